@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+/**
+ * streamcell CLI entry. Each subcommand is a module under ./commands exporting
+ * command/describe/builder/handler; handlers are thin and call the library.
+ */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { VERSION } from '../version.js';
+import * as exportCmd from './commands/export.js';
+import * as inspectCmd from './commands/inspect.js';
+
+/** Builds the CLI parser; tests call `.parseAsync(argv)` on it. */
+export function cli(argv: string[]) {
+  return yargs(argv)
+    .scriptName('streamcell')
+    .version(VERSION)
+    .option('json', { type: 'boolean', default: false, describe: 'print one JSON document instead of text', global: true })
+    .command(exportCmd)
+    .command(inspectCmd)
+    .demandCommand(1, 'name a command; see --help')
+    .strict()
+    .fail((msg, err, y) => {
+      if (err) throw err;
+      void y;
+      process.stderr.write(`streamcell: ${msg}\nRun 'streamcell --help' for usage.\n`);
+      process.exitCode = 2;
+    })
+    .help();
+}
+
+// Run only when executed, not when imported by tests.
+function isMain(): boolean {
+  try {
+    return realpathSync(process.argv[1] ?? '') === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+if (isMain()) {
+  await cli(hideBin(process.argv)).parseAsync();
+}

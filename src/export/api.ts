@@ -1,0 +1,57 @@
+/** Library entry points of the exporter, used by the CLI and by tests. */
+import { assertParity, checkParity, type ParityOptions, type ParityReport } from './parity.js';
+import { exportToOnnx, type ExportOptions, type ExportResult, type IoInfo } from './exporter.js';
+import type { StateMeta } from './metadata.js';
+import { loadTfjsArtifacts } from './tfjs-format/load.js';
+
+export interface ExportFileOptions extends ExportOptions, Omit<ParityOptions, 'tolerance'> {
+  verify?: boolean;
+  tolerance?: number;
+  /** Called with the ONNX bytes before the parity check runs. */
+  write?: (bytes: Uint8Array) => Promise<void>;
+}
+
+export interface ExportSummary {
+  source: string;
+  sizeBytes: number;
+  opset: number;
+  parameters: number;
+  nodes: number;
+  inputs: IoInfo[];
+  outputs: IoInfo[];
+  states: StateMeta[];
+  ops: Record<string, number>;
+  warnings: string[];
+  sourceSha256: string;
+  elapsedMs: number;
+}
+
+/**
+ * Loads `model.json`, exports it, writes it via `opts.write`, then (unless `verify: false`)
+ * checks parity against tfjs or the float64 reference.
+ *
+ * @example
+ * const r = await exportModelFile('model/model.json', { write: (b) => writeFile('m.onnx', b) });
+ * r.assertParity(); // throws CheckFailedError over tolerance
+ */
+export async function exportModelFile(modelJson: string, opts: ExportFileOptions = {}): Promise<{
+  result: ExportResult; summary: ExportSummary; parity?: ParityReport; assertParity: () => void;
+}> {
+  const t0 = performance.now();
+  const art = await loadTfjsArtifacts(modelJson);
+  const result = await exportToOnnx(art, opts);
+  const elapsedMs = performance.now() - t0;
+  await opts.write?.(result.model);
+  const parity = opts.verify === false ? undefined : await checkParity(art, result, opts);
+  const summary: ExportSummary = {
+    source: art.modelJsonPath,
+    sizeBytes: result.model.byteLength,
+    opset: result.opset,
+    parameters: art.weights.reduce((n, w) => n + w.data.length, 0),
+    nodes: Object.values(result.opHistogram).reduce((a, b) => a + b, 0),
+    inputs: result.inputs, outputs: result.outputs, states: result.states, ops: result.opHistogram, warnings: result.warnings,
+    sourceSha256: result.sourceSha256,
+    elapsedMs,
+  };
+  return { result, summary, parity, assertParity: () => parity && assertParity(parity, art.modelJsonPath) };
+}

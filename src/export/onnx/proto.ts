@@ -1,0 +1,82 @@
+/**
+ * The ONNX protobuf schema, from the `onnx-proto` package (protobufjs static code generated
+ * from onnx.proto). The only module that imports it: the rest uses these re-exports and helpers.
+ */
+import onnxProto from 'onnx-proto';
+
+export const onnx = onnxProto.onnx;
+export type ModelProto = onnxProto.onnx.IModelProto;
+export type GraphProto = onnxProto.onnx.IGraphProto;
+export type NodeProto = onnxProto.onnx.INodeProto;
+export type TensorProto = onnxProto.onnx.ITensorProto;
+export type ValueInfoProto = onnxProto.onnx.IValueInfoProto;
+export type AttributeProto = onnxProto.onnx.IAttributeProto;
+
+export const DataType = onnxProto.onnx.TensorProto.DataType;
+export const AttributeType = onnxProto.onnx.AttributeProto.AttributeType;
+
+export function encodeModel(m: ModelProto): Uint8Array {
+  return onnx.ModelProto.encode(onnx.ModelProto.create(m)).finish();
+}
+
+export function decodeModel(bytes: Uint8Array): onnxProto.onnx.ModelProto {
+  return onnx.ModelProto.decode(bytes);
+}
+
+export function decodeTensor(bytes: Uint8Array): onnxProto.onnx.TensorProto {
+  return onnx.TensorProto.decode(bytes);
+}
+
+/** int64 fields decode as Long objects; this makes them plain numbers. */
+export function toNum(v: number | { toNumber(): number } | null | undefined): number {
+  if (v === null || v === undefined) return 0;
+  return typeof v === 'number' ? v : v.toNumber();
+}
+
+export const DTYPE_NAMES: Record<number, string> = {
+  1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string', 9: 'bool',
+  10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64',
+};
+
+/** A decoded tensor as a flat JS array of the matching kind. */
+export interface DecodedTensor {
+  name: string;
+  dims: number[];
+  dtype: string;
+  data: Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Int8Array | Uint16Array | Int16Array;
+}
+
+/** Reads a TensorProto's values whether they are in raw_data or in the typed repeated fields. */
+export function tensorValues(t: TensorProto): DecodedTensor {
+  const dims = (t.dims ?? []).map((d) => toNum(d as number));
+  const n = dims.reduce((a, b) => a * b, 1);
+  const dtype = DTYPE_NAMES[t.dataType ?? 0] ?? `type${t.dataType}`;
+  const raw = t.rawData && t.rawData.length > 0 ? new Uint8Array(t.rawData) : undefined;
+  const name = t.name ?? '';
+  if (raw) {
+    const buf = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
+    switch (t.dataType) {
+      case DataType.FLOAT: return { name, dims, dtype, data: new Float32Array(buf) };
+      case DataType.DOUBLE: return { name, dims, dtype, data: new Float64Array(buf) };
+      case DataType.INT32: return { name, dims, dtype, data: new Int32Array(buf) };
+      case DataType.INT64: return { name, dims, dtype, data: new BigInt64Array(buf) };
+      case DataType.UINT8: case DataType.BOOL: return { name, dims, dtype, data: new Uint8Array(buf) };
+      case DataType.INT8: return { name, dims, dtype, data: new Int8Array(buf) };
+      case DataType.FLOAT16: case DataType.UINT16: return { name, dims, dtype, data: new Uint16Array(buf) };
+      case DataType.INT16: return { name, dims, dtype, data: new Int16Array(buf) };
+      default: throw new Error(`tensor '${name}': unsupported data type ${dtype}`);
+    }
+  }
+  switch (t.dataType) {
+    case DataType.FLOAT: return { name, dims, dtype, data: Float32Array.from(t.floatData ?? []) };
+    case DataType.DOUBLE: return { name, dims, dtype, data: Float64Array.from(t.doubleData ?? []) };
+    case DataType.INT64: return { name, dims, dtype, data: BigInt64Array.from((t.int64Data ?? []).map((v) => BigInt(toNum(v as number)))) };
+    case DataType.INT32: return { name, dims, dtype, data: Int32Array.from(t.int32Data ?? []) };
+    case DataType.INT8: return { name, dims, dtype, data: Int8Array.from(t.int32Data ?? []) };
+    case DataType.UINT8: case DataType.BOOL: return { name, dims, dtype, data: Uint8Array.from(t.int32Data ?? []) };
+    case DataType.FLOAT16: case DataType.UINT16: return { name, dims, dtype, data: Uint16Array.from(t.int32Data ?? []) };
+    default:
+      if (n === 0) return { name, dims, dtype, data: new Float32Array(0) };
+      throw new Error(`tensor '${name}': unsupported data type ${dtype}`);
+  }
+}

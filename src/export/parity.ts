@@ -1,0 +1,242 @@
+/**
+ * Parity check of an exported ONNX model against its source: tfjs `predict` when tfjs can
+ * run the model, otherwise streamcell's float64 reference interpreter (for Keras-origin layers
+ * tfjs 4.22 lacks or cannot run). Same random inputs on both sides.
+ */
+import { CheckFailedError } from '../errors.js';
+import { resolveBackend } from '../runtime/backend-impl.js';
+import type { BackendName, Session, TensorData } from '../runtime/backend.js';
+import type { ExportResult } from './exporter.js';
+import type { ReferenceState } from './reference/evaluate.js';
+import type { LoadedArtifacts } from './tfjs-format/load.js';
+import { loadTfjs } from './tfjs-backend.js';
+import { LayerConfig, type InputSpec, type LayerGraph } from './topology.js';
+
+export interface ParityOptions {
+  batchSizes?: number[];
+  /** Lengths used for a free time axis. */
+  timeLengths?: number[];
+  seed?: number;
+  /** Max abs error allowed (default 1e-4). */
+  tolerance?: number;
+  /** Force the float64 reference even when tfjs could run the model. */
+  reference?: 'auto' | 'tfjs' | 'float64';
+  backend?: BackendName;
+  /** Consecutive calls for stateful models (state carried over). */
+  statefulCalls?: number;
+}
+
+export interface ParityCase {
+  batch: number;
+  time: number | null;
+  call: number;
+  maxAbsError: number;
+  /** max |a − b| / max(1, |b|): the error relative to the value once values exceed 1. */
+  maxScaledError: number;
+  perOutput: Record<string, number>;
+}
+
+export interface ParityReport {
+  reference: string;
+  backend: string;
+  cases: ParityCase[];
+  maxAbsError: number;
+  maxScaledError: number;
+  tolerance: number;
+  passed: boolean;
+}
+
+/** Layers / options tfjs 4.22 cannot run; models using them are checked against the float64 reference. */
+export function tfjsCannotRun(graph: LayerGraph): string | undefined {
+  for (const call of graph.calls) {
+    const l = call.layer;
+    if (['ZeroPadding1D', 'Cropping1D', 'Subtract'].includes(l.className)) return `tfjs has no ${l.className} layer ('${l.name}')`;
+    const inner = l.className === 'Bidirectional' || l.className === 'TimeDistributed' ? ((l.config.layer as { class_name?: string; config?: Record<string, unknown> }) ?? {}) : { class_name: l.className, config: l.config };
+    if (inner.class_name === 'GRU' && inner.config?.reset_after === true) return `tfjs cannot build GRU with reset_after=true ('${l.name}')`;
+    if ((l.className === 'Conv1D' || l.className === 'Convolution1D') && l.config.padding === 'causal') return `tfjs' Conv1D 'causal' padding throws at predict ('${l.name}')`;
+    const acts = [l.config.activation, l.config.recurrent_activation, inner.config?.activation, inner.config?.recurrent_activation];
+    if (acts.includes('gelu_new')) return `tfjs 4.22 cannot deserialize the 'gelu_new' activation it saves ('${l.name}')`;
+    if (l.className === 'ReLU' && (l.config.negative_slope || l.config.threshold)) return `tfjs' ReLU has no negative_slope/threshold ('${l.name}')`;
+    if (l.className === 'Conv1D' && typeof l.config.groups === 'number' && l.config.groups > 1) return `tfjs' Conv1D has no groups ('${l.name}')`;
+    if (call.inputs.length > 1 && ['LSTM', 'GRU', 'SimpleRNN'].includes(l.className)) return `initial_state inputs ('${l.name}')`;
+  }
+  return undefined;
+}
+
+/** Deterministic PRNG (mulberry32) so a failing parity check can be reproduced. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Integer range for inputs that feed an Embedding, else undefined (normal floats). */
+function embeddingRange(graph: LayerGraph, input: InputSpec): number | undefined {
+  for (const c of graph.calls) {
+    if (c.layer.className === 'Embedding' && c.inputs.some((k) => k.layer === input.name)) return new LayerConfig(c.layer).int('input_dim');
+  }
+  return undefined;
+}
+
+interface Feed {
+  spec: InputSpec;
+  dims: number[];
+  data: Float32Array | Int32Array;
+}
+
+function makeInputs(graph: LayerGraph, batch: number, time: number, rand: () => number): Feed[] {
+  return graph.inputs.map((spec) => {
+    const dims = spec.shape.map((d, i) => (d !== null ? d : i === 0 ? batch : i === 1 ? time : 3));
+    const n = dims.reduce((a, b) => a * b, 1);
+    const range = embeddingRange(graph, spec);
+    if (range !== undefined || spec.dtype === 'int32') {
+      const hi = range ?? 10;
+      const ints = Array.from({ length: n }, () => Math.floor(rand() * hi));
+      return { spec, dims, data: spec.dtype === 'int32' ? Int32Array.from(ints) : Float32Array.from(ints) };
+    }
+    // Box-Muller normal values: exercise negative inputs and saturating activations.
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i++) data[i] = Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
+    return { spec, dims, data };
+  });
+}
+
+/** Max abs and scaled difference; NaN on both sides counts as equal, NaN on one side as ∞. */
+function diff(a: ArrayLike<number>, b: ArrayLike<number>): { abs: number; scaled: number } {
+  if (a.length !== b.length) return { abs: Infinity, scaled: Infinity };
+  let abs = 0;
+  let scaled = 0;
+  for (let i = 0; i < a.length; i++) {
+    let d = Math.abs(a[i]! - b[i]!);
+    if (Number.isNaN(d)) d = Number.isNaN(a[i]!) && Number.isNaN(b[i]!) ? 0 : Infinity;
+    if (d > abs) abs = d;
+    const s = d / Math.max(1, Math.abs(b[i]!));
+    if (s > scaled) scaled = s;
+  }
+  return { abs, scaled };
+}
+
+type RefRunner = (feeds: Feed[]) => Promise<ArrayLike<number>[]>;
+
+async function tfjsRunner(art: LoadedArtifacts, result: ExportResult): Promise<{ run: RefRunner; name: string; dispose: () => void }> {
+  const { tf, backend } = await loadTfjs();
+  const weightSpecs = art.weights.map((w) => ({ name: w.name, shape: w.shape, dtype: w.dtype }));
+  const total = art.weights.reduce((n, w) => n + w.data.byteLength, 0);
+  const buf = new Uint8Array(total);
+  let off = 0;
+  for (const w of art.weights) {
+    buf.set(new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength), off);
+    off += w.data.byteLength;
+  }
+  const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: art.topology as object, weightSpecs, weightData: buf.buffer }));
+  return {
+    name: `tfjs predict, ${backend}`,
+    dispose: () => model.dispose(),
+    run: async (feeds) => {
+      const xs = feeds.map((f) => tf.tensor(f.data, f.dims, f.spec.dtype));
+      const ys = model.predict(xs.length === 1 ? xs[0]! : xs);
+      const list = Array.isArray(ys) ? ys : [ys];
+      const out = await Promise.all(list.map((y) => y.data() as Promise<Float32Array>));
+      xs.forEach((x) => x.dispose());
+      list.forEach((y) => y.dispose());
+      if (out.length !== result.outputs.length) throw new Error(`tfjs returned ${out.length} outputs, ONNX has ${result.outputs.length}`);
+      return out;
+    },
+  };
+}
+
+async function float64Runner(graph: LayerGraph, result: ExportResult): Promise<{ run: RefRunner; name: string }> {
+  const { evaluateReference } = await import('./reference/evaluate.js');
+  let state: ReferenceState | undefined;
+  return {
+    name: 'streamcell float64 reference',
+    run: async (feeds) => {
+      const r = evaluateReference(graph, feeds.map((f) => ({ shape: f.dims, data: Float64Array.from(f.data) })), state);
+      if (result.states.length > 0) state = r.state;
+      return r.outputs.map((o) => o.data);
+    },
+  };
+}
+
+/**
+ * Runs the exported model and its source on the same random inputs and reports the max
+ * absolute error per case. Throws {@link CheckFailedError} only via {@link assertParity}.
+ */
+export async function checkParity(art: LoadedArtifacts, result: ExportResult, opts: ParityOptions = {}): Promise<ParityReport> {
+  const graph = result.graph;
+  const tolerance = opts.tolerance ?? 1e-4;
+  const why = tfjsCannotRun(graph);
+  const mode = opts.reference ?? 'auto';
+  const useF64 = mode === 'float64' || (mode === 'auto' && why !== undefined);
+  const { backend, record } = await resolveBackend(opts.backend ? [opts.backend] : undefined);
+  const session: Session = await backend.createSession(result.model);
+  const rand = rng(opts.seed ?? 1234);
+  const fixedBatch = graph.inputs[0]?.shape[0];
+  const batches = typeof fixedBatch === 'number' ? [fixedBatch] : (opts.batchSizes ?? [1, 7]);
+  const freeTime = graph.inputs.some((i) => i.shape.length >= 2 && i.shape[1] === null);
+  const times = freeTime ? (opts.timeLengths ?? [5, 12]) : [0];
+  const stateful = result.states.length > 0;
+  const calls = stateful ? (opts.statefulCalls ?? 3) : 1;
+  const cases: ParityCase[] = [];
+  let tfjs: Awaited<ReturnType<typeof tfjsRunner>> | undefined;
+  let refName = '';
+  try {
+    for (const batch of batches) {
+      for (const time of times) {
+        // A fresh reference per case: stateful models start from zero state, like ONNX below.
+        let ref: { run: RefRunner; name: string };
+        if (useF64) ref = await float64Runner(graph, result);
+        else {
+          tfjs?.dispose();
+          tfjs = await tfjsRunner(art, result);
+          ref = tfjs;
+        }
+        refName = useF64 && why ? `${ref.name} (${why})` : ref.name;
+        let state: Record<string, TensorData> = {};
+        for (const s of result.states) {
+          state[s.input] = { type: 'float32', data: new Float32Array(batch * s.shape.reduce((a, b) => a * b, 1)), dims: [batch, ...s.shape] };
+        }
+        for (let call = 0; call < calls; call++) {
+          const feeds = makeInputs(graph, batch, time, rand);
+          const expected = await ref.run(feeds);
+          const onnxFeeds: Record<string, TensorData> = { ...state };
+          for (const f of feeds) onnxFeeds[f.spec.name] = { type: f.spec.dtype, data: f.data, dims: f.dims };
+          const got = await session.run(onnxFeeds);
+          const perOutput: Record<string, number> = {};
+          let maxScaledError = 0;
+          result.outputs.forEach((o, i) => {
+            const d = diff(got[o.name]!.data as Float32Array, expected[i]!);
+            perOutput[o.name] = d.abs;
+            maxScaledError = Math.max(maxScaledError, d.scaled);
+          });
+          state = {};
+          for (const s of result.states) state[s.input] = got[s.output]!;
+          cases.push({ batch, time: freeTime ? time : null, call, maxAbsError: Math.max(...Object.values(perOutput)), maxScaledError, perOutput });
+        }
+      }
+    }
+  } finally {
+    tfjs?.dispose();
+    await session.release();
+  }
+  const maxAbsError = Math.max(...cases.map((c) => c.maxAbsError));
+  const maxScaledError = Math.max(...cases.map((c) => c.maxScaledError));
+  return { reference: refName, backend: `${record.name} ${record.version}`, cases, maxAbsError, maxScaledError, tolerance, passed: maxAbsError <= tolerance };
+}
+
+export function assertParity(report: ParityReport, file?: string): void {
+  if (!report.passed) {
+    const worst = report.cases.reduce((a, b) => (b.maxAbsError > a.maxAbsError ? b : a));
+    const out = Object.entries(worst.perOutput).reduce((a, b) => (b[1] > a[1] ? b : a))[0];
+    throw new CheckFailedError(
+      `parity check failed: max abs error ${report.maxAbsError.toExponential(3)} > tolerance ${report.tolerance} ` +
+        `(output '${out}', batch ${worst.batch}${worst.time !== null ? `, time ${worst.time}` : ''}; reference: ${report.reference})`,
+      { file },
+    );
+  }
+}

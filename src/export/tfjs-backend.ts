@@ -1,0 +1,48 @@
+/**
+ * Lazy tfjs loader: `@tensorflow/tfjs-node` when its native library loads, otherwise
+ * `@tensorflow/tfjs` on its pure-JS cpu backend. Only commands that train, export or verify
+ * call this, so a device running the daemon never loads tfjs.
+ */
+export type Tf = typeof import('@tensorflow/tfjs');
+
+export interface TfjsInfo {
+  tf: Tf;
+  /** e.g. "tensorflow (tfjs-node)" or "cpu (@tensorflow/tfjs)". */
+  backend: string;
+  /** Why tfjs-node is not used, when it is not. */
+  fallbackReason?: string;
+}
+
+let loaded: Promise<TfjsInfo> | undefined;
+
+export function loadTfjs(): Promise<TfjsInfo> {
+  loaded ??= (async () => {
+    let reason: string | undefined;
+    if (process.env.STREAMCELL_TFJS_NODE !== '0') {
+      try {
+        const name = '@tensorflow/tfjs-node';
+        const tf = (await import(name)) as Tf;
+        await tf.ready();
+        return { tf, backend: `${tf.getBackend()} (tfjs-node)` };
+      } catch (e) {
+        reason = `@tensorflow/tfjs-node not usable: ${(e as Error).message.split('\n')[0]}`;
+      }
+    } else reason = 'STREAMCELL_TFJS_NODE=0';
+    // tfjs prints a "install tfjs-node" banner on import in Node; we already say which backend is used.
+    const warn = console.warn;
+    const log = console.log;
+    console.warn = () => {};
+    console.log = () => {};
+    let tf: Tf;
+    try {
+      tf = await import('@tensorflow/tfjs');
+      await tf.setBackend('cpu');
+      await tf.ready();
+    } finally {
+      console.warn = warn;
+      console.log = log;
+    }
+    return { tf, backend: `${tf.getBackend()} (@tensorflow/tfjs)`, fallbackReason: reason };
+  })();
+  return loaded;
+}

@@ -1,0 +1,22 @@
+/** streamcell's public library API. Everything a user imports is named here. */
+export { StreamcellError, InputError, UnsupportedError, CheckFailedError, isStreamcellError, isInputError, isUnsupportedError, isCheckFailedError, describeError } from './errors.js';
+export type { ErrorContext } from './errors.js';
+export { VERSION } from './version.js';
+export { loadTfjsArtifacts } from './export/tfjs-format/load.js';
+export type { LoadedArtifacts, WeightTensor } from './export/tfjs-format/load.js';
+export { buildLayerGraph } from './export/topology.js';
+export type { LayerGraph, LayerSpec, LayerCall, InputSpec, Shape } from './export/topology.js';
+export { exportToOnnx, DEFAULT_OPSET, MIN_OPSET, MAX_OPSET, IR_VERSION } from './export/exporter.js';
+export type { ExportOptions, ExportResult, IoInfo } from './export/exporter.js';
+export { exportModelFile } from './export/api.js';
+export type { ExportFileOptions, ExportSummary } from './export/api.js';
+export { checkParity, assertParity } from './export/parity.js';
+export type { ParityOptions, ParityReport, ParityCase } from './export/parity.js';
+export { inspectFile } from './export/inspect.js';
+export type { InspectReport } from './export/inspect.js';
+export { supportedLayers } from './export/converters/registry.js';
+export { SUPPORTED_ACTIVATIONS } from './export/converters/activations.js';
+export { META } from './export/metadata.js';
+export type { StateMeta } from './export/metadata.js';
+export { resolveBackend } from './runtime/backend-impl.js';
+export type { Backend, BackendName, BackendRecord, Session, SessionOptions, TensorData } from './runtime/backend.js';

@@ -1,0 +1,81 @@
+/**
+ * The one module that imports onnxruntime. Backends are loaded lazily in priority order;
+ * a backend whose native binary is missing (e.g. 32-bit ARM) is skipped with its reason.
+ */
+import type { Backend, BackendName, BackendRecord, Session, SessionOptions, TensorData } from './backend.js';
+import { BACKEND_NAMES } from './backend.js';
+
+type Ort = typeof import('onnxruntime-common');
+
+async function loadOrt(name: BackendName): Promise<Ort> {
+  if (name === 'onnxruntime-node') {
+    const m = (await import('onnxruntime-node')) as unknown as Ort & { default?: Ort };
+    return (m.InferenceSession ? m : m.default) as Ort;
+  }
+  const m = (await import('onnxruntime-web')) as unknown as Ort & { default?: Ort };
+  const ort = (m.InferenceSession ? m : m.default) as Ort;
+  // Node has no cross-origin-isolated SharedArrayBuffer threads story we want: one thread.
+  ort.env.wasm.numThreads = 1;
+  return ort;
+}
+
+class OrtBackend implements Backend {
+  constructor(readonly name: BackendName, private readonly ort: Ort) {}
+
+  get version(): string {
+    const v = this.ort.env.versions as Record<string, string | undefined>;
+    return v.node ?? v.web ?? v.common ?? 'unknown';
+  }
+
+  async createSession(model: Uint8Array, options: SessionOptions = {}): Promise<Session> {
+    const ort = this.ort;
+    const session = await ort.InferenceSession.create(model, {
+      executionProviders: [this.name === 'onnxruntime-node' ? 'cpu' : 'wasm'],
+      intraOpNumThreads: options.intraOpThreads ?? 1,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: options.graphOptimization ?? 'all',
+    });
+    return {
+      inputNames: session.inputNames,
+      outputNames: session.outputNames,
+      async run(feeds: Record<string, TensorData>, outputNames?: readonly string[]) {
+        const ortFeeds: Record<string, InstanceType<Ort['Tensor']>> = {};
+        for (const [k, t] of Object.entries(feeds)) ortFeeds[k] = new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims);
+        const res = outputNames ? await session.run(ortFeeds, outputNames as string[]) : await session.run(ortFeeds);
+        const out: Record<string, TensorData> = {};
+        for (const [k, t] of Object.entries(res)) out[k] = { type: t.type as TensorData['type'], data: t.data as TensorData['data'], dims: t.dims };
+        return out;
+      },
+      release: () => session.release(),
+    };
+  }
+}
+
+const cache = new Map<BackendName, Promise<Backend>>();
+
+function load(name: BackendName): Promise<Backend> {
+  let p = cache.get(name);
+  if (!p) {
+    p = loadOrt(name).then((ort) => new OrtBackend(name, ort));
+    p.catch(() => cache.delete(name));
+    cache.set(name, p);
+  }
+  return p;
+}
+
+/**
+ * Returns the first backend that loads, in `order` (default: native, then WASM), with a
+ * record of what was skipped. Throws listing every cause when none loads.
+ */
+export async function resolveBackend(order: readonly BackendName[] = BACKEND_NAMES): Promise<{ backend: Backend; record: BackendRecord }> {
+  const skipped: BackendRecord['skipped'] = [];
+  for (const name of order) {
+    try {
+      const backend = await load(name);
+      return { backend, record: { name, version: backend.version, skipped } };
+    } catch (e) {
+      skipped.push({ name, reason: (e as Error).message.split('\n')[0]! });
+    }
+  }
+  throw new Error(`no inference backend could be loaded:\n${skipped.map((s) => `  ${s.name}: ${s.reason}`).join('\n')}`);
+}

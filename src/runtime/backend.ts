@@ -1,0 +1,48 @@
+/**
+ * The inference backend contract. Everything above the runtime sees these small interfaces;
+ * `backend-impl.ts` is the only module that imports onnxruntime-node / onnxruntime-web.
+ *
+ * Resolution follows onnxruntime's own `backend-impl.ts`: a priority list, lazy
+ * initialisation, a backend that fails to load is skipped, and when none works the error
+ * lists every cause.
+ */
+
+export type BackendName = 'onnxruntime-node' | 'onnxruntime-web';
+export const BACKEND_NAMES: readonly BackendName[] = ['onnxruntime-node', 'onnxruntime-web'];
+
+export type TensorType = 'float32' | 'int32' | 'int64' | 'float16' | 'int8' | 'uint8' | 'bool';
+
+/** A tensor handed to or returned by a session. */
+export interface TensorData {
+  type: TensorType;
+  data: Float32Array | Int32Array | BigInt64Array | Uint16Array | Int8Array | Uint8Array;
+  dims: readonly number[];
+}
+
+export interface SessionOptions {
+  /** Threads inside one op (default 1: predictable latency on small boards). */
+  intraOpThreads?: number;
+  /** Graph optimisation level (default 'all'). */
+  graphOptimization?: 'disabled' | 'basic' | 'extended' | 'all';
+}
+
+export interface Session {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: Record<string, TensorData>, outputNames?: readonly string[]): Promise<Record<string, TensorData>>;
+  release(): Promise<void>;
+}
+
+export interface Backend {
+  readonly name: BackendName;
+  /** Library version of the backend, e.g. "1.30.0". */
+  readonly version: string;
+  createSession(model: Uint8Array, options?: SessionOptions): Promise<Session>;
+}
+
+/** Which backend is in use, and why the ones before it were skipped. */
+export interface BackendRecord {
+  name: BackendName;
+  version: string;
+  skipped: { name: BackendName; reason: string }[];
+}
