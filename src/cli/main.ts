@@ -7,7 +7,9 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { InputError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { reportError } from './output.js';
 import * as exportCmd from './commands/export.js';
 import * as inspectCmd from './commands/inspect.js';
 
@@ -21,11 +23,8 @@ export function cli(argv: string[]) {
     .command(inspectCmd)
     .demandCommand(1, 'name a command; see --help')
     .strict()
-    .fail((msg, err, y) => {
-      if (err) throw err;
-      void y;
-      process.stderr.write(`streamcell: ${msg}\nRun 'streamcell --help' for usage.\n`);
-      process.exitCode = 2;
+    .fail((msg, err) => {
+      throw err ?? new InputError(`${msg}\nRun 'streamcell --help' for usage.`, { expected: 'a valid command line' });
     })
     .help();
 }
@@ -39,5 +38,10 @@ function isMain(): boolean {
   }
 }
 if (isMain()) {
-  await cli(hideBin(process.argv)).parseAsync();
+  const argv = hideBin(process.argv);
+  try {
+    await cli(argv).parseAsync();
+  } catch (e) {
+    reportError({ json: argv.includes('--json') }, e);
+  }
 }

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { InputError, UnsupportedError } from '../errors.js';
+import { InputError, StreamcellError, UnsupportedError } from '../errors.js';
 import { VERSION } from '../version.js';
 import type { ConvertContext, StateTensor, Tensor } from './context.js';
 import { converterFor, supportedLayers } from './converters/registry.js';
@@ -127,7 +127,14 @@ export async function exportToOnnx(art: LoadedArtifacts, opts: ExportOptions = {
       if (!t) throw new InputError(`layer '${call.layer.name}' uses output ${k.index} of '${k.layer}', which does not exist`, { file: art.modelJsonPath, field: `${call.layer.name}.inbound_nodes` });
       return t;
     });
-    const outs = conv({ ctx, layer: call.layer, cfg: new LayerConfig(call.layer), inputs, call });
+    let outs: Tensor[];
+    try {
+      outs = conv({ ctx, layer: call.layer, cfg: new LayerConfig(call.layer), inputs, call });
+    } catch (e) {
+      // Converters know the layer, not the file: add it so every message names both.
+      if (e instanceof StreamcellError && !e.context.file) (e.context as { file?: string }).file = art.modelJsonPath;
+      throw e;
+    }
     outs.forEach((t, i) => tensors.set(keyId({ layer: call.layer.name, node: call.node, index: i }), t));
   }
 

@@ -57,6 +57,11 @@ export function tfjsCannotRun(graph: LayerGraph): string | undefined {
     const acts = [l.config.activation, l.config.recurrent_activation, inner.config?.activation, inner.config?.recurrent_activation];
     if (acts.includes('gelu_new')) return `tfjs 4.22 cannot deserialize the 'gelu_new' activation it saves ('${l.name}')`;
     if (l.className === 'ReLU' && (l.config.negative_slope || l.config.threshold)) return `tfjs' ReLU has no negative_slope/threshold ('${l.name}')`;
+    if (l.className === 'BatchNormalization') {
+      const axis = Array.isArray(l.config.axis) ? l.config.axis : [l.config.axis ?? -1];
+      // tfjs' cpu kernel applies the statistics along the last axis whatever `axis` says.
+      if (axis.some((a) => a !== -1 && !(typeof a === 'number' && a === (graph.inputs[0]?.shape.length ?? 0) - 1))) return `tfjs computes BatchNormalization wrongly for a non-last axis ('${l.name}')`;
+    }
     if (l.className === 'Conv1D' && typeof l.config.groups === 'number' && l.config.groups > 1) return `tfjs' Conv1D has no groups ('${l.name}')`;
     if (call.inputs.length > 1 && ['LSTM', 'GRU', 'SimpleRNN'].includes(l.className)) return `initial_state inputs ('${l.name}')`;
   }

@@ -38,6 +38,8 @@ export function loadTfjs(): Promise<TfjsInfo> {
       tf = await import('@tensorflow/tfjs');
       await tf.setBackend('cpu');
       await tf.ready();
+      // The cpu backend prints its banner on the first tensor write: take it here, silenced.
+      tf.tensor([0]).dispose();
     } finally {
       console.warn = warn;
       console.log = log;

@@ -73,19 +73,18 @@ export const activationLayer: Converter = ({ ctx, layer, cfg, inputs }) => {
 export const reluLayer: Converter = ({ ctx, cfg, inputs }) => {
   const g = ctx.g;
   const x = inputs[0]!;
-  // Keras' ReLU: max_value, negative_slope, threshold (tfjs only has max_value).
+  // Keras' ReLU has max_value, negative_slope and threshold (tfjs only max_value). This follows
+  // keras.backend.relu term for term, including its edges: x == threshold gives 0, and with a
+  // negative threshold and max_value the values in (threshold, 0) are clipped up to 0.
   const maxValue = cfg.has('max_value') ? cfg.num('max_value') : undefined;
-  const slope = cfg.num('negative_slope', 0);
-  const threshold = cfg.num('threshold', 0);
-  let y: string;
-  if (slope === 0 && threshold === 0) {
-    y = maxValue === undefined ? g.op('Relu', [x.name]) : g.op('Clip', [x.name, g.scalarF(0), g.scalarF(maxValue)]);
-  } else {
-    // f(x) = x ≥ threshold ? x : slope·(x − threshold), then clipped at max_value.
-    const below = g.op('Mul', [g.op('Sub', [x.name, g.scalarF(threshold)]), g.scalarF(slope)]);
-    const cond = g.op('GreaterOrEqual', [x.name, g.scalarF(threshold)]);
-    y = g.op('Where', [cond, x.name, below]);
-    if (maxValue !== undefined) y = g.op('Min', [y, g.scalarF(maxValue)]);
+  const alpha = cfg.num('negative_slope', 0);
+  const theta = cfg.num('threshold', 0);
+  if (alpha !== 0 && maxValue === undefined && theta === 0) return [{ ...x, name: g.op('LeakyRelu', [x.name], { alpha: A.f(alpha) }) }];
+  let y = theta !== 0 ? g.op('Mul', [x.name, g.op('Cast', [g.op('Greater', [x.name, g.scalarF(theta)])], { to: A.i(1) })]) : g.op('Relu', [x.name]);
+  if (maxValue !== undefined) y = g.op('Clip', [y, g.scalarF(0), g.scalarF(maxValue)]);
+  if (alpha !== 0) {
+    const neg = g.op('Relu', [theta !== 0 ? g.op('Sub', [g.scalarF(theta), x.name]) : g.op('Neg', [x.name])]);
+    y = g.op('Sub', [y, g.op('Mul', [neg, g.scalarF(alpha)])]);
   }
   return [{ ...x, name: y }];
 };

@@ -43,13 +43,18 @@ export const flatten: Converter = ({ ctx, inputs }) => {
 
 export const reshape: Converter = ({ ctx, layer, cfg, inputs }) => {
   const x = inputs[0]!;
-  const target = cfg.ints('target_shape');
+  // tfjs saves an inferred dimension as null, Keras as -1.
+  const raw = cfg.raw('target_shape');
+  const target = Array.isArray(raw) ? raw.map((d) => (d === null ? -1 : d)) : raw;
+  if (!Array.isArray(target) || !target.every((d) => typeof d === 'number' && Number.isInteger(d) && (d > 0 || d === -1))) {
+    throw new UnsupportedError(`target_shape ${JSON.stringify(raw)} is not a list of positive integers (one may be -1/null)`, { layer: who(layer), field: 'target_shape' });
+  }
   const known = x.shape.slice(1).every((d) => typeof d === 'number') ? (x.shape.slice(1) as number[]).reduce((a, b) => a * b, 1) : null;
   const free = target.filter((d) => d === -1).length;
   if (free > 1) throw new UnsupportedError('target_shape may contain at most one -1', { layer: who(layer), field: 'target_shape' });
-  const out = target.map((d) => (d === -1 ? (known !== null ? known / target.filter((t) => t !== -1).reduce((a, b) => a * b, 1) : null) : d));
+  const out = (target as number[]).map((d) => (d === -1 ? (known !== null ? known / (target as number[]).filter((t) => t !== -1).reduce((a, b) => a * b, 1) : null) : d));
   // Leading 0 copies the (symbolic) batch dimension from the input.
-  const y = ctx.g.op('Reshape', [x.name, ctx.g.i64([0, ...target])]);
+  const y = ctx.g.op('Reshape', [x.name, ctx.g.i64([0, ...(target as number[])])]);
   return [{ name: y, shape: [x.shape[0]!, ...out], dtype: x.dtype }];
 };
 
