@@ -20,6 +20,15 @@ print(json.dumps({"version": onnx.__version__, "results": res}))
 `;
 
 export function checkOnnxFiles(paths: string[]): { version: string; results: Record<string, string | null> } {
-  const out = execFileSync(SYSTEM_PYTHON, ['-c', SCRIPT, ...paths], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  let out: string;
+  try {
+    out = execFileSync(SYSTEM_PYTHON, ['-c', SCRIPT, ...paths], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    const stderr = String((e as { stderr?: string }).stderr ?? '');
+    if (/No module named 'onnx'|ENOENT/.test(stderr + String(e))) {
+      throw new Error(`${SYSTEM_PYTHON} cannot import onnx: install Debian's python3-onnx (apt-get install python3-onnx; .ci/run does it)`);
+    }
+    throw e;
+  }
   return JSON.parse(out) as { version: string; results: Record<string, string | null> };
 }

@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
+import { InputError } from '../../errors.js';
 import { exportModelFile } from '../../export/api.js';
 import { emit, guarded, fmtBytes, type GlobalArgs } from '../output.js';
 
@@ -30,6 +31,7 @@ export function builder(y: Argv): Argv<Args> {
 
 export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
   await guarded(args, async () => {
+    if (!(args.tolerance >= 0)) throw new InputError(`--tolerance is ${args.tolerance}`, { field: '--tolerance', expected: 'a non-negative number' });
     const out = resolve(args.output);
     const r = await exportModelFile(args.model, {
       opset: args.opset, allowNonFinite: args.allowNan, verify: args.verify, tolerance: args.tolerance, seed: args.seed,

@@ -1,0 +1,127 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: streamcell's benchmarks. Prints a table and writes JSON
+ * (default bench-results/bench.json). Compare ratios measured in the same run: these
+ * machines are shared and noisy.
+ *
+ *   node scripts/bench.mjs [--out FILE] [--quick]
+ */
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { exportToOnnx, loadTfjsArtifacts, resolveBackend, VERSION } from '../dist/index.js';
+import { loadTfjs } from '../dist/export/tfjs-backend.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : dflt;
+};
+const quick = process.argv.includes('--quick');
+const outFile = arg('--out', join(root, 'bench-results', 'bench.json'));
+
+const { tf, backend: tfjsBackend } = await loadTfjs();
+const { backend: ort, record } = await resolveBackend();
+const tmp = await mkdtemp(join(tmpdir(), 'streamcell-bench-'));
+
+function stats(samplesMs) {
+  const s = [...samplesMs].sort((a, b) => a - b);
+  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+  return { n: s.length, p50: q(0.5), p99: q(0.99), mean: s.reduce((a, b) => a + b, 0) / s.length };
+}
+
+async function timeAsync(fn, n, warmup) {
+  for (let i = 0; i < warmup; i++) await fn();
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    out.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return stats(out);
+}
+
+async function save(model, dir) {
+  await mkdir(dir, { recursive: true });
+  await model.save(tf.io.withSaveHandler(async (a) => {
+    await writeFile(join(dir, 'weights.bin'), new Uint8Array(a.weightData));
+    await writeFile(join(dir, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }));
+    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+  }));
+  return join(dir, 'model.json');
+}
+
+const results = { version: VERSION, date: new Date().toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: +(totalmem() / 2 ** 30).toFixed(1), node: process.version }, tfjs: tfjsBackend, onnxruntime: `${record.name} ${record.version}`, benchmarks: {} };
+
+// 1. Export time of a ~1M-parameter stacked LSTM (load model.json + shards, convert, encode).
+{
+  const m = tf.sequential({ layers: [
+    tf.layers.lstm({ units: 256, returnSequences: true, inputShape: [null, 32], recurrentInitializer: 'glorotUniform' }),
+    tf.layers.lstm({ units: 256, returnSequences: true, recurrentInitializer: 'glorotUniform' }),
+    tf.layers.lstm({ units: 128, recurrentInitializer: 'glorotUniform' }),
+    tf.layers.dense({ units: 8 }),
+  ] });
+  const params = m.countParams();
+  const p = await save(m, join(tmp, 'big'));
+  const runs = [];
+  let size = 0;
+  for (let i = 0; i < (quick ? 2 : 5); i++) {
+    const t0 = performance.now();
+    const art = await loadTfjsArtifacts(p);
+    const r = await exportToOnnx(art);
+    runs.push(performance.now() - t0);
+    size = r.model.byteLength;
+  }
+  const s = stats(runs);
+  results.benchmarks.export_1m_lstm = { params, onnxBytes: size, ms: s, goalMs: 3000, meetsGoal: s.p50 < 3000 };
+  m.dispose();
+}
+
+// 2. onnxruntime vs tfjs predict on one 64-step window of a 2-layer LSTM-64.
+{
+  const T = 64;
+  const F = 8;
+  const m = tf.sequential({ layers: [
+    tf.layers.lstm({ units: 64, returnSequences: true, inputShape: [T, F] }),
+    tf.layers.lstm({ units: 64 }),
+    tf.layers.dense({ units: 1 }),
+  ] });
+  const p = await save(m, join(tmp, 'lstm64'));
+  const { model } = await exportToOnnx(await loadTfjsArtifacts(p));
+  const session = await ort.createSession(model);
+  const x = new Float32Array(T * F).map(() => Math.random() * 2 - 1);
+  const feeds = { [session.inputNames[0]]: { type: 'float32', data: x, dims: [1, T, F] } };
+  const ortStats = await timeAsync(() => session.run(feeds), quick ? 100 : 500, 50);
+  const xt = tf.tensor3d(x, [1, T, F]);
+  const tfStats = await timeAsync(async () => {
+    const y = m.predict(xt);
+    await y.data();
+    y.dispose();
+  }, quick ? 10 : 40, 3);
+  await session.release();
+  results.benchmarks.window64_lstm64x2 = {
+    onnxruntime: ortStats, tfjs: tfStats, speedupP50: tfStats.p50 / ortStats.p50, goalSpeedup: 50, meetsGoal: tfStats.p50 / ortStats.p50 >= 50,
+  };
+  m.dispose();
+}
+
+// --- report ---
+const fmt = (ms) => (ms < 1 ? `${(ms * 1000).toFixed(1)} µs` : `${ms.toFixed(2)} ms`);
+const rows = [
+  ['benchmark', 'p50', 'p99', 'goal', 'result'],
+  ['export ~1M-param stacked LSTM (load+convert)', fmt(results.benchmarks.export_1m_lstm.ms.p50), fmt(results.benchmarks.export_1m_lstm.ms.p99), '< 3 s', results.benchmarks.export_1m_lstm.meetsGoal ? 'OK' : 'MISSED'],
+  ['2×LSTM-64, 64-step window: onnxruntime', fmt(results.benchmarks.window64_lstm64x2.onnxruntime.p50), fmt(results.benchmarks.window64_lstm64x2.onnxruntime.p99), '', ''],
+  [`2×LSTM-64, 64-step window: tfjs ${tfjsBackend}`, fmt(results.benchmarks.window64_lstm64x2.tfjs.p50), fmt(results.benchmarks.window64_lstm64x2.tfjs.p99), '', ''],
+  ['  speed-up onnxruntime vs tfjs (p50)', `${results.benchmarks.window64_lstm64x2.speedupP50.toFixed(1)}×`, '', '≥ 50×', results.benchmarks.window64_lstm64x2.meetsGoal ? 'OK' : 'MISSED'],
+];
+const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
+console.log(`streamcell ${VERSION} benchmarks — ${results.machine.cpus}× ${results.machine.cpu}, node ${process.version}, ${results.onnxruntime}, tfjs ${tfjsBackend}`);
+for (const [i, r] of rows.entries()) {
+  console.log(r.map((v, c) => String(v).padEnd(widths[c])).join('  '));
+  if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+}
+console.log(`(${results.benchmarks.export_1m_lstm.params} parameters, ${(results.benchmarks.export_1m_lstm.onnxBytes / 2 ** 20).toFixed(2)} MiB ONNX)`);
+await mkdir(dirname(outFile), { recursive: true });
+await writeFile(outFile, JSON.stringify(results, null, 2) + '\n');
+console.log(`JSON: ${outFile}`);
