@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { isCheckFailedError } from '../src/errors.js';
 import { exportToOnnx } from '../src/export/exporter.js';
 import { assertParity, checkParity } from '../src/export/parity.js';
-import { decodeModel, encodeModel } from '../src/export/onnx/proto.js';
+import { decodeModel, encodeModel } from '../src/onnx/proto.js';
 import { loadTfjsArtifacts } from '../src/export/tfjs-format/load.js';
 
 const shipped = fileURLToPath(new URL('../models/co2-lstm/model.json', import.meta.url));

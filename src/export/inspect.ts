@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { InputError } from '../errors.js';
 import { META, type StateMeta } from './metadata.js';
-import { decodeModel, DTYPE_NAMES, toNum, type GraphProto, type ValueInfoProto } from './onnx/proto.js';
+import { decodeModel, DTYPE_NAMES, toNum, type GraphProto, type ValueInfoProto } from '../onnx/proto.js';
 import { loadTfjsArtifacts } from './tfjs-format/load.js';
 import { buildLayerGraph } from './topology.js';
 

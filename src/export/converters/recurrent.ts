@@ -256,7 +256,7 @@ function emitScan(g: GraphBuilder, name: string, c: CellParams, x: string, rever
     scan_output_axes: A.is([1]),
     scan_input_directions: A.is([reverse ? 1 : 0]),
     scan_output_directions: A.is([reverse ? 1 : 0]),
-  }, { outputs: kinds.length + 1, name: `${name}/scan` });
+  }, { outputs: kinds.length + 1, name });
   return { seq: res[kinds.length]!, last: res.slice(0, kinds.length) };
 }
 

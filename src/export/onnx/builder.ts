@@ -2,7 +2,7 @@
  * A small typed builder for ONNX graphs: unique names, typed attributes, constant
  * initializers (deduplicated), nested graphs for control-flow ops, and the final ModelProto.
  */
-import { AttributeType, DataType, encodeModel, type AttributeProto, type GraphProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from './proto.js';
+import { AttributeType, DataType, encodeModel, type AttributeProto, type GraphProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../../onnx/proto.js';
 
 export type Attr =
   | { kind: 'f'; v: number }
@@ -70,6 +70,8 @@ export class GraphBuilder {
   /** Non-standard domains used (e.g. com.microsoft) with their opset versions. */
   readonly domains = new Map<string, number>();
   private readonly names: Set<string>;
+  /** Node names live apart from value names, so a node can carry its layer's exact name. */
+  private readonly nodeNames: Set<string>;
   private readonly constCache = new Map<string, string>();
 
   constructor(
@@ -78,6 +80,14 @@ export class GraphBuilder {
     readonly parent?: GraphBuilder,
   ) {
     this.names = parent ? parent.names : new Set();
+    this.nodeNames = parent ? parent.nodeNames : new Set();
+  }
+
+  private nodeName(base: string): string {
+    let n = base;
+    for (let i = 1; this.nodeNames.has(n); i++) n = `${base}_${i}`;
+    this.nodeNames.add(n);
+    return n;
   }
 
   /** A name not used anywhere in this graph family (subgraphs share the namespace). */
@@ -138,7 +148,7 @@ export class GraphBuilder {
       ? opts.outputs
       : Array.from({ length: opts.outputs ?? 1 }, (_, i) => this.uniq(`${base}${i ? `_out${i}` : ''}`));
     const attribute: AttributeProto[] = Object.entries(attrs).map(([name, a]) => toAttr(name, a));
-    this.nodes.push({ opType: op, input: inputs, output: outs, name: this.uniq(`${base}_node`), attribute, domain: opts.domain ?? '' });
+    this.nodes.push({ opType: op, input: inputs, output: outs, name: this.nodeName(opts.name ?? op), attribute, domain: opts.domain ?? '' });
     if (opts.domain) this.root().domains.set(opts.domain, 1);
     return outs;
   }
