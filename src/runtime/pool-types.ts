@@ -1,0 +1,152 @@
+/**
+ * The multi-stream pool contract: what {@link StreamPool} (step models with recurrent state)
+ * and {@link WindowPool} (sequence models over a sliding window) promise their callers.
+ * `pool.ts`, `window.ts` and the shared `pool-core.ts` implement it.
+ *
+ * A pool serves many independent sensor streams with ONE inference session. Pushes from
+ * different streams made in the same tick are stepped together in one `session.run`
+ * (a micro-batch); a stream's own pushes always run in the order they were made.
+ */
+import type { Backend, BackendName, SessionOptions } from './backend.js';
+
+/** What to do with NaN / ±Infinity in a sample. */
+export type NonFinitePolicy =
+  /** Reject the push with a {@link SampleError} (reason `non-finite`); the stream is untouched. */
+  | 'reject'
+  /** Replace each non-finite value with the stream's last finite value there (0 before any). */
+  | 'hold-last'
+  /** Replace each non-finite value with 0. */
+  | 'zero';
+
+/** What a push to an id the pool has never seen (or has evicted) does. */
+export type UnknownStreamPolicy =
+  /** Open the stream from the model's initial state. */
+  | 'create'
+  /** Reject with {@link StreamRejectedError} (reason `unknown-stream`); open streams with `open(id)`. */
+  | 'reject';
+
+/** What opening a stream does when `maxStreams` streams are open. */
+export type FullPolicy =
+  /**
+   * Evict the least-recently-used idle stream (no push pending), counted in
+   * `stats().evicted`; reject with reason `max-streams` only when every stream is busy.
+   */
+  | 'evict-lru'
+  /** Reject the push with reason `max-streams`. */
+  | 'reject';
+
+/**
+ * One sample: the values of one time step, row-major over the input's per-step shape.
+ * A model with several sample inputs takes an object keyed by input name.
+ */
+export type Sample = ArrayLike<number> | Readonly<Record<string, ArrayLike<number>>>;
+
+/** Why a push was rejected; the keys of `stats().rejected`. */
+export type RejectReason =
+  | 'length'
+  | 'non-finite'
+  | 'missing-input'
+  | 'unknown-stream'
+  | 'max-streams'
+  | 'deleted'
+  | 'closed'
+  | 'inference';
+
+export interface PoolOptions {
+  /** Backend name, or a backend object (tests, custom builds). Default: native, then WASM. */
+  backend?: BackendName | Backend;
+  session?: SessionOptions;
+  /** Most streams stepped in one `session.run` (default 256). */
+  maxBatch?: number;
+  /**
+   * Longest a push waits for others to join its batch, in ms. Default 0: the batch runs on
+   * the microtask after the current synchronous pushes. A full batch runs at once.
+   */
+  maxWaitMs?: number;
+  /**
+   * Streams idle (no push) longer than this are evicted by `evictIdle()`, which the pool
+   * also calls every max(idleMs, 1000) ms on an unref'd timer. Default: never.
+   */
+  idleMs?: number;
+  /** Most open streams (default unlimited); see {@link FullPolicy}. */
+  maxStreams?: number;
+  /** Default `evict-lru`. */
+  whenFull?: FullPolicy;
+  /** Default `create`. */
+  unknownStream?: UnknownStreamPolicy;
+  /** Default `reject`. */
+  nonFinite?: NonFinitePolicy;
+}
+
+export interface WindowPoolOptions extends PoolOptions {
+  /** Window length W in samples; required when the model's time dimension is symbolic. */
+  window?: number;
+  /** Predict every `hop` samples once the window is full (default 1). */
+  hop?: number;
+}
+
+/** One stream's result of one push. */
+export interface Prediction {
+  id: string;
+  /**
+   * 0-based index, within its stream, of the sample this prediction answers
+   * (the newest sample of the window, for {@link WindowPool}).
+   */
+  step: number;
+  /**
+   * This stream's slice of every prediction output (state outputs excluded), shaped as the
+   * output without its batch dimension. The arrays are views the pool never writes again.
+   */
+  outputs: Record<string, Float32Array>;
+}
+
+export interface PoolStats {
+  /** Open streams. */
+  streams: number;
+  /** Pushes accepted (not rejected at the door). */
+  pushes: number;
+  /** Stream-steps computed and delivered (for {@link WindowPool}: predictions). */
+  steps: number;
+  /** `session.run` calls. */
+  batches: number;
+  /** Mean rows per `session.run`. */
+  meanBatchSize: number;
+  /** Streams evicted, by `evictIdle` or to make room under `maxStreams`. */
+  evicted: number;
+  /** Samples whose non-finite values were replaced (`hold-last` / `zero`). */
+  repaired: number;
+  /** Rejected pushes by reason. */
+  rejected: Partial<Record<RejectReason, number>>;
+}
+
+/** The API both pools share. `P` is what a push resolves to. */
+export interface Pool<P> {
+  /** Steps stream `id` with one sample; see the pool's docs for ordering and batching. */
+  push(id: string, sample: Sample): Promise<P>;
+  /** Opens a stream from the initial state (no-op when open); the way in under `unknownStream: 'reject'`. */
+  open(id: string): void;
+  /** Back to the initial state and step 0. Pending pushes then run from the reset state. */
+  reset(id: string): boolean;
+  /** Forgets the stream; its pending pushes reject with reason `deleted`. */
+  delete(id: string): boolean;
+  has(id: string): boolean;
+  readonly size: number;
+  /** Evicts streams with no push for longer than `idleMs` (none when unset); returns how many. */
+  evictIdle(now?: number): number;
+  stats(): PoolStats;
+  /** Resolves once every accepted push has settled. */
+  drain(): Promise<void>;
+  /** Writes every stream's state and counter to `file` atomically (temp file + rename). */
+  snapshot(file: string): Promise<void>;
+  /** Replaces every stream with those of a snapshot of the same model; see `restoreBytes`. */
+  restore(file: string): Promise<void>;
+  snapshotBytes(): Uint8Array;
+  /**
+   * Replaces every stream with the snapshot's. Throws {@link InputError} naming the source
+   * and both SHA-256 hashes when the snapshot is of another model or state layout, and
+   * {@link PoolBusyError} while pushes are pending; either way nothing is loaded.
+   */
+  restoreBytes(bytes: Uint8Array, source?: string): void;
+  /** Rejects pushes not yet running (reason `closed`), waits for the running batch, releases the session. */
+  close(): Promise<void>;
+}
