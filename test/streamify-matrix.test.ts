@@ -16,7 +16,7 @@ import { loadTfjsArtifacts } from '../src/export/tfjs-format/load.js';
 import { cases } from './helpers/matrix-cases.js';
 import { setSeededWeights } from './helpers/models.js';
 import { checkOnnxFiles } from './helpers/onnx-checker.js';
-import { saveModel } from './helpers/tfjs-save.js';
+import { saveModel, seededValues, writeKerasModel } from './helpers/tfjs-save.js';
 
 /** Why each refused model cannot stream (matched against the case name). */
 const NOT_STREAMABLE: [RegExp, RegExp][] = [
@@ -72,4 +72,40 @@ describe('step model == sequence model at every step (exporter matrix)', () => {
 
 afterAll(() => {
   if (process.env.STREAMCELL_STREAM_REPORT) for (const r of results) process.stdout.write(`${r.name}: ${r.status}${r.err !== undefined ? ` max err ${r.err.toExponential(2)}` : ''}\n`);
+});
+
+describe('causal convolution front-ends stream through ring buffers', () => {
+  it('Keras-origin causal Conv1D (dilation 2) → causal Conv1D → LSTM: buf states, equal at every step (node and WASM)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'streamcell-causal-'));
+    const I = 3;
+    const conv = (name: string, k: number, d: number, cin: number, f: number) => ({
+      class_name: 'Conv1D', config: { name, filters: f, kernel_size: [k], strides: [1], padding: 'causal', data_format: 'channels_last', dilation_rate: [d], groups: 1, activation: 'relu', use_bias: true },
+    });
+    const p = await writeKerasModel(dir, {
+      class_name: 'Sequential',
+      config: { name: 'tcn', layers: [
+        { class_name: 'InputLayer', config: { batch_input_shape: [null, null, I], dtype: 'float32', name: 'sensor' } },
+        conv('conv_a', 3, 2, I, 4),
+        conv('conv_b', 2, 1, 4, 4),
+        { class_name: 'LSTM', config: { name: 'lstm', units: 5, activation: 'tanh', recurrent_activation: 'sigmoid', use_bias: true, return_sequences: true } },
+      ] },
+      keras_version: '2.15.0', backend: 'tensorflow',
+    }, [
+      { name: 'conv_a/kernel', shape: [3, I, 4], data: seededValues(36, 1) },
+      { name: 'conv_a/bias', shape: [4], data: seededValues(4, 2) },
+      { name: 'conv_b/kernel', shape: [2, 4, 4], data: seededValues(32, 3) },
+      { name: 'conv_b/bias', shape: [4], data: seededValues(4, 4) },
+      { name: 'lstm/lstm_cell/kernel', shape: [4, 20], data: seededValues(80, 5) },
+      { name: 'lstm/lstm_cell/recurrent_kernel', shape: [5, 20], data: seededValues(100, 6, 0.4) },
+      { name: 'lstm/lstm_cell/bias', shape: [20], data: seededValues(20, 7) },
+    ]);
+    const { model: seq } = await exportToOnnx(await loadTfjsArtifacts(p));
+    const { model: step, report } = await streamifyModel(seq, { tolerance: 1e-5, steps: 9 });
+    expect(report.states.map((s) => `${s.name} [${s.shape}]`)).toEqual(['conv_a.buf [3,4]', 'conv_b.buf [4,1]', 'lstm.h [5]', 'lstm.c [5]']);
+    expect(report.verification!.maxAbsError).toBeLessThanOrEqual(1e-5);
+    const wasm = await checkStepModel(seq, step, report, { tolerance: 1e-5, steps: 9, backend: 'onnxruntime-web' });
+    expect(wasm.maxAbsError).toBeLessThanOrEqual(1e-5);
+    await writeFile(join(dir, 'tcn.step.onnx'), step);
+    expect(checkOnnxFiles([join(dir, 'tcn.step.onnx')]).results[join(dir, 'tcn.step.onnx')]).toBeNull();
+  });
 });

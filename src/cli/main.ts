@@ -12,6 +12,7 @@ import { VERSION } from '../version.js';
 import { reportError } from './output.js';
 import * as exportCmd from './commands/export.js';
 import * as inspectCmd from './commands/inspect.js';
+import * as streamifyCmd from './commands/streamify.js';
 
 /** Builds the CLI parser; tests call `.parseAsync(argv)` on it. */
 export function cli(argv: string[]) {
@@ -21,6 +22,7 @@ export function cli(argv: string[]) {
     .option('json', { type: 'boolean', default: false, describe: 'print one JSON document instead of text', global: true })
     .command(exportCmd)
     .command(inspectCmd)
+    .command(streamifyCmd)
     .demandCommand(1, 'name a command; see --help')
     .strict()
     .fail((msg, err) => {

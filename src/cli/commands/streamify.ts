@@ -1,0 +1,63 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { ArgumentsCamelCase, Argv } from 'yargs';
+import { InputError } from '../../errors.js';
+import { streamifyModel, type StreamifyReport } from '../../export/streamify.js';
+import { emit, guarded, type GlobalArgs } from '../output.js';
+
+export const command = 'streamify <model>';
+export const describe = 'Turn a sequence ONNX model into a step model with explicit state (one sample per call)';
+
+interface Args extends GlobalArgs {
+  model: string;
+  output: string;
+  verify: boolean;
+  tolerance: number;
+  steps: number;
+  timeAxis?: number;
+}
+
+export function builder(y: Argv): Argv<Args> {
+  return y
+    .positional('model', { type: 'string', describe: 'sequence model (.onnx), ours or from another exporter', demandOption: true })
+    .option('output', { alias: 'o', type: 'string', describe: 'step model to write', demandOption: true })
+    .option('verify', { type: 'boolean', default: true, describe: 'step a random sequence and compare with the sequence model at every step' })
+    .option('tolerance', { type: 'number', default: 1e-4, describe: 'max abs error allowed by the check' })
+    .option('steps', { type: 'number', default: 8, describe: 'length of the check sequence when time is free' })
+    .option('time-axis', { type: 'number', describe: 'time axis of the sequence inputs, when the graph does not tell' }) as unknown as Argv<Args>;
+}
+
+/** Human summary of a streamify report, shared with `export --streaming`. */
+export function describeStreamify(out: string, r: StreamifyReport): string {
+  const lines = [`wrote step model ${out}`];
+  lines.push(`  sequence inputs: ${r.sequenceInputs.map((s) => `${s.name} (time axis ${s.axis} → 1)`).join(', ')}`);
+  for (const s of r.states) lines.push(`  state ${s.input} → ${s.output} [batch, ${s.shape.join(', ')}] init ${s.init}`);
+  if (r.verification) {
+    const v = r.verification;
+    lines.push(`step vs sequence model over ${v.steps} steps, batch ${v.batch}, on ${v.backend}: max abs error ${v.maxAbsError.toExponential(2)} (tolerance ${v.tolerance}) — ${v.passed ? 'OK' : 'FAILED'}`);
+  } else lines.push('check skipped (--no-verify)');
+  return lines.join('\n');
+}
+
+export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
+  await guarded(args, async () => {
+    if (!(args.tolerance >= 0)) throw new InputError(`--tolerance is ${args.tolerance}`, { field: '--tolerance', expected: 'a non-negative number' });
+    const input = resolve(args.model);
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await readFile(input));
+    } catch (e) {
+      throw new InputError(`cannot read '${input}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: input, expected: 'an ONNX sequence model' });
+    }
+    let result;
+    try {
+      result = await streamifyModel(bytes, { verify: args.verify, tolerance: args.tolerance, steps: args.steps, timeAxis: args.timeAxis });
+    } catch (e) {
+      if (e instanceof Error && 'context' in e) (e as { context: { file?: string } }).context.file ??= input;
+      throw e;
+    }
+    const out = resolve(args.output);
+    await writeFile(out, result.model);
+    emit(args, { ok: true, output: out, ...result.report }, () => describeStreamify(out, result.report));
+  });
+}

@@ -1,0 +1,717 @@
+/**
+ * The machinery {@link StreamPool} and {@link WindowPool} share: the stream table, sample
+ * validation, the micro-batch queue, delivery of each stream's slice of the outputs, stats
+ * and snapshots. Internal: the public contract is `pool-types.ts`.
+ *
+ * The hot path (one push) allocates the promise and the prediction object and nothing else:
+ * samples are copied straight into a reused batch buffer, feeds objects are cached per batch
+ * size, and per-input work loops over precomputed arrays.
+ */
+import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { InputError } from '../errors.js';
+import type { Backend, BackendRecord, Session, TensorData } from './backend.js';
+import { resolveBackend } from './backend-impl.js';
+import { InferenceError, PoolBusyError, SampleError, StreamRejectedError } from './pool-errors.js';
+import type { FullPolicy, NonFinitePolicy, Pool, PoolOptions, PoolStats, Prediction, RejectReason, Sample, UnknownStreamPolicy } from './pool-types.js';
+import { decodeSnapshot, encodeSnapshot, floatsPerStream } from './snapshot.js';
+import { readModelInfo, type ModelInfo } from './step-model.js';
+
+/** One open stream. Mutable on purpose: it is touched on every push. */
+export interface Entry {
+  readonly id: string;
+  /** Row of this stream in the pool's per-stream tables; -1 once freed. */
+  slot: number;
+  /** StreamPool: steps taken. WindowPool: samples pushed. */
+  step: number;
+  /** Bumped by reset/delete/restore so a result computed before cannot overwrite the state. */
+  gen: number;
+  /** Accepted pushes not yet settled. */
+  pending: number;
+  /** Sequence number of the latest batch holding one of its pushes (keeps a stream's pushes in order). */
+  lastSeq: number;
+  /** Date.now() of the last push. */
+  lastUsed: number;
+  alive: boolean;
+  /** WindowPool: next ring row to write. */
+  head: number;
+  /** StreamPool under `hold-last`: the last accepted sample, inputs concatenated. */
+  held: Float32Array | null;
+}
+
+/** A sample input as the pool feeds it. */
+export interface InputLayout {
+  name: string;
+  /** Values per sample. */
+  sampleSize: number;
+  /** Values per batch row: `sampleSize` (StreamPool) or `window * sampleSize` (WindowPool). */
+  rowSize: number;
+  /** Feed dims after the batch dimension. */
+  rowDims: number[];
+  /** Offset of this input in a concatenated sample. */
+  offset: number;
+}
+
+type Settle = (v: never) => void;
+
+/** A micro-batch: rows of samples (written at push time) and who gets each row's result. */
+export class Batch {
+  seq = 0;
+  n = 0;
+  /** performance.now() of the first row (bounded wait). */
+  firstAt = 0;
+  readonly entries: (Entry | undefined)[] = [];
+  readonly gens: number[] = [];
+  readonly steps: number[] = [];
+  readonly resolves: (((v: unknown) => void) | undefined)[] = [];
+  readonly rejects: (((e: unknown) => void) | undefined)[] = [];
+  readonly inputs: Float32Array[];
+  /** Feeds records by batch size: built once, reused (the session reads them synchronously). */
+  readonly feeds: (Record<string, TensorData> | undefined)[] = [];
+
+  constructor(layouts: readonly InputLayout[], maxBatch: number) {
+    this.inputs = layouts.map((l) => new Float32Array(l.rowSize * maxBatch));
+  }
+}
+
+/** Reads the model, picks the backend, opens the session. */
+export async function openModel(model: Uint8Array | string, opts: PoolOptions): Promise<{ info: ModelInfo; session: Session; record: BackendRecord; file?: string }> {
+  let bytes: Uint8Array;
+  let file: string | undefined;
+  if (typeof model === 'string') {
+    file = model;
+    try {
+      bytes = await readFile(model);
+    } catch (e) {
+      throw new InputError(`cannot read model '${model}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file, expected: 'an ONNX model file' });
+    }
+  } else {
+    bytes = model;
+  }
+  const info = readModelInfo(bytes, file);
+  let backend: Backend;
+  let record: BackendRecord;
+  if (typeof opts.backend === 'object') {
+    backend = opts.backend;
+    record = { name: backend.name, version: backend.version, skipped: [] };
+  } else {
+    ({ backend, record } = await resolveBackend(opts.backend ? [opts.backend] : undefined));
+  }
+  const session = await backend.createSession(bytes, opts.session);
+  return { info, session, record, file };
+}
+
+function checkInt(name: string, v: number | undefined, min: number, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (!Number.isInteger(v) || v < min) throw new RangeError(`option '${name}' must be an integer >= ${min}, got ${v}`);
+  return v;
+}
+
+function checkEnum<T extends string>(name: string, v: T | undefined, allowed: readonly T[], dflt: T): T {
+  if (v === undefined) return dflt;
+  if (!allowed.includes(v)) throw new RangeError(`option '${name}' must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** The batch size a model allows: 1 when its batch dimension is fixed at 1, else `maxBatch`. */
+export function batchLimit(info: ModelInfo, maxBatch: number, file?: string): number {
+  for (const i of info.inputs) {
+    const b = i.dims[0];
+    if (typeof b !== 'number') continue;
+    if (b === 1) return 1;
+    throw new InputError(`input '${i.name}' has a fixed batch dimension of ${b}; a pool needs a symbolic batch dimension or 1`, { file, field: i.name, expected: "batch dimension 'batch' or 1" });
+  }
+  return maxBatch;
+}
+
+export abstract class PoolCore<P> implements Pool<P> {
+  /** Everything read from the model: inputs, outputs, state tensors, SHA-256. */
+  readonly info: ModelInfo;
+  /** The backend in use, and why others were skipped. */
+  readonly backendRecord: BackendRecord;
+  /** The most rows one `session.run` takes. */
+  readonly maxBatch: number;
+
+  protected readonly entries = new Map<string, Entry>();
+  protected readonly session: Session;
+  protected readonly inputs: readonly InputLayout[];
+  protected readonly nonFinite: NonFinitePolicy;
+  protected closed = false;
+  /** Per-push scratch: the source array of each input, filled by `resolveSample`. */
+  protected readonly srcs: ArrayLike<number>[];
+
+  private readonly kind: 'stream' | 'window';
+  private readonly maxWait: number;
+  private readonly idleMs: number | undefined;
+  private readonly maxStreams: number;
+  private readonly whenFull: FullPolicy;
+  private readonly unknownStream: UnknownStreamPolicy;
+  /** Keep the Map in LRU order (re-insert on push) only when eviction needs it. */
+  private readonly lru: boolean;
+  private readonly outNames: readonly string[];
+  private readonly outDatas: Float32Array[];
+  private readonly outSizes: number[];
+  private readonly freeSlots: number[] = [];
+  private nextSlot = 0;
+  private capacity = 0;
+  /** Batches being filled, in sequence order; the head runs next. */
+  private readonly forming: Batch[] = [];
+  private readonly spare: Batch[] = [];
+  private nextSeq = 1;
+  private running = false;
+  private scheduled = false;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private sweeper: ReturnType<typeof setInterval> | undefined;
+  private unsettled = 0;
+  private drainWaiters: (() => void)[] = [];
+  private closing: Promise<void> | undefined;
+  // The promise executor is bound once; it parks resolve/reject here for `enqueue`.
+  private parkedResolve: ((v: unknown) => void) | undefined;
+  private parkedReject: ((e: unknown) => void) | undefined;
+  private readonly capture = (res: (v: never) => void, rej: (e: unknown) => void): void => {
+    this.parkedResolve = res as (v: unknown) => void;
+    this.parkedReject = rej;
+  };
+  private readonly pumpCb = (): void => {
+    this.scheduled = false;
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (!this.running) void this.pump();
+  };
+
+  private counters = { pushes: 0, steps: 0, batches: 0, rows: 0, evicted: 0, repaired: 0 };
+  private readonly rejected: Partial<Record<RejectReason, number>> = {};
+
+  protected constructor(kind: 'stream' | 'window', session: Session, info: ModelInfo, record: BackendRecord, inputs: InputLayout[], opts: PoolOptions, modelBatchLimit: number) {
+    this.kind = kind;
+    this.session = session;
+    this.info = info;
+    this.backendRecord = record;
+    this.inputs = inputs;
+    this.srcs = inputs.map(() => []);
+    this.maxBatch = Math.min(checkInt('maxBatch', opts.maxBatch, 1, 256), modelBatchLimit);
+    if (opts.maxWaitMs !== undefined && !(opts.maxWaitMs >= 0 && Number.isFinite(opts.maxWaitMs))) throw new RangeError(`option 'maxWaitMs' must be a finite number >= 0, got ${opts.maxWaitMs}`);
+    this.maxWait = opts.maxWaitMs ?? 0;
+    if (opts.idleMs !== undefined && !(opts.idleMs >= 0)) throw new RangeError(`option 'idleMs' must be a number >= 0, got ${opts.idleMs}`);
+    this.idleMs = opts.idleMs;
+    this.maxStreams = checkInt('maxStreams', opts.maxStreams, 1, Number.MAX_SAFE_INTEGER);
+    this.whenFull = checkEnum('whenFull', opts.whenFull, ['evict-lru', 'reject'], 'evict-lru');
+    this.unknownStream = checkEnum('unknownStream', opts.unknownStream, ['create', 'reject'], 'create');
+    this.nonFinite = checkEnum('nonFinite', opts.nonFinite, ['reject', 'hold-last', 'zero'], 'reject');
+    this.lru = opts.maxStreams !== undefined;
+    this.outNames = info.predictionOutputs.map((o) => o.name);
+    this.outDatas = this.outNames.map(() => new Float32Array(0));
+    this.outSizes = this.outNames.map(() => 0);
+    if (this.idleMs !== undefined) {
+      this.sweeper = setInterval(() => this.evictIdle(), Math.max(this.idleMs, 1000));
+      this.sweeper.unref();
+    }
+  }
+
+  // ---- per-stream tables, implemented by each pool ----
+
+  /** Grows the per-stream tables to `capacity` rows, keeping existing rows. */
+  protected abstract growSlots(capacity: number): void;
+  /** Puts a stream's row in its initial state. */
+  protected abstract initSlot(e: Entry): void;
+  /** Called just before `session.run`: gather per-stream state into the feeds. */
+  protected abstract prepare(b: Batch, feeds: Record<string, TensorData>): void;
+  /** Called after a successful run, before delivery: write state back. */
+  protected abstract scatter(b: Batch, res: Record<string, TensorData>): void;
+  /** Per-stream tensors in a snapshot. */
+  protected abstract snapshotTensors(): { name: string; shape: number[] }[];
+  protected abstract saveSlot(e: Entry, data: Float32Array, offset: number): void;
+  protected abstract loadSlot(e: Entry, data: Float32Array, offset: number): void;
+
+  public abstract push(id: string, sample: Sample): Promise<P>;
+
+  // ---- the push path helpers ----
+
+  /**
+   * Points `this.srcs` at the sample's arrays and checks lengths (and finiteness under
+   * `reject`). Returns the error to reject the push with, or null.
+   */
+  protected resolveSample(id: string, sample: Sample): SampleError | null {
+    const ins = this.inputs;
+    const srcs = this.srcs;
+    if (sample === null || typeof sample !== 'object') {
+      return new SampleError(id, 'missing-input', ins[0]!.name, `an array of ${ins[0]!.sampleSize} numbers`, sample === null ? 'null' : typeof sample);
+    }
+    if (typeof (sample as ArrayLike<number>).length === 'number') {
+      if (ins.length !== 1) {
+        return new SampleError(id, 'missing-input', ins.map((l) => l.name).join(', '), `an object keyed by input name (${ins.map((l) => `${l.name}: ${l.sampleSize} values`).join(', ')})`, 'one array');
+      }
+      srcs[0] = sample as ArrayLike<number>;
+    } else {
+      for (let k = 0; k < ins.length; k++) {
+        const s = (sample as Record<string, ArrayLike<number>>)[ins[k]!.name];
+        if (s === undefined || s === null || typeof s.length !== 'number') {
+          return new SampleError(id, 'missing-input', ins[k]!.name, `an array of ${ins[k]!.sampleSize} numbers`, s === undefined ? 'no such key' : typeof s);
+        }
+        srcs[k] = s;
+      }
+    }
+    for (let k = 0; k < ins.length; k++) {
+      if (srcs[k]!.length !== ins[k]!.sampleSize) return new SampleError(id, 'length', ins[k]!.name, `${ins[k]!.sampleSize} values`, `${srcs[k]!.length} values`);
+    }
+    if (this.nonFinite === 'reject') {
+      for (let k = 0; k < ins.length; k++) {
+        const s = srcs[k]!;
+        for (let i = 0; i < s.length; i++) {
+          const v = s[i]!;
+          // v - v is 0 exactly for finite numbers: one test for NaN, ±Infinity and non-numbers.
+          if (v - v !== 0) return new SampleError(id, 'non-finite', ins[k]!.name, 'finite numbers', `${v} at index ${i}`);
+        }
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Copies one input of a validated sample into `dst`, replacing non-finite values per the
+   * policy from `hold` (hold-last) or with 0. Returns whether anything was replaced.
+   */
+  protected copyIn(src: ArrayLike<number>, dst: Float32Array, off: number, n: number, hold: Float32Array | null, holdOff: number): boolean {
+    if (this.nonFinite === 'reject') {
+      for (let i = 0; i < n; i++) dst[off + i] = src[i]!;
+      return false;
+    }
+    let repaired = false;
+    for (let i = 0; i < n; i++) {
+      const v = +src[i]!;
+      if (v - v === 0) {
+        dst[off + i] = v;
+      } else {
+        dst[off + i] = hold === null ? 0 : hold[holdOff + i]!;
+        repaired = true;
+      }
+    }
+    return repaired;
+  }
+
+  protected noteRepaired(): void {
+    this.counters.repaired++;
+  }
+
+  /** The stream for `id`, opened per the unknown-stream and full policies, or the error to reject with. */
+  protected lookup(id: string): Entry | StreamRejectedError {
+    const e = this.entries.get(id);
+    if (e !== undefined) {
+      if (this.lru) {
+        this.entries.delete(id);
+        this.entries.set(id, e);
+      }
+      return e;
+    }
+    if (this.unknownStream === 'reject') return new StreamRejectedError(id, 'unknown-stream', "unknown stream (unknownStream: 'reject'); call pool.open(id) first");
+    return this.createEntry(id);
+  }
+
+  private createEntry(id: string): Entry | StreamRejectedError {
+    if (this.entries.size >= this.maxStreams) {
+      if (this.whenFull === 'reject') return new StreamRejectedError(id, 'max-streams', `${this.maxStreams} streams are open (maxStreams, whenFull: 'reject')`);
+      if (!this.evictLru()) return new StreamRejectedError(id, 'max-streams', `${this.maxStreams} streams are open and every one has a push pending`);
+    }
+    let slot = this.freeSlots.pop();
+    if (slot === undefined) {
+      slot = this.nextSlot++;
+      if (slot >= this.capacity) this.ensureCapacity(slot + 1);
+    }
+    const e: Entry = { id, slot, step: 0, gen: 0, pending: 0, lastSeq: 0, lastUsed: Date.now(), alive: true, head: 0, held: null };
+    this.initSlot(e);
+    this.entries.set(id, e);
+    return e;
+  }
+
+  private ensureCapacity(rows: number): void {
+    if (rows <= this.capacity) return;
+    let c = Math.max(16, this.capacity);
+    while (c < rows) c *= 2;
+    this.capacity = c;
+    this.growSlots(c);
+  }
+
+  private evictLru(): boolean {
+    // The Map is kept in use order under maxStreams, so the first idle entry is the LRU one.
+    for (const e of this.entries.values()) {
+      if (e.pending === 0) {
+        this.remove(e);
+        this.counters.evicted++;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private remove(e: Entry): void {
+    this.entries.delete(e.id);
+    e.alive = false;
+    e.gen++;
+    // A stream with pushes in a batch keeps its row until they settle (the batch still reads it).
+    if (e.pending === 0) this.freeSlot(e);
+  }
+
+  private freeSlot(e: Entry): void {
+    if (e.slot >= 0) {
+      this.freeSlots.push(e.slot);
+      e.slot = -1;
+    }
+  }
+
+  /** Rejects a push at the door, counting the reason. */
+  protected refuse(err: SampleError | StreamRejectedError): Promise<never> {
+    this.rejected[err.reason] = (this.rejected[err.reason] ?? 0) + 1;
+    return Promise.reject(err);
+  }
+
+  protected refuseClosed(id: string): Promise<never> {
+    return this.refuse(new StreamRejectedError(id, 'closed', 'the pool is closed'));
+  }
+
+  /**
+   * The batch a stream's next row goes into. `ordered`: not a batch that already holds (or
+   * comes before one that holds) this stream, so its pushes run in order against its state.
+   */
+  protected batchFor(e: Entry, ordered: boolean): Batch {
+    const f = this.forming;
+    let idx = f.length === 0 ? 0 : ordered ? Math.max(0, e.lastSeq + 1 - f[0]!.seq) : f.length - 1;
+    for (;;) {
+      while (idx >= f.length) f.push(this.newBatch());
+      const b = f[idx]!;
+      if (b.n < this.maxBatch) return b;
+      idx++;
+    }
+  }
+
+  private newBatch(): Batch {
+    const b = this.spare.pop() ?? new Batch(this.inputs, this.maxBatch);
+    b.seq = this.nextSeq++;
+    b.n = 0;
+    return b;
+  }
+
+  /** Commits row `row` of `b` (its sample already written) and returns the push's promise. */
+  protected enqueue(e: Entry, b: Batch, row: number, step: number): Promise<P> {
+    const p = new Promise<P>(this.capture as (res: Settle, rej: (e: unknown) => void) => void);
+    b.entries[row] = e;
+    b.steps[row] = step;
+    b.resolves[row] = this.parkedResolve;
+    b.rejects[row] = this.parkedReject;
+    b.n = row + 1;
+    e.pending++;
+    e.lastSeq = b.seq;
+    this.unsettled++;
+    this.counters.pushes++;
+    if (row === 0 && this.maxWait > 0) b.firstAt = performance.now();
+    if (!this.running) {
+      if (this.maxWait === 0 || b.n >= this.maxBatch) {
+        if (!this.scheduled) {
+          this.scheduled = true;
+          queueMicrotask(this.pumpCb);
+        }
+      } else if (this.timer === undefined) {
+        this.timer = setTimeout(this.pumpCb, this.maxWait);
+      }
+    }
+    return p;
+  }
+
+  /** Counts a push that resolved without a batch (WindowPool's `null`). */
+  protected countPush(): void {
+    this.counters.pushes++;
+  }
+
+  // ---- the batch loop ----
+
+  private isDue(b: Batch): boolean {
+    if (this.maxWait === 0 || b.n >= this.maxBatch || this.closed) return true;
+    if (performance.now() - b.firstAt >= this.maxWait) return true;
+    // A full batch behind this one must not wait for it.
+    for (let i = 1; i < this.forming.length; i++) if (this.forming[i]!.n >= this.maxBatch) return true;
+    return false;
+  }
+
+  private async pump(): Promise<void> {
+    this.running = true;
+    try {
+      for (;;) {
+        const b = this.forming[0];
+        if (b === undefined) break;
+        if (b.n === 0) {
+          this.forming.shift();
+          this.spare.push(b);
+          continue;
+        }
+        if (!this.isDue(b)) {
+          const left = Math.max(0, this.maxWait - (performance.now() - b.firstAt));
+          this.timer ??= setTimeout(this.pumpCb, Math.ceil(left));
+          break;
+        }
+        this.forming.shift();
+        await this.execute(b);
+        this.spare.push(b);
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async execute(b: Batch): Promise<void> {
+    const n = b.n;
+    let feeds = b.feeds[n];
+    if (feeds === undefined) {
+      feeds = {};
+      for (let k = 0; k < this.inputs.length; k++) {
+        const l = this.inputs[k]!;
+        feeds[l.name] = { type: 'float32', data: b.inputs[k]!.subarray(0, n * l.rowSize), dims: [n, ...l.rowDims] };
+      }
+      b.feeds[n] = feeds;
+    }
+    this.prepare(b, feeds);
+    let res: Record<string, TensorData>;
+    try {
+      res = await this.session.run(feeds);
+    } catch (err) {
+      this.failBatch(b, err);
+      return;
+    }
+    this.counters.batches++;
+    this.counters.rows += n;
+    this.scatter(b, res);
+    this.deliver(b, res);
+  }
+
+  private deliver(b: Batch, res: Record<string, TensorData>): void {
+    const n = b.n;
+    const names = this.outNames;
+    const m = names.length;
+    const datas = this.outDatas;
+    const sizes = this.outSizes;
+    for (let j = 0; j < m; j++) {
+      const t = res[names[j]!]!;
+      const d = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>, Number);
+      datas[j] = d;
+      sizes[j] = d.length / n;
+    }
+    let delivered = 0;
+    for (let i = 0; i < n; i++) {
+      const e = b.entries[i]!;
+      const resolve = b.resolves[i]!;
+      const reject = b.rejects[i]!;
+      b.entries[i] = undefined;
+      b.resolves[i] = undefined;
+      b.rejects[i] = undefined;
+      e.pending--;
+      if (!e.alive) {
+        if (e.pending === 0) this.freeSlot(e);
+        this.rejected.deleted = (this.rejected.deleted ?? 0) + 1;
+        reject(new StreamRejectedError(e.id, 'deleted', 'the stream was deleted or evicted while this push waited'));
+        continue;
+      }
+      const outputs: Record<string, Float32Array> = {};
+      for (let j = 0; j < m; j++) {
+        const s = sizes[j]!;
+        outputs[names[j]!] = n === 1 ? datas[j]! : datas[j]!.subarray(i * s, i * s + s);
+      }
+      delivered++;
+      resolve({ id: e.id, step: b.steps[i]!, outputs } satisfies Prediction);
+    }
+    this.counters.steps += delivered;
+    this.settled(n);
+  }
+
+  private failBatch(b: Batch, err: unknown): void {
+    const n = b.n;
+    for (let i = 0; i < n; i++) {
+      const e = b.entries[i]!;
+      const reject = b.rejects[i]!;
+      b.entries[i] = undefined;
+      b.resolves[i] = undefined;
+      b.rejects[i] = undefined;
+      e.pending--;
+      if (!e.alive && e.pending === 0) this.freeSlot(e);
+      reject(new InferenceError(e.id, n, err));
+    }
+    this.rejected.inference = (this.rejected.inference ?? 0) + n;
+    this.settled(n);
+  }
+
+  private settled(n: number): void {
+    this.unsettled -= n;
+    if (this.unsettled === 0 && this.drainWaiters.length > 0) {
+      const w = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const f of w) f();
+    }
+  }
+
+  // ---- the public API ----
+
+  open(id: string): void {
+    if (this.closed) throw new StreamRejectedError(id, 'closed', 'the pool is closed');
+    if (this.entries.has(id)) return;
+    const e = this.createEntry(id);
+    if (e instanceof StreamRejectedError) throw e;
+  }
+
+  reset(id: string): boolean {
+    const e = this.entries.get(id);
+    if (e === undefined) return false;
+    e.gen++;
+    e.step = 0;
+    e.head = 0;
+    this.initSlot(e);
+    return true;
+  }
+
+  delete(id: string): boolean {
+    const e = this.entries.get(id);
+    if (e === undefined) return false;
+    this.remove(e);
+    return true;
+  }
+
+  has(id: string): boolean {
+    return this.entries.has(id);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Stream ids, in no particular order. */
+  ids(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  evictIdle(now: number = Date.now()): number {
+    if (this.idleMs === undefined) return 0;
+    let count = 0;
+    for (const e of this.entries.values()) {
+      if (e.pending === 0 && now - e.lastUsed > this.idleMs) {
+        this.remove(e);
+        count++;
+      }
+    }
+    this.counters.evicted += count;
+    return count;
+  }
+
+  stats(): PoolStats {
+    const c = this.counters;
+    return {
+      streams: this.entries.size, pushes: c.pushes, steps: c.steps, batches: c.batches,
+      meanBatchSize: c.batches === 0 ? 0 : c.rows / c.batches, evicted: c.evicted, repaired: c.repaired, rejected: { ...this.rejected },
+    };
+  }
+
+  drain(): Promise<void> {
+    if (this.unsettled === 0) return Promise.resolve();
+    return new Promise((res) => this.drainWaiters.push(res));
+  }
+
+  snapshotBytes(): Uint8Array {
+    const tensors = this.snapshotTensors();
+    const per = floatsPerStream(tensors);
+    const list = [...this.entries.values()];
+    return encodeSnapshot(
+      { pool: this.kind, modelSha256: this.info.sha256, tensors, ids: list.map((e) => e.id), steps: list.map((e) => e.step) },
+      (data) => {
+        for (let i = 0; i < list.length; i++) this.saveSlot(list[i]!, data, i * per);
+      },
+    );
+  }
+
+  async snapshot(file: string): Promise<void> {
+    const bytes = this.snapshotBytes();
+    // Same directory, so the rename is atomic: a reader sees the old file or the new one.
+    const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
+    try {
+      const fh = await open(tmp, 'w');
+      try {
+        await fh.writeFile(bytes);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, file);
+    } catch (e) {
+      await unlink(tmp).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async restore(file: string): Promise<void> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await readFile(file);
+    } catch (e) {
+      throw new InputError(`cannot read snapshot '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file, expected: 'a pool snapshot file' });
+    }
+    this.restoreBytes(bytes, file);
+  }
+
+  restoreBytes(bytes: Uint8Array, source = '(bytes)'): void {
+    if (this.closed) throw new StreamRejectedError('*', 'closed', 'the pool is closed');
+    if (this.unsettled > 0) throw new PoolBusyError('restore', this.unsettled);
+    const s = decodeSnapshot(bytes, source);
+    const mine = this.info.sha256;
+    if (s.modelSha256 !== mine) {
+      throw new InputError(`snapshot ${source} was taken with model sha256 ${s.modelSha256}, but this pool runs model sha256 ${mine}; nothing was restored`, { file: source, field: 'model_sha256', expected: mine });
+    }
+    const want = this.snapshotTensors();
+    const layout = (t: { name: string; shape: number[] }[]) => t.map((x) => `${x.name}[${x.shape.join(',')}]`).join(' ');
+    if (s.pool !== this.kind || layout(s.tensors) !== layout(want)) {
+      throw new InputError(
+        `snapshot ${source} has a different state layout (${s.pool}: ${layout(s.tensors)}) than this pool (${this.kind}: ${layout(want)}); snapshot model sha256 ${s.modelSha256}, pool model sha256 ${mine}; nothing was restored`,
+        { file: source, field: 'tensors', expected: layout(want) },
+      );
+    }
+    if (s.ids.length > this.maxStreams) {
+      throw new InputError(`snapshot ${source} holds ${s.ids.length} streams, more than maxStreams ${this.maxStreams}; nothing was restored`, { file: source, field: 'stream_ids', expected: `at most ${this.maxStreams} streams` });
+    }
+    // Everything checked: replace the table.
+    for (const e of this.entries.values()) {
+      e.alive = false;
+      e.gen++;
+      e.slot = -1;
+    }
+    this.entries.clear();
+    this.freeSlots.length = 0;
+    this.nextSlot = s.ids.length;
+    this.ensureCapacity(s.ids.length);
+    const per = floatsPerStream(s.tensors);
+    const now = Date.now();
+    for (let i = 0; i < s.ids.length; i++) {
+      const e: Entry = { id: s.ids[i]!, slot: i, step: s.steps[i]!, gen: 0, pending: 0, lastSeq: 0, lastUsed: now, alive: true, head: 0, held: null };
+      this.initSlot(e);
+      this.loadSlot(e, s.data, i * per);
+      this.entries.set(e.id, e);
+    }
+  }
+
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closed = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.sweeper !== undefined) clearInterval(this.sweeper);
+    // Rows not yet running are rejected; the running batch (if any) finishes and delivers.
+    const waiting = this.forming.splice(0);
+    for (const b of waiting) {
+      for (let i = 0; i < b.n; i++) {
+        const e = b.entries[i]!;
+        e.pending--;
+        b.rejects[i]!(new StreamRejectedError(e.id, 'closed', 'the pool was closed before this push ran'));
+        b.entries[i] = b.resolves[i] = b.rejects[i] = undefined;
+      }
+      this.rejected.closed = (this.rejected.closed ?? 0) + b.n;
+      this.settled(b.n);
+      b.n = 0;
+    }
+    this.closing = this.drain().then(() => this.session.release());
+    return this.closing;
+  }
+}
