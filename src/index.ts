@@ -20,3 +20,7 @@ export { META } from './export/metadata.js';
 export type { StateMeta } from './export/metadata.js';
 export { resolveBackend } from './runtime/backend-impl.js';
 export type { Backend, BackendName, BackendRecord, Session, SessionOptions, TensorData } from './runtime/backend.js';
+export { readModelInfo, STATE_METADATA_KEY, StreamPool, WindowPool, SampleError, StreamRejectedError, InferenceError, PoolBusyError, isSampleError, isStreamRejectedError, isInferenceError, isPoolBusyError, SNAPSHOT_VERSION, benchPool } from './runtime/index.js';
+export type { ModelInfo, IoSpec, StateSpec, DimSpec, Pool, PoolOptions, WindowPoolOptions, PoolStats, Prediction, Sample, RejectReason, NonFinitePolicy, UnknownStreamPolicy, FullPolicy, BenchPoolOptions, BenchPoolResult, LatencyStats } from './runtime/index.js';
+export { streamifyModel, checkStepModel, assertStepCheck, toLayout0 } from './export/streamify.js';
+export type { StreamifyOptions, StreamifyReport, StepCheck } from './export/streamify.js';

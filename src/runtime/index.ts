@@ -1,0 +1,16 @@
+/** The runtime's public API: model info, the multi-stream pools, their errors, the benchmark. */
+export { readModelInfo, STATE_METADATA_KEY } from './step-model.js';
+export type { ModelInfo, IoSpec, StateSpec, DimSpec } from './step-model.js';
+export { StreamPool } from './pool.js';
+export { WindowPool } from './window.js';
+export type {
+  FullPolicy, NonFinitePolicy, Pool, PoolOptions, PoolStats, Prediction, RejectReason, Sample, UnknownStreamPolicy, WindowPoolOptions,
+} from './pool-types.js';
+export {
+  SampleError, StreamRejectedError, InferenceError, PoolBusyError, isSampleError, isStreamRejectedError, isInferenceError, isPoolBusyError,
+} from './pool-errors.js';
+export { SNAPSHOT_VERSION } from './snapshot.js';
+export { benchPool } from './bench.js';
+export type { BenchPoolOptions, BenchPoolResult, LatencyStats } from './bench.js';
+export { resolveBackend } from './backend-impl.js';
+export type { Backend, BackendName, BackendRecord, Session, SessionOptions, TensorData } from './backend.js';
