@@ -4,7 +4,7 @@
  * (default bench-results/bench.json). Compare ratios measured in the same run: these
  * machines are shared and noisy.
  *
- *   node scripts/bench.mjs [--out FILE] [--quick]
+ *   node --expose-gc scripts/bench.mjs [--out FILE] [--quick]
  */
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exportToOnnx, loadTfjsArtifacts, resolveBackend, VERSION } from '../dist/index.js';
 import { loadTfjs } from '../dist/export/tfjs-backend.js';
+import { benchModel, benchTable } from '../dist/cli/bench-model.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name, dflt) => {
@@ -106,6 +107,27 @@ const results = { version: VERSION, date: new Date().toISOString(), machine: { c
   m.dispose();
 }
 
+// 3. Streaming: LSTM-64 step model in the StreamPool vs bare onnxruntime; throughput per stream
+//    count; memory; window mode; tfjs predict on the same window.
+{
+  const m = tf.sequential({ layers: [
+    tf.layers.lstm({ units: 64, inputShape: [null, 8], recurrentInitializer: 'glorotUniform' }),
+    tf.layers.dense({ units: 1 }),
+  ] });
+  const p = await save(m, join(tmp, 'lstm64-stream'));
+  const { model } = await exportToOnnx(await loadTfjsArtifacts(p));
+  const r = await benchModel(model, { streams: [1, 16, 256, 1024], steps: quick ? 500 : 2000, window: 64, tfjs: p, memoryStreams: quick ? 2000 : 10000 });
+  results.benchmarks.streaming_lstm64 = {
+    ...r,
+    goals: {
+      poolOverheadMax: 1.2, poolOverheadOk: r.step.latency.ratioPaired <= 1.2,
+      streamStepsAt256Min: 500000, streamStepsAt256Ok: r.step.throughput.find((t) => t.streams === 256).streamStepsPerSec >= 500000,
+    },
+  };
+  results.streamingTable = benchTable(r);
+  m.dispose();
+}
+
 // --- report ---
 const fmt = (ms) => (ms < 1 ? `${(ms * 1000).toFixed(1)} µs` : `${ms.toFixed(2)} ms`);
 const rows = [
@@ -122,6 +144,9 @@ for (const [i, r] of rows.entries()) {
   if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 }
 console.log(`(${results.benchmarks.export_1m_lstm.params} parameters, ${(results.benchmarks.export_1m_lstm.onnxBytes / 2 ** 20).toFixed(2)} MiB ONNX)`);
+console.log('\nStreaming, LSTM-64 (8 inputs) step model:');
+console.log(results.streamingTable);
+delete results.streamingTable;
 await mkdir(dirname(outFile), { recursive: true });
 await writeFile(outFile, JSON.stringify(results, null, 2) + '\n');
 console.log(`JSON: ${outFile}`);

@@ -10,6 +10,7 @@ import { hideBin } from 'yargs/helpers';
 import { InputError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { reportError } from './output.js';
+import * as benchCmd from './commands/bench.js';
 import * as exportCmd from './commands/export.js';
 import * as inspectCmd from './commands/inspect.js';
 import * as streamifyCmd from './commands/streamify.js';
@@ -23,6 +24,7 @@ export function cli(argv: string[]) {
     .command(exportCmd)
     .command(inspectCmd)
     .command(streamifyCmd)
+    .command(benchCmd)
     .demandCommand(1, 'name a command; see --help')
     .strict()
     .fail((msg, err) => {

@@ -1,0 +1,136 @@
+/**
+ * `streamcell bench`: everything a user wants to know about serving one model on this box.
+ * Step mode (StreamPool) against bare onnxruntime, throughput per stream count, memory per
+ * 1000 streams, window-mode latency, and optionally tfjs predict on the same window.
+ */
+import { InputError } from '../errors.js';
+import { streamifyModel } from '../export/streamify.js';
+import type { BackendName } from '../runtime/backend.js';
+import { benchPool, type BenchPoolResult } from '../runtime/bench.js';
+import { readModelInfo } from '../runtime/step-model.js';
+import { WindowPool } from '../runtime/window.js';
+
+export interface BenchModelOptions {
+  streams?: number[];
+  steps?: number;
+  backend?: BackendName;
+  /** Window length for window mode when the model's time is free (default 64). */
+  window?: number;
+  /** tfjs model.json of the same model, for tfjs predict on the same window. */
+  tfjs?: string;
+  memoryStreams?: number;
+}
+
+export interface WindowLatency {
+  window: number;
+  p50Us: number;
+  p99Us: number;
+  n: number;
+}
+
+export interface BenchModelResult {
+  model: { kind: 'step' | 'sequence'; sha256: string; streamified: boolean };
+  step?: BenchPoolResult;
+  windowMode?: WindowLatency;
+  tfjs?: WindowLatency & { backend: string };
+  notes: string[];
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+/** Latency of `fn` in µs, after `warmup` untimed calls. */
+async function timeUs(fn: () => Promise<unknown>, n: number, warmup: number): Promise<{ p50Us: number; p99Us: number; n: number }> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const t: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    t.push(Number(process.hrtime.bigint() - t0) / 1e3);
+  }
+  t.sort((a, b) => a - b);
+  return { p50Us: pct(t, 0.5), p99Us: pct(t, 0.99), n };
+}
+
+export async function benchModel(bytes: Uint8Array, opts: BenchModelOptions = {}): Promise<BenchModelResult> {
+  const info = readModelInfo(bytes);
+  const notes: string[] = [];
+  const result: BenchModelResult = { model: { kind: info.kind, sha256: info.sha256, streamified: false }, notes };
+  let step: Uint8Array | undefined = info.kind === 'step' ? bytes : undefined;
+  const seq = info.kind === 'sequence' ? bytes : undefined;
+  if (!step && seq) {
+    try {
+      step = (await streamifyModel(seq)).model;
+      result.model.streamified = true;
+    } catch (e) {
+      notes.push(`step mode skipped: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  if (step) {
+    result.step = await benchPool(step, {
+      streams: opts.streams ?? [1, 16, 256, 1024], steps: opts.steps ?? 2000, backend: opts.backend, memoryStreams: opts.memoryStreams,
+    });
+  }
+  if (seq) {
+    const input = info.sampleInputs[0];
+    if (!input) throw new InputError('the model has no input', { expected: 'a sequence model with one input [batch, time, features]' });
+    const fixed = input.dims[1];
+    const W = typeof fixed === 'number' ? fixed : (opts.window ?? 64);
+    const features = input.dims.slice(2).reduce((a: number, d) => a * (typeof d === 'number' ? d : 1), 1);
+    const pool = await WindowPool.create(seq, { window: W, hop: 1, backend: opts.backend });
+    try {
+      const x = Float32Array.from({ length: features }, (_, i) => Math.sin(i));
+      for (let i = 0; i < W; i++) await pool.push('w', x);
+      const n = Math.max(50, Math.min(500, Math.floor((opts.steps ?? 2000) / 4)));
+      result.windowMode = { window: W, ...(await timeUs(() => pool.push('w', x), n, 20)) };
+    } finally {
+      await pool.close();
+    }
+    if (opts.tfjs) {
+      const { loadTfjs } = await import('../export/tfjs-backend.js');
+      const { tf, backend } = await loadTfjs();
+      const model = await tf.loadLayersModel(`file://${opts.tfjs}`).catch(async () => {
+        const { loadTfjsArtifacts } = await import('../export/tfjs-format/load.js');
+        const art = await loadTfjsArtifacts(opts.tfjs!);
+        const weightData = new Uint8Array(art.weights.reduce((s, w) => s + w.data.byteLength, 0));
+        let off = 0;
+        for (const w of art.weights) {
+          weightData.set(new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength), off);
+          off += w.data.byteLength;
+        }
+        return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: art.topology as object, weightSpecs: art.weights.map((w) => ({ name: w.name, shape: w.shape, dtype: w.dtype })), weightData: weightData.buffer }));
+      });
+      const xt = tf.randomNormal([1, W, features]);
+      const r = await timeUs(async () => {
+        const y = model.predict(xt) as import('@tensorflow/tfjs').Tensor;
+        await y.data();
+        y.dispose();
+      }, 30, 3);
+      result.tfjs = { window: W, backend, ...r };
+      xt.dispose();
+      model.dispose();
+    }
+  } else notes.push('window mode skipped: a step model was given (pass the sequence model to measure both)');
+  return result;
+}
+
+/** The table `streamcell bench` and `npm run bench` print. */
+export function benchTable(r: BenchModelResult): string {
+  const us = (v: number) => (v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v.toFixed(1)} µs`);
+  const rows: string[][] = [['measure', 'value', 'note']];
+  if (r.step) {
+    const s = r.step;
+    rows.push(['step, 1 stream: StreamPool p50 / p99', `${us(s.latency.pool.p50Us)} / ${us(s.latency.pool.p99Us)}`, s.backend.name]);
+    rows.push(['step, 1 stream: bare session.run p50 / p99', `${us(s.latency.bare.p50Us)} / ${us(s.latency.bare.p99Us)}`, '']);
+    rows.push(['pool overhead (paired ratio)', `${s.latency.ratioPaired.toFixed(2)}×`, 'goal ≤ 1.2×']);
+    for (const t of s.throughput) rows.push([`throughput at ${t.streams} streams`, `${Math.round(t.streamStepsPerSec).toLocaleString('en-US')} steps/s`, `bare ${Math.round(t.bareStreamStepsPerSec).toLocaleString('en-US')}, mean batch ${t.meanBatchSize.toFixed(0)}`]);
+    rows.push(['memory per 1000 streams', `${(s.memory.heapBytesPer1000 / 1024).toFixed(0)} KiB heap`, `RSS ${(s.memory.rssBytesPer1000 / 1024).toFixed(0)} KiB; state ${s.memory.stateBytesPerStream} B/stream`]);
+  }
+  if (r.windowMode) rows.push([`window mode (${r.windowMode.window} steps) p50 / p99`, `${us(r.windowMode.p50Us)} / ${us(r.windowMode.p99Us)}`, 'WindowPool, hop 1']);
+  if (r.tfjs) rows.push([`tfjs predict (${r.tfjs.window} steps) p50 / p99`, `${us(r.tfjs.p50Us)} / ${us(r.tfjs.p99Us)}`, r.tfjs.backend]);
+  const w = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
+  const lines = rows.map((row) => row.map((v, c) => v.padEnd(w[c]!)).join('  ').trimEnd());
+  lines.splice(1, 0, w.map((n) => '-'.repeat(n)).join('  '));
+  return [...lines, ...r.notes.map((n) => `note: ${n}`)].join('\n');
+}
