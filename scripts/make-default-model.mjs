@@ -4,18 +4,22 @@
  * week's CO2 at Mauna Loa from the previous 52 weeks (models/co2-weekly-mauna-loa.csv, public
  * domain, NOAA GML). Deterministic: fixed seeds, no shuffling, tfjs cpu backend.
  *
- *   node scripts/make-default-model.mjs [--epochs 40]
+ *   node scripts/make-default-model.mjs [--epochs 15] [--units 16] [--out models/co2-lstm]
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const out = join(root, 'models', 'co2-lstm');
+const out = join(root, arg('--out', join('models', 'co2-lstm')));
 const WINDOW = 52;
 const SEED = 42;
-const epochsArg = process.argv.indexOf('--epochs');
-const EPOCHS = epochsArg > 0 ? Number(process.argv[epochsArg + 1]) : 15;
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : dflt;
+};
+const EPOCHS = Number(arg('--epochs', 15));
+const UNITS = Number(arg('--units', 16));
 
 const warn = console.warn;
 console.warn = () => {};
@@ -71,7 +75,7 @@ const model = tf.sequential({
   name: 'co2_lstm',
   layers: [
     tf.layers.lstm({
-      units: 16, inputShape: [null, 1], name: 'lstm',
+      units: UNITS, inputShape: [null, 1], name: 'lstm',
       kernelInitializer: tf.initializers.glorotUniform({ seed: SEED }),
       recurrentInitializer: tf.initializers.orthogonal({ seed: SEED + 1 }),
     }),
@@ -110,5 +114,5 @@ const preprocessing = {
   metrics: { test_rmse_ppm: rmse, last_value_rmse_ppm: rmseNaive, epochs: EPOCHS, train_seconds: trainSeconds, backend: tf.getBackend() },
 };
 await writeFile(join(out, 'preprocessing.json'), JSON.stringify(preprocessing, null, 2) + '\n');
-console.log(`models/co2-lstm: ${n} weeks (${gaps} gaps interpolated), ${EPOCHS} epochs in ${trainSeconds.toFixed(1)} s on tfjs ${tf.getBackend()}`);
+console.log(`${out}: LSTM-${UNITS}, ${n} weeks (${gaps} gaps interpolated), ${EPOCHS} epochs in ${trainSeconds.toFixed(1)} s on tfjs ${tf.getBackend()}`);
 console.log(`test RMSE ${rmse.toFixed(3)} ppm vs last-value baseline ${rmseNaive.toFixed(3)} ppm`);
