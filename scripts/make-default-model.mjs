@@ -11,7 +11,6 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const out = join(root, arg('--out', join('models', 'co2-lstm')));
 const WINDOW = 52;
 const SEED = 42;
 const arg = (name, dflt) => {
@@ -20,6 +19,7 @@ const arg = (name, dflt) => {
 };
 const EPOCHS = Number(arg('--epochs', 15));
 const UNITS = Number(arg('--units', 16));
+const out = join(root, arg('--out', join('models', 'co2-lstm')));
 
 const warn = console.warn;
 console.warn = () => {};

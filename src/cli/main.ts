@@ -13,7 +13,9 @@ import { reportError } from './output.js';
 import * as benchCmd from './commands/bench.js';
 import * as exportCmd from './commands/export.js';
 import * as inspectCmd from './commands/inspect.js';
+import * as quantizeCmd from './commands/quantize.js';
 import * as streamifyCmd from './commands/streamify.js';
+import * as verifyCmd from './commands/verify.js';
 
 /** Builds the CLI parser; tests call `.parseAsync(argv)` on it. */
 export function cli(argv: string[]) {
@@ -25,6 +27,8 @@ export function cli(argv: string[]) {
     .command(inspectCmd)
     .command(streamifyCmd)
     .command(benchCmd)
+    .command(quantizeCmd)
+    .command(verifyCmd)
     .demandCommand(1, 'name a command; see --help')
     .strict()
     .fail((msg, err) => {

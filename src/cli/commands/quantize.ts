@@ -1,0 +1,103 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { ArgumentsCamelCase, Argv } from 'yargs';
+import { InputError } from '../../errors.js';
+import { loadDataset } from '../../data/evaluate.js';
+import { checkPreprocessing, type PreprocessingJson } from '../../data/preprocessing.js';
+import { assertGate, compareModels, modelPreprocessing, QUANT_MODES, quantizeModel, type QuantMode } from '../../export/quantize/index.js';
+import { reportHtml, reportTable } from '../../export/quantize/report.js';
+import { emit, guarded, type GlobalArgs } from '../output.js';
+
+export const command = 'quantize <model>';
+export const describe = 'Quantize an ONNX model (int8 dynamic, int8 static, fp16) with an accuracy gate and a report';
+
+interface Args extends GlobalArgs {
+  model: string;
+  output: string;
+  mode: QuantMode;
+  calibration?: string;
+  method: 'minmax' | 'percentile';
+  percentile: number;
+  eval?: string;
+  maxDrop?: number;
+  preprocessing?: string;
+  report?: string;
+}
+
+export function builder(y: Argv): Argv<Args> {
+  return y
+    .positional('model', { type: 'string', describe: 'ONNX model (sequence or step model)', demandOption: true })
+    .option('output', { alias: 'o', type: 'string', describe: 'quantized model to write', demandOption: true })
+    .option('mode', { choices: QUANT_MODES, demandOption: true, describe: 'int8 (dynamic), int8-static (calibrated QDQ) or fp16' })
+    .option('calibration', { type: 'string', describe: 'CSV of real inputs for int8-static' })
+    .option('method', { choices: ['minmax', 'percentile'] as const, default: 'minmax' as const, describe: 'calibration method' })
+    .option('percentile', { type: 'number', default: 99.99, describe: 'coverage for --method percentile' })
+    .option('eval', { type: 'string', describe: 'CSV to compute the task metric on (float vs quantized)' })
+    .option('max-drop', { type: 'number', describe: 'refuse to write when the metric drops by more than this (relative, e.g. 0.01)' })
+    .option('preprocessing', { type: 'string', describe: 'preprocessing.json, when the model does not carry it in its metadata' })
+    .option('report', { type: 'string', describe: 'write a self-contained HTML report with plots' }) as unknown as Argv<Args>;
+}
+
+async function readModel(path: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (e) {
+    throw new InputError(`cannot read '${path}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: path, expected: 'an ONNX model' });
+  }
+}
+
+/** Preprocessing from --preprocessing, else from the model's metadata. */
+export async function preprocessingFor(model: Uint8Array, file: string | undefined): Promise<PreprocessingJson | undefined> {
+  if (!file) return modelPreprocessing(model);
+  let text: string;
+  try {
+    text = await readFile(resolve(file), 'utf8');
+  } catch (e) {
+    throw new InputError(`cannot read '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file, expected: 'preprocessing.json' });
+  }
+  try {
+    return checkPreprocessing(JSON.parse(text), resolve(file));
+  } catch (e) {
+    if (e instanceof SyntaxError) throw new InputError(`not valid JSON: ${e.message}`, { file: resolve(file), expected: 'preprocessing.json' });
+    throw e;
+  }
+}
+
+export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
+  await guarded(args, async () => {
+    const file = resolve(args.model);
+    const bytes = await readModel(file);
+    if (args.maxDrop !== undefined && !(args.maxDrop >= 0)) throw new InputError(`--max-drop ${args.maxDrop}`, { field: '--max-drop', expected: 'a non-negative fraction, e.g. 0.01 for 1%' });
+    if (args.maxDrop !== undefined && !args.eval) throw new InputError('--max-drop needs --eval F.csv to measure the drop on', { field: '--eval', expected: 'a CSV with the model\'s columns' });
+    const needsPre = args.mode === 'int8-static' || args.eval;
+    const pre = needsPre ? await preprocessingFor(bytes, args.preprocessing) : undefined;
+    if (needsPre && !pre) throw new InputError('the model carries no preprocessing metadata', { field: '--preprocessing', expected: 'the preprocessing.json the model was trained with' });
+    if (args.mode === 'int8-static' && !args.calibration) throw new InputError('int8-static needs --calibration F.csv', { field: '--calibration', expected: 'a CSV of real inputs' });
+    const calibration = args.calibration ? { pre: pre!, data: await loadDataset(resolve(args.calibration), pre!), method: args.method, percentile: args.percentile } : undefined;
+    let q;
+    try {
+      q = await quantizeModel(bytes, { mode: args.mode, calibration });
+    } catch (e) {
+      if (e instanceof Error && 'context' in e) (e as { context: { file?: string } }).context.file ??= file;
+      throw e;
+    }
+    const evalData = args.eval ? await loadDataset(resolve(args.eval), pre!) : undefined;
+    const c = await compareModels(bytes, q.model, { pre, data: evalData });
+    const out = resolve(args.output);
+    const summary = {
+      ok: true, output: out, report: q.report,
+      comparison: { size: c.size, parameters: c.parameters, outputError: { max: c.outputError.max, mean: c.outputError.mean }, metrics: c.metrics, latencyUs: c.latencyUs },
+    };
+    if (args.report) await writeFile(resolve(args.report), reportHtml({ title: `streamcell quantize ${args.mode}: ${file}`, q: q.report, c, pre }));
+    if (args.maxDrop !== undefined) {
+      try {
+        assertGate(c, args.maxDrop);
+      } catch (e) {
+        emit(args, { ...summary, ok: false, output: null, gate: { maxDrop: args.maxDrop, passed: false } }, () => reportTable(q.report, c));
+        throw e;
+      }
+    }
+    await writeFile(out, q.model);
+    emit(args, summary, () => `wrote ${out}\n${reportTable(q.report, c)}`);
+  });
+}

@@ -1,0 +1,62 @@
+import { readFile } from 'node:fs/promises';
+import { extname, resolve } from 'node:path';
+import type { ArgumentsCamelCase, Argv } from 'yargs';
+import { InputError } from '../../errors.js';
+import { loadDataset } from '../../data/evaluate.js';
+import { exportToOnnx } from '../../export/exporter.js';
+import { compareModels } from '../../export/quantize/index.js';
+import { reportHtml, reportTable } from '../../export/quantize/report.js';
+import { loadTfjsArtifacts } from '../../export/tfjs-format/load.js';
+import { writeFile } from 'node:fs/promises';
+import { emit, guarded, type GlobalArgs } from '../output.js';
+import { preprocessingFor } from './quantize.js';
+
+export const command = 'verify <a> <b>';
+export const describe = 'Compare two models (ONNX, or a tfjs model.json and an ONNX model) on the same inputs: output error, task metric, latency';
+
+interface Args extends GlobalArgs {
+  a: string;
+  b: string;
+  data?: string;
+  preprocessing?: string;
+  maxDrop?: number;
+  report?: string;
+}
+
+export function builder(y: Argv): Argv<Args> {
+  return y
+    .positional('a', { type: 'string', describe: 'reference model (.onnx or tfjs model.json)', demandOption: true })
+    .positional('b', { type: 'string', describe: 'model to compare (.onnx)', demandOption: true })
+    .option('data', { type: 'string', describe: 'CSV to evaluate both on (uses the models\' preprocessing)' })
+    .option('preprocessing', { type: 'string', describe: 'preprocessing.json when the model carries none' })
+    .option('max-drop', { type: 'number', describe: 'exit 1 when b\'s metric is worse than a\'s by more than this (relative)' })
+    .option('report', { type: 'string', describe: 'write an HTML report' }) as unknown as Argv<Args>;
+}
+
+async function onnxOf(path: string): Promise<Uint8Array> {
+  const file = resolve(path);
+  if (extname(file).toLowerCase() === '.json') return (await exportToOnnx(await loadTfjsArtifacts(file))).model;
+  try {
+    return new Uint8Array(await readFile(file));
+  } catch (e) {
+    throw new InputError(`cannot read '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file, expected: 'an ONNX model or a tfjs model.json' });
+  }
+}
+
+export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
+  await guarded(args, async () => {
+    const a = await onnxOf(args.a);
+    const b = await onnxOf(args.b);
+    const pre = args.data ? (await preprocessingFor(a, args.preprocessing)) ?? (await preprocessingFor(b, args.preprocessing)) : undefined;
+    if (args.data && !pre) throw new InputError('neither model carries preprocessing metadata', { field: '--preprocessing', expected: 'preprocessing.json' });
+    const data = args.data ? await loadDataset(resolve(args.data), pre!) : undefined;
+    const c = await compareModels(a, b, { pre, data });
+    if (args.report) await writeFile(resolve(args.report), reportHtml({ title: `streamcell verify: ${args.a} vs ${args.b}`, c, pre, names: ['A', 'B'] }));
+    emit(args, { ok: true, size: c.size, parameters: c.parameters, outputError: { max: c.outputError.max, mean: c.outputError.mean }, metrics: c.metrics, latencyUs: c.latencyUs }, () => reportTable(undefined, c, ['A', 'B']));
+    if (args.maxDrop !== undefined) {
+      if (!c.metrics) throw new InputError('--max-drop needs --data', { field: '--data', expected: 'a CSV' });
+      const { assertGate } = await import('../../export/quantize/index.js');
+      assertGate(c, args.maxDrop);
+    }
+  });
+}

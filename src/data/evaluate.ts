@@ -1,0 +1,176 @@
+/**
+ * Task metrics of an ONNX model on a CSV, using the model's preprocessing: MAE/RMSE for
+ * forecasting (in target units), accuracy and macro F1 for classification. Sequence models
+ * see sliding windows; step models are streamed over the whole series with state carried.
+ */
+import { InputError } from '../errors.js';
+import { resolveBackend } from '../runtime/backend-impl.js';
+import type { BackendName, TensorData } from '../runtime/backend.js';
+import { readModelInfo } from '../runtime/step-model.js';
+import { column, fillGaps, readCsv, type Table } from './csv.js';
+import type { PreprocessingJson } from './preprocessing.js';
+
+export interface Metrics {
+  task: 'forecast' | 'classify';
+  n: number;
+  mae?: number;
+  rmse?: number;
+  accuracy?: number;
+  f1?: number;
+  /** The metric the gate compares: rmse (lower is better) or accuracy (higher is better). */
+  primary: { name: 'rmse' | 'accuracy'; value: number; higherIsBetter: boolean };
+}
+
+export interface Evaluation {
+  metrics: Metrics;
+  /** Per evaluated position: predicted value (forecast) or class index (classify). */
+  predictions: Float64Array;
+  /** Raw model outputs, flattened [n, outputs]. */
+  raw: Float32Array;
+  truth: Float64Array;
+  /** Row index of each evaluated position. */
+  rows: Int32Array;
+  gapsFilled: number;
+}
+
+export interface Dataset {
+  table: Table;
+  features: Float32Array[];
+  gapsFilled: number;
+}
+
+/** Reads the CSV columns the preprocessing names, fills gaps, normalises. */
+export async function loadDataset(file: string, pre: PreprocessingJson): Promise<Dataset> {
+  const table = await readCsv(file, { textColumns: pre.task === 'classify' && pre.label ? [pre.label] : [] });
+  let gapsFilled = 0;
+  const features = pre.channels.map((c) => {
+    const v = Float64Array.from(column(table, c));
+    gapsFilled += fillGaps(v);
+    const { mean, std } = pre.normalization[c]!;
+    return Float32Array.from(v, (x) => (x - mean) / std);
+  });
+  if (table.rows <= pre.window) throw new InputError(`the CSV has ${table.rows} rows; the model's window needs more than ${pre.window}`, { file, expected: `more than ${pre.window} rows` });
+  return { table, features, gapsFilled };
+}
+
+function metricsOf(pre: PreprocessingJson, pred: Float64Array, truth: Float64Array): Metrics {
+  const n = pred.length;
+  if (pre.task === 'forecast') {
+    let ae = 0;
+    let se = 0;
+    for (let i = 0; i < n; i++) {
+      const d = pred[i]! - truth[i]!;
+      ae += Math.abs(d);
+      se += d * d;
+    }
+    const rmse = Math.sqrt(se / n);
+    return { task: 'forecast', n, mae: ae / n, rmse, primary: { name: 'rmse', value: rmse, higherIsBetter: false } };
+  }
+  const k = pre.classes!.length;
+  let correct = 0;
+  const tp = new Float64Array(k);
+  const fp = new Float64Array(k);
+  const fn = new Float64Array(k);
+  for (let i = 0; i < n; i++) {
+    const p = pred[i]!;
+    const t = truth[i]!;
+    if (p === t) {
+      correct++;
+      tp[t]!++;
+    } else {
+      fp[p]!++;
+      fn[t]!++;
+    }
+  }
+  let f1 = 0;
+  for (let c = 0; c < k; c++) f1 += tp[c]! === 0 ? 0 : (2 * tp[c]!) / (2 * tp[c]! + fp[c]! + fn[c]!);
+  const accuracy = correct / n;
+  return { task: 'classify', n, accuracy, f1: f1 / k, primary: { name: 'accuracy', value: accuracy, higherIsBetter: true } };
+}
+
+/**
+ * Evaluates `model` (ONNX bytes) on `data` with `pre`.
+ *
+ * @example
+ * const e = await evaluateModel(bytes, pre, await loadDataset('test.csv', pre));
+ * console.log(e.metrics.rmse);
+ */
+export async function evaluateModel(model: Uint8Array, pre: PreprocessingJson, data: Dataset, opts: { backend?: BackendName; stride?: number; maxWindows?: number } = {}): Promise<Evaluation> {
+  const info = readModelInfo(model);
+  const { backend } = await resolveBackend(opts.backend ? [opts.backend] : undefined);
+  const session = await backend.createSession(model);
+  const W = pre.window;
+  const C = pre.channels.length;
+  const T = data.table.rows;
+  const horizon = pre.horizon ?? 1;
+  const target = pre.task === 'forecast' ? Float64Array.from(column(data.table, pre.target ?? pre.channels[0]!)) : undefined;
+  if (target) fillGaps(target);
+  const labels = pre.task === 'classify' ? data.table.text.get(pre.label!) : undefined;
+  const classIndex = new Map((pre.classes ?? []).map((c, i) => [c, i]));
+  // Positions t: the model has seen rows < t (forecast predicts row t + horizon − 1) or ≤ t − 1 (classify labels row t − 1).
+  const stride = opts.stride ?? (pre.task === 'classify' ? Math.max(1, Math.floor(W / 2)) : 1);
+  const positions: number[] = [];
+  for (let t = W; t <= T - (pre.task === 'forecast' ? horizon : 0); t += stride) positions.push(t);
+  if (opts.maxWindows && positions.length > opts.maxWindows) positions.splice(0, positions.length - opts.maxWindows);
+  const outName = info.predictionOutputs[0]!.name;
+  const inName = info.sampleInputs[0]!.name;
+  const raws: number[] = [];
+  let outSize = 0;
+  try {
+    if (info.kind === 'step') {
+      // Stream the series from its start with state carried; read predictions at the positions.
+      const want = new Set(positions);
+      let state: Record<string, TensorData> = {};
+      for (const s of info.states) state[s.input] = { type: 'float32', data: new Float32Array(s.shape.reduce((a, b) => a * b, 1)).fill(s.init), dims: [1, ...s.shape] };
+      const rank = info.sampleInputs[0]!.dims.length;
+      for (let t = 0; t < T; t++) {
+        const x = new Float32Array(C);
+        for (let c = 0; c < C; c++) x[c] = data.features[c]![t]!;
+        const r = await session.run({ ...state, [inName]: { type: 'float32', data: x, dims: rank === 3 ? [1, 1, C] : [1, C] } });
+        state = {};
+        for (const s of info.states) state[s.input] = r[s.output]!;
+        if (want.has(t + 1)) {
+          const y = r[outName]!.data as Float32Array;
+          outSize = y.length;
+          raws.push(...y);
+        }
+      }
+    } else {
+      const B = 256;
+      for (let i = 0; i < positions.length; i += B) {
+        const chunk = positions.slice(i, i + B);
+        const x = new Float32Array(chunk.length * W * C);
+        chunk.forEach((t, b) => {
+          for (let k = 0; k < W; k++) for (let c = 0; c < C; c++) x[(b * W + k) * C + c] = data.features[c]![t - W + k]!;
+        });
+        const r = await session.run({ [inName]: { type: 'float32', data: x, dims: [chunk.length, W, C] } });
+        const y = r[outName]!.data as Float32Array;
+        outSize = y.length / chunk.length;
+        raws.push(...y);
+      }
+    }
+  } finally {
+    await session.release();
+  }
+  const n = positions.length;
+  const pred = new Float64Array(n);
+  const truth = new Float64Array(n);
+  positions.forEach((t, i) => {
+    const y = raws.slice(i * outSize, (i + 1) * outSize);
+    if (pre.task === 'forecast') {
+      const o = pre.output ?? { kind: 'value', mean: pre.normalization[pre.target ?? pre.channels[0]!]!.mean, std: pre.normalization[pre.target ?? pre.channels[0]!]!.std };
+      const v = o.mean + o.std * y[0]!;
+      pred[i] = o.kind === 'delta' ? target![t - 1]! + v : v;
+      truth[i] = target![t + horizon - 1]!;
+    } else {
+      let best = 0;
+      for (let c = 1; c < y.length; c++) if (y[c]! > y[best]!) best = c;
+      pred[i] = best;
+      const label = labels![t - 1]!;
+      const idx = classIndex.get(label);
+      if (idx === undefined) throw new InputError(`label '${label}' is not one of the model's classes`, { file: data.table.file, line: t + 1, field: pre.label, expected: pre.classes!.join(', ') });
+      truth[i] = idx;
+    }
+  });
+  return { metrics: metricsOf(pre, pred, truth), predictions: pred, raw: Float32Array.from(raws), truth, rows: Int32Array.from(positions), gapsFilled: data.gapsFilled };
+}

@@ -1,0 +1,207 @@
+/**
+ * `streamcell quantize`: int8 (dynamic), int8-static (QDQ, calibrated) and fp16, on sequence
+ * and step models, with a comparison against the float model and an accuracy gate.
+ */
+import { CheckFailedError, InputError, UnsupportedError } from '../../errors.js';
+import type { Dataset, Evaluation } from '../../data/evaluate.js';
+import { evaluateModel } from '../../data/evaluate.js';
+import { checkPreprocessing, type PreprocessingJson } from '../../data/preprocessing.js';
+import { decodeModel, encodeModel, toNum, type ModelProto } from '../../onnx/proto.js';
+import { resolveBackend } from '../../runtime/backend-impl.js';
+import type { BackendName, TensorData } from '../../runtime/backend.js';
+import { readModelInfo } from '../../runtime/step-model.js';
+import { META } from '../metadata.js';
+import { calibrate, type CalibrationOptions } from './calibrate.js';
+import { fp16Graph, quantizeGraph, staticTargets, type PassReport } from './passes.js';
+
+export type QuantMode = 'int8' | 'int8-static' | 'fp16';
+export const QUANT_MODES: readonly QuantMode[] = ['int8', 'int8-static', 'fp16'];
+
+export interface QuantizeOptions {
+  mode: QuantMode;
+  /** int8-static: calibration data through the model's preprocessing. */
+  calibration?: { pre: PreprocessingJson; data: Dataset } & Partial<CalibrationOptions>;
+}
+
+export interface QuantizeReport extends PassReport {
+  mode: QuantMode;
+  sizeBefore: number;
+  sizeAfter: number;
+  /** sizeAfter / sizeBefore. */
+  ratio: number;
+  calibration?: { method: string; tensors: number; samples: number };
+}
+
+/** The preprocessing a model carries in its metadata, if any. */
+export function modelPreprocessing(bytes: Uint8Array): PreprocessingJson | undefined {
+  const p = readModelInfo(bytes).metadata[META.preprocessing];
+  return p ? checkPreprocessing(JSON.parse(p), `metadata ${META.preprocessing}`) : undefined;
+}
+
+/**
+ * Quantizes ONNX model bytes.
+ *
+ * @example
+ * const { model, report } = await quantizeModel(bytes, { mode: 'int8' });
+ * console.log(`${report.sizeBefore} → ${report.sizeAfter} bytes`);
+ */
+export async function quantizeModel(bytes: Uint8Array, opts: QuantizeOptions): Promise<{ model: Uint8Array; report: QuantizeReport }> {
+  if (!QUANT_MODES.includes(opts.mode)) throw new InputError(`unknown mode '${opts.mode}'`, { field: '--mode', expected: QUANT_MODES.join(' | ') });
+  let m: ReturnType<typeof decodeModel>;
+  try {
+    m = decodeModel(bytes);
+  } catch (e) {
+    throw new InputError(`not an ONNX model: ${(e as Error).message}`, { expected: 'an ONNX ModelProto' });
+  }
+  if (!m.graph) throw new InputError('ONNX model has no graph', { expected: 'a ModelProto with a graph' });
+  const opset = toNum((m.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx')?.version as number) || 13;
+  if (opset < 13 && opts.mode !== 'fp16') throw new UnsupportedError(`opset ${opset}: per-channel DequantizeLinear needs opset ≥ 13`, { supported: ['opset 13 and later'] });
+  let pass: PassReport;
+  let calibration: QuantizeReport['calibration'];
+  if (opts.mode === 'fp16') pass = fp16Graph(m.graph, opset);
+  else if (opts.mode === 'int8') pass = quantizeGraph(m.graph, opset, { mode: 'int8' });
+  else {
+    if (!opts.calibration) throw new InputError('int8-static needs calibration data', { field: '--calibration', expected: 'a CSV of real inputs with the columns the model was trained on' });
+    const targets = staticTargets(m.graph);
+    const method = opts.calibration.method ?? 'minmax';
+    const { ranges, samples } = await calibrate(bytes, targets, opts.calibration.pre, opts.calibration.data, { ...opts.calibration, method });
+    calibration = { method: method === 'percentile' ? `percentile ${opts.calibration.percentile ?? 99.99}` : 'minmax', tensors: ranges.size, samples };
+    pass = quantizeGraph(m.graph, opset, { mode: 'int8-static', ranges });
+  }
+  const total = Object.values(pass.quantized).reduce((a, b) => a + b, 0);
+  if (total === 0) {
+    const ops = [...new Set((m.graph.node ?? []).map((n) => n.opType))].join(', ');
+    throw new UnsupportedError(
+      `nothing to quantize in mode ${opts.mode}: no MatMul/Conv/LSTM/GRU/RNN/Gather with constant weights of ≥ 16 values (the model's ops: ${ops})` +
+        (pass.skipped.length ? `; skipped: ${pass.skipped.map((s) => `${s.op} '${s.node}' (${s.reason})`).join('; ')}` : ''),
+      { supported: ['models with constant MatMul/Conv/recurrent weights'] },
+    );
+  }
+  if (Object.keys(pass.quantized).includes('LSTM') && !(m.opsetImport ?? []).some((o) => o.domain === 'com.microsoft')) {
+    m.opsetImport = [...(m.opsetImport ?? []), { domain: 'com.microsoft', version: 1 }];
+  }
+  const props = (m.metadataProps ?? []).filter((p) => p.key !== 'streamcell.quantization');
+  props.push({ key: 'streamcell.quantization', value: JSON.stringify({ mode: opts.mode, quantized: pass.quantized, calibration }) });
+  m.metadataProps = props;
+  const out = encodeModel(m as ModelProto);
+  return { model: out, report: { ...pass, mode: opts.mode, sizeBefore: bytes.byteLength, sizeAfter: out.byteLength, ratio: out.byteLength / bytes.byteLength, calibration } };
+}
+
+export interface Comparison {
+  size: { a: number; b: number };
+  parameters: { a: number; b: number };
+  /** Abs difference of the first output on the evaluation windows (or random inputs). */
+  outputError: { max: number; mean: number; histogram: { edges: number[]; counts: number[] } };
+  metrics?: { a: Evaluation['metrics']; b: Evaluation['metrics']; drop: number };
+  latencyUs: { a: number; b: number };
+  evaluations?: { a: Evaluation; b: Evaluation };
+}
+
+function countParams(bytes: Uint8Array): number {
+  const g = decodeModel(bytes).graph!;
+  return (g.initializer ?? []).reduce((n, t) => n + (t.dims ?? []).reduce((a: number, d) => a * toNum(d as number), 1), 0);
+}
+
+/** p50 of a batch-1 run (one step for step models, one window otherwise), µs. */
+async function latency(bytes: Uint8Array, pre: PreprocessingJson | undefined, backend?: BackendName): Promise<number> {
+  const info = readModelInfo(bytes);
+  const { backend: b } = await resolveBackend(backend ? [backend] : undefined);
+  const s = await b.createSession(bytes);
+  try {
+    const feeds: Record<string, TensorData> = {};
+    for (const i of info.inputs) {
+      const dims = i.dims.map((d, j) => (typeof d === 'number' ? d : j === 0 ? 1 : j === 1 ? pre?.window ?? 32 : 1));
+      const n = dims.reduce((a: number, x) => a * x, 1);
+      feeds[i.name] = i.dtype === 'int64' ? { type: 'int64', data: new BigInt64Array(n), dims } : { type: 'float32', data: Float32Array.from({ length: n }, (_, k) => Math.sin(k)), dims };
+    }
+    for (let k = 0; k < 20; k++) await s.run(feeds);
+    const t: number[] = [];
+    for (let k = 0; k < 200; k++) {
+      const t0 = process.hrtime.bigint();
+      await s.run(feeds);
+      t.push(Number(process.hrtime.bigint() - t0) / 1e3);
+    }
+    t.sort((x, y) => x - y);
+    return t[Math.floor(t.length / 2)]!;
+  } finally {
+    await s.release();
+  }
+}
+
+/** Compares two models (float vs quantized, or any two with the same I/O) on the same data. */
+export async function compareModels(a: Uint8Array, b: Uint8Array, opts: { pre?: PreprocessingJson; data?: Dataset; backend?: BackendName } = {}): Promise<Comparison> {
+  let evaluations: Comparison['evaluations'];
+  let diffs: Float64Array;
+  if (opts.pre && opts.data) {
+    const ea = await evaluateModel(a, opts.pre, opts.data, { backend: opts.backend });
+    const eb = await evaluateModel(b, opts.pre, opts.data, { backend: opts.backend });
+    evaluations = { a: ea, b: eb };
+    diffs = Float64Array.from(ea.raw, (v, i) => Math.abs(v - eb.raw[i]!));
+  } else {
+    diffs = await randomDiffs(a, b, opts.backend);
+  }
+  let max = 0;
+  let sum = 0;
+  for (const d of diffs) {
+    max = Math.max(max, d);
+    sum += d;
+  }
+  const bins = 20;
+  const counts = new Array<number>(bins).fill(0);
+  const edges = Array.from({ length: bins + 1 }, (_, i) => (max * i) / bins);
+  for (const d of diffs) counts[Math.min(bins - 1, max > 0 ? Math.floor((d / max) * bins) : 0)]!++;
+  let metrics: Comparison['metrics'];
+  if (evaluations) {
+    const ma = evaluations.a.metrics;
+    const mb = evaluations.b.metrics;
+    const pa = ma.primary.value;
+    const pb = mb.primary.value;
+    // Relative worsening of the primary metric (negative: the second model is better).
+    const drop = ma.primary.higherIsBetter ? (pa - pb) / Math.max(Math.abs(pa), 1e-12) : (pb - pa) / Math.max(Math.abs(pa), 1e-12);
+    metrics = { a: ma, b: mb, drop };
+  }
+  return {
+    size: { a: a.byteLength, b: b.byteLength },
+    parameters: { a: countParams(a), b: countParams(b) },
+    outputError: { max, mean: diffs.length ? sum / diffs.length : 0, histogram: { edges, counts } },
+    metrics,
+    latencyUs: { a: await latency(a, opts.pre, opts.backend), b: await latency(b, opts.pre, opts.backend) },
+    evaluations,
+  };
+}
+
+async function randomDiffs(a: Uint8Array, b: Uint8Array, backend?: BackendName): Promise<Float64Array> {
+  const info = readModelInfo(a);
+  const { backend: be } = await resolveBackend(backend ? [backend] : undefined);
+  const sa = await be.createSession(a);
+  const sb = await be.createSession(b);
+  try {
+    const feeds: Record<string, TensorData> = {};
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296) * 2 - 1;
+    for (const i of info.inputs) {
+      const dims = i.dims.map((d, j) => (typeof d === 'number' ? d : j === 0 ? 8 : 16));
+      const n = dims.reduce((x: number, y) => x * y, 1);
+      feeds[i.name] = { type: 'float32', data: Float32Array.from({ length: n }, rand), dims };
+    }
+    const name = info.predictionOutputs[0]!.name;
+    const ya = (await sa.run(feeds))[name]!.data as Float32Array;
+    const yb = (await sb.run(feeds))[name]!.data as Float32Array;
+    return Float64Array.from(ya, (v, k) => Math.abs(v - yb[k]!));
+  } finally {
+    await sa.release();
+    await sb.release();
+  }
+}
+
+/** Throws {@link CheckFailedError} when the relative metric drop exceeds `maxDrop`. */
+export function assertGate(c: Comparison, maxDrop: number): void {
+  if (!c.metrics) return;
+  if (c.metrics.drop > maxDrop) {
+    const m = c.metrics;
+    throw new CheckFailedError(
+      `accuracy gate failed: ${m.a.primary.name} ${m.a.primary.value.toPrecision(5)} → ${m.b.primary.value.toPrecision(5)}, a ${(m.drop * 100).toFixed(2)}% relative drop > --max-drop ${(maxDrop * 100).toFixed(2)}%; nothing was written`,
+      { field: '--max-drop' },
+    );
+  }
+}

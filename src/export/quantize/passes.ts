@@ -1,0 +1,316 @@
+/**
+ * Graph rewrites for quantization. Every pass edits a decoded model in place and reports what
+ * it changed per op type, and what it left alone and why.
+ *
+ * int8 (dynamic, weights int8 per output channel):
+ * - MatMul with a constant B → DynamicQuantizeLinear(A) + MatMulInteger + scale (the pattern
+ *   onnxruntime fuses into MatMulIntegerToFloat); also inside Scan bodies.
+ * - LSTM → com.microsoft.DynamicQuantizeLSTM (int8 W/R, transposed as the kernel wants).
+ * - GRU / RNN / Conv / Gather tables → int8 weights + DequantizeLinear: the size win; the
+ *   compute stays float32 (onnxruntime has no integer GRU/RNN kernel).
+ * int8-static: the same weights, plus QuantizeLinear/DequantizeLinear pairs with calibrated
+ * ranges on the activations entering MatMul and Conv (see calibrate.ts).
+ * fp16: float initializers stored as float16 with a Cast back to float32 (compute stays
+ * float32: onnxruntime's x86 CPU provider has no float16 LSTM/GRU/MatMul kernels).
+ */
+import { AttributeType, type GraphProto, type NodeProto, type TensorProto } from '../../onnx/proto.js';
+import { attrInt, GraphEdit, pruneDead, topoSort } from '../onnx/edit.js';
+import { floatValues, quantizeInt8, toFloat16, transposeData } from './weights.js';
+
+export interface PassReport {
+  quantized: Record<string, number>;
+  skipped: { node: string; op: string; reason: string }[];
+  /** fp16: values clamped to ±65504 and non-zero values flushed to zero. */
+  clamped?: number;
+  flushed?: number;
+}
+
+/** Activation range for static quantization, keyed by tensor name. */
+export type Ranges = Map<string, { min: number; max: number }>;
+
+/** Weights smaller than this stay float: scales and zero points would cost more than they save. */
+const MIN_WEIGHTS = 16;
+
+class QuantEdit extends GraphEdit {
+  readonly inits = new Map<string, TensorProto>();
+  readonly report: PassReport = { quantized: {}, skipped: [] };
+  constructor(readonly root: GraphProto, opset: number) {
+    super(root, opset);
+    for (const t of root.initializer ?? []) this.inits.set(t.name!, t);
+  }
+  count(op: string): void {
+    this.report.quantized[op] = (this.report.quantized[op] ?? 0) + 1;
+  }
+  skip(n: NodeProto, reason: string): void {
+    this.report.skipped.push({ node: n.name || n.output?.[0] || '?', op: n.opType!, reason });
+  }
+  addInit(base: string, dataType: number, dims: number[], raw: ArrayBufferView): string {
+    const name = this.uniq(base);
+    const t: TensorProto = { name, dataType, dims, rawData: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength).slice() };
+    this.root.initializer = [...(this.root.initializer ?? []), t];
+    this.inits.set(name, t);
+    return name;
+  }
+  int8(base: string, w: { q: Int8Array; scale: Float32Array; dims: number[] }, scaleDims: number[]) {
+    return {
+      q: this.addInit(`${base}_int8`, 3, w.dims, w.q),
+      scale: this.addInit(`${base}_scale`, 1, scaleDims, w.scale),
+      zp: this.addInit(`${base}_zero_point`, 3, scaleDims, new Int8Array(w.scale.length)),
+    };
+  }
+  /** Node appended to `target` (the root graph or a subgraph body). */
+  emit(target: NodeProto[], op: string, inputs: string[], attrs: { name: string; i?: number; type: number }[] = [], output?: string): string {
+    const out = output ?? this.uniq(`${op.toLowerCase()}_q`);
+    target.push({ opType: op, input: inputs, output: [out], name: this.uniq(`quant_${op}`), attribute: attrs });
+    return out;
+  }
+}
+
+/** int8 weights + DequantizeLinear producing a float tensor under the original name. */
+function dequantizedWeight(ed: QuantEdit, target: NodeProto[], name: string, axis: number | undefined, perChannelDims?: number[]): boolean {
+  const t = ed.inits.get(name);
+  const w = t ? floatValues(t) : undefined;
+  if (!t || !w || w.length < MIN_WEIGHTS) return false;
+  const dims = (t.dims ?? []).map(Number);
+  const qw = quantizeInt8(w, dims, axis);
+  const sd = axis === undefined ? [] : perChannelDims ?? [dims[axis]!];
+  const q = ed.int8(name, qw, sd);
+  // The float original is replaced by DequantizeLinear's output of the same name.
+  ed.root.initializer = (ed.root.initializer ?? []).filter((x) => x.name !== name);
+  ed.inits.delete(name);
+  ed.emit(target, 'DequantizeLinear', [q.q, q.scale, q.zp], axis === undefined ? [] : [{ name: 'axis', type: AttributeType.INT, i: axis }], name);
+  return true;
+}
+
+function matmulDynamic(ed: QuantEdit, n: NodeProto): NodeProto[] | undefined {
+  const [a, b] = n.input as [string, string];
+  const t = ed.inits.get(b);
+  const w = t ? floatValues(t) : undefined;
+  const dims = (t?.dims ?? []).map(Number);
+  if (!w || dims.length !== 2) {
+    ed.skip(n, t ? 'B is not a 2-D float matrix' : 'B is not a constant');
+    return undefined;
+  }
+  if (w.length < MIN_WEIGHTS) {
+    ed.skip(n, `only ${w.length} weights`);
+    return undefined;
+  }
+  const qw = quantizeInt8(w, dims, 1);
+  const q = ed.int8(b, qw, [dims[1]!]);
+  const out: NodeProto[] = [];
+  const aq = ed.uniq(`${a}_uint8`);
+  const as = ed.uniq(`${a}_scale`);
+  const az = ed.uniq(`${a}_zero_point`);
+  out.push({ opType: 'DynamicQuantizeLinear', input: [a], output: [aq, as, az], name: ed.uniq('quant_DynamicQuantizeLinear') });
+  const mm = ed.emit(out, 'MatMulInteger', [aq, q.q, az, q.zp]);
+  const f = ed.emit(out, 'Cast', [mm], [{ name: 'to', type: AttributeType.INT, i: 1 }]);
+  const s = ed.emit(out, 'Mul', [as, q.scale]);
+  ed.emit(out, 'Mul', [f, s], [], n.output![0]!);
+  ed.count('MatMul');
+  return out;
+}
+
+function lstmDynamic(ed: QuantEdit, n: NodeProto): NodeProto | undefined {
+  const [, wName, rName] = n.input as string[];
+  const W = ed.inits.get(wName!);
+  const R = ed.inits.get(rName!);
+  const w = W ? floatValues(W) : undefined;
+  const r = R ? floatValues(R) : undefined;
+  if (!w || !r) {
+    ed.skip(n, 'W/R are not constant float tensors');
+    return undefined;
+  }
+  if (attrInt(n, 'layout', 0) !== 0) {
+    ed.skip(n, 'layout=1');
+    return undefined;
+  }
+  const wd = (W!.dims ?? []).map(Number); // [D, 4H, I]
+  const rd = (R!.dims ?? []).map(Number); // [D, 4H, H]
+  // The kernel wants [D, I, 4H] / [D, H, 4H], scales per output column [D, 4H].
+  const wt = transposeData(w, wd, [0, 2, 1]);
+  const rt = transposeData(r, rd, [0, 2, 1]);
+  // Per (direction, column) scales: quantize each [I] column separately.
+  const perCol = (data: Float32Array, dims: number[]) => {
+    const [D, K, N] = dims as [number, number, number];
+    const scale = new Float32Array(D * N);
+    const q = new Int8Array(data.length);
+    for (let d = 0; d < D; d++) {
+      for (let c = 0; c < N; c++) {
+        let m = 0;
+        for (let k = 0; k < K; k++) m = Math.max(m, Math.abs(data[(d * K + k) * N + c]!));
+        const s = m > 0 ? m / 127 : 1;
+        scale[d * N + c] = s;
+        for (let k = 0; k < K; k++) q[(d * K + k) * N + c] = Math.max(-127, Math.min(127, Math.round(data[(d * K + k) * N + c]! / s)));
+      }
+    }
+    return { q, scale, dims };
+  };
+  const pw = perCol(wt.data, wt.dims);
+  const pr = perCol(rt.data, rt.dims);
+  const D = wd[0]!;
+  const G = wd[1]!;
+  const wq = ed.int8(wName!, pw, [D, G]);
+  const rq = ed.int8(rName!, pr, [D, G]);
+  const ins = [...(n.input ?? [])];
+  while (ins.length < 8) ins.push('');
+  const node: NodeProto = {
+    opType: 'DynamicQuantizeLSTM', domain: 'com.microsoft', name: n.name ? `${n.name}` : ed.uniq('quant_lstm'),
+    input: [ins[0]!, wq.q, rq.q, ins[3]!, ins[4]!, ins[5]!, ins[6]!, ins[7]!, wq.scale, wq.zp, rq.scale, rq.zp],
+    output: n.output, attribute: (n.attribute ?? []).filter((a) => a.name !== 'layout'),
+  };
+  ed.count('LSTM');
+  return node;
+}
+
+export interface QuantizeGraphOptions {
+  mode: 'int8' | 'int8-static';
+  /** int8-static: calibrated ranges of the activations entering MatMul/Conv. */
+  ranges?: Ranges;
+}
+
+/** The activation tensors int8-static calibrates: A of MatMul(A, const B) and X of Conv(X, const W). */
+export function staticTargets(g: GraphProto): string[] {
+  const inits = new Set((g.initializer ?? []).map((t) => t.name));
+  const out = new Set<string>();
+  for (const n of g.node ?? []) {
+    if ((n.opType === 'MatMul' || n.opType === 'Conv') && inits.has(n.input![1]!)) out.add(n.input![0]!);
+  }
+  return [...out];
+}
+
+/** int8 dynamic or static (QDQ) quantization of a model graph, in place. */
+export function quantizeGraph(g: GraphProto, opset: number, opts: QuantizeGraphOptions): PassReport {
+  const ed = new QuantEdit(g, opset);
+  const consumers = new Map<string, number>();
+  const countUses = (graph: GraphProto) => {
+    for (const n of graph.node ?? []) {
+      for (const i of n.input ?? []) consumers.set(i, (consumers.get(i) ?? 0) + 1);
+      for (const a of n.attribute ?? []) if (a.g) countUses(a.g);
+    }
+  };
+  countUses(g);
+  const shared = (name: string) => (consumers.get(name) ?? 0) > 1;
+  const qdq = new Map<string, string>(); // activation → its fake-quantized copy
+
+  // Weights live in the root graph; their DequantizeLinear must too (a subgraph may not define
+  // a name of its outer scope), placed before the node whose body reads them.
+  const rewrite = (graph: GraphProto, rootNext?: NodeProto[]) => {
+    const next: NodeProto[] = [];
+    const isRoot = rootNext === undefined;
+    const wsink = rootNext ?? next;
+    for (const n of graph.node ?? []) {
+      for (const a of n.attribute ?? []) if (a.g) rewrite(a.g, wsink);
+      const op = n.opType!;
+      if (op === 'MatMul' || op === 'Conv') {
+        const b = n.input![1]!;
+        if (!ed.inits.has(b)) {
+          ed.skip(n, 'weights are not a constant');
+          next.push(n);
+          continue;
+        }
+        if (shared(b)) {
+          ed.skip(n, 'weights shared with another node');
+          next.push(n);
+          continue;
+        }
+        if (opts.mode === 'int8' && op === 'MatMul') {
+          const repl = matmulDynamic(ed, n);
+          next.push(...(repl ?? [n]));
+          continue;
+        }
+        // Conv (both modes) and MatMul in static mode: int8 weights + DequantizeLinear.
+        const dims = (ed.inits.get(b)!.dims ?? []).map(Number);
+        const axis = op === 'Conv' ? 0 : dims.length === 2 ? 1 : undefined;
+        if (!dequantizedWeight(ed, wsink, b, axis)) {
+          ed.skip(n, 'too few weights or not float');
+          next.push(n);
+          continue;
+        }
+        ed.count(op);
+        if (opts.mode === 'int8-static' && isRoot) {
+          const a = n.input![0]!;
+          const range = opts.ranges?.get(a);
+          if (range) {
+            let fake = qdq.get(a);
+            if (!fake) {
+              // uint8, asymmetric, 0 exactly representable (ONNX requires the range to include 0).
+              const lo = Math.min(0, range.min);
+              const hi = Math.max(0, range.max, lo + 1e-8);
+              const scale = (hi - lo) / 255;
+              const zp = Math.max(0, Math.min(255, Math.round(-lo / scale)));
+              const s = ed.addInit(`${a}_scale`, 1, [], new Float32Array([scale]));
+              const z = ed.addInit(`${a}_zero_point`, 2, [], new Uint8Array([zp]));
+              const q = ed.emit(next, 'QuantizeLinear', [a, s, z]);
+              fake = ed.emit(next, 'DequantizeLinear', [q, s, z]);
+              qdq.set(a, fake);
+              ed.count('activation QDQ');
+            }
+            n.input = [fake, ...n.input!.slice(1)];
+          } else ed.skip(n, `no calibrated range for its input '${a}'`);
+        }
+        next.push(n);
+      } else if (op === 'LSTM') {
+        const q = shared(n.input![1]!) ? undefined : lstmDynamic(ed, n);
+        next.push(q ?? n);
+      } else if (op === 'GRU' || op === 'RNN') {
+        const [, w, r] = n.input as string[];
+        const okW = !shared(w!) && dequantizedWeight(ed, wsink, w!, 1);
+        const okR = !shared(r!) && dequantizedWeight(ed, wsink, r!, 1);
+        if (okW || okR) ed.count(op);
+        else ed.skip(n, 'W/R are not constant float tensors');
+        next.push(n);
+      } else if (op === 'Gather' && ed.inits.has(n.input![0]!) && attrInt(n, 'axis', 0) === 0) {
+        const table = n.input![0]!;
+        const t = ed.inits.get(table)!;
+        const w = floatValues(t);
+        if (!w || w.length < MIN_WEIGHTS || shared(table)) {
+          next.push(n);
+          continue;
+        }
+        // Gather int8 rows first, then dequantize only what was gathered.
+        const qw = quantizeInt8(w, (t.dims ?? []).map(Number), undefined);
+        const q = ed.int8(table, qw, []);
+        const g8 = ed.uniq(`${n.output![0]}_int8`);
+        next.push({ ...n, input: [q.q, n.input![1]!], output: [g8] });
+        ed.emit(next, 'DequantizeLinear', [g8, q.scale, q.zp], [], n.output![0]!);
+        ed.root.initializer = (ed.root.initializer ?? []).filter((x) => x.name !== table);
+        ed.count('Gather');
+      } else next.push(n);
+    }
+    graph.node = next;
+  };
+  rewrite(g);
+  // DequantizeLinear nodes feeding subgraph bodies were appended to the body; outer-scope
+  // weights must exist before the node that reads them: re-sort the root graph.
+  g.node = topoSort(g.node ?? [], new Set([...(g.input ?? []).map((i) => i.name!), ...(g.initializer ?? []).map((t) => t.name!)]));
+  pruneDead(g);
+  return ed.report;
+}
+
+/** fp16 storage: float initializers → float16 + Cast to float32 under the original name. */
+export function fp16Graph(g: GraphProto, opset: number): PassReport {
+  const ed = new QuantEdit(g, opset);
+  const casts: NodeProto[] = [];
+  let clamped = 0;
+  let flushed = 0;
+  const keep: TensorProto[] = [];
+  for (const t of g.initializer ?? []) {
+    const w = floatValues(t);
+    if (!w || w.length < MIN_WEIGHTS) {
+      keep.push(t);
+      continue;
+    }
+    const h = toFloat16(w);
+    clamped += h.clamped;
+    flushed += h.flushed;
+    const name = ed.uniq(`${t.name}_fp16`);
+    keep.push({ name, dataType: 10, dims: t.dims, rawData: new Uint8Array(h.bits.buffer) });
+    ed.emit(casts, 'Cast', [name], [{ name: 'to', type: AttributeType.INT, i: 1 }], t.name!);
+    ed.count('initializer');
+  }
+  g.initializer = keep;
+  g.node = topoSort([...casts, ...(g.node ?? [])], new Set([...(g.input ?? []).map((i) => i.name!), ...keep.map((t) => t.name!)]));
+  ed.report.clamped = clamped;
+  ed.report.flushed = flushed;
+  return ed.report;
+}
