@@ -5,7 +5,7 @@
  * fixed seeds, no shuffling). Used as the multi-channel classification example and by the
  * quantization tests.
  *
- *   node scripts/make-imu-model.mjs [--epochs 12] [--units 64]
+ *   node scripts/make-imu-model.mjs [--epochs 10] [--units 64] [--layers 2]
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -16,8 +16,9 @@ const arg = (name, dflt) => {
   const i = process.argv.indexOf(name);
   return i > 0 ? process.argv[i + 1] : dflt;
 };
-const EPOCHS = Number(arg('--epochs', 12));
+const EPOCHS = Number(arg('--epochs', 10));
 const UNITS = Number(arg('--units', 64));
+const LAYERS = Number(arg('--layers', 2));
 const out = join(root, 'models', 'imu-activity');
 const WINDOW = 32;
 const HZ = 50;
@@ -81,7 +82,10 @@ const te = windows(trainEnd, n);
 const model = tf.sequential({
   name: 'imu_activity',
   layers: [
-    tf.layers.lstm({ units: UNITS, inputShape: [null, 3], name: 'lstm', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }), recurrentInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
+    ...Array.from({ length: LAYERS }, (_, l) => tf.layers.lstm({
+      units: UNITS, returnSequences: l < LAYERS - 1, name: l === 0 ? 'lstm' : `lstm_${l + 1}`, ...(l === 0 ? { inputShape: [null, 3] } : {}),
+      kernelInitializer: tf.initializers.glorotUniform({ seed: 1 + 10 * l }), recurrentInitializer: tf.initializers.glorotUniform({ seed: 2 + 10 * l }),
+    })),
     tf.layers.dense({ units: CLASSES.length, activation: 'softmax', name: 'activity', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }),
   ],
 });
@@ -108,5 +112,5 @@ const preprocessing = {
   metrics: { test_accuracy: acc, majority_class_accuracy: majority, epochs: EPOCHS, train_seconds: seconds, backend: tf.getBackend() },
 };
 await writeFile(join(out, 'preprocessing.json'), JSON.stringify(preprocessing, null, 2) + '\n');
-console.log(`models/imu-activity: LSTM-${UNITS}, ${n} rows, ${tr.labels.length} training windows, ${EPOCHS} epochs in ${seconds.toFixed(1)} s`);
+console.log(`models/imu-activity: ${LAYERS}×LSTM-${UNITS}, ${n} rows, ${tr.labels.length} training windows, ${EPOCHS} epochs in ${seconds.toFixed(1)} s`);
 console.log(`test accuracy ${acc.toFixed(3)} vs majority class ${majority.toFixed(3)}`);

@@ -195,7 +195,12 @@ async function preprocessingMeta(modelJsonPath: string): Promise<Record<string, 
   } catch (e) {
     throw new InputError(`preprocessing.json is not valid JSON: ${(e as Error).message}`, { file: p, expected: 'the JSON written by streamcell train' });
   }
-  const out: Record<string, string> = { [META.preprocessing]: JSON.stringify(pre) };
+  // Only what inference needs travels in the model; training provenance (data split, metrics)
+  // stays in preprocessing.json and the bundle manifest.
+  const { data: _data, metrics: _metrics, ...inference } = pre;
+  void _data;
+  void _metrics;
+  const out: Record<string, string> = { [META.preprocessing]: JSON.stringify(inference) };
   if (pre.channels !== undefined) out[META.channels] = JSON.stringify(pre.channels);
   if (pre.sample_rate !== undefined) out[META.sampleRate] = String(pre.sample_rate);
   if (pre.window !== undefined) out[META.window] = String(pre.window);

@@ -95,7 +95,7 @@ function findSequenceInputs(ed: GraphEdit, explicitAxis?: number): Map<string, n
   };
   for (const n of ed.g.node ?? []) {
     const op = n.opType!;
-    if (RNN_OPS.has(op)) trace(n.input![0]!, attrInt(n, 'layout', 0) === 1 ? 1 : 0);
+    if (RNN_OPS.has(op) || op === 'DynamicQuantizeLSTM') trace(n.input![0]!, attrInt(n, 'layout', 0) === 1 ? 1 : 0);
     else if (op === 'Scan') {
       const k = attrInt(n, 'num_scan_inputs', 1);
       const axes = attrInts(n, 'scan_input_axes') ?? [];
@@ -169,8 +169,9 @@ export async function streamifyModel(bytes: Uint8Array, opts: StreamifyOptions =
   for (const [idx, n] of nodes.entries()) {
     const op = n.opType!;
     const layer = layerNameOf(n, idx);
-    if (n.domain && n.domain !== 'ai.onnx' && !['', 'ai.onnx'].includes(n.domain)) continue;
-    if (RNN_OPS.has(op)) {
+    const msLstm = op === 'DynamicQuantizeLSTM' && n.domain === 'com.microsoft';
+    if (n.domain && n.domain !== 'ai.onnx' && !msLstm) continue;
+    if (RNN_OPS.has(op) || msLstm) {
       const dir = attrStr(n, 'direction', 'forward');
       if (dir !== 'forward') {
         throw new UnsupportedError(`${op} node '${layer}' runs in direction '${dir}': it needs the future of the sequence and cannot stream. Use window mode (WindowPool / --window) for this model`, { supported: ['forward LSTM/GRU/RNN'] });
@@ -180,8 +181,8 @@ export async function streamifyModel(bytes: Uint8Array, opts: StreamifyOptions =
       const ins = [...(n.input ?? [])];
       while (ins.length < 8) ins.push('');
       const outs = [...(n.output ?? [])];
-      while (outs.length < (op === 'LSTM' ? 3 : 2)) outs.push('');
-      const kinds: ('h' | 'c')[] = op === 'LSTM' ? ['h', 'c'] : ['h'];
+      const kinds: ('h' | 'c')[] = op === 'GRU' || op === 'RNN' ? ['h'] : ['h', 'c'];
+      while (outs.length < kinds.length + 1) outs.push('');
       if (ins[4]) lengthInputs.push(ins[4]);
       ins[4] = ''; // sequence_lens: a step is always length 1
       kinds.forEach((kind, k) => {

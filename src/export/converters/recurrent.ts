@@ -162,7 +162,7 @@ function emitNative(g: GraphBuilder, name: string, cells: CellParams[], x: strin
     xt,
     g.initializer(`${name}/W`, 'float32', [D, G * u, inputDim], W),
     g.initializer(`${name}/R`, 'float32', [D, G * u, u], R),
-    anyBias ? g.initializer(`${name}/B`, 'float32', [D, 2 * G * u], B) : '',
+    anyBias ? biasInput(g, name, cells, B, D, G * u) : '',
     '', // sequence_lens: every sequence is full length
   ];
   const stateKinds = STATE_KINDS[kind];
@@ -185,7 +185,9 @@ function emitNative(g: GraphBuilder, name: string, cells: CellParams[], x: strin
     activations: A.ss(acts),
     ...(kind === 'GRU' ? { linear_before_reset: A.i(c0.resetAfter ? 1 : 0) } : {}),
   };
-  const outs = g.node(kind === 'SimpleRNN' ? 'RNN' : kind, inputs, attrs, { outputs: kind === 'LSTM' ? 3 : 2, name });
+  // Y (every step) only when a sequence is returned: an unused Y still costs a copy per step.
+  const outNames = [opts.needSeq ? g.uniq(name) : '', g.uniq(`${name}_h`), ...(kind === 'LSTM' ? [g.uniq(`${name}_c`)] : [])];
+  const outs = g.node(kind === 'SimpleRNN' ? 'RNN' : kind, inputs, attrs, { outputs: outNames, name });
   const [Y, Yh, Yc] = outs as [string, string, string?];
   const res: RecurrentResult = { seq: [], last: [] };
   for (let d = 0; d < D; d++) {
@@ -194,6 +196,17 @@ function emitNative(g: GraphBuilder, name: string, cells: CellParams[], x: strin
     res.last.push(kind === 'LSTM' ? [pick(Yh, 0), pick(Yc!, 0)] : [pick(Yh, 0)]);
   }
   return res;
+}
+
+/**
+ * ONNX wants B = [Wb, Rb] per direction. tfjs cells have no recurrent bias, so Rb is zero: store
+ * Wb only and zero-pad it (onnxruntime folds the Pad when the session loads).
+ */
+function biasInput(g: GraphBuilder, name: string, cells: CellParams[], B: Float32Array, D: number, n: number): string {
+  if (cells.some((c) => c.recurrentBias)) return g.initializer(`${name}/B`, 'float32', [D, 2 * n], B);
+  const wb = new Float32Array(D * n);
+  for (let d = 0; d < D; d++) wb.set(B.subarray(d * 2 * n, d * 2 * n + n), d * n);
+  return g.op('Pad', [g.initializer(`${name}/Wb`, 'float32', [D, n], wb), g.i64([0, 0, 0, n])], { mode: A.s('constant') });
 }
 
 /** A Scan over the cell equations, exactly as tfjs computes them. */

@@ -8,8 +8,13 @@
  * - LSTM → com.microsoft.DynamicQuantizeLSTM (int8 W/R, transposed as the kernel wants).
  * - GRU / RNN / Conv / Gather tables → int8 weights + DequantizeLinear: the size win; the
  *   compute stays float32 (onnxruntime has no integer GRU/RNN kernel).
- * int8-static: the same weights, plus QuantizeLinear/DequantizeLinear pairs with calibrated
- * ranges on the activations entering MatMul and Conv (see calibrate.ts).
+ * int8-static: int8 weights everywhere (LSTM too, as int8 + DequantizeLinear), plus
+ * QuantizeLinear/DequantizeLinear pairs with calibrated, fixed ranges on the activations
+ * entering MatMul and Conv (see calibrate.ts). Fixed scales make a stream's result independent
+ * of the other streams in its batch and of the window length, so a quantized step model
+ * streams exactly like its quantized sequence model. Dynamic int8 quantizes activations with
+ * a scale computed per call over the whole batch (and, in DynamicQuantizeLSTM, over all time
+ * steps): results then depend slightly (≈1e-3) on what else is in the call.
  * fp16: float initializers stored as float16 with a Cast back to float32 (compute stays
  * float32: onnxruntime's x86 CPU provider has no float16 LSTM/GRU/MatMul kernels).
  */
@@ -30,6 +35,11 @@ export type Ranges = Map<string, { min: number; max: number }>;
 
 /** Weights smaller than this stay float: scales and zero points would cost more than they save. */
 const MIN_WEIGHTS = 16;
+/**
+ * Per-channel scales (a float + a zero point per output column) pay off only when each column
+ * has enough rows; a kernel fed by 1–3 sensor channels gets one scale.
+ */
+const PER_CHANNEL_MIN_ROWS = 16;
 
 class QuantEdit extends GraphEdit {
   readonly inits = new Map<string, TensorProto>();
@@ -61,12 +71,41 @@ class QuantEdit extends GraphEdit {
   /** Node appended to `target` (the root graph or a subgraph body). */
   emit(target: NodeProto[], op: string, inputs: string[], attrs: { name: string; i?: number; type: number }[] = [], output?: string): string {
     const out = output ?? this.uniq(`${op.toLowerCase()}_q`);
-    target.push({ opType: op, input: inputs, output: [out], name: this.uniq(`quant_${op}`), attribute: attrs });
+    // Node names are optional in ONNX; generated nodes go without (a few bytes each in small models).
+    target.push({ opType: op, input: inputs, output: [out], attribute: attrs });
     return out;
   }
 }
 
 /** int8 weights + DequantizeLinear producing a float tensor under the original name. */
+/**
+ * Per-channel scales cost 5 bytes per column (a float scale, an int8 zero point). Use them when
+ * that is under 5% of the column's int8 weights (≥ 100 rows) and cuts the quantization error
+ * by a fifth, or when it halves the error whatever the cost. Recurrent kernels of small models
+ * (64 rows, columns of similar range) keep one scale: a 7.8% larger file for little gain.
+ */
+function perChannelPays(w: Float32Array, dims: number[]): boolean {
+  const rows = w.length / dims[dims.length - 1]!;
+  const ratio = channelErrorRatio(w, dims);
+  return ratio < 0.5 || (rows >= 100 && ratio < 0.8);
+}
+
+/** Squared quantization error with per-column scales over that with one scale. */
+function channelErrorRatio(w: Float32Array, dims: number[]): number {
+  const err = (axis: number | undefined) => {
+    const q = quantizeInt8(w, dims, axis);
+    const inner = axis === undefined ? 1 : dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+    const ch = axis === undefined ? 1 : dims[axis]!;
+    let e = 0;
+    for (let i = 0; i < w.length; i++) {
+      const c = axis === undefined ? 0 : Math.floor(i / inner) % ch;
+      e += (w[i]! - q.q[i]! * q.scale[c]!) ** 2;
+    }
+    return e;
+  };
+  return err(dims.length - 1) / Math.max(err(undefined), 1e-30);
+}
+
 function dequantizedWeight(ed: QuantEdit, target: NodeProto[], name: string, axis: number | undefined, perChannelDims?: number[]): boolean {
   const t = ed.inits.get(name);
   const w = t ? floatValues(t) : undefined;
@@ -95,13 +134,14 @@ function matmulDynamic(ed: QuantEdit, n: NodeProto): NodeProto[] | undefined {
     ed.skip(n, `only ${w.length} weights`);
     return undefined;
   }
-  const qw = quantizeInt8(w, dims, 1);
-  const q = ed.int8(b, qw, [dims[1]!]);
+  const perChannel = dims[0]! >= PER_CHANNEL_MIN_ROWS && perChannelPays(w, dims);
+  const qw = quantizeInt8(w, dims, perChannel ? 1 : undefined);
+  const q = ed.int8(b, qw, perChannel ? [dims[1]!] : []);
   const out: NodeProto[] = [];
   const aq = ed.uniq(`${a}_uint8`);
   const as = ed.uniq(`${a}_scale`);
   const az = ed.uniq(`${a}_zero_point`);
-  out.push({ opType: 'DynamicQuantizeLinear', input: [a], output: [aq, as, az], name: ed.uniq('quant_DynamicQuantizeLinear') });
+  out.push({ opType: 'DynamicQuantizeLinear', input: [a], output: [aq, as, az] });
   const mm = ed.emit(out, 'MatMulInteger', [aq, q.q, az, q.zp]);
   const f = ed.emit(out, 'Cast', [mm], [{ name: 'to', type: AttributeType.INT, i: 1 }]);
   const s = ed.emit(out, 'Mul', [as, q.scale]);
@@ -132,6 +172,18 @@ function lstmDynamic(ed: QuantEdit, n: NodeProto): NodeProto | undefined {
   // Per (direction, column) scales: quantize each [I] column separately.
   const perCol = (data: Float32Array, dims: number[]) => {
     const [D, K, N] = dims as [number, number, number];
+    if (K < PER_CHANNEL_MIN_ROWS || !perChannelPays(data, [D * K, N])) {
+      // Few rows (a 1–3 channel sensor input): one scale per direction, as the kernel allows.
+      const scale = new Float32Array(D);
+      const q = new Int8Array(data.length);
+      for (let d = 0; d < D; d++) {
+        const part = data.subarray(d * K * N, (d + 1) * K * N);
+        const qd = quantizeInt8(part, [K * N], undefined);
+        scale[d] = qd.scale[0]!;
+        q.set(qd.q, d * K * N);
+      }
+      return { q, scale, dims, perTensor: true };
+    }
     const scale = new Float32Array(D * N);
     const q = new Int8Array(data.length);
     for (let d = 0; d < D; d++) {
@@ -143,14 +195,14 @@ function lstmDynamic(ed: QuantEdit, n: NodeProto): NodeProto | undefined {
         for (let k = 0; k < K; k++) q[(d * K + k) * N + c] = Math.max(-127, Math.min(127, Math.round(data[(d * K + k) * N + c]! / s)));
       }
     }
-    return { q, scale, dims };
+    return { q, scale, dims, perTensor: false };
   };
   const pw = perCol(wt.data, wt.dims);
   const pr = perCol(rt.data, rt.dims);
   const D = wd[0]!;
   const G = wd[1]!;
-  const wq = ed.int8(wName!, pw, [D, G]);
-  const rq = ed.int8(rName!, pr, [D, G]);
+  const wq = ed.int8(wName!, pw, pw.perTensor ? [D] : [D, G]);
+  const rq = ed.int8(rName!, pr, pr.perTensor ? [D] : [D, G]);
   const ins = [...(n.input ?? [])];
   while (ins.length < 8) ins.push('');
   const node: NodeProto = {
@@ -249,10 +301,12 @@ export function quantizeGraph(g: GraphProto, opset: number, opts: QuantizeGraphO
           } else ed.skip(n, `no calibrated range for its input '${a}'`);
         }
         next.push(n);
-      } else if (op === 'LSTM') {
+      } else if (op === 'LSTM' && opts.mode === 'int8') {
         const q = shared(n.input![1]!) ? undefined : lstmDynamic(ed, n);
         next.push(q ?? n);
-      } else if (op === 'GRU' || op === 'RNN') {
+      } else if (op === 'GRU' || op === 'RNN' || op === 'LSTM') {
+        // int8-static keeps recurrences batch- and time-independent: int8 weights, float compute
+        // (DynamicQuantizeLSTM's activation scales depend on the whole call's input).
         const [, w, r] = n.input as string[];
         const okW = !shared(w!) && dequantizedWeight(ed, wsink, w!, 1);
         const okR = !shared(r!) && dequantizedWeight(ed, wsink, r!, 1);
@@ -280,6 +334,25 @@ export function quantizeGraph(g: GraphProto, opset: number, opts: QuantizeGraphO
     graph.node = next;
   };
   rewrite(g);
+  // What stays float (biases, mostly) is stored as float16: its precision (≈5e-4 relative) is far
+  // finer than the int8 weights', and onnxruntime folds the Cast when the session loads.
+  const scales = new Set<string>();
+  for (const n of g.node ?? []) {
+    if (n.opType === 'DequantizeLinear' || n.opType === 'QuantizeLinear') scales.add(n.input![1]!);
+    if (n.opType === 'DynamicQuantizeLSTM') [8, 10].forEach((i) => scales.add(n.input![i]!));
+    if (n.opType === 'Mul' && n.input!.some((i) => i.endsWith('_scale'))) n.input!.forEach((i) => scales.add(i));
+  }
+  const halfPre: NodeProto[] = [];
+  g.initializer = (g.initializer ?? []).map((t) => {
+    const w = floatValues(t);
+    if (!w || w.length < 64 || scales.has(t.name!)) return t;
+    const h = toFloat16(w);
+    const name = ed.uniq(`${t.name}_fp16`);
+    ed.emit(halfPre, 'Cast', [name], [{ name: 'to', type: AttributeType.INT, i: 1 }], t.name!);
+    ed.count('float16 bias');
+    return { name, dataType: 10, dims: t.dims, rawData: new Uint8Array(h.bits.buffer) };
+  });
+  g.node = [...halfPre, ...(g.node ?? [])];
   // DequantizeLinear nodes feeding subgraph bodies were appended to the body; outer-scope
   // weights must exist before the node that reads them: re-sort the root graph.
   g.node = topoSort(g.node ?? [], new Set([...(g.input ?? []).map((i) => i.name!), ...(g.initializer ?? []).map((t) => t.name!)]));
