@@ -10,7 +10,8 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { exportToOnnx, loadTfjsArtifacts, resolveBackend, VERSION } from '../dist/index.js';
+import { exportToOnnx, loadTfjsArtifacts, resolveBackend, streamifyModel, VERSION } from '../dist/index.js';
+import { quantizeModel } from '../dist/export/quantize/index.js';
 import { loadTfjs } from '../dist/export/tfjs-backend.js';
 import { benchModel, benchTable } from '../dist/cli/bench-model.js';
 
@@ -128,6 +129,49 @@ const results = { version: VERSION, date: new Date().toISOString(), machine: { c
   m.dispose();
 }
 
+// 4. Quantized step models: per-step latency float vs int8 vs fp16, LSTM-64 and GRU-64
+//    (8 inputs, batch 1), measured in interleaved rounds so drift hits all variants alike.
+{
+  results.benchmarks.quantized_step = {};
+  for (const kind of ['lstm', 'gru']) {
+    const m = tf.sequential({ layers: [
+      tf.layers[kind]({ units: 64, inputShape: [null, 8], recurrentInitializer: 'glorotUniform' }),
+      tf.layers.dense({ units: 1 }),
+    ] });
+    const p = await save(m, join(tmp, `${kind}64-q`));
+    const { model: seq } = await exportToOnnx(await loadTfjsArtifacts(p));
+    const { model: step } = await streamifyModel(seq);
+    const variants = { float: step, int8: (await quantizeModel(step, { mode: 'int8' })).model, fp16: (await quantizeModel(step, { mode: 'fp16' })).model };
+    const sessions = {};
+    const feeds = {};
+    for (const [name, bytes] of Object.entries(variants)) {
+      const s = await ort.createSession(bytes);
+      sessions[name] = s;
+      const f = {};
+      for (const input of s.inputNames) {
+        const n = input.startsWith('state_in.') ? 64 : 8;
+        f[input] = { type: 'float32', data: new Float32Array(n).fill(0.1), dims: input.startsWith('state_in.') ? [1, 64] : [1, 1, 8] };
+      }
+      feeds[name] = f;
+    }
+    const samples = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
+    for (let round = 0; round < (quick ? 5 : 20); round++) {
+      for (const name of Object.keys(variants)) {
+        const st = await timeAsync(() => sessions[name].run(feeds[name]), 100, round === 0 ? 200 : 10);
+        samples[name].push(st.p50);
+      }
+    }
+    const med = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+    const r = Object.fromEntries(Object.keys(variants).map((k) => [k, { p50Ms: med(samples[k]), bytes: variants[k].byteLength }]));
+    r.int8VsFloat = r.int8.p50Ms / r.float.p50Ms;
+    r.fp16VsFloat = r.fp16.p50Ms / r.float.p50Ms;
+    r.goalInt8NoSlower = r.int8VsFloat <= 1;
+    results.benchmarks.quantized_step[kind] = r;
+    for (const s of Object.values(sessions)) await s.release();
+    m.dispose();
+  }
+}
+
 // --- report ---
 const fmt = (ms) => (ms < 1 ? `${(ms * 1000).toFixed(1)} µs` : `${ms.toFixed(2)} ms`);
 const rows = [
@@ -144,6 +188,10 @@ for (const [i, r] of rows.entries()) {
   if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 }
 console.log(`(${results.benchmarks.export_1m_lstm.params} parameters, ${(results.benchmarks.export_1m_lstm.onnxBytes / 2 ** 20).toFixed(2)} MiB ONNX)`);
+console.log('\nQuantized step models (batch 1, p50 per step; median of interleaved rounds):');
+for (const [kind, r] of Object.entries(results.benchmarks.quantized_step)) {
+  console.log(`  ${kind.toUpperCase()}-64: float ${fmt(r.float.p50Ms)} (${(r.float.bytes / 1024).toFixed(1)} KiB), int8 ${fmt(r.int8.p50Ms)} (${(r.int8.bytes / 1024).toFixed(1)} KiB, ${r.int8VsFloat.toFixed(2)}× float), fp16 ${fmt(r.fp16.p50Ms)} (${(r.fp16.bytes / 1024).toFixed(1)} KiB, ${r.fp16VsFloat.toFixed(2)}× float)`);
+}
 console.log('\nStreaming, LSTM-64 (8 inputs) step model:');
 console.log(results.streamingTable);
 delete results.streamingTable;
