@@ -14,6 +14,8 @@ import * as benchCmd from './commands/bench.js';
 import * as exportCmd from './commands/export.js';
 import * as inspectCmd from './commands/inspect.js';
 import * as quantizeCmd from './commands/quantize.js';
+import * as runCmd from './commands/run.js';
+import * as streamCmd from './commands/stream.js';
 import * as streamifyCmd from './commands/streamify.js';
 import * as verifyCmd from './commands/verify.js';
 
@@ -29,6 +31,8 @@ export function cli(argv: string[]) {
     .command(benchCmd)
     .command(quantizeCmd)
     .command(verifyCmd)
+    .command(runCmd)
+    .command(streamCmd)
     .demandCommand(1, 'name a command; see --help')
     .strict()
     .fail((msg, err) => {

@@ -1,0 +1,53 @@
+import { resolve } from 'node:path';
+import type { ArgumentsCamelCase, Argv } from 'yargs';
+import { InputError } from '../../errors.js';
+import { Daemon } from '../../devices/daemon.js';
+import { sinkFromUri, sourceFromUri } from '../../devices/uri.js';
+import { readModelInfo } from '../../runtime/step-model.js';
+import { guarded, type GlobalArgs } from '../output.js';
+import { readFile } from 'node:fs/promises';
+
+export const command = 'run <model>';
+export const describe = 'Offline predictions for a CSV (or JSONL) file as JSON lines, through the same pipeline as the daemon';
+
+interface Args extends GlobalArgs {
+  model: string;
+  input: string;
+  output: string;
+  format: string;
+  columns?: string;
+  stream?: string;
+}
+
+export function builder(y: Argv): Argv<Args> {
+  return y
+    .positional('model', { type: 'string', describe: 'step model (.onnx) or bundle directory', demandOption: true })
+    .option('input', { alias: 'i', type: 'string', demandOption: true, describe: 'CSV (or JSONL) file of readings' })
+    .option('output', { alias: 'o', type: 'string', default: '-', describe: 'JSONL file to write (- for stdout)' })
+    .option('format', { choices: ['csv', 'whitespace', 'kv', 'jsonl'], default: 'csv', describe: 'input line format' })
+    .option('columns', { type: 'string', describe: 'channel columns (names or indexes), default: the model\'s channels' })
+    .option('stream', { type: 'string', describe: 'column holding the stream id' }) as unknown as Argv<Args>;
+}
+
+export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
+  await guarded(args, async () => {
+    const file = resolve(args.model);
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await readFile(file));
+    } catch (e) {
+      throw new InputError(`cannot read model: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file, expected: 'an ONNX step model' });
+    }
+    const info = readModelInfo(bytes);
+    const preText = info.metadata['streamcell.preprocessing'];
+    const channels: string[] | number = preText ? (JSON.parse(preText) as { channels: string[] }).channels : Number(info.sampleInputs[0]?.dims.at(-1) ?? 1);
+    const q = new URLSearchParams({ format: args.format, ...(args.columns ? { columns: args.columns } : {}), ...(args.stream ? { stream: args.stream } : {}) });
+    const source = await sourceFromUri(`file:${resolve(args.input)}?${q}`, { channels });
+    const daemon = await Daemon.create({ model: bytes, sources: [source], sinks: [sinkFromUri(`jsonl:${args.output === '-' ? '-' : resolve(args.output)}`)] });
+    await daemon.start();
+    await daemon.finished();
+    await daemon.stop();
+    const drops = (await daemon.metrics.dropped.get()).values.filter((v) => v.value > 0);
+    if (drops.length) process.stderr.write(`dropped: ${drops.map((d) => `${d.labels.reason} ${d.value}`).join(', ')}\n`);
+  });
+}

@@ -1,0 +1,114 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { ArgumentsCamelCase, Argv } from 'yargs';
+import { InputError } from '../../errors.js';
+import { loadDaemonConfig, type DaemonConfig } from '../../devices/config.js';
+import { Daemon } from '../../devices/daemon.js';
+import { detectDevice } from '../../devices/detect.js';
+import { sinkFromUri, sourceFromUri } from '../../devices/uri.js';
+import { guarded, type GlobalArgs } from '../output.js';
+
+export const command = 'stream';
+export const describe = 'Run the sensor-stream daemon: sources → model → sinks (Ctrl-C / SIGTERM stops cleanly)';
+
+interface Args extends GlobalArgs {
+  model?: string;
+  bundle?: string;
+  source?: string[];
+  sink?: string[];
+  config?: string;
+  checkpoint?: string;
+  checkpointEvery: number;
+  nonFinite?: 'skip' | 'hold' | 'reset';
+  min?: number;
+  max?: number;
+  resample?: number;
+  backend?: 'onnxruntime-node' | 'onnxruntime-web';
+  duration?: number;
+  logLevel?: string;
+}
+
+export function builder(y: Argv): Argv<Args> {
+  return y
+    .option('model', { type: 'string', describe: 'step model (.onnx); a sequence model runs in window mode' })
+    .option('bundle', { type: 'string', describe: 'bundle directory (its step model)' })
+    .option('source', { type: 'string', array: true, describe: 'source URI (repeatable): serial:…, mqtt://…, file:…, stdin:, sim:…' })
+    .option('sink', { type: 'string', array: true, describe: 'sink URI (repeatable): jsonl:-, jsonl:FILE, mqtt://…, http://127.0.0.1:8080' })
+    .option('config', { type: 'string', describe: 'JSON or YAML config file (options override it)' })
+    .option('checkpoint', { type: 'string', describe: 'state checkpoint file (restored on start when the model matches)' })
+    .option('checkpoint-every', { type: 'number', default: 30, describe: 'seconds between checkpoints' })
+    .option('non-finite', { choices: ['skip', 'hold', 'reset'] as const, describe: 'what a NaN/Inf reading does' })
+    .option('min', { type: 'number', describe: 'drop readings with a value below this' })
+    .option('max', { type: 'number', describe: 'drop readings with a value above this' })
+    .option('resample', { type: 'number', describe: 'resample every stream to this rate (Hz)' })
+    .option('backend', { choices: ['onnxruntime-node', 'onnxruntime-web'] as const, describe: 'force an inference backend (default: detected)' })
+    .option('duration', { type: 'number', describe: 'stop after this many seconds' })
+    .option('log-level', { choices: ['debug', 'info', 'warn', 'error', 'silent'], describe: 'log level (logs are JSON lines on stderr)' }) as unknown as Argv<Args>;
+}
+
+async function modelBytes(args: { model?: string; bundle?: string }): Promise<{ file: string; bytes: Uint8Array }> {
+  let file = args.model;
+  if (!file && args.bundle) {
+    const manifest = JSON.parse(await readFile(resolve(args.bundle, 'manifest.json'), 'utf8').catch(() => {
+      throw new InputError('no manifest.json in the bundle', { file: resolve(args.bundle!, 'manifest.json'), expected: 'a streamcell bundle directory' });
+    })) as { files?: Record<string, { path: string }> };
+    const step = manifest.files?.step ?? manifest.files?.float;
+    if (!step) throw new InputError('the bundle manifest names no step model', { file: resolve(args.bundle, 'manifest.json'), field: 'files.step', expected: 'a step model entry' });
+    file = resolve(args.bundle, step.path);
+  }
+  if (!file) throw new InputError('name the model', { field: '--model', expected: '--model STEP.onnx, --bundle DIR or a config file with "model"' });
+  try {
+    return { file: resolve(file), bytes: new Uint8Array(await readFile(resolve(file))) };
+  } catch (e) {
+    throw new InputError(`cannot read model: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: resolve(file), expected: 'an ONNX step model' });
+  }
+}
+
+export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
+  await guarded(args, async () => {
+    const cfg: Partial<DaemonConfig> = args.config ? await loadDaemonConfig(resolve(args.config)) : {};
+    const { bytes } = await modelBytes({ model: args.model ?? (args.bundle ? undefined : cfg.model), bundle: args.bundle });
+    const sourceUris = args.source ?? cfg.sources;
+    if (!sourceUris?.length) throw new InputError('no source', { field: '--source', expected: 'at least one source URI, e.g. --source serial:/dev/ttyUSB0?baud=115200' });
+    const level = args.logLevel ?? cfg.log_level ?? 'info';
+    const pino = (await import('pino')).default;
+    const log = pino({ level, base: { app: 'streamcell' } }, pino.destination(2));
+    const device = detectDevice();
+    const probe = await import('../../runtime/step-model.js');
+    const info = probe.readModelInfo(bytes);
+    const preText = info.metadata['streamcell.preprocessing'];
+    const channels: string[] | number = preText ? (JSON.parse(preText) as { channels: string[] }).channels : Number(info.sampleInputs[0]?.dims.at(-1) ?? 1);
+    const sources = await Promise.all(sourceUris.map((u) => sourceFromUri(u, { channels })));
+    const sinks = (args.sink ?? cfg.sinks ?? ['jsonl:-']).map((u) => sinkFromUri(u));
+    const p = cfg.policy;
+    const daemon = await Daemon.create({
+      model: bytes, sources, sinks, log,
+      checkpoint: args.checkpoint ?? cfg.checkpoint?.file, checkpointEveryS: args.checkpoint ? args.checkpointEvery : cfg.checkpoint?.every_s ?? args.checkpointEvery,
+      policy: { nonFinite: args.nonFinite ?? p?.non_finite, min: args.min ?? p?.min, max: args.max ?? p?.max, monotonicTime: p?.monotonic_time },
+      resampleHz: args.resample ?? cfg.resample_hz,
+      backend: args.backend ?? cfg.backend ?? device.backend,
+      pool: { session: { intraOpThreads: device.threads }, maxBatch: cfg.pool?.max_batch, maxWaitMs: cfg.pool?.max_wait_ms, maxStreams: cfg.pool?.max_streams, idleMs: cfg.pool?.idle_ms },
+      token: cfg.http_token ?? process.env.STREAMCELL_HTTP_TOKEN,
+    });
+    log.info({ device }, 'device');
+    let stopping = false;
+    const stop = async (why: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ why }, 'stopping');
+      await daemon.stop();
+    };
+    const onSignal = (sig: string) => void stop(sig).then(() => process.exit(process.exitCode ?? 0));
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+    process.once('SIGINT', () => onSignal('SIGINT'));
+    await daemon.start();
+    const finite = sources.every((s) => s.done);
+    const timers: Promise<void>[] = [];
+    if (args.duration) timers.push(new Promise((r) => setTimeout(r, args.duration! * 1000)));
+    if (finite) timers.push(daemon.finished());
+    if (timers.length) {
+      await Promise.race(timers);
+      await stop(finite ? 'sources finished' : 'duration reached');
+    } else await new Promise(() => {}); // until a signal
+  });
+}

@@ -1,0 +1,59 @@
+/**
+ * The daemon's config file (JSON or YAML), validated with a schema: every error names the
+ * file and the field path. Command-line options override the file.
+ */
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { InputError } from '../errors.js';
+
+export const DaemonConfigSchema = z.object({
+  model: z.string().min(1).describe('step model (.onnx) or bundle directory'),
+  sources: z.array(z.string().min(1)).min(1).describe('source URIs'),
+  sinks: z.array(z.string().min(1)).default(['jsonl:-']),
+  checkpoint: z.object({ file: z.string().min(1), every_s: z.number().positive().default(30) }).strict().optional(),
+  policy: z.object({
+    non_finite: z.enum(['skip', 'hold', 'reset']).default('skip'),
+    min: z.number().optional(),
+    max: z.number().optional(),
+    monotonic_time: z.boolean().default(true),
+  }).strict().optional(),
+  resample_hz: z.number().positive().optional(),
+  backend: z.enum(['onnxruntime-node', 'onnxruntime-web']).optional(),
+  http_token: z.string().min(16).optional(),
+  log_level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  pool: z.object({ max_batch: z.number().int().positive().optional(), max_wait_ms: z.number().nonnegative().optional(), max_streams: z.number().int().positive().optional(), idle_ms: z.number().positive().optional() }).strict().optional(),
+}).strict();
+
+export type DaemonConfig = z.infer<typeof DaemonConfigSchema>;
+
+export async function loadDaemonConfig(file: string): Promise<DaemonConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new InputError(`cannot read config: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file, expected: 'a JSON or YAML daemon config' });
+  }
+  let raw: unknown;
+  try {
+    raw = /\.json$/i.test(file) ? JSON.parse(text) : parseYaml(text);
+  } catch (e) {
+    throw new InputError(`config is not valid ${/\.json$/i.test(file) ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`, { file, expected: 'a JSON or YAML document' });
+  }
+  const r = DaemonConfigSchema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const field = issue.path.join('.') || '(top level)';
+    throw new InputError(`config field '${field}': ${issue.message}`, { file, field, expected: describeExpected(field) });
+  }
+  return r.data;
+}
+
+function describeExpected(field: string): string {
+  const hints: Record<string, string> = {
+    model: 'a path to a step model (.onnx)', sources: 'a list of source URIs, e.g. ["serial:/dev/ttyUSB0?baud=115200"]',
+    sinks: 'a list of sink URIs, e.g. ["jsonl:-", "http://127.0.0.1:8080"]', 'policy.non_finite': 'skip, hold or reset',
+    http_token: 'a secret of at least 16 characters',
+  };
+  return hints[field] ?? 'see the README config reference';
+}

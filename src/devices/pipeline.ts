@@ -1,0 +1,176 @@
+/**
+ * Readings → validation → per-stream policy → (resampling) → normalisation → stream pool →
+ * predictions → sinks. Every reading that does not become a prediction is counted by reason.
+ */
+import type { PreprocessingJson } from '../data/preprocessing.js';
+import type { Pool, Prediction } from '../runtime/pool-types.js';
+import type { DaemonMetrics } from './metrics.js';
+import type { DropReason, PredictionRecord, Reading, Sink, SourceEvents } from './types.js';
+
+export interface StreamPolicy {
+  /** NaN/Inf values: drop the reading, hold each channel's last good value, or reset the stream's state (and drop). */
+  nonFinite: 'skip' | 'hold' | 'reset';
+  /** Accepted raw range per value (inclusive); outside → dropped as 'out-of-range'. */
+  min?: number;
+  max?: number;
+  /** Drop readings whose timestamp goes backwards within a stream. */
+  monotonicTime: boolean;
+}
+
+export interface PipelineOptions {
+  pool: Pool<Prediction | null>;
+  channels: number;
+  pre?: PreprocessingJson;
+  metrics: DaemonMetrics;
+  sinks: Sink[];
+  policy?: Partial<StreamPolicy>;
+  /** Resample each stream to this rate (Hz) by linear interpolation between readings. */
+  resampleHz?: number;
+  log?: { warn(o: object, msg: string): void; info(o: object, msg: string): void };
+  /** Called for every drop (tests, logs). */
+  onDrop?: (reason: DropReason, detail: string) => void;
+}
+
+interface StreamState {
+  lastT: number;
+  last: number[] | undefined;
+  /** Resampling: the previous reading and the next output time. */
+  prev?: Reading;
+  nextT?: number;
+}
+
+export class Pipeline implements SourceEvents {
+  readonly streams = new Map<string, StreamState>();
+  private readonly policy: StreamPolicy;
+  private inflight = 0;
+  private idle: (() => void)[] = [];
+  private disconnected = new Set<string>();
+  private readonly mean: number[];
+  private readonly std: number[];
+
+  constructor(private readonly opts: PipelineOptions) {
+    this.policy = { nonFinite: 'skip', monotonicTime: true, ...opts.policy };
+    const pre = opts.pre;
+    this.mean = Array.from({ length: opts.channels }, (_, c) => (pre ? pre.normalization[pre.channels[c]!]?.mean ?? 0 : 0));
+    this.std = Array.from({ length: opts.channels }, (_, c) => (pre ? pre.normalization[pre.channels[c]!]?.std ?? 1 : 1));
+  }
+
+  drop(reason: DropReason, detail: string): void {
+    this.opts.metrics.drop(reason);
+    this.opts.onDrop?.(reason, detail);
+  }
+
+  status(state: 'connected' | 'disconnected', detail?: string, source = 'source'): void {
+    if (state === 'disconnected') {
+      this.disconnected.add(source);
+      this.opts.log?.warn({ source, detail }, 'source disconnected');
+    } else if (this.disconnected.delete(source)) {
+      this.opts.metrics.reconnects.inc({ source });
+      this.opts.log?.info({ source, detail }, 'source reconnected');
+    }
+  }
+
+  /** Whether every source is connected (for /healthz). */
+  get connected(): boolean {
+    return this.disconnected.size === 0;
+  }
+
+  /** SourceEvents bound to a source name (so reconnects are counted per source). */
+  eventsFor(source: string): SourceEvents {
+    return { reading: (r) => this.reading(r), drop: (reason, d) => this.drop(reason, d), status: (s, d) => this.status(s, d, source) };
+  }
+
+  reading(r: Reading): void {
+    const m = this.opts.metrics;
+    m.samplesIn.inc({ stream: r.stream });
+    if (r.values.length !== this.opts.channels) return this.drop('column-count', `${r.values.length} values, the model takes ${this.opts.channels}`);
+    let st = this.streams.get(r.stream);
+    if (!st) {
+      st = { lastT: -Infinity, last: undefined };
+      this.streams.set(r.stream, st);
+    }
+    if (this.policy.monotonicTime && r.t < st.lastT) return this.drop('time-backwards', `stream '${r.stream}': ${r.t} < ${st.lastT}`);
+    let values = r.values;
+    if (values.some((v) => !Number.isFinite(v))) {
+      if (this.policy.nonFinite === 'hold' && st.last) values = values.map((v, c) => (Number.isFinite(v) ? v : st!.last![c]!));
+      else {
+        if (this.policy.nonFinite === 'reset') this.opts.pool.reset(r.stream);
+        return this.drop('non-finite', `stream '${r.stream}': ${values.join(',')}`);
+      }
+    }
+    const { min, max } = this.policy;
+    if ((min !== undefined && values.some((v) => v < min)) || (max !== undefined && values.some((v) => v > max))) {
+      return this.drop('out-of-range', `stream '${r.stream}': ${values.join(',')} outside [${min ?? '-∞'}, ${max ?? '∞'}]`);
+    }
+    st.lastT = r.t;
+    st.last = values;
+    if (this.opts.resampleHz) return this.resample(st, { ...r, values });
+    this.step(r.stream, values, r.t);
+  }
+
+  /** Emits readings at the model's period, interpolated between the source's readings. */
+  private resample(st: StreamState, r: Reading): void {
+    const period = 1000 / this.opts.resampleHz!;
+    if (!st.prev) {
+      st.prev = r;
+      st.nextT = r.t;
+    }
+    const a = st.prev;
+    while (st.nextT! <= r.t) {
+      const f = r.t === a.t ? 1 : (st.nextT! - a.t) / (r.t - a.t);
+      this.step(r.stream, r.values.map((v, c) => a.values[c]! + f * (v - a.values[c]!)), st.nextT!);
+      st.nextT! += period;
+    }
+    st.prev = r;
+  }
+
+  private step(stream: string, raw: number[], t: number): void {
+    const x = new Float32Array(raw.length);
+    for (let c = 0; c < raw.length; c++) x[c] = (raw[c]! - this.mean[c]!) / this.std[c]!;
+    const t0 = performance.now();
+    this.inflight++;
+    this.opts.pool.push(stream, x).then(
+      (p) => {
+        if (p) this.deliver(stream, raw, t, p, t0);
+        this.settle();
+      },
+      (e: Error & { reason?: string }) => {
+        this.drop(e.reason === 'unknown-stream' || e.reason === 'max-streams' ? 'unknown-stream' : 'rejected', `stream '${stream}': ${e.message}`);
+        this.settle();
+      },
+    );
+  }
+
+  private deliver(stream: string, raw: number[], t: number, p: Prediction, t0: number): void {
+    const m = this.opts.metrics;
+    m.stepSeconds.observe((performance.now() - t0) / 1000);
+    m.predictionsOut.inc({ stream });
+    const outputs: Record<string, number[]> = {};
+    for (const [k, v] of Object.entries(p.outputs)) outputs[k] = Array.from(v);
+    const rec: PredictionRecord = { stream, seq: p.step, t, input: raw, outputs };
+    const pre = this.opts.pre;
+    const first = Object.values(outputs)[0];
+    if (pre && first) {
+      if (pre.task === 'forecast') {
+        const target = pre.channels.indexOf(pre.target ?? pre.channels[0]!);
+        const o = pre.output ?? { kind: 'value', mean: this.mean[target]!, std: this.std[target]! };
+        const v = o.mean + o.std * first[0]!;
+        rec.forecast = o.kind === 'delta' ? raw[target]! + v : v;
+      } else if (pre.classes) {
+        let best = 0;
+        for (let i = 1; i < first.length; i++) if (first[i]! > first[best]!) best = i;
+        rec.label = pre.classes[best];
+      }
+    }
+    for (const s of this.opts.sinks) s.write(rec);
+  }
+
+  private settle(): void {
+    if (--this.inflight === 0) for (const f of this.idle.splice(0)) f();
+  }
+
+  /** Resolves when every reading received so far has become a prediction or a drop. */
+  drained(): Promise<void> {
+    return this.inflight === 0 ? Promise.resolve() : new Promise((r) => this.idle.push(r));
+  }
+}

@@ -1,0 +1,397 @@
+/**
+ * The HTTP sink: `/healthz`, Prometheus `/metrics` and a live dashboard (`/`, fed by the
+ * Server-Sent Events of `/events`), for the sink URI `http://127.0.0.1:8080`.
+ *
+ * Security: the server binds to loopback unless told otherwise, and any other address
+ * requires a token; with a token, every route requires it (`Authorization: Bearer <token>`
+ * or `?token=<token>`). Without a token, requests whose `Host` is not a loopback name are
+ * refused, so a web page cannot reach the daemon through DNS rebinding.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import { isIP, type AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import { InputError } from '../../errors.js';
+import type { DaemonMetrics } from '../metrics.js';
+import type { PredictionRecord, Sink } from '../types.js';
+import { DASHBOARD_CSP, dashboardHtml } from './dashboard.js';
+
+/** What `/healthz` reports: 200 when `ok`, else 503, with the object as JSON. */
+export interface HealthReport {
+  ok: boolean;
+  [k: string]: unknown;
+}
+
+/** Options of {@link HttpSink.start}. */
+export interface HttpSinkOptions {
+  /** Address to bind; default `127.0.0.1`. Anything but loopback requires `token`. */
+  host?: string;
+  /** Port; default 8080 is the URI's business, here 0 means any free port. */
+  port?: number;
+  /** The daemon's metrics, served as `/metrics`. */
+  metrics: DaemonMetrics;
+  /** Called per `/healthz` request; a throw reports unhealthy. */
+  health: () => HealthReport;
+  /** Required on every route when set (Bearer header or `?token=`). */
+  token?: string;
+  /** Dashboard title; default `streamcell`. */
+  title?: string;
+  /** Predictions kept per stream for new dashboard clients; default 500. */
+  historyPerStream?: number;
+  /**
+   * Bytes an SSE client may have waiting to be sent before it is dropped as too slow;
+   * default 1 MiB. It reconnects (EventSource does) and starts again from a snapshot.
+   */
+  maxClientBacklog?: number;
+}
+
+const DEFAULT_HOST = '127.0.0.1';
+const HEARTBEAT_MS = 15_000;
+
+/** Fixed-size ring of serialised records, oldest first. */
+class Ring {
+  private readonly items: string[] = [];
+  private start = 0;
+
+  constructor(private readonly capacity: number) {}
+
+  push(item: string): void {
+    if (this.items.length < this.capacity) this.items.push(item);
+    else {
+      this.items[this.start] = item;
+      this.start = (this.start + 1) % this.capacity;
+    }
+  }
+
+  toArray(): string[] {
+    return this.items.slice(this.start).concat(this.items.slice(0, this.start));
+  }
+}
+
+/**
+ * True for addresses and names that only this machine can reach: `localhost`, 127.0.0.0/8,
+ * `::1` and IPv4-mapped 127.x (with or without brackets).
+ */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost' || h === 'localhost.') return true;
+  const family = isIP(h);
+  if (family === 4) return h.startsWith('127.');
+  if (family === 6) {
+    // The URL parser writes IPv6 in canonical form (::1, ::ffff:7f00:1).
+    const canonical = new URL(`http://[${h}]/`).hostname;
+    return canonical === '[::1]' || /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(canonical);
+  }
+  return false;
+}
+
+/** The host name part of a `Host` header (`a:1`, `[::1]:2`, `b`). */
+function hostHeaderName(header: string): string {
+  const m = /^(\[[^\]]*\]|[^:]*)(?::\d*)?$/.exec(header.trim());
+  return m ? m[1]! : header;
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s, 'utf8').digest();
+}
+
+interface Client {
+  res: ServerResponse;
+}
+
+/** The uPlot build served as `/assets/uplot.*`, read from the npm package, never a CDN. */
+function loadUplotAssets(): { js: Buffer; css: Buffer } {
+  const require = createRequire(import.meta.url);
+  let dist: string;
+  try {
+    dist = dirname(require.resolve('uplot'));
+  } catch (e) {
+    throw new Error("the 'uplot' package is not installed: run npm ci", { cause: e });
+  }
+  return { js: readFileSync(join(dist, 'uPlot.iife.min.js')), css: readFileSync(join(dist, 'uPlot.min.css')) };
+}
+
+function listenError(e: NodeJS.ErrnoException, host: string, port: number): Error {
+  const where = `${host}:${port}`;
+  switch (e.code) {
+    case 'EADDRINUSE':
+      return new InputError(`http sink: ${where} is already in use`, { field: 'port', expected: 'a free port (0 picks one)' }, { cause: e });
+    case 'EACCES':
+      return new InputError(`http sink: no permission to bind ${where}`, { field: 'port', expected: 'a port above 1023, or the needed capability' }, { cause: e });
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new InputError(`http sink: cannot bind host '${host}' (${e.code})`, { field: 'host', expected: 'an address of this machine, e.g. 127.0.0.1' }, { cause: e });
+    default:
+      return e;
+  }
+}
+
+/**
+ * Serves health, Prometheus metrics and a live dashboard of the predictions written to it.
+ *
+ * @example
+ * const sink = await HttpSink.start({ port: 8080, metrics, health: () => ({ ok: true }) });
+ * console.log(`dashboard at ${sink.url}/`);
+ * sink.write(prediction); // from the pipeline
+ * await sink.close();
+ */
+export class HttpSink implements Sink {
+  /** The bound URL, e.g. `http://127.0.0.1:43117` (the actual port when started with 0). */
+  readonly url: string;
+  readonly uri: string;
+
+  private readonly history = new Map<string, Ring>();
+  private readonly clients = new Set<Client>();
+  private readonly tokenDigest: Buffer | undefined;
+  private readonly heartbeat: NodeJS.Timeout;
+  private closing: Promise<void> | undefined;
+  private dropped = 0;
+
+  private constructor(
+    private readonly server: Server,
+    private readonly opts: Required<Pick<HttpSinkOptions, 'metrics' | 'health' | 'title' | 'historyPerStream' | 'maxClientBacklog'>> & { token?: string },
+    private readonly assets: { js: Buffer; css: Buffer },
+  ) {
+    const addr = server.address() as AddressInfo;
+    const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
+    this.url = `http://${host}:${addr.port}`;
+    this.uri = this.url;
+    this.tokenDigest = opts.token === undefined ? undefined : digest(opts.token);
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res));
+    // Comments keep proxies from timing out idle streams and reveal dead clients.
+    this.heartbeat = setInterval(() => this.broadcast(': keepalive\n\n'), HEARTBEAT_MS);
+    this.heartbeat.unref();
+  }
+
+  /**
+   * Validates the options, binds and starts serving.
+   *
+   * @throws InputError when binding a non-loopback host without a token, for bad options,
+   *   or when the address cannot be bound (port in use, unknown host).
+   */
+  static async start(opts: HttpSinkOptions): Promise<HttpSink> {
+    const host = opts.host ?? DEFAULT_HOST;
+    const port = opts.port ?? 0;
+    const historyPerStream = opts.historyPerStream ?? 500;
+    const maxClientBacklog = opts.maxClientBacklog ?? 1 << 20;
+    if (typeof host !== 'string' || host.trim() === '') {
+      throw new InputError(`http sink: host must be a non-empty address, got ${JSON.stringify(host)}`, { field: 'host', expected: 'e.g. 127.0.0.1' });
+    }
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new InputError(`http sink: port must be an integer in [0, 65535], got ${port}`, { field: 'port', expected: 'an integer in [0, 65535] (0 picks a free port)' });
+    }
+    if (opts.token !== undefined && (typeof opts.token !== 'string' || opts.token.length === 0)) {
+      throw new InputError('http sink: token must be a non-empty string', { field: 'token', expected: 'a non-empty secret' });
+    }
+    if (opts.token === undefined && !isLoopbackHost(host)) {
+      throw new InputError(
+        `http sink: host '${host}' is reachable from other machines, so option 'token' is required (or bind 127.0.0.1)`,
+        { field: 'token', expected: "a token whenever 'host' is not loopback" },
+      );
+    }
+    if (!Number.isInteger(historyPerStream) || historyPerStream < 1) {
+      throw new InputError(`http sink: historyPerStream must be a positive integer, got ${historyPerStream}`, { field: 'historyPerStream', expected: 'an integer ≥ 1' });
+    }
+    if (!(maxClientBacklog > 0)) {
+      throw new InputError(`http sink: maxClientBacklog must be positive, got ${maxClientBacklog}`, { field: 'maxClientBacklog', expected: 'bytes > 0' });
+    }
+    const assets = loadUplotAssets();
+    const server = createServer();
+    const bindHost = host.trim().replace(/^\[(.*)\]$/, '$1');
+    await new Promise<void>((resolve, reject) => {
+      const onError = (e: NodeJS.ErrnoException) => reject(listenError(e, host, port));
+      server.once('error', onError);
+      server.listen({ host: bindHost, port }, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+    return new HttpSink(
+      server,
+      { metrics: opts.metrics, health: opts.health, token: opts.token, title: opts.title ?? 'streamcell', historyPerStream, maxClientBacklog },
+      assets,
+    );
+  }
+
+  /** Dashboard (SSE) clients connected now. */
+  get clientCount(): number {
+    return this.clients.size;
+  }
+
+  /** SSE clients dropped so far because they could not keep up. */
+  get droppedClients(): number {
+    return this.dropped;
+  }
+
+  /** Records the prediction for new clients and sends it to connected ones; never throws or blocks. */
+  write(rec: PredictionRecord): void {
+    if (this.closing) return;
+    try {
+      const wire: Record<string, unknown> = { stream: rec.stream, seq: rec.seq, t: rec.t, input: rec.input };
+      if (rec.forecast !== undefined) wire.forecast = rec.forecast;
+      if (rec.label !== undefined) wire.label = rec.label;
+      wire.outputs = rec.outputs;
+      const json = JSON.stringify(wire);
+      let ring = this.history.get(rec.stream);
+      if (!ring) this.history.set(rec.stream, (ring = new Ring(this.opts.historyPerStream)));
+      ring.push(json);
+      if (this.clients.size > 0) this.broadcast(`event: prediction\ndata: ${json}\n\n`);
+    } catch {
+      // A record that cannot be serialised (BigInt, cycles) is skipped: a sink must not throw.
+    }
+  }
+
+  /** Nothing is queued beyond the sockets' own buffers: resolves at once. */
+  flush(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Ends the event streams and closes the server; idempotent. */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    clearInterval(this.heartbeat);
+    for (const c of this.clients) c.res.end();
+    this.clients.clear();
+    this.closing = new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeIdleConnections();
+      // Ended event streams may still hold keep-alive sockets; don't wait on them.
+      setImmediate(() => this.server.closeAllConnections());
+    });
+    return this.closing;
+  }
+
+  private broadcast(frame: string): void {
+    for (const c of this.clients) {
+      if (c.res.writableLength > this.opts.maxClientBacklog) {
+        this.clients.delete(c);
+        this.dropped++;
+        c.res.destroy();
+        continue;
+      }
+      c.res.write(frame);
+    }
+  }
+
+  private authorized(req: IncomingMessage, query: URLSearchParams): boolean {
+    if (!this.tokenDigest) return true;
+    const candidates: string[] = [];
+    const auth = req.headers.authorization;
+    const m = auth ? /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(auth) : null;
+    if (m) candidates.push(m[1]!);
+    const q = query.get('token');
+    if (q !== null) candidates.push(q);
+    // Comparing fixed-length digests keeps the comparison constant-time in the token's length too.
+    let ok = false;
+    for (const c of candidates) ok = timingSafeEqual(digest(c), this.tokenDigest) || ok;
+    return ok;
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    const raw = req.url ?? '/';
+    const qi = raw.indexOf('?');
+    const path = qi < 0 ? raw : raw.slice(0, qi);
+    const query = new URLSearchParams(qi < 0 ? '' : raw.slice(qi + 1));
+
+    if (!this.authorized(req, query)) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="streamcell"');
+      return text(res, 401, 'unauthorized: send Authorization: Bearer <token> or ?token=<token>\n');
+    }
+    if (!this.tokenDigest && !isLoopbackHost(hostHeaderName(req.headers.host ?? ''))) {
+      return text(res, 403, 'forbidden: this daemon answers only to loopback host names\n');
+    }
+    const known = ['/', '/healthz', '/metrics', '/events', '/assets/uplot.js', '/assets/uplot.css'];
+    if (!known.includes(path)) return text(res, 404, 'not found\n');
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD');
+      return text(res, 405, 'method not allowed\n');
+    }
+    switch (path) {
+      case '/healthz':
+        return this.serveHealth(res);
+      case '/metrics':
+        return this.serveMetrics(res);
+      case '/':
+        return this.serveDashboard(res, query);
+      case '/events':
+        return this.serveEvents(req, res);
+      case '/assets/uplot.js':
+        return asset(res, 'text/javascript; charset=utf-8', this.assets.js);
+      case '/assets/uplot.css':
+        return asset(res, 'text/css; charset=utf-8', this.assets.css);
+    }
+  }
+
+  private serveHealth(res: ServerResponse): void {
+    let report: HealthReport;
+    let body: string;
+    try {
+      report = this.opts.health();
+      body = JSON.stringify(report);
+    } catch (e) {
+      report = { ok: false, error: e instanceof Error ? e.message : String(e) };
+      body = JSON.stringify(report);
+    }
+    res.writeHead(report?.ok === true ? 200 : 503, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
+    res.end(body + '\n');
+  }
+
+  private serveMetrics(res: ServerResponse): void {
+    const registry = this.opts.metrics.registry;
+    registry.metrics().then(
+      (body) => {
+        res.writeHead(200, { 'Content-Type': registry.contentType, 'Cache-Control': 'no-store' });
+        res.end(body);
+      },
+      (e: unknown) => text(res, 500, `metrics failed: ${e instanceof Error ? e.message : String(e)}\n`),
+    );
+  }
+
+  private serveDashboard(res: ServerResponse, query: URLSearchParams): void {
+    // Only a token that came in the URL goes into the asset URLs: one sent as a header
+    // stays out of the page.
+    const token = this.tokenDigest ? (query.get('token') ?? undefined) : undefined;
+    res.writeHead(200, {
+      'Content-Type': 'text/html; charset=utf-8',
+      'Cache-Control': 'no-store',
+      'Content-Security-Policy': DASHBOARD_CSP,
+      'X-Frame-Options': 'DENY',
+    });
+    res.end(dashboardHtml({ title: this.opts.title, points: this.opts.historyPerStream, token }));
+  }
+
+  /** Snapshot of the history first, then every prediction as it is written. */
+  private serveEvents(req: IncomingMessage, res: ServerResponse): void {
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-store',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+    });
+    if (req.method === 'HEAD' || this.closing) {
+      res.end();
+      return;
+    }
+    req.socket.setNoDelay(true);
+    const streams = [...this.history].map(([name, ring]) => `${JSON.stringify(name)}:[${ring.toArray().join(',')}]`);
+    res.write(`retry: 2000\n\nevent: snapshot\ndata: {"streams":{${streams.join(',')}}}\n\n`);
+    const client: Client = { res };
+    this.clients.add(client);
+    res.on('close', () => this.clients.delete(client));
+  }
+}
+
+function asset(res: ServerResponse, type: string, body: Buffer): void {
+  res.writeHead(200, { 'Content-Type': type, 'Content-Length': body.length, 'Cache-Control': 'private, max-age=3600' });
+  res.end(body);
+}
+
+function text(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' });
+  res.end(body);
+}
