@@ -35,7 +35,7 @@ async function feed(ws: WriteStream, lines: string[], perSecond = 4000): Promise
   const chunk = Math.max(1, Math.floor(perSecond / 50));
   for (let i = 0; i < lines.length; i += chunk) {
     const ok = ws.write(lines.slice(i, i + chunk).map((l) => l + '\n').join(''));
-    if (!ok) await new Promise((r) => ws.once('drain', r));
+    if (!ok) await new Promise<void>((r) => ws.once('drain', () => r()));
     await new Promise((r) => setTimeout(r, 20));
   }
 }

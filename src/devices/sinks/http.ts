@@ -28,7 +28,7 @@ export interface HealthReport {
 export interface HttpSinkOptions {
   /** Address to bind; default `127.0.0.1`. Anything but loopback requires `token`. */
   host?: string;
-  /** Port; default 8080 is the URI's business, here 0 means any free port. */
+  /** Port to bind; default 0, any free port (see {@link HttpSink.url}). The URI's default is 8080. */
   port?: number;
   /** The daemon's metrics, served as `/metrics`. */
   metrics: DaemonMetrics;
