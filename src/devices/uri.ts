@@ -97,11 +97,10 @@ export async function sourceFromUri(uri: string, ctx: UriContext): Promise<Sourc
     }
     case 'mqtt':
     case 'mqtts': {
-      const u = new URL(uri);
-      const mod = (await import('./sources/mqtt.js')) as Record<string, unknown>;
-      const MqttSource = mod.MqttSource as new (o: Record<string, unknown>) => Source;
+      const { MqttSource } = await import('./sources/mqtt.js');
       const channels = typeof ctx.channels === 'number' ? Array.from({ length: ctx.channels }, (_, i) => String(i)) : ctx.channels;
-      return new MqttSource({ url: `${u.protocol}//${u.host}`, topic: decodeURIComponent(u.pathname.slice(1)) || '#', channels });
+      // fromUri keeps '#' wildcards (a URL parser would read them as a fragment).
+      return MqttSource.fromUri(uri, q.has('channels') ? {} : { channels });
     }
     default:
       return bad(uri, 'scheme', 'serial:, file:, stdin:, sim: or mqtt://', scheme);
@@ -126,10 +125,8 @@ export function sinkFromUri(uri: string): SinkFactory {
     case 'mqtt':
     case 'mqtts':
       return async (ctx) => {
-        const u = new URL(uri);
-        const mod = (await import('./sinks/mqtt.js')) as Record<string, unknown>;
-        const MqttSink = mod.MqttSink as new (o: Record<string, unknown>) => Sink;
-        return new MqttSink({ url: `${u.protocol}//${u.host}`, topic: decodeURIComponent(u.pathname.slice(1)), queueDir: q.get('queue') ?? undefined, metrics: ctx.metrics });
+        const { MqttSink } = await import('./sinks/mqtt.js');
+        return MqttSink.fromUri(uri, { metrics: ctx.metrics });
       };
     default:
       return bad(uri, 'scheme', 'jsonl:, http:// or mqtt://', scheme);

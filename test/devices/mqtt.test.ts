@@ -142,19 +142,23 @@ describe('DiskQueue (no broker)', () => {
       expect(corrupt).toBe(1);
       expect([b.acked, b.nextQ, b.depth]).toEqual([5, 20, 15]);
       b.append('x', JSON.stringify(prediction('x', 20)));
-      const got: number[] = [];
-      let from = 0;
-      for (;;) {
-        const n = b.next(from);
-        if (!n) break;
-        if ('load' in n) {
-          await b.load(n.load);
-          continue;
+      const drain = async (from: number, stopAt = Infinity) => {
+        const got: number[] = [];
+        for (;;) {
+          const n = b.next(from);
+          if (!n || got.length >= stopAt) return got;
+          if ('load' in n) {
+            await b.load(n.load);
+            continue;
+          }
+          got.push((JSON.parse(n.entry.json) as PredictionRecord).seq);
+          from = n.entry.q + 1;
         }
-        got.push((JSON.parse(n.entry.json) as PredictionRecord).seq);
-        from = n.entry.q + 1;
-      }
-      expect(got).toEqual(Array.from({ length: 16 }, (_, k) => k + 5));
+      };
+      expect(await drain(0, 8)).toEqual([5, 6, 7, 8, 9, 10, 11, 12]);
+      // A reconnect restarts delivery from the oldest unacknowledged record.
+      expect(await drain(0)).toEqual(Array.from({ length: 16 }, (_, k) => k + 5));
+      expect(corrupt).toBe(1);
       await b.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -490,6 +490,7 @@ export class DiskQueue {
       if (q >= this.memStart) return { entry: this.memEntry(q) };
       const r = this.replay;
       if (!r || q < r.from || q > r.to) return { load: q };
+      if (r.idx > 0 && r.entries[r.idx - 1].q >= q) r.idx = 0; // delivery restarted further back
       while (r.idx < r.entries.length && r.entries[r.idx].q < q) r.idx++;
       const e = r.entries[r.idx];
       if (e && e.q === q) return { entry: e };
