@@ -78,15 +78,15 @@ describe('causal convolution front-ends stream through ring buffers', () => {
   it('Keras-origin causal Conv1D (dilation 2) → causal Conv1D → LSTM: buf states, equal at every step (node and WASM)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'streamcell-causal-'));
     const I = 3;
-    const conv = (name: string, k: number, d: number, cin: number, f: number) => ({
+    const conv = (name: string, k: number, d: number, f: number) => ({
       class_name: 'Conv1D', config: { name, filters: f, kernel_size: [k], strides: [1], padding: 'causal', data_format: 'channels_last', dilation_rate: [d], groups: 1, activation: 'relu', use_bias: true },
     });
     const p = await writeKerasModel(dir, {
       class_name: 'Sequential',
       config: { name: 'tcn', layers: [
         { class_name: 'InputLayer', config: { batch_input_shape: [null, null, I], dtype: 'float32', name: 'sensor' } },
-        conv('conv_a', 3, 2, I, 4),
-        conv('conv_b', 2, 1, 4, 4),
+        conv('conv_a', 3, 2, 4),
+        conv('conv_b', 2, 1, 4),
         { class_name: 'LSTM', config: { name: 'lstm', units: 5, activation: 'tanh', recurrent_activation: 'sigmoid', use_bias: true, return_sequences: true } },
       ] },
       keras_version: '2.15.0', backend: 'tensorflow',

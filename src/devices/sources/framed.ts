@@ -16,7 +16,7 @@ export class FramedDecoder {
   /** Resolves when the framing has flushed after end(). */
   readonly finished: Promise<void>;
 
-  constructor(opts: FramingOptions, private readonly events: SourceEvents, lineFormat?: LineFormatParser) {
+  constructor(opts: FramingOptions, events: SourceEvents, lineFormat?: LineFormatParser) {
     if (opts.kind === 'line') {
       this.parser = new LineParser({ maxLength: opts.maxLength });
       // The header is read once per source, not once per connection.

@@ -168,7 +168,7 @@ function emitNative(g: GraphBuilder, name: string, cells: CellParams[], x: strin
   const stateKinds = STATE_KINDS[kind];
   if (opts.initial && opts.initial.some((s) => s)) {
     stateKinds.forEach((_, si) => {
-      const per = cells.map((c, d) => opts.initial?.[d]?.[si] ?? dynamicZeros(g, x, u));
+      const per = cells.map((_, d) => opts.initial?.[d]?.[si] ?? dynamicZeros(g, x, u));
       const stacked = per.map((s) => g.op('Unsqueeze', [s, g.i64([0])]));
       inputs.push(D === 1 ? stacked[0]! : g.op('Concat', stacked, { axis: A.i(0) }));
     });

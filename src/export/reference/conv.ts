@@ -4,7 +4,7 @@
  */
 import { InputError } from '../../errors.js';
 import { applyActivation } from './activations.js';
-import { concat, sliceAxis, splitAround, zeros, type NDArray } from './ndarray.js';
+import { concat, sliceAxis, splitAround, zeros } from './ndarray.js';
 import { requireChannelsLast, requireRank, unsupported, who, type RefArgs, type RefLayer } from './types.js';
 
 type Padding = 'valid' | 'same' | 'causal';

@@ -4,7 +4,7 @@
  */
 import { InputError } from '../../errors.js';
 import { applyActivation } from './activations.js';
-import { addLastInPlace, matmulLast, reshape as reshapeArr, sizeOf, transpose, type NDArray } from './ndarray.js';
+import { addLastInPlace, matmulLast, reshape as reshapeArr, sizeOf, transpose } from './ndarray.js';
 import { requireRank, unsupported, who, type RefLayer } from './types.js';
 
 export const dense: RefLayer = ({ layer, cfg, inputs }) => {
