@@ -11,6 +11,8 @@ import { InputError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { reportError } from './output.js';
 import * as benchCmd from './commands/bench.js';
+import * as bundleCmd from './commands/bundle.js';
+import * as keygenCmd from './commands/keygen.js';
 import * as exportCmd from './commands/export.js';
 import * as inspectCmd from './commands/inspect.js';
 import * as quantizeCmd from './commands/quantize.js';
@@ -33,6 +35,8 @@ export function cli(argv: string[]) {
     .command(verifyCmd)
     .command(runCmd)
     .command(streamCmd)
+    .command(keygenCmd)
+    .command(bundleCmd)
     .demandCommand(1, 'name a command; see --help')
     .strict()
     .fail((msg, err) => {

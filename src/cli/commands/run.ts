@@ -1,11 +1,10 @@
 import { resolve } from 'node:path';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
-import { InputError } from '../../errors.js';
 import { Daemon } from '../../devices/daemon.js';
 import { sinkFromUri, sourceFromUri } from '../../devices/uri.js';
 import { readModelInfo } from '../../runtime/step-model.js';
+import { resolveModel } from '../model-source.js';
 import { guarded, type GlobalArgs } from '../output.js';
-import { readFile } from 'node:fs/promises';
 
 export const command = 'run <model>';
 export const describe = 'Offline predictions for a CSV (or JSONL) file as JSON lines, through the same pipeline as the daemon';
@@ -17,6 +16,8 @@ interface Args extends GlobalArgs {
   format: string;
   columns?: string;
   stream?: string;
+  publicKey?: string;
+  int8: boolean;
 }
 
 export function builder(y: Argv): Argv<Args> {
@@ -26,18 +27,14 @@ export function builder(y: Argv): Argv<Args> {
     .option('output', { alias: 'o', type: 'string', default: '-', describe: 'JSONL file to write (- for stdout)' })
     .option('format', { choices: ['csv', 'whitespace', 'kv', 'jsonl'], default: 'csv', describe: 'input line format' })
     .option('columns', { type: 'string', describe: 'channel columns (names or indexes), default: the model\'s channels' })
-    .option('stream', { type: 'string', describe: 'column holding the stream id' }) as unknown as Argv<Args>;
+    .option('stream', { type: 'string', describe: 'column holding the stream id' })
+    .option('public-key', { type: 'string', describe: 'verify the bundle\'s signature with this key (or STREAMCELL_PUBLIC_KEY)' })
+    .option('int8', { type: 'boolean', default: false, describe: 'use the bundle\'s step-int8 model' }) as unknown as Argv<Args>;
 }
 
 export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
   await guarded(args, async () => {
-    const file = resolve(args.model);
-    let bytes: Uint8Array;
-    try {
-      bytes = new Uint8Array(await readFile(file));
-    } catch (e) {
-      throw new InputError(`cannot read model: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file, expected: 'an ONNX step model' });
-    }
+    const { bytes } = await resolveModel(args.model, { publicKey: args.publicKey, role: args.int8 ? 'step_int8' : 'step' });
     const info = readModelInfo(bytes);
     const preText = info.metadata['streamcell.preprocessing'];
     const channels: string[] | number = preText ? (JSON.parse(preText) as { channels: string[] }).channels : Number(info.sampleInputs[0]?.dims.at(-1) ?? 1);

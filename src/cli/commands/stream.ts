@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { InputError } from '../../errors.js';
@@ -6,6 +5,7 @@ import { loadDaemonConfig, type DaemonConfig } from '../../devices/config.js';
 import { Daemon } from '../../devices/daemon.js';
 import { detectDevice } from '../../devices/detect.js';
 import { sinkFromUri, sourceFromUri } from '../../devices/uri.js';
+import { resolveModel } from '../model-source.js';
 import { guarded, type GlobalArgs } from '../output.js';
 
 export const command = 'stream';
@@ -26,6 +26,7 @@ interface Args extends GlobalArgs {
   backend?: 'onnxruntime-node' | 'onnxruntime-web';
   duration?: number;
   logLevel?: string;
+  publicKey?: string;
 }
 
 export function builder(y: Argv): Argv<Args> {
@@ -43,31 +44,20 @@ export function builder(y: Argv): Argv<Args> {
     .option('resample', { type: 'number', describe: 'resample every stream to this rate (Hz)' })
     .option('backend', { choices: ['onnxruntime-node', 'onnxruntime-web'] as const, describe: 'force an inference backend (default: detected)' })
     .option('duration', { type: 'number', describe: 'stop after this many seconds' })
+    .option('public-key', { type: 'string', describe: 'verify the bundle\'s signature with this key (or STREAMCELL_PUBLIC_KEY)' })
     .option('log-level', { choices: ['debug', 'info', 'warn', 'error', 'silent'], describe: 'log level (logs are JSON lines on stderr)' }) as unknown as Argv<Args>;
 }
 
-async function modelBytes(args: { model?: string; bundle?: string }): Promise<{ file: string; bytes: Uint8Array }> {
-  let file = args.model;
-  if (!file && args.bundle) {
-    const manifest = JSON.parse(await readFile(resolve(args.bundle, 'manifest.json'), 'utf8').catch(() => {
-      throw new InputError('no manifest.json in the bundle', { file: resolve(args.bundle!, 'manifest.json'), expected: 'a streamcell bundle directory' });
-    })) as { files?: Record<string, { path: string }> };
-    const step = manifest.files?.step ?? manifest.files?.float;
-    if (!step) throw new InputError('the bundle manifest names no step model', { file: resolve(args.bundle, 'manifest.json'), field: 'files.step', expected: 'a step model entry' });
-    file = resolve(args.bundle, step.path);
-  }
-  if (!file) throw new InputError('name the model', { field: '--model', expected: '--model STEP.onnx, --bundle DIR or a config file with "model"' });
-  try {
-    return { file: resolve(file), bytes: new Uint8Array(await readFile(resolve(file))) };
-  } catch (e) {
-    throw new InputError(`cannot read model: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: resolve(file), expected: 'an ONNX step model' });
-  }
+async function modelBytes(args: { model?: string; bundle?: string; publicKey?: string }): Promise<{ file: string; bytes: Uint8Array }> {
+  const path = args.bundle ?? args.model;
+  if (!path) throw new InputError('name the model', { field: '--model', expected: '--model STEP.onnx, --bundle DIR or a config file with "model"' });
+  return resolveModel(path, { publicKey: args.publicKey });
 }
 
 export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
   await guarded(args, async () => {
     const cfg: Partial<DaemonConfig> = args.config ? await loadDaemonConfig(resolve(args.config)) : {};
-    const { bytes } = await modelBytes({ model: args.model ?? (args.bundle ? undefined : cfg.model), bundle: args.bundle });
+    const { bytes } = await modelBytes({ model: args.model ?? (args.bundle ? undefined : cfg.model), bundle: args.bundle, publicKey: args.publicKey });
     const sourceUris = args.source ?? cfg.sources;
     if (!sourceUris?.length) throw new InputError('no source', { field: '--source', expected: 'at least one source URI, e.g. --source serial:/dev/ttyUSB0?baud=115200' });
     const level = args.logLevel ?? cfg.log_level ?? 'info';

@@ -1,0 +1,70 @@
+/** `streamcell bundle`: tfjs model directory → verified, quantized, signed bundle. */
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { InputError, isStreamcellError } from '../errors.js';
+import { checkPreprocessing } from '../data/preprocessing.js';
+import { loadDataset } from '../data/evaluate.js';
+import { exportModelFile } from '../export/api.js';
+import { quantizeModel } from '../export/quantize/index.js';
+import { streamifyModel } from '../export/streamify.js';
+import { loadPrivateKey, writeBundle } from './bundle.js';
+import type { ManifestJson, ModelRole } from './manifest.js';
+
+export interface BuildBundleOptions {
+  /** tfjs model directory with model.json, weights and preprocessing.json. */
+  modelDir: string;
+  out: string;
+  name?: string;
+  version?: string;
+  /** CSV for int8-static calibration of the step model (else dynamic int8). */
+  calibration?: string;
+  /** PEM private key file (streamcell keygen). */
+  signKey?: string;
+}
+
+export interface BuildBundleResult {
+  manifest: ManifestJson;
+  notes: string[];
+  parityMaxAbsError: number;
+}
+
+export async function buildBundle(opts: BuildBundleOptions): Promise<BuildBundleResult> {
+  const dir = resolve(opts.modelDir);
+  const prePath = join(dir, 'preprocessing.json');
+  let preRaw: unknown;
+  try {
+    preRaw = JSON.parse(await readFile(prePath, 'utf8'));
+  } catch (e) {
+    throw new InputError(`cannot read preprocessing.json: ${(e as Error).message}`, { file: prePath, expected: 'the preprocessing.json written by streamcell train' });
+  }
+  const pre = checkPreprocessing(preRaw, prePath);
+  const key = opts.signKey ? loadPrivateKey(await readFile(resolve(opts.signKey), 'utf8').catch(() => {
+    throw new InputError('cannot read the signing key', { file: resolve(opts.signKey!), expected: 'a PEM private key (streamcell keygen)' });
+  }), resolve(opts.signKey)) : undefined;
+  const exp = await exportModelFile(join(dir, 'model.json'), { tolerance: 1e-4 });
+  exp.assertParity();
+  const float = exp.result.model;
+  const models: Partial<Record<ModelRole, Uint8Array>> = { float };
+  const notes: string[] = [];
+  models.int8 = (await quantizeModel(float, { mode: 'int8' })).model;
+  try {
+    models.step = (await streamifyModel(float, { tolerance: 1e-4 })).model;
+  } catch (e) {
+    if (!isStreamcellError(e)) throw e;
+    notes.push(`no step model: ${e.message.split('\n')[0]}`);
+  }
+  if (models.step) {
+    const calibration = opts.calibration ? { pre, data: await loadDataset(resolve(opts.calibration), pre), method: 'minmax' as const } : undefined;
+    models.step_int8 = (await quantizeModel(models.step, calibration ? { mode: 'int8-static', calibration } : { mode: 'int8' })).model;
+    if (!calibration) notes.push('step-int8 uses dynamic int8 (pass --calibration for int8-static, whose streams do not depend on their batch)');
+  }
+  const { data: _d, metrics: _m, ...inference } = preRaw as Record<string, unknown>;
+  void _d;
+  void _m;
+  const manifest = await writeBundle(opts.out, {
+    name: opts.name ?? exp.result.graph.name, version: opts.version ?? '1.0.0',
+    preprocessing: { ...(inference as typeof pre & Record<string, unknown>) }, models, sourceSha256: exp.result.sourceSha256,
+  }, key);
+  if (!key) notes.push('unsigned: devices that pin a public key will refuse it (streamcell keygen; bundle --sign KEY)');
+  return { manifest, notes, parityMaxAbsError: exp.parity?.maxAbsError ?? 0 };
+}
