@@ -12,6 +12,7 @@ import { VERSION } from '../version.js';
 import { reportError } from './output.js';
 import * as benchCmd from './commands/bench.js';
 import * as bundleCmd from './commands/bundle.js';
+import * as demoCmd from './commands/demo.js';
 import * as keygenCmd from './commands/keygen.js';
 import * as exportCmd from './commands/export.js';
 import * as inspectCmd from './commands/inspect.js';
@@ -27,6 +28,7 @@ export function cli(argv: string[]) {
     .scriptName('streamcell')
     .version(VERSION)
     .option('json', { type: 'boolean', default: false, describe: 'print one JSON document instead of text', global: true })
+    .command(demoCmd)
     .command(exportCmd)
     .command(inspectCmd)
     .command(streamifyCmd)
