@@ -20,6 +20,7 @@ import * as quantizeCmd from './commands/quantize.js';
 import * as runCmd from './commands/run.js';
 import * as streamCmd from './commands/stream.js';
 import * as streamifyCmd from './commands/streamify.js';
+import * as trainCmd from './commands/train.js';
 import * as verifyCmd from './commands/verify.js';
 
 /** Builds the CLI parser; tests call `.parseAsync(argv)` on it. */
@@ -29,6 +30,7 @@ export function cli(argv: string[]) {
     .version(VERSION)
     .option('json', { type: 'boolean', default: false, describe: 'print one JSON document instead of text', global: true })
     .command(demoCmd)
+    .command(trainCmd)
     .command(exportCmd)
     .command(inspectCmd)
     .command(streamifyCmd)

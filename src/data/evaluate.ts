@@ -8,6 +8,7 @@ import { resolveBackend } from '../runtime/backend-impl.js';
 import type { BackendName, TensorData } from '../runtime/backend.js';
 import { readModelInfo } from '../runtime/step-model.js';
 import { column, fillGaps, readCsv, type Table } from './csv.js';
+import { classifyScore, forecastScore } from './metrics.js';
 import type { PreprocessingJson } from './preprocessing.js';
 
 export interface Metrics {
@@ -54,38 +55,12 @@ export async function loadDataset(file: string, pre: PreprocessingJson): Promise
 }
 
 function metricsOf(pre: PreprocessingJson, pred: Float64Array, truth: Float64Array): Metrics {
-  const n = pred.length;
   if (pre.task === 'forecast') {
-    let ae = 0;
-    let se = 0;
-    for (let i = 0; i < n; i++) {
-      const d = pred[i]! - truth[i]!;
-      ae += Math.abs(d);
-      se += d * d;
-    }
-    const rmse = Math.sqrt(se / n);
-    return { task: 'forecast', n, mae: ae / n, rmse, primary: { name: 'rmse', value: rmse, higherIsBetter: false } };
+    const { n, rmse, mae } = forecastScore(pred, truth);
+    return { task: 'forecast', n, mae, rmse, primary: { name: 'rmse', value: rmse, higherIsBetter: false } };
   }
-  const k = pre.classes!.length;
-  let correct = 0;
-  const tp = new Float64Array(k);
-  const fp = new Float64Array(k);
-  const fn = new Float64Array(k);
-  for (let i = 0; i < n; i++) {
-    const p = pred[i]!;
-    const t = truth[i]!;
-    if (p === t) {
-      correct++;
-      tp[t]!++;
-    } else {
-      fp[p]!++;
-      fn[t]!++;
-    }
-  }
-  let f1 = 0;
-  for (let c = 0; c < k; c++) f1 += tp[c]! === 0 ? 0 : (2 * tp[c]!) / (2 * tp[c]! + fp[c]! + fn[c]!);
-  const accuracy = correct / n;
-  return { task: 'classify', n, accuracy, f1: f1 / k, primary: { name: 'accuracy', value: accuracy, higherIsBetter: true } };
+  const { n, accuracy, f1 } = classifyScore(pred, truth, pre.classes!.length);
+  return { task: 'classify', n, accuracy, f1, primary: { name: 'accuracy', value: accuracy, higherIsBetter: true } };
 }
 
 /**

@@ -4,6 +4,7 @@
  * tfjs 4.22 lacks or cannot run). Same random inputs on both sides.
  */
 import { CheckFailedError } from '../errors.js';
+import { rng } from '../data/random.js';
 import { resolveBackend } from '../runtime/backend-impl.js';
 import type { BackendName, Session, TensorData } from '../runtime/backend.js';
 import type { ExportResult } from './exporter.js';
@@ -68,17 +69,7 @@ export function tfjsCannotRun(graph: LayerGraph): string | undefined {
   return undefined;
 }
 
-/** Deterministic PRNG (mulberry32) so a failing parity check can be reproduced. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng } from '../data/random.js';
 
 /** Integer range for inputs that feed an Embedding, else undefined (normal floats). */
 function embeddingRange(graph: LayerGraph, input: InputSpec): number | undefined {

@@ -1,0 +1,105 @@
+import { resolve } from 'node:path';
+import type { ArgumentsCamelCase, Argv } from 'yargs';
+import { InputError } from '../../errors.js';
+import { progressReporter } from '../../train/progress.js';
+import { trainModel, type TrainReport } from '../../train/train.js';
+import { emit, guarded, type GlobalArgs } from '../output.js';
+
+export const command = 'train';
+export const describe = 'Train a forecaster (--target) or classifier (--label) in tfjs on a CSV; writes model.json, weights.bin and preprocessing.json';
+
+interface Args extends GlobalArgs {
+  data: string;
+  target?: string;
+  label?: string;
+  inputs?: string;
+  window: number;
+  horizon: number;
+  arch: string;
+  split: string;
+  diff?: 'target' | 'all' | 'none';
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  patience: number;
+  dropout: number;
+  seed: number;
+  shuffle: boolean;
+  stride?: number;
+  sampleRate?: number;
+  output: string;
+}
+
+export function builder(y: Argv): Argv<Args> {
+  return y
+    .option('data', { type: 'string', demandOption: true, describe: 'CSV with a header row' })
+    .option('target', { type: 'string', describe: 'forecast this column' })
+    .option('label', { type: 'string', describe: 'classify by this (text) column; classes are taken from the data, sorted' })
+    .option('inputs', { type: 'string', describe: 'comma-separated input columns (forecast: besides the target; classify: required)' })
+    .option('window', { type: 'number', demandOption: true, describe: 'samples the model sees per prediction' })
+    .option('horizon', { type: 'number', default: 1, describe: 'forecast: predict the target this many steps ahead' })
+    .option('arch', { type: 'string', default: 'lstm:32', describe: 'layers, e.g. conv1d:16:3,lstm:32,gru:16,dense:16 (conv1d first and causal; rnn:U for SimpleRNN)' })
+    .option('split', { type: 'string', default: '0.7,0.15', describe: 'TRAIN,VALIDATION fractions, chronological; the rest is the test part' })
+    .option('diff', { choices: ['target', 'all', 'none'] as const, describe: 'channels a fixed first model layer turns into scaled differences (default: target for forecast, none for classify)' })
+    .option('epochs', { type: 'number', default: 20 })
+    .option('batch-size', { type: 'number', default: 32 })
+    .option('lr', { type: 'number', default: 0.005, describe: 'Adam learning rate' })
+    .option('patience', { type: 'number', default: 5, describe: 'early stopping on validation loss (best weights kept); 0: off' })
+    .option('dropout', { type: 'number', default: 0, describe: 'dropout after each recurrent / dense layer' })
+    .option('seed', { type: 'number', default: 42, describe: 'seeds initializers, dropout and shuffling: same seed, same weights (cpu backend)' })
+    .option('shuffle', { type: 'boolean', default: true, describe: 'shuffle training windows (seeded); --no-shuffle keeps time order' })
+    .option('stride', { type: 'number', describe: 'distance between windows (default 1 forecast, window/2 classify)' })
+    .option('sample-rate', { type: 'number', describe: 'samples per second, recorded in preprocessing.json' })
+    .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'directory to write the model into' }) as unknown as Argv<Args>;
+}
+
+function parseSplit(s: string): [number, number] {
+  const parts = s.split(',').map((p) => Number(p.trim()));
+  if (parts.length !== 2 || parts.some((p) => !Number.isFinite(p))) {
+    throw new InputError(`--split '${s}'`, { field: '--split', expected: 'TRAIN,VALIDATION fractions, e.g. 0.7,0.15' });
+  }
+  return [parts[0]!, parts[1]!];
+}
+
+const pct = (a: number, b: number) => (a / b < 10 ? `${(Math.abs(1 - a / b) * 100).toFixed(1)}%` : `${(a / b).toPrecision(3)}×`);
+
+export function describeReport(r: TrainReport): string {
+  const d = r.data;
+  const gaps = Object.values(d.gapsFilled).reduce((a, b) => a + b, 0);
+  const fix = r.task === 'forecast' ? `${gaps} gaps interpolated` : `${d.rowsDropped} rows with gaps dropped`;
+  const lines = [
+    `trained ${r.model.arch} (${r.task}, inputs ${r.model.inputs.join(', ')}${r.model.diff.length ? `; differenced in-model: ${r.model.diff.join(', ')}` : ''}, ${r.model.parameters} parameters)`,
+    `  data: ${d.file}, ${d.rows} rows, ${fix}; windows ${d.windows.train} train / ${d.windows.validation} validation / ${d.windows.test} test`,
+    `  ${r.training.epochs} epoch${r.training.epochs === 1 ? '' : 's'}${r.training.stoppedEarly ? ' (stopped early)' : ''}, best ${r.training.bestEpoch}, ${r.meanEpochSeconds.toFixed(2)} s/epoch`,
+  ];
+  const p = r.primary;
+  if (r.task === 'forecast') {
+    lines.push(`  test RMSE ${r.test.rmse!.toPrecision(4)} (MAE ${r.test.mae!.toPrecision(4)}) vs ${r.baseline.name} RMSE ${r.baseline.rmse!.toPrecision(4)} (MAE ${r.baseline.mae!.toPrecision(4)}) on ${r.test.n} windows: ` +
+      (p.beatsBaseline ? `${pct(p.model, p.baseline)} lower` : `NOT better than the baseline (${pct(p.model, p.baseline)} higher)`));
+  } else {
+    lines.push(`  test accuracy ${r.test.accuracy!.toFixed(3)} (F1 ${r.test.f1!.toFixed(3)}) vs ${r.baseline.name} ${r.baseline.accuracy!.toFixed(3)} (F1 ${r.baseline.f1!.toFixed(3)}) on ${r.test.n} windows` +
+      (p.beatsBaseline ? '' : ': NOT better than the baseline'));
+  }
+  lines.push(`  tfjs backend: ${r.backend}${r.fallbackReason ? ` (${r.fallbackReason})` : ''}; ${r.seconds.toFixed(1)} s in all`);
+  if (r.files) lines.push(`wrote ${r.files.modelJson}, weights.bin, preprocessing.json, training-report.json`);
+  return lines.join('\n');
+}
+
+export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
+  await guarded(args, async () => {
+    const inputs = args.inputs?.split(',').map((c) => c.trim()).filter(Boolean);
+    const progress = progressReporter(process.stderr);
+    try {
+      const { report } = await trainModel({
+        data: args.data, target: args.target, label: args.label, inputs, window: args.window, horizon: args.horizon, arch: args.arch,
+        split: parseSplit(args.split), diff: args.diff, epochs: args.epochs, batchSize: args.batchSize, lr: args.lr, patience: args.patience,
+        dropout: args.dropout, seed: args.seed, shuffle: args.shuffle, stride: args.stride, sampleRate: args.sampleRate,
+        outDir: resolve(args.output), onProgress: progress.update,
+      });
+      progress.done();
+      emit(args, report, () => describeReport(report));
+    } finally {
+      progress.done();
+    }
+  });
+}

@@ -1,0 +1,514 @@
+/**
+ * `streamcell train`: CSV → tfjs model → model.json + weights.bin + preprocessing.json +
+ * training-report.json, with the test metric next to a naive baseline.
+ *
+ * Forecasting predicts the standardised change of the target `horizon` steps ahead from its
+ * last seen value (preprocessing output {kind: 'delta'}). By default the model's first layer
+ * is a fixed causal difference ('diff', see {@link TrainOptions.diff}): the recurrent layers
+ * then see week-over-week changes instead of a level that drifts out of the training range,
+ * which is what lets a small LSTM beat the last-value baseline on trending series. The layer is
+ * part of the model, so the inputs stay the plain normalised channels that the daemon feeds.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { LayersModel, Tensor } from '@tensorflow/tfjs';
+import { CheckFailedError, InputError } from '../errors.js';
+import type { PreprocessingJson } from '../data/preprocessing.js';
+import { loadTfjs, type Tf } from '../export/tfjs-backend.js';
+import { formatArch, parseArch, type ArchLayer } from './arch.js';
+import { changeStats, classifyWindows, forecastWindows, loadTrainingData, normalise, splitBounds, stats, type DataSpec, type Stats, type Windows } from './data.js';
+import { argmaxRows, classifyScore, forecastScore } from '../data/metrics.js';
+import { rng } from '../data/random.js';
+import { buildModel, countParameters, saveModel } from './model.js';
+
+export interface TrainOptions {
+  /** CSV file with a header row. */
+  data: string;
+  /** forecast: the column to predict (one of target/label is required). */
+  target?: string;
+  /** classify: the text column with the class of each row. */
+  label?: string;
+  /** Input columns besides the target (forecast; default none) or the inputs (classify; required). */
+  inputs?: string[];
+  window: number;
+  /** forecast: predict the target this many steps ahead (default 1). */
+  horizon?: number;
+  /** e.g. "lstm:32,dense:16", see src/train/arch.ts. */
+  arch: string | ArchLayer[];
+  /** Train and validation fractions, chronological; the rest is the test part (default [0.7, 0.15]). */
+  split?: [number, number];
+  /**
+   * Which normalised channels the fixed first layer turns into first differences, scaled to
+   * unit standard deviation on the training part: 'target' (forecast default), 'all', or
+   * 'none' (classify default; no diff layer).
+   */
+  diff?: 'target' | 'all' | 'none';
+  epochs?: number;
+  batchSize?: number;
+  /** Adam learning rate (default 0.005). */
+  lr?: number;
+  /** Early stopping: stop after this many epochs without a lower validation loss, keep the best weights (0: off; default 5). */
+  patience?: number;
+  /** Dropout after each recurrent and hidden dense layer (default 0). */
+  dropout?: number;
+  /** Seeds initializers, dropout masks and the shuffle order (default 42). */
+  seed?: number;
+  /** Shuffle training windows each epoch, in seeded order (default true). */
+  shuffle?: boolean;
+  /** Distance between window positions (default: 1 forecast, window/2 classify, as evaluate.ts). */
+  stride?: number;
+  /** Samples per second, recorded in preprocessing.json. */
+  sampleRate?: number;
+  /** Write the model, preprocessing.json and training-report.json here. */
+  outDir?: string;
+  onProgress?: (p: TrainProgress) => void;
+}
+
+export interface TrainProgress {
+  /** 1-based. */
+  epoch: number;
+  epochs: number;
+  /** Batches done in this epoch. */
+  batch: number;
+  batches: number;
+  loss: number;
+  valLoss?: number;
+  /** True on the event that closes an epoch. */
+  epochEnd: boolean;
+  elapsedSeconds: number;
+  etaSeconds: number;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  loss: number;
+  valLoss?: number;
+  seconds: number;
+}
+
+export interface Score {
+  n: number;
+  rmse?: number;
+  mae?: number;
+  accuracy?: number;
+  f1?: number;
+}
+
+export interface TrainReport {
+  ok: true;
+  task: 'forecast' | 'classify';
+  data: {
+    file: string;
+    rows: number;
+    gapsFilled: Record<string, number>;
+    rowsDropped: number;
+    /** Row index where validation and test begin, and the rows used. */
+    split: { trainEnd: number; valEnd: number; rows: number };
+    windows: { train: number; validation: number; test: number };
+  };
+  model: {
+    arch: string;
+    inputs: string[];
+    /** Channels the fixed 'diff' layer differences (empty: no diff layer). */
+    diff: string[];
+    parameters: number;
+    layers: string[];
+  };
+  training: {
+    epochs: number;
+    maxEpochs: number;
+    bestEpoch: number;
+    stoppedEarly: boolean;
+    batchSize: number;
+    lr: number;
+    patience: number;
+    dropout: number;
+    seed: number;
+    shuffle: boolean;
+    history: EpochRecord[];
+  };
+  /** Test part, in target units (forecast) or classes. */
+  test: Score;
+  baseline: Score & { name: string };
+  primary: { name: 'rmse' | 'accuracy'; model: number; baseline: number; higherIsBetter: boolean; beatsBaseline: boolean };
+  backend: string;
+  fallbackReason?: string;
+  seconds: number;
+  meanEpochSeconds: number;
+  files?: { modelJson: string; weightsBin: string; preprocessing: string; report: string };
+}
+
+/** preprocessing.json as written: the toolkit's format plus provenance the exporter leaves out of the ONNX metadata. */
+export type WrittenPreprocessing = PreprocessingJson & { seed: number; data: Record<string, unknown>; metrics: Record<string, unknown> };
+
+export interface TrainResult {
+  report: TrainReport;
+  preprocessing: WrittenPreprocessing;
+  /** weights.bin bytes (also when nothing is written). */
+  weights: Uint8Array;
+}
+
+const DEFAULTS = { horizon: 1, split: [0.7, 0.15] as [number, number], epochs: 20, batchSize: 32, lr: 0.005, patience: 5, dropout: 0, seed: 42, shuffle: true };
+
+function check(ok: boolean, field: string, got: unknown, expected: string): void {
+  if (!ok) throw new InputError(`${field} is ${JSON.stringify(got)}`, { field, expected });
+}
+
+const MAX_CLASSES = 256;
+
+const isPosInt = (v: number) => Number.isInteger(v) && v >= 1;
+
+async function withSeededMathRandom<T>(seed: number, body: () => Promise<T>): Promise<T> {
+  const original = Math.random;
+  // tfjs draws dropout masks and fit's shuffle order from Math.random.
+  Math.random = rng(seed);
+  try {
+    return await body();
+  } finally {
+    Math.random = original;
+  }
+}
+
+/** tfjs warns that orthogonal initialisation of matrices over 2000 elements is slow; it takes milliseconds here. */
+function quietly<T>(body: () => T): T {
+  const warn = console.warn;
+  console.warn = () => {};
+  try {
+    return body();
+  } finally {
+    console.warn = warn;
+  }
+}
+
+function resolveSpec(o: TrainOptions): { spec: DataSpec; roles: Record<string, string> } {
+  if ((o.target === undefined) === (o.label === undefined)) {
+    throw new InputError(o.target === undefined ? 'name the column to forecast (--target) or to classify by (--label)' : '--target and --label both given', {
+      field: o.target === undefined ? '--target' : '--label', expected: '--target COL to forecast, or --label COL to classify',
+    });
+  }
+  const roles: Record<string, string> = {};
+  for (const c of o.inputs ?? []) roles[c] = '--inputs';
+  if (o.target !== undefined) {
+    roles[o.target] = '--target';
+    const channels = [o.target, ...(o.inputs ?? []).filter((c) => c !== o.target)];
+    return { spec: { task: 'forecast', channels: [...new Set(channels)], target: o.target }, roles };
+  }
+  roles[o.label!] = '--label';
+  if (!o.inputs || o.inputs.length === 0) throw new InputError('classification needs its input columns', { field: '--inputs', expected: 'comma-separated numeric columns, e.g. --inputs ax,ay,az' });
+  return { spec: { task: 'classify', channels: [...new Set(o.inputs)], label: o.label }, roles };
+}
+
+function diffKernel(series: Float64Array[], norms: Stats[], which: boolean[], trainEnd: number): Float32Array {
+  const C = series.length;
+  const k = new Float32Array(2 * C * C); // Keras Conv1D kernel [k=2, in=C, out=C]
+  for (let c = 0; c < C; c++) {
+    if (which[c]) {
+      // Scale the difference of the normalised channel to unit std on the training part.
+      const a = norms[c]!.std / changeStats(series[c]!, 1, trainEnd).std;
+      k[(0 * C + c) * C + c] = -a;
+      k[(1 * C + c) * C + c] = a;
+    } else k[(1 * C + c) * C + c] = 1;
+  }
+  return k;
+}
+
+/**
+ * Trains a forecaster (`target`) or classifier (`label`) on a CSV.
+ *
+ * @example
+ * const { report } = await trainModel({ data: 'co2.csv', target: 'co2', window: 52, arch: 'lstm:32', outDir: 'out' });
+ * console.log(report.test.rmse, 'vs last value', report.baseline.rmse);
+ */
+export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
+  const t0 = performance.now();
+  const { spec, roles } = resolveSpec(opts);
+  const forecast = spec.task === 'forecast';
+  const W = opts.window;
+  const h = opts.horizon ?? DEFAULTS.horizon;
+  const split = opts.split ?? DEFAULTS.split;
+  const epochs = opts.epochs ?? DEFAULTS.epochs;
+  const batchSize = opts.batchSize ?? DEFAULTS.batchSize;
+  const lr = opts.lr ?? DEFAULTS.lr;
+  const patience = opts.patience ?? DEFAULTS.patience;
+  const dropout = opts.dropout ?? DEFAULTS.dropout;
+  const seed = opts.seed ?? DEFAULTS.seed;
+  const shuffle = opts.shuffle ?? DEFAULTS.shuffle;
+  const stride = opts.stride ?? (forecast ? 1 : Math.max(1, Math.floor(W / 2)));
+  const diff = opts.diff ?? (forecast ? 'target' : 'none');
+  check(isPosInt(W), '--window', W, 'a positive integer number of samples');
+  check(isPosInt(h), '--horizon', h, 'a positive integer number of steps ahead');
+  check(isPosInt(epochs), '--epochs', epochs, 'a positive integer');
+  check(isPosInt(batchSize), '--batch-size', batchSize, 'a positive integer');
+  check(lr > 0 && Number.isFinite(lr), '--lr', lr, 'a positive learning rate, e.g. 0.005');
+  check(Number.isInteger(patience) && patience >= 0, '--patience', patience, 'a non-negative integer (0 turns early stopping off)');
+  check(dropout >= 0 && dropout < 1, '--dropout', dropout, 'a rate in [0, 1)');
+  check(Number.isInteger(seed), '--seed', seed, 'an integer');
+  check(isPosInt(stride), '--stride', stride, 'a positive integer');
+  check(['target', 'all', 'none'].includes(diff), '--diff', diff, 'target, all or none');
+  check(forecast || diff !== 'target', '--diff', diff, 'all or none when classifying (there is no target)');
+  check(opts.sampleRate === undefined || (opts.sampleRate > 0 && Number.isFinite(opts.sampleRate)), '--sample-rate', opts.sampleRate, 'samples per second, a positive number');
+  const arch = typeof opts.arch === 'string' ? parseArch(opts.arch) : opts.arch;
+  const file = resolve(opts.data);
+
+  // --- data ---
+  const data = await loadTrainingData(file, spec, roles);
+  const rows = data.series[0]!.length;
+  const { trainEnd, valEnd } = splitBounds(rows, split);
+  const tooFew = (why: string) => {
+    throw new InputError(`${file} has ${rows} usable rows${data.rowsDropped ? ` (${data.rowsDropped} dropped for gaps)` : ''}: with --window ${W}${forecast ? `, --horizon ${h}` : ''} and --split ${split.join(',')} ${why}`, {
+      file, field: '--window', expected: `more rows, or a smaller --window (the training part must hold at least 2 × window rows, and validation and test at least one window each)`,
+    });
+  };
+  if (trainEnd < 2 * W) tooFew(`the training part has ${trainEnd} rows, fewer than 2 × ${W}`);
+  const norms = data.series.map((v) => stats(v, 0, trainEnd));
+  const z = data.series.map((v, i) => normalise(v, norms[i]!));
+  let out: Stats | undefined;
+  let classes: string[] | undefined;
+  let sets: { train: Windows; val: Windows; test: Windows };
+  if (forecast) {
+    out = changeStats(data.series[0]!, h, trainEnd);
+    const win = (from: number, to: number) => forecastWindows(z, data.series[0]!, out!, W, h, from, to, stride);
+    sets = { train: win(0, trainEnd), val: win(trainEnd, valEnd), test: win(valEnd, rows) };
+  } else {
+    classes = [...new Set(data.labels)].sort();
+    if (classes.length > MAX_CLASSES) {
+      throw new InputError(`label column '${spec.label}' has ${classes.length} distinct values (e.g. ${classes.slice(0, 3).map((c) => `'${c}'`).join(', ')})`, { file, field: '--label', expected: `a column of class names, at most ${MAX_CLASSES} classes` });
+    }
+    if (classes.length < 2) throw new InputError(`label column '${spec.label}' has ${classes.length} class${classes.length === 1 ? ` ('${classes[0]}')` : 'es'}`, { file, field: '--label', expected: 'a column with at least two classes' });
+    const index = new Map(classes.map((c, i) => [c, i]));
+    const labels = Int32Array.from(data.labels!, (l) => index.get(l)!);
+    const win = (from: number, to: number) => classifyWindows(z, labels, classes!.length, W, from, to, stride);
+    sets = { train: win(0, trainEnd), val: win(trainEnd, valEnd), test: win(valEnd, rows) };
+  }
+  if (sets.train.n === 0) tooFew('the training part gets no window');
+  if (sets.test.n === 0) tooFew('the test part gets no window');
+  if (split[1] > 0 && sets.val.n === 0) tooFew('the validation part gets no window');
+  const diffChannels = diff === 'none' ? [] : diff === 'all' ? spec.channels : [spec.channels[0]!];
+  const kernel = diffChannels.length ? diffKernel(data.series, norms, spec.channels.map((c) => diffChannels.includes(c)), trainEnd) : undefined;
+
+  // --- model and training ---
+  const { tf, backend, fallbackReason } = await loadTfjs();
+  const C = spec.channels.length;
+  const K = forecast ? 1 : classes!.length;
+  const history: EpochRecord[] = [];
+  let bestEpoch = 0;
+  let stoppedEarly = false;
+  const result = await withSeededMathRandom(seed, async () => {
+    const model = quietly(() => buildModel(tf, { arch, task: spec.task, channels: C, outputs: K, seed, dropout, diffKernel: kernel }));
+    try {
+      model.compile({ optimizer: tf.train.adam(lr), loss: forecast ? 'meanSquaredError' : 'categoricalCrossentropy' });
+      const fit = await fitModel(tf, model, sets, { epochs, batchSize, shuffle, patience, onProgress: opts.onProgress, history });
+      bestEpoch = fit.bestEpoch;
+      stoppedEarly = fit.stoppedEarly;
+      const y = await predict(tf, model, sets.test);
+      const saved = opts.outDir ? await saveModel(tf, model, resolve(opts.outDir)) : undefined;
+      const weights = saved?.weightBytes ?? concatBytes(await Promise.all(model.getWeights().map((w) => w.data())));
+      return { y, saved, weights, parameters: countParameters(model), layers: model.layers.map((l) => l.name) };
+    } finally {
+      model.dispose();
+    }
+  });
+
+  // --- test metrics against the naive baseline ---
+  const test = sets.test;
+  let score: Score;
+  let baseline: Score & { name: string };
+  if (forecast) {
+    const target = data.series[0]!;
+    const pred = new Float64Array(test.n);
+    const last = new Float64Array(test.n);
+    const truth = new Float64Array(test.n);
+    test.positions.forEach((t, i) => {
+      last[i] = target[t - 1]!;
+      pred[i] = last[i]! + out!.mean + out!.std * result.y[i]!;
+      truth[i] = target[t + h - 1]!;
+    });
+    score = forecastScore(pred, truth);
+    baseline = { name: 'last value', ...forecastScore(last, truth) };
+  } else {
+    const truth = argmaxRows(test.y, K);
+    const counts = new Array<number>(K).fill(0);
+    for (const c of argmaxRows(sets.train.y, K)) counts[c]!++;
+    const majority = counts.indexOf(Math.max(...counts));
+    score = classifyScore(argmaxRows(result.y, K), truth, K);
+    baseline = { name: `majority class '${classes![majority]}'`, ...classifyScore(new Int32Array(test.n).fill(majority), truth, K) };
+  }
+  const primaryName = forecast ? 'rmse' : 'accuracy';
+  const primary = {
+    name: primaryName, model: score[primaryName]!, baseline: baseline[primaryName]!, higherIsBetter: !forecast,
+    beatsBaseline: forecast ? score.rmse! < baseline.rmse! : score.accuracy! > baseline.accuracy!,
+  } as const;
+  const seconds = (performance.now() - t0) / 1000;
+  const report: TrainReport = {
+    ok: true,
+    task: spec.task,
+    data: {
+      file, rows: data.rows, gapsFilled: data.gapsFilled, rowsDropped: data.rowsDropped,
+      split: { trainEnd, valEnd, rows }, windows: { train: sets.train.n, validation: sets.val.n, test: test.n },
+    },
+    model: { arch: formatArch(arch), inputs: spec.channels, diff: diffChannels, parameters: result.parameters, layers: result.layers },
+    training: { epochs: history.length, maxEpochs: epochs, bestEpoch, stoppedEarly, batchSize, lr, patience, dropout, seed, shuffle, history },
+    test: score, baseline, primary, backend, ...(fallbackReason ? { fallbackReason } : {}),
+    seconds, meanEpochSeconds: history.reduce((a, e) => a + e.seconds, 0) / Math.max(1, history.length),
+  };
+  const preprocessing: WrittenPreprocessing = {
+    task: spec.task,
+    ...(forecast ? { target: spec.target } : { label: spec.label }),
+    channels: spec.channels,
+    window: W,
+    ...(forecast ? { horizon: h } : { classes }),
+    ...(opts.sampleRate !== undefined ? { sample_rate: opts.sampleRate } : {}),
+    normalization: Object.fromEntries(spec.channels.map((c, i) => [c, { mean: norms[i]!.mean, std: norms[i]!.std }])),
+    ...(forecast ? { output: { kind: 'delta' as const, mean: out!.mean, std: out!.std } } : {}),
+    seed,
+    data: {
+      file, rows: data.rows, gaps_interpolated: Object.values(data.gapsFilled).reduce((a, b) => a + b, 0), rows_dropped: data.rowsDropped,
+      split: [trainEnd, valEnd, rows], diff_channels: diffChannels,
+    },
+    metrics: forecast
+      ? { test_rmse: score.rmse, test_mae: score.mae, last_value_rmse: baseline.rmse, last_value_mae: baseline.mae, epochs: history.length, train_seconds: seconds, backend }
+      : { test_accuracy: score.accuracy, test_f1: score.f1, majority_class_accuracy: baseline.accuracy, epochs: history.length, train_seconds: seconds, backend },
+  };
+  if (opts.outDir && result.saved) {
+    const dir = resolve(opts.outDir);
+    const files = { modelJson: result.saved.modelJson, weightsBin: result.saved.weightsBin, preprocessing: join(dir, 'preprocessing.json'), report: join(dir, 'training-report.json') };
+    report.files = files;
+    await writeFile(files.preprocessing, JSON.stringify(preprocessing, null, 2) + '\n');
+    await writeFile(files.report, JSON.stringify(report, null, 2) + '\n');
+  }
+  return { report, preprocessing, weights: result.weights };
+}
+
+async function fitModel(tf: Tf, model: LayersModel, sets: { train: Windows; val: Windows }, o: {
+  epochs: number; batchSize: number; shuffle: boolean; patience: number; onProgress?: (p: TrainProgress) => void; history: EpochRecord[];
+}): Promise<{ bestEpoch: number; stoppedEarly: boolean }> {
+  const { train, val } = sets;
+  const x = tf.tensor3d(train.x, [train.n, train.window, train.channels]);
+  const y = tf.tensor2d(train.y, [train.n, train.outputs]);
+  const validation = val.n > 0 ? [tf.tensor3d(val.x, [val.n, val.window, val.channels]), tf.tensor2d(val.y, [val.n, val.outputs])] as [Tensor, Tensor] : undefined;
+  const batches = Math.ceil(train.n / o.batchSize);
+  const t0 = performance.now();
+  let epochStart = t0;
+  // The bar shows the epoch's running mean loss, as Keras does, not the noisy last batch.
+  let lossSum = 0;
+  let best = { loss: Infinity, epoch: 0, weights: undefined as Tensor[] | undefined };
+  let stoppedEarly = false;
+  const progress = (epoch: number, batch: number, loss: number, valLoss: number | undefined, epochEnd: boolean) => {
+    const elapsed = (performance.now() - t0) / 1000;
+    const done = epoch + batch / batches;
+    o.onProgress?.({ epoch: epoch + 1, epochs: o.epochs, batch, batches, loss, valLoss, epochEnd, elapsedSeconds: elapsed, etaSeconds: done > 0 ? (elapsed / done) * (o.epochs - done) : NaN });
+  };
+  try {
+    await model.fit(x, y, {
+      epochs: o.epochs, batchSize: o.batchSize, shuffle: o.shuffle, validationData: validation, verbose: 0,
+      callbacks: {
+        onEpochBegin: async () => {
+          epochStart = performance.now();
+          lossSum = 0;
+        },
+        onBatchEnd: async (batch, logs) => {
+          lossSum += logs?.loss ?? NaN;
+          if (o.onProgress) progress(o.history.length, batch + 1, lossSum / (batch + 1), undefined, false);
+        },
+        onEpochEnd: async (epoch, logs) => {
+          const rec: EpochRecord = { epoch: epoch + 1, loss: logs?.loss ?? NaN, seconds: (performance.now() - epochStart) / 1000 };
+          if (logs?.val_loss !== undefined) rec.valLoss = logs.val_loss;
+          o.history.push(rec);
+          progress(epoch, batches, rec.loss, rec.valLoss, true);
+          if (!Number.isFinite(rec.loss)) {
+            model.stopTraining = true;
+            return;
+          }
+          if (rec.valLoss === undefined) return;
+          if (rec.valLoss < best.loss) {
+            best.weights?.forEach((w) => w.dispose());
+            best = { loss: rec.valLoss, epoch: epoch + 1, weights: model.getWeights().map((w) => w.clone()) };
+          } else if (o.patience > 0 && epoch + 1 - best.epoch >= o.patience) {
+            model.stopTraining = true;
+            stoppedEarly = epoch + 1 < o.epochs;
+          }
+        },
+      },
+    });
+    const last = o.history[o.history.length - 1]!;
+    if (!best.weights && !Number.isFinite(last.loss)) {
+      throw new CheckFailedError(`training diverged: the loss is ${last.loss} in epoch ${last.epoch}`, { field: '--lr', expected: 'a smaller learning rate (or a smaller --batch-size / model)' });
+    }
+    // Early stopping (or a worse last epoch) keeps the weights of the best validation loss.
+    if (best.weights && best.epoch !== o.history.length) model.setWeights(best.weights);
+    return { bestEpoch: best.weights ? best.epoch : o.history.length, stoppedEarly };
+  } finally {
+    best.weights?.forEach((w) => w.dispose());
+    x.dispose();
+    y.dispose();
+    validation?.forEach((t) => t.dispose());
+  }
+}
+
+function concatBytes(parts: ArrayLike<number>[]): Uint8Array {
+  const views = parts.map((p) => new Uint8Array((p as Float32Array).buffer, (p as Float32Array).byteOffset, (p as Float32Array).byteLength));
+  const out = new Uint8Array(views.reduce((n, v) => n + v.byteLength, 0));
+  let o = 0;
+  for (const v of views) {
+    out.set(v, o);
+    o += v.byteLength;
+  }
+  return out;
+}
+
+async function predict(tf: Tf, model: LayersModel, w: Windows): Promise<Float32Array> {
+  const x = tf.tensor3d(w.x, [w.n, w.window, w.channels]);
+  try {
+    const y = model.predict(x, { batchSize: 256 }) as Tensor;
+    const data = (await y.data()) as Float32Array;
+    y.dispose();
+    return data;
+  } finally {
+    x.dispose();
+  }
+}
+
+export interface TrainBenchmark {
+  task: string;
+  backend: string;
+  fallbackReason?: string;
+  epochs: number;
+  epochSeconds: number[];
+  meanEpochSeconds: number;
+  trainWindows: number;
+  windowsPerSecond: number;
+  parameters: number;
+  testRmse: number;
+  lastValueRmse: number;
+}
+
+/** The CO2 series shipped in models/ (resolved from src/train or dist/train alike). */
+export const CO2_CSV = fileURLToPath(new URL('../../models/co2-weekly-mauna-loa.csv', import.meta.url));
+
+/**
+ * Epoch time of a fixed task for `npm run bench`: LSTM-32, window 52, batch 32, forecasting
+ * next week's CO2 (models/co2-weekly-mauna-loa.csv), no early stopping, seed 42.
+ *
+ * @example
+ * const b = await trainBenchmark({ epochs: 2 });
+ * console.log(`${b.meanEpochSeconds.toFixed(1)} s/epoch on ${b.backend}`);
+ */
+export async function trainBenchmark(opts: { epochs?: number; data?: string } = {}): Promise<TrainBenchmark> {
+  const epochs = opts.epochs ?? 2;
+  const { report } = await trainModel({ data: opts.data ?? CO2_CSV, target: 'co2', window: 52, arch: 'lstm:32', epochs, batchSize: 32, patience: 0, seed: 42 });
+  const epochSeconds = report.training.history.map((e) => e.seconds);
+  return {
+    task: `forecast co2 (LSTM-32, window 52, batch 32, ${report.data.windows.train} training windows)`,
+    backend: report.backend,
+    ...(report.fallbackReason ? { fallbackReason: report.fallbackReason } : {}),
+    epochs,
+    epochSeconds,
+    meanEpochSeconds: report.meanEpochSeconds,
+    trainWindows: report.data.windows.train,
+    windowsPerSecond: report.data.windows.train / report.meanEpochSeconds,
+    parameters: report.model.parameters,
+    testRmse: report.test.rmse!,
+    lastValueRmse: report.baseline.rmse!,
+  };
+}
