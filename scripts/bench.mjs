@@ -15,6 +15,7 @@ import { quantizeModel } from '../dist/export/quantize/index.js';
 import { loadTfjs } from '../dist/export/tfjs-backend.js';
 import { benchModel, benchTable } from '../dist/cli/bench-model.js';
 import { runE2e } from './bench-e2e.mjs';
+import { trainBenchmark } from '../dist/train/train.js';
 import { execFileSync } from 'node:child_process';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -206,6 +207,9 @@ const results = { version: VERSION, date: new Date().toISOString(), machine: { c
   } else results.benchmarks.daemon_e2e = { skipped: 'socat not installed' };
 }
 
+// 6. Training speed: a fixed LSTM-32 forecasting task on the CO2 series, tfjs backend named.
+results.benchmarks.training = await trainBenchmark({ epochs: quick ? 1 : 2 });
+
 // --- report ---
 const fmt = (ms) => (ms < 1 ? `${(ms * 1000).toFixed(1)} µs` : `${ms.toFixed(2)} ms`);
 const rows = [
@@ -232,6 +236,8 @@ if (e2e.single) {
   for (const r of e2e.multi) console.log(`  64 streams, ${r.rate} lines/s: ${r.predicted}/${r.written} predicted, ${r.dropped} dropped, p50 ${fmt(r.p50Ms)}, p99 ${fmt(r.p99Ms)}`);
   console.log(`  highest sustained rate with 64 streams, nothing lost: ${e2e.sustainedRate64Streams} lines/s (goal ≥ 64,000: ${e2e.goals.rateOk ? 'OK' : 'MISSED'})`);
 } else console.log(`\nDaemon end to end: skipped (${e2e.skipped})`);
+const tr = results.benchmarks.training;
+console.log(`\nTraining (${tr.task}): ${tr.meanEpochSeconds.toFixed(1)} s per epoch, ${Math.round(tr.windowsPerSecond)} windows/s on tfjs ${tr.backend}${tr.fallbackReason ? ` (${tr.fallbackReason})` : ''}`);
 console.log('\nStreaming, LSTM-64 (8 inputs) step model:');
 console.log(results.streamingTable);
 delete results.streamingTable;

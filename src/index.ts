@@ -24,3 +24,15 @@ export { readModelInfo, STATE_METADATA_KEY, StreamPool, WindowPool, SampleError,
 export type { ModelInfo, IoSpec, StateSpec, DimSpec, Pool, PoolOptions, WindowPoolOptions, PoolStats, Prediction, Sample, RejectReason, NonFinitePolicy, UnknownStreamPolicy, FullPolicy, BenchPoolOptions, BenchPoolResult, LatencyStats } from './runtime/index.js';
 export { streamifyModel, checkStepModel, assertStepCheck, toLayout0 } from './export/streamify.js';
 export type { StreamifyOptions, StreamifyReport, StepCheck } from './export/streamify.js';
+export { trainModel, trainBenchmark } from './train/train.js';
+export { parseArch, formatArch } from './train/arch.js';
+export { verifyBundle, writeBundle } from './bundle/bundle.js';
+export type { VerifiedBundle, BundleParts } from './bundle/bundle.js';
+export { buildBundle } from './bundle/build.js';
+export type { ManifestJson } from './bundle/manifest.js';
+export { quantizeModel, compareModels, assertGate } from './export/quantize/index.js';
+export type { QuantMode, QuantizeReport, Comparison } from './export/quantize/index.js';
+export { Daemon } from './devices/daemon.js';
+export { Pipeline } from './devices/pipeline.js';
+export { sourceFromUri, sinkFromUri } from './devices/uri.js';
+export type { Source, Sink, Reading, PredictionRecord, DropReason } from './devices/types.js';
