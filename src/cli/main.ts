@@ -13,6 +13,7 @@ import { reportError } from './output.js';
 import * as benchCmd from './commands/bench.js';
 import * as bundleCmd from './commands/bundle.js';
 import * as demoCmd from './commands/demo.js';
+import * as deviceCmd from './commands/device.js';
 import * as keygenCmd from './commands/keygen.js';
 import * as exportCmd from './commands/export.js';
 import * as inspectCmd from './commands/inspect.js';
@@ -41,6 +42,7 @@ export function cli(argv: string[]) {
     .command(streamCmd)
     .command(keygenCmd)
     .command(bundleCmd)
+    .command(deviceCmd)
     .demandCommand(1, 'name a command; see --help')
     .strict()
     .fail((msg, err) => {

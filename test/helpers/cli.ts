@@ -1,5 +1,5 @@
 /** Runs the built CLI (dist/cli/main.js) as a child process, as a user would. */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -24,4 +24,26 @@ export function runCli(args: string[], opts: { cwd?: string; env?: Record<string
     }
   }
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json };
+}
+
+/** Like runCli, without blocking this process's event loop (for tests that serve HTTP to the CLI). */
+export function runCliAsync(args: string[], opts: { env?: Record<string, string> } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...opts.env } });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('close', (code) => {
+      let json: unknown;
+      if (args.includes('--json')) {
+        try {
+          json = JSON.parse(stdout);
+        } catch {
+          json = undefined;
+        }
+      }
+      resolve({ status: code ?? -1, stdout, stderr, json });
+    });
+  });
 }

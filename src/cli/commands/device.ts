@@ -1,0 +1,66 @@
+import type { ArgumentsCamelCase, Argv } from 'yargs';
+import { InputError } from '../../errors.js';
+import { DeviceStore } from '../../fleet/device.js';
+import { emit, guarded, type GlobalArgs } from '../output.js';
+
+export const command = 'device <action> [target]';
+export const describe = 'Device side of deployment: trust KEY | install BUNDLE | activate ID | rollback | status | list';
+
+interface Args extends GlobalArgs {
+  action: 'trust' | 'install' | 'activate' | 'rollback' | 'status' | 'list';
+  target?: string;
+  root: string;
+  activate: boolean;
+  restart?: string;
+  health: string;
+  deadline: number;
+  keep: number;
+}
+
+export function builder(y: Argv): Argv<Args> {
+  return y
+    .positional('action', { choices: ['trust', 'install', 'activate', 'rollback', 'status', 'list'] as const, demandOption: true })
+    .positional('target', { type: 'string', describe: 'key file (trust), bundle directory (install) or bundle id (activate)' })
+    .option('root', { type: 'string', default: process.env.STREAMCELL_ROOT ?? '/var/lib/streamcell', describe: 'device store directory' })
+    .option('activate', { type: 'boolean', default: false, describe: 'install: activate right away' })
+    .option('restart', { type: 'string', describe: 'command that restarts the daemon (default: systemctl restart streamcell where systemd runs)' })
+    .option('health', { type: 'string', default: 'http://127.0.0.1:8080/healthz', describe: 'health URL checked after activation' })
+    .option('deadline', { type: 'number', default: 30, describe: 'seconds to become healthy before rolling back' })
+    .option('keep', { type: 'number', default: 3, describe: 'bundles kept besides the active and previous ones' }) as unknown as Argv<Args>;
+}
+
+export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
+  await guarded(args, async () => {
+    const store = new DeviceStore({ root: args.root, restart: args.restart, healthUrl: args.health, deadlineS: args.deadline, keep: args.keep });
+    const need = () => {
+      if (!args.target) throw new InputError(`device ${args.action} needs a target`, { field: 'target', expected: args.action === 'trust' ? 'a public key file' : args.action === 'install' ? 'a bundle directory' : 'a bundle id (device list)' });
+      return args.target;
+    };
+    switch (args.action) {
+      case 'trust':
+        await store.trust(need());
+        return emit(args, { ok: true, trusted: need() }, () => `pinned ${need()}: only bundles signed with it will be installed`);
+      case 'install': {
+        const id = await store.install(need());
+        const act = args.activate ? await store.activate(id) : undefined;
+        return emit(args, { ok: true, installed: id, activated: act }, () => `installed ${id}${act ? `; active (restart: ${act.restart})` : ''}`);
+      }
+      case 'activate': {
+        const r = await store.activate(need());
+        return emit(args, { ok: true, ...r }, () => `active: ${r.active} (previous ${r.previous ?? 'none'}; restart: ${r.restart})`);
+      }
+      case 'rollback': {
+        const r = await store.rollback();
+        return emit(args, { ok: true, ...r }, () => `rolled back: active ${r.active}`);
+      }
+      case 'status': {
+        const s = await store.status();
+        return emit(args, s, () => `active ${s.active ?? 'none'} (previous ${s.previous ?? 'none'}); installed: ${s.installed.join(', ') || 'none'}; key ${s.trusted ? 'pinned' : 'NOT pinned'}`);
+      }
+      case 'list': {
+        const l = await store.list();
+        return emit(args, { installed: l }, () => l.join('\n') || '(none)');
+      }
+    }
+  });
+}
