@@ -13,7 +13,9 @@ import { reportError } from './output.js';
 import * as benchCmd from './commands/bench.js';
 import * as bundleCmd from './commands/bundle.js';
 import * as demoCmd from './commands/demo.js';
+import * as deployCmd from './commands/deploy.js';
 import * as deviceCmd from './commands/device.js';
+import * as fleetCmd from './commands/fleet.js';
 import * as keygenCmd from './commands/keygen.js';
 import * as exportCmd from './commands/export.js';
 import * as inspectCmd from './commands/inspect.js';
@@ -43,6 +45,8 @@ export function cli(argv: string[]) {
     .command(keygenCmd)
     .command(bundleCmd)
     .command(deviceCmd)
+    .command(deployCmd)
+    .command(fleetCmd)
     .demandCommand(1, 'name a command; see --help')
     .strict()
     .fail((msg, err) => {

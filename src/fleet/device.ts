@@ -87,7 +87,13 @@ export class DeviceStore {
     await cp(b.dir, tmp, { recursive: true });
     await verifyBundle(tmp, { publicKey: await this.key() }); // the copy, not just the source
     const st = await this.state();
-    if (st.active === id) throw new InputError(`bundle ${id} is the active one; give it a new version`, { file: join(bundleDir, 'manifest.json'), field: 'version', expected: 'a version not installed as active' });
+    if (st.active === id) {
+      await rm(tmp, { recursive: true, force: true });
+      // The same bundle again is a no-op (a rollout re-run); the same version with other content is not.
+      const same = (await readFile(join(dest, 'manifest.json'), 'utf8').catch(() => '')) === (await readFile(join(b.dir, 'manifest.json'), 'utf8'));
+      if (same) return id;
+      throw new InputError(`bundle ${id} is active with different content; give the new bundle a new version`, { file: join(bundleDir, 'manifest.json'), field: 'version', expected: 'a version not already active' });
+    }
     await rm(dest, { recursive: true, force: true });
     await rename(tmp, dest);
     await this.prune();

@@ -41,8 +41,10 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
         await store.trust(need());
         return emit(args, { ok: true, trusted: need() }, () => `pinned ${need()}: only bundles signed with it will be installed`);
       case 'install': {
+        const wasActive = (await store.status()).active;
         const id = await store.install(need());
-        const act = args.activate ? await store.activate(id) : undefined;
+        // Re-deploying the active bundle changes nothing: no restart, no health gamble.
+        const act = args.activate && wasActive !== id ? await store.activate(id) : args.activate ? { active: id, previous: null, restart: 'none (already active)' } : undefined;
         return emit(args, { ok: true, installed: id, activated: act }, () => `installed ${id}${act ? `; active (restart: ${act.restart})` : ''}`);
       }
       case 'activate': {
