@@ -63,6 +63,16 @@ function metricsOf(pre: PreprocessingJson, pred: Float64Array, truth: Float64Arr
   return { task: 'classify', n, accuracy, f1, primary: { name: 'accuracy', value: accuracy, higherIsBetter: true } };
 }
 
+/** A [positions, W, channels] batch of the normalised windows ending just before each position. */
+export function windowBatch(data: Dataset, positions: number[], W: number): TensorData {
+  const C = data.features.length;
+  const x = new Float32Array(positions.length * W * C);
+  positions.forEach((t, b) => {
+    for (let k = 0; k < W; k++) for (let c = 0; c < C; c++) x[(b * W + k) * C + c] = data.features[c]![t - W + k]!;
+  });
+  return { type: 'float32', data: x, dims: [positions.length, W, C] };
+}
+
 /**
  * Evaluates `model` (ONNX bytes) on `data` with `pre`.
  *
@@ -114,11 +124,7 @@ export async function evaluateModel(model: Uint8Array, pre: PreprocessingJson, d
       const B = 256;
       for (let i = 0; i < positions.length; i += B) {
         const chunk = positions.slice(i, i + B);
-        const x = new Float32Array(chunk.length * W * C);
-        chunk.forEach((t, b) => {
-          for (let k = 0; k < W; k++) for (let c = 0; c < C; c++) x[(b * W + k) * C + c] = data.features[c]![t - W + k]!;
-        });
-        const r = await session.run({ [inName]: { type: 'float32', data: x, dims: [chunk.length, W, C] } });
+        const r = await session.run({ [inName]: windowBatch(data, chunk, W) });
         const y = r[outName]!.data as Float32Array;
         outSize = y.length / chunk.length;
         raws.push(...y);

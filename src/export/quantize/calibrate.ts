@@ -3,7 +3,7 @@
  * preprocessing) with the tensors to quantize exposed as extra outputs. MinMax keeps the
  * extremes; percentile clips the tails (robust to a few outliers).
  */
-import type { Dataset } from '../../data/evaluate.js';
+import { windowBatch, type Dataset } from '../../data/evaluate.js';
 import type { PreprocessingJson } from '../../data/preprocessing.js';
 import { decodeModel, encodeModel, type ModelProto } from '../../onnx/proto.js';
 import { resolveBackend } from '../../runtime/backend-impl.js';
@@ -81,11 +81,7 @@ export async function calibrate(model: Uint8Array, targets: string[], pre: Prepr
       const B = 128;
       for (let i = 0; i < positions.length; i += B) {
         const chunk = positions.slice(i, i + B);
-        const x = new Float32Array(chunk.length * W * C);
-        chunk.forEach((t, b) => {
-          for (let k = 0; k < W; k++) for (let c = 0; c < C; c++) x[(b * W + k) * C + c] = data.features[c]![t - W + k]!;
-        });
-        const r = await session.run({ [inName]: { type: 'float32', data: x, dims: [chunk.length, W, C] } });
+        const r = await session.run({ [inName]: windowBatch(data, chunk, W) });
         for (const [name, st] of stats) st.add(r[name]!.data as Float32Array, rand);
         samples += chunk.length;
       }
