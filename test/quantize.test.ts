@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../src/data/evaluate.js';
 import { exportToOnnx } from '../src/export/exporter.js';
 import { compareModels, modelPreprocessing, quantizeModel, type QuantMode } from '../src/export/quantize/index.js';
-import { streamifyModel } from '../src/export/streamify.js';
+import { streamifyModel } from '../src/export/streamify/index.js';
 import { loadTfjsArtifacts } from '../src/export/tfjs-format/load.js';
 import { decodeModel } from '../src/onnx/proto.js';
 import { runCli } from './helpers/cli.js';

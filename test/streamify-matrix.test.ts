@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isCheckFailedError, isUnsupportedError } from '../src/errors.js';
 import { exportToOnnx } from '../src/export/exporter.js';
-import { checkStepModel, streamifyModel } from '../src/export/streamify.js';
+import { checkStepModel, streamifyModel } from '../src/export/streamify/index.js';
 import { loadTfjsArtifacts } from '../src/export/tfjs-format/load.js';
 import { cases } from './helpers/matrix-cases.js';
 import { setSeededWeights } from './helpers/models.js';

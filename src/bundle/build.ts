@@ -6,7 +6,7 @@ import { checkPreprocessing } from '../data/preprocessing.js';
 import { loadDataset } from '../data/evaluate.js';
 import { exportModelFile } from '../export/api.js';
 import { quantizeModel } from '../export/quantize/index.js';
-import { streamifyModel } from '../export/streamify.js';
+import { streamifyModel } from '../export/streamify/index.js';
 import { loadPrivateKey, writeBundle } from './bundle.js';
 import type { ManifestJson, ModelRole } from './manifest.js';
 

@@ -4,7 +4,7 @@
  * 1000 streams, window-mode latency, and optionally tfjs predict on the same window.
  */
 import { InputError } from '../errors.js';
-import { streamifyModel } from '../export/streamify.js';
+import { streamifyModel } from '../export/streamify/index.js';
 import type { BackendName } from '../runtime/backend.js';
 import { benchPool, type BenchPoolResult } from '../runtime/bench.js';
 import { readModelInfo } from '../runtime/step-model.js';

@@ -6,7 +6,7 @@
 import { InputError } from '../errors.js';
 import { resolveBackend } from '../runtime/backend-impl.js';
 import type { BackendName, TensorData } from '../runtime/backend.js';
-import { readModelInfo } from '../runtime/step-model.js';
+import { initialStateRows, readModelInfo } from '../runtime/step-model.js';
 import { column, fillGaps, readCsv, type Table } from './csv.js';
 import { classifyScore, forecastScore } from './metrics.js';
 import type { PreprocessingJson } from './preprocessing.js';
@@ -106,7 +106,7 @@ export async function evaluateModel(model: Uint8Array, pre: PreprocessingJson, d
       // Stream the series from its start with state carried; read predictions at the positions.
       const want = new Set(positions);
       let state: Record<string, TensorData> = {};
-      for (const s of info.states) state[s.input] = { type: 'float32', data: new Float32Array(s.shape.reduce((a, b) => a * b, 1)).fill(s.init), dims: [1, ...s.shape] };
+      for (const s of info.states) state[s.input] = { type: 'float32', data: initialStateRows(s, 1), dims: [1, ...s.shape] };
       const rank = info.sampleInputs[0]!.dims.length;
       for (let t = 0; t < T; t++) {
         const x = new Float32Array(C);

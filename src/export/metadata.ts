@@ -21,6 +21,6 @@ export interface StateMeta {
   /** Shape without batch. */
   shape: number[];
   dtype: 'float32';
-  /** Initial value of every element. */
-  init: number;
+  /** Initial value: one number for every element, or one per element of the shape (row-major). */
+  init: number | number[];
 }

@@ -9,7 +9,7 @@
 import type { BackendName, BackendRecord, SessionOptions, TensorData } from './backend.js';
 import { resolveBackend } from './backend-impl.js';
 import { StreamPool } from './pool.js';
-import { readModelInfo } from './step-model.js';
+import { initialStateRows, readModelInfo } from './step-model.js';
 
 export interface BenchPoolOptions {
   /** Stream counts to measure throughput at, e.g. [1, 16, 256]. */
@@ -119,7 +119,7 @@ export async function benchPool(model: Uint8Array, opts: BenchPoolOptions): Prom
   const feeds: Record<string, TensorData> = {};
   for (const s of ins) feeds[s.name] = { type: 'float32', data: s.values, dims: [1, ...s.rowDims] };
   const resetBare = () => {
-    for (const st of info.states) feeds[st.input] = { type: 'float32', data: new Float32Array(st.shape.reduce((a, b) => a * b, 1)).fill(st.init), dims: [1, ...st.shape] };
+    for (const st of info.states) feeds[st.input] = { type: 'float32', data: initialStateRows(st, 1), dims: [1, ...st.shape] };
   };
   resetBare();
   const bareStep = async () => {
@@ -203,7 +203,7 @@ export async function benchPool(model: Uint8Array, opts: BenchPoolOptions): Prom
       for (let r = 0; r < rows; r++) data.set(s.values, r * s.values.length);
       bareFeeds[s.name] = { type: 'float32', data, dims: [rows, ...s.rowDims] };
     }
-    for (const st of info.states) bareFeeds[st.input] = { type: 'float32', data: new Float32Array(rows * st.shape.reduce((a, b) => a * b, 1)).fill(st.init), dims: [rows, ...st.shape] };
+    for (const st of info.states) bareFeeds[st.input] = { type: 'float32', data: initialStateRows(st, rows), dims: [rows, ...st.shape] };
     const bareRound = async () => {
       for (let done = 0; done < n; done += rows) await session.run(bareFeeds);
     };

@@ -10,7 +10,7 @@ import type { TensorData } from './backend.js';
 import { batchLimit, openModel, PoolCore, type Batch, type Entry, type InputLayout } from './pool-core.js';
 import { StreamRejectedError } from './pool-errors.js';
 import type { PoolOptions, Prediction, Sample } from './pool-types.js';
-import type { ModelInfo, StateSpec } from './step-model.js';
+import { fillInitialState, type ModelInfo, type StateSpec } from './step-model.js';
 
 /** Per-sample feed layout of a step model's sample inputs (time axis = 1). */
 function stepLayouts(info: ModelInfo, file?: string): InputLayout[] {
@@ -97,7 +97,6 @@ export class StreamPool extends PoolCore<Prediction> {
   /** The step model's state tensors, in metadata order. */
   readonly states: readonly StateSpec[];
   private readonly stateSizes: number[];
-  private readonly stateInit: number[];
   /** One table per state tensor: `capacity` rows of `stateSizes[s]` values. */
   private slabs: Float32Array[];
   /** Reused batch tensors, one per state, `maxBatch` rows. */
@@ -114,7 +113,6 @@ export class StreamPool extends PoolCore<Prediction> {
     super('stream', p.session, p.info, p.record, layouts, opts, batchLimit(p.info, Number.MAX_SAFE_INTEGER, p.file));
     this.states = p.info.states;
     this.stateSizes = this.states.map((s) => s.shape.reduce((a, b) => a * b, 1));
-    this.stateInit = this.states.map((s) => s.init);
     this.slabs = this.states.map(() => new Float32Array(0));
     this.stateBufs = this.stateSizes.map((n) => new Float32Array(n * this.maxBatch));
     this.stateFeeds = this.states.map(() => []);
@@ -190,10 +188,7 @@ export class StreamPool extends PoolCore<Prediction> {
   }
 
   protected initSlot(e: Entry): void {
-    for (let s = 0; s < this.slabs.length; s++) {
-      const size = this.stateSizes[s]!;
-      this.slabs[s]!.fill(this.stateInit[s]!, e.slot * size, (e.slot + 1) * size);
-    }
+    for (let s = 0; s < this.slabs.length; s++) fillInitialState(this.states[s]!, this.slabs[s]!, e.slot, 1);
     if (this.holdLast) {
       if (e.held === null) e.held = new Float32Array(this.sampleTotal);
       else e.held.fill(0);

@@ -37,8 +37,23 @@ export interface StateSpec {
   /** Shape without the batch dimension. */
   shape: number[];
   dtype: 'float32';
-  /** Initial value of every element. */
-  init: number;
+  /** Initial value: one number for every element, or one per element of the shape (row-major). */
+  init: number | number[];
+}
+
+/** `rows` batch rows of a state's initial value, e.g. a fresh stream's state or a check's start. */
+export function initialStateRows(s: Pick<StateSpec, 'shape' | 'init'>, rows: number): Float32Array {
+  const size = s.shape.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(rows * size);
+  fillInitialState(s, out, 0, rows);
+  return out;
+}
+
+/** Writes the initial value of `rows` rows into `target` from row `firstRow` on. */
+export function fillInitialState(s: Pick<StateSpec, 'shape' | 'init'>, target: Float32Array, firstRow: number, rows: number): void {
+  const size = s.shape.reduce((a, b) => a * b, 1);
+  if (typeof s.init === 'number') target.fill(s.init, firstRow * size, (firstRow + rows) * size);
+  else for (let r = 0; r < rows; r++) target.set(s.init, (firstRow + r) * size);
 }
 
 /** Everything the runtime reads from a model's bytes. */
@@ -114,13 +129,18 @@ function parseStates(raw: string, inputs: Map<string, IoSpec>, outputs: Map<stri
       throw bad(`${at}.shape must be an array of non-negative integers`, `${at}.shape`, 'e.g. [64]', file);
     }
     if (e.dtype !== 'float32') throw bad(`${at}.dtype is ${JSON.stringify(e.dtype)}`, `${at}.dtype`, "'float32'", file);
-    if (typeof e.init !== 'number' || !Number.isFinite(e.init)) throw bad(`${at}.init must be a finite number`, `${at}.init`, 'a number, e.g. 0', file);
+    const size = (shape as number[]).reduce((a, b) => a * b, 1);
+    const init = e.init;
+    const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+    if (!finite(init) && !(Array.isArray(init) && init.length === size && init.every(finite))) {
+      throw bad(`${at}.init must be a finite number or ${size} finite numbers (one per element of [${(shape as number[]).join(', ')}])`, `${at}.init`, 'a number, e.g. 0, or an array of the state size', file);
+    }
     // The graph's own declaration must agree, or every batch would fail inside onnxruntime.
     const declared = inSpec.dims.slice(1);
     if (inSpec.dims.length > 0 && (declared.length !== shape.length || declared.some((d, k) => typeof d === 'number' && d !== shape[k]))) {
       throw bad(`${at}.shape [${shape.join(', ')}] does not match input '${input}' dims [${inSpec.dims.join(', ')}]`, `${at}.shape`, `[${declared.join(', ')}]`, file);
     }
-    return { name, input, output, shape: shape as number[], dtype: 'float32', init: e.init };
+    return { name, input, output, shape: shape as number[], dtype: 'float32', init: init as number | number[] };
   });
 }
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { exportToOnnx } from '../../src/export/exporter.js';
-import { streamifyModel } from '../../src/export/streamify.js';
+import { streamifyModel } from '../../src/export/streamify/index.js';
 import { loadTfjsArtifacts } from '../../src/export/tfjs-format/load.js';
 import { CLI, runCli } from '../helpers/cli.js';
 import { readJsonl } from '../helpers/daemon.js';

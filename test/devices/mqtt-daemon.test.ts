@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { connect } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportToOnnx } from '../../src/export/exporter.js';
-import { streamifyModel } from '../../src/export/streamify.js';
+import { streamifyModel } from '../../src/export/streamify/index.js';
 import { loadTfjsArtifacts } from '../../src/export/tfjs-format/load.js';
 import { startDaemon, waitFor } from '../helpers/daemon.js';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { exportToOnnx } from '../../src/export/exporter.js';
-import { streamifyModel } from '../../src/export/streamify.js';
+import { streamifyModel } from '../../src/export/streamify/index.js';
 import { loadTfjsArtifacts } from '../../src/export/tfjs-format/load.js';
 import { runCli } from '../helpers/cli.js';
 import { freePort, metric, readJsonl, startDaemon, waitFor } from '../helpers/daemon.js';

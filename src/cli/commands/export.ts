@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { InputError } from '../../errors.js';
 import { exportModelFile } from '../../export/api.js';
-import { streamifyModel, type StreamifyReport } from '../../export/streamify.js';
+import { streamifyModel, type StreamifyReport } from '../../export/streamify/index.js';
 import { describeStreamify } from './streamify.js';
 import { emit, guarded, fmtBytes, type GlobalArgs } from '../output.js';
 

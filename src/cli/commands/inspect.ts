@@ -23,7 +23,7 @@ export function human(r: InspectReport): string {
     `  ${r.format === 'onnx' ? 'ops' : 'layers'}: ${ops}`,
     `  parameters: ${r.parameters}`,
   ];
-  if (r.states.length) lines.push('  state tensors:', ...r.states.map((s) => `    ${s.input} → ${s.output} [${s.shape}] ${s.dtype} init ${s.init}`));
+  if (r.states.length) lines.push('  state tensors:', ...r.states.map((s) => `    ${s.input} → ${s.output} [${s.shape}] ${s.dtype} init ${typeof s.init === 'number' ? s.init : `per element (${s.init.length} values)`}`));
   const meta = Object.entries(r.metadata);
   if (meta.length) lines.push('  metadata:', ...meta.map(([k, v]) => `    ${k} = ${v.length > 120 ? v.slice(0, 117) + '...' : v}`));
   return lines.join('\n');

@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { InputError } from '../../errors.js';
-import { streamifyModel, type StreamifyReport } from '../../export/streamify.js';
+import { streamifyModel, type StreamifyReport } from '../../export/streamify/index.js';
 import { emit, guarded, type GlobalArgs } from '../output.js';
 
 export const command = 'streamify <model>';
@@ -31,7 +31,7 @@ export function builder(y: Argv): Argv<Args> {
 export function describeStreamify(out: string, r: StreamifyReport): string {
   const lines = [`wrote step model ${out}`];
   lines.push(`  sequence inputs: ${r.sequenceInputs.map((s) => `${s.name} (time axis ${s.axis} → 1)`).join(', ')}`);
-  for (const s of r.states) lines.push(`  state ${s.input} → ${s.output} [batch, ${s.shape.join(', ')}] init ${s.init}`);
+  for (const s of r.states) lines.push(`  state ${s.input} → ${s.output} [batch, ${s.shape.join(', ')}] init ${typeof s.init === 'number' ? s.init : `per element [${s.init.slice(0, 3).map((v) => v.toPrecision(3)).join(', ')}, …]`}`);
   if (r.verification) {
     const v = r.verification;
     lines.push(`step vs sequence model over ${v.steps} steps, batch ${v.batch}, on ${v.backend}: max abs error ${v.maxAbsError.toExponential(2)} (tolerance ${v.tolerance}) — ${v.passed ? 'OK' : 'FAILED'}`);

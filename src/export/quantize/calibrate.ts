@@ -8,7 +8,7 @@ import type { PreprocessingJson } from '../../data/preprocessing.js';
 import { decodeModel, encodeModel, type ModelProto } from '../../onnx/proto.js';
 import { resolveBackend } from '../../runtime/backend-impl.js';
 import type { BackendName, TensorData } from '../../runtime/backend.js';
-import { readModelInfo } from '../../runtime/step-model.js';
+import { initialStateRows, readModelInfo } from '../../runtime/step-model.js';
 import type { Ranges } from './passes.js';
 
 export interface CalibrationOptions {
@@ -62,7 +62,7 @@ export async function calibrate(model: Uint8Array, targets: string[], pre: Prepr
   try {
     if (info.kind === 'step') {
       let state: Record<string, TensorData> = {};
-      for (const s of info.states) state[s.input] = { type: 'float32', data: new Float32Array(s.shape.reduce((a, b) => a * b, 1)).fill(s.init), dims: [1, ...s.shape] };
+      for (const s of info.states) state[s.input] = { type: 'float32', data: initialStateRows(s, 1), dims: [1, ...s.shape] };
       const rank = info.sampleInputs[0]!.dims.length;
       const steps = Math.min(T, opts.maxSamples ?? 5000);
       for (let t = 0; t < steps; t++) {

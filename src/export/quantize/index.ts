@@ -8,9 +8,10 @@ import { evaluateModel } from '../../data/evaluate.js';
 import { checkPreprocessing, type PreprocessingJson } from '../../data/preprocessing.js';
 import { decodeModel, encodeModel, toNum, type ModelProto } from '../../onnx/proto.js';
 import { resolveBackend } from '../../runtime/backend-impl.js';
-import type { BackendName, TensorData } from '../../runtime/backend.js';
+import type { BackendName } from '../../runtime/backend.js';
 import { readModelInfo } from '../../runtime/step-model.js';
 import { META } from '../metadata.js';
+import { modelFeeds } from '../onnx/feeds.js';
 import { calibrate, type CalibrationOptions } from './calibrate.js';
 import { fp16Graph, quantizeGraph, staticTargets, type PassReport } from './passes.js';
 
@@ -108,12 +109,7 @@ async function latency(bytes: Uint8Array, pre: PreprocessingJson | undefined, ba
   const { backend: b } = await resolveBackend(backend ? [backend] : undefined);
   const s = await b.createSession(bytes);
   try {
-    const feeds: Record<string, TensorData> = {};
-    for (const i of info.inputs) {
-      const dims = i.dims.map((d, j) => (typeof d === 'number' ? d : j === 0 ? 1 : j === 1 ? pre?.window ?? 32 : 1));
-      const n = dims.reduce((a: number, x) => a * x, 1);
-      feeds[i.name] = i.dtype === 'int64' ? { type: 'int64', data: new BigInt64Array(n), dims } : { type: 'float32', data: Float32Array.from({ length: n }, (_, k) => Math.sin(k)), dims };
-    }
+    const feeds = modelFeeds(bytes, { batch: 1, time: info.kind === 'step' ? 1 : pre?.window ?? 32, other: 1 }, 3);
     for (let k = 0; k < 20; k++) await s.run(feeds);
     const t: number[] = [];
     for (let k = 0; k < 200; k++) {
@@ -176,14 +172,7 @@ async function randomDiffs(a: Uint8Array, b: Uint8Array, backend?: BackendName):
   const sa = await be.createSession(a);
   const sb = await be.createSession(b);
   try {
-    const feeds: Record<string, TensorData> = {};
-    let seed = 7;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296) * 2 - 1;
-    for (const i of info.inputs) {
-      const dims = i.dims.map((d, j) => (typeof d === 'number' ? d : j === 0 ? 8 : 16));
-      const n = dims.reduce((x: number, y) => x * y, 1);
-      feeds[i.name] = { type: 'float32', data: Float32Array.from({ length: n }, rand), dims };
-    }
+    const feeds = modelFeeds(a, { batch: 8, time: info.kind === 'step' ? 1 : 16 }, 7, 0.6);
     const name = info.predictionOutputs[0]!.name;
     const ya = (await sa.run(feeds))[name]!.data as Float32Array;
     const yb = (await sb.run(feeds))[name]!.data as Float32Array;

@@ -20,7 +20,7 @@
  */
 import { AttributeType, type GraphProto, type NodeProto, type TensorProto } from '../../onnx/proto.js';
 import { attrInt, GraphEdit, pruneDead, topoSort } from '../onnx/edit.js';
-import { floatValues, quantizeInt8, toFloat16, transposeData } from './weights.js';
+import { floatValues, INT8_KERNEL_BITS, quantizeInt8, toFloat16, transposeData } from './weights.js';
 
 export interface PassReport {
   quantized: Record<string, number>;
@@ -84,16 +84,16 @@ class QuantEdit extends GraphEdit {
  * by a fifth, or when it halves the error whatever the cost. Recurrent kernels of small models
  * (64 rows, columns of similar range) keep one scale: a 7.8% larger file for little gain.
  */
-function perChannelPays(w: Float32Array, dims: number[]): boolean {
+function perChannelPays(w: Float32Array, dims: number[], bits = 8): boolean {
   const rows = w.length / dims[dims.length - 1]!;
-  const ratio = channelErrorRatio(w, dims);
+  const ratio = channelErrorRatio(w, dims, bits);
   return ratio < 0.5 || (rows >= 100 && ratio < 0.8);
 }
 
 /** Squared quantization error with per-column scales over that with one scale. */
-function channelErrorRatio(w: Float32Array, dims: number[]): number {
+function channelErrorRatio(w: Float32Array, dims: number[], bits: number): number {
   const err = (axis: number | undefined) => {
-    const q = quantizeInt8(w, dims, axis);
+    const q = quantizeInt8(w, dims, axis, bits);
     const inner = axis === undefined ? 1 : dims.slice(axis + 1).reduce((a, b) => a * b, 1);
     const ch = axis === undefined ? 1 : dims[axis]!;
     let e = 0;
@@ -106,12 +106,12 @@ function channelErrorRatio(w: Float32Array, dims: number[]): number {
   return err(dims.length - 1) / Math.max(err(undefined), 1e-30);
 }
 
-function dequantizedWeight(ed: QuantEdit, target: NodeProto[], name: string, axis: number | undefined, perChannelDims?: number[]): boolean {
+function dequantizedWeight(ed: QuantEdit, target: NodeProto[], name: string, axis: number | undefined, perChannelDims?: number[], bits = 8): boolean {
   const t = ed.inits.get(name);
   const w = t ? floatValues(t) : undefined;
   if (!t || !w || w.length < MIN_WEIGHTS) return false;
   const dims = (t.dims ?? []).map(Number);
-  const qw = quantizeInt8(w, dims, axis);
+  const qw = quantizeInt8(w, dims, axis, bits);
   const sd = axis === undefined ? [] : perChannelDims ?? [dims[axis]!];
   const q = ed.int8(name, qw, sd);
   // The float original is replaced by DequantizeLinear's output of the same name.
@@ -134,8 +134,8 @@ function matmulDynamic(ed: QuantEdit, n: NodeProto): NodeProto[] | undefined {
     ed.skip(n, `only ${w.length} weights`);
     return undefined;
   }
-  const perChannel = dims[0]! >= PER_CHANNEL_MIN_ROWS && perChannelPays(w, dims);
-  const qw = quantizeInt8(w, dims, perChannel ? 1 : undefined);
+  const perChannel = dims[0]! >= PER_CHANNEL_MIN_ROWS && perChannelPays(w, dims, INT8_KERNEL_BITS);
+  const qw = quantizeInt8(w, dims, perChannel ? 1 : undefined, INT8_KERNEL_BITS);
   const q = ed.int8(b, qw, perChannel ? [dims[1]!] : []);
   const out: NodeProto[] = [];
   const aq = ed.uniq(`${a}_uint8`);
@@ -172,13 +172,13 @@ function lstmDynamic(ed: QuantEdit, n: NodeProto): NodeProto | undefined {
   // Per (direction, column) scales: quantize each [I] column separately.
   const perCol = (data: Float32Array, dims: number[]) => {
     const [D, K, N] = dims as [number, number, number];
-    if (K < PER_CHANNEL_MIN_ROWS || !perChannelPays(data, [D * K, N])) {
+    if (K < PER_CHANNEL_MIN_ROWS || !perChannelPays(data, [D * K, N], INT8_KERNEL_BITS)) {
       // Few rows (a 1–3 channel sensor input): one scale per direction, as the kernel allows.
       const scale = new Float32Array(D);
       const q = new Int8Array(data.length);
       for (let d = 0; d < D; d++) {
         const part = data.subarray(d * K * N, (d + 1) * K * N);
-        const qd = quantizeInt8(part, [K * N], undefined);
+        const qd = quantizeInt8(part, [K * N], undefined, INT8_KERNEL_BITS);
         scale[d] = qd.scale[0]!;
         q.set(qd.q, d * K * N);
       }
@@ -190,9 +190,10 @@ function lstmDynamic(ed: QuantEdit, n: NodeProto): NodeProto | undefined {
       for (let c = 0; c < N; c++) {
         let m = 0;
         for (let k = 0; k < K; k++) m = Math.max(m, Math.abs(data[(d * K + k) * N + c]!));
-        const s = m > 0 ? m / 127 : 1;
+        const qmax = 2 ** (INT8_KERNEL_BITS - 1) - 1;
+        const s = m > 0 ? m / qmax : 1;
         scale[d * N + c] = s;
-        for (let k = 0; k < K; k++) q[(d * K + k) * N + c] = Math.max(-127, Math.min(127, Math.round(data[(d * K + k) * N + c]! / s)));
+        for (let k = 0; k < K; k++) q[(d * K + k) * N + c] = Math.max(-qmax, Math.min(qmax, Math.round(data[(d * K + k) * N + c]! / s)));
       }
     }
     return { q, scale, dims, perTensor: false };
@@ -270,10 +271,12 @@ export function quantizeGraph(g: GraphProto, opset: number, opts: QuantizeGraphO
           next.push(...(repl ?? [n]));
           continue;
         }
-        // Conv (both modes) and MatMul in static mode: int8 weights + DequantizeLinear.
+        // Conv (both modes) and MatMul in static mode: int8 weights + DequantizeLinear. With a
+        // calibrated QDQ input onnxruntime fuses them into integer kernels: 7-bit weights there.
         const dims = (ed.inits.get(b)!.dims ?? []).map(Number);
         const axis = op === 'Conv' ? 0 : dims.length === 2 ? 1 : undefined;
-        if (!dequantizedWeight(ed, wsink, b, axis)) {
+        const integerKernel = opts.mode === 'int8-static' && isRoot && opts.ranges?.has(n.input![0]!) === true;
+        if (!dequantizedWeight(ed, wsink, b, axis, undefined, integerKernel ? INT8_KERNEL_BITS : 8)) {
           ed.skip(n, 'too few weights or not float');
           next.push(n);
           continue;

@@ -17,10 +17,20 @@ export function floatValues(t: TensorProto): Float32Array | undefined {
 }
 
 /**
- * Symmetric int8 quantization, zero point 0: q = round(w / s), s = max|w| / 127 per channel
- * along `axis` (undefined: one scale for the whole tensor). A channel of zeros gets scale 1.
+ * Weights that integer kernels multiply with uint8 activations use 7 bits (|q| ≤ 63), as
+ * onnxruntime's `reduce_range` does: x86 CPUs without VNNI (AVX2 `vpmaddubsw`) add two
+ * u8×s8 products into a saturating int16, and 2·255·127 > 32767 overflows where 2·255·63 does
+ * not. With 7 bits every CPU (AVX2, AVX-512 VNNI, ARM, WASM) computes the same integers.
  */
-export function quantizeInt8(w: Float32Array, dims: number[], axis: number | undefined): Int8Weights {
+export const INT8_KERNEL_BITS = 7;
+
+/**
+ * Symmetric int8 quantization, zero point 0: q = round(w / s), s = max|w| / qmax per channel
+ * along `axis` (undefined: one scale for the whole tensor), qmax = 2^(bits−1) − 1 (127 for 8
+ * bits, 63 for 7). A channel of zeros gets scale 1.
+ */
+export function quantizeInt8(w: Float32Array, dims: number[], axis: number | undefined, bits = 8): Int8Weights {
+  const qmax = 2 ** (bits - 1) - 1;
   const channels = axis === undefined ? 1 : dims[axis]!;
   const inner = axis === undefined ? 1 : dims.slice(axis + 1).reduce((a, b) => a * b, 1);
   const chanOf = (i: number) => (axis === undefined ? 0 : Math.floor(i / inner) % channels);
@@ -30,9 +40,9 @@ export function quantizeInt8(w: Float32Array, dims: number[], axis: number | und
     const a = Math.abs(w[i]!);
     if (a > maxAbs[c]!) maxAbs[c] = a;
   }
-  const scale = Float32Array.from(maxAbs, (m) => (m > 0 ? m / 127 : 1));
+  const scale = Float32Array.from(maxAbs, (m) => (m > 0 ? m / qmax : 1));
   const q = new Int8Array(w.length);
-  for (let i = 0; i < w.length; i++) q[i] = Math.max(-127, Math.min(127, Math.round(w[i]! / scale[chanOf(i)]!)));
+  for (let i = 0; i < w.length; i++) q[i] = Math.max(-qmax, Math.min(qmax, Math.round(w[i]! / scale[chanOf(i)]!)));
   return { q, scale, dims, axis };
 }
 
