@@ -1,14 +1,32 @@
 /** Library entry points of the exporter, used by the CLI and by tests. */
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { assertParity, checkParity, type ParityOptions, type ParityReport } from './parity.js';
 import { exportToOnnx, type ExportOptions, type ExportResult, type IoInfo } from './exporter.js';
 import type { StateMeta } from './metadata.js';
 import { loadTfjsArtifacts } from './tfjs-format/load.js';
+import { readSampleData } from './sample-data.js';
+import { checkPreprocessing, type PreprocessingJson } from '../data/preprocessing.js';
+
+/** preprocessing.json next to model.json, when there is one (to normalise CSV sample data). */
+async function siblingPreprocessing(modelJsonPath: string): Promise<PreprocessingJson | undefined> {
+  const p = join(dirname(modelJsonPath), 'preprocessing.json');
+  let text: string;
+  try {
+    text = await readFile(p, 'utf8');
+  } catch {
+    return undefined;
+  }
+  return checkPreprocessing(JSON.parse(text), p);
+}
 
 export interface ExportFileOptions extends ExportOptions, Omit<ParityOptions, 'tolerance'> {
   verify?: boolean;
   tolerance?: number;
   /** Called with the ONNX bytes before the parity check runs. */
   write?: (bytes: Uint8Array) => Promise<void>;
+  /** A .npy/.json/.csv file of real inputs for the parity check (instead of random ones). */
+  sampleData?: string;
 }
 
 export interface ExportSummary {
@@ -22,6 +40,8 @@ export interface ExportSummary {
   states: StateMeta[];
   ops: Record<string, number>;
   warnings: string[];
+  /** Set when model.json came from Keras 3 (rewritten to the Keras 2 wire shape on reading). */
+  keras3?: { kerasVersion: string; notes: string[] };
   sourceSha256: string;
   elapsedMs: number;
 }
@@ -42,14 +62,15 @@ export async function exportModelFile(modelJson: string, opts: ExportFileOptions
   const result = await exportToOnnx(art, opts);
   const elapsedMs = performance.now() - t0;
   await opts.write?.(result.model);
-  const parity = opts.verify === false ? undefined : await checkParity(art, result, opts);
+  const samples = opts.sampleData && opts.verify !== false ? await readSampleData(opts.sampleData, result.graph.inputs[0]!, await siblingPreprocessing(art.modelJsonPath)) : undefined;
+  const parity = opts.verify === false ? undefined : await checkParity(art, result, { ...opts, samples });
   const summary: ExportSummary = {
     source: art.modelJsonPath,
     sizeBytes: result.model.byteLength,
     opset: result.opset,
     parameters: art.weights.reduce((n, w) => n + w.data.length, 0),
     nodes: Object.values(result.opHistogram).reduce((a, b) => a + b, 0),
-    inputs: result.inputs, outputs: result.outputs, states: result.states, ops: result.opHistogram, warnings: result.warnings,
+    inputs: result.inputs, outputs: result.outputs, states: result.states, ops: result.opHistogram, warnings: result.warnings, keras3: art.keras3,
     sourceSha256: result.sourceSha256,
     elapsedMs,
   };

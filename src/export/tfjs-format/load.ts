@@ -1,6 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { InputError } from '../../errors.js';
+import { isKeras3, rewriteKeras3, type Keras3Rewrite } from './keras3.js';
 import type { ModelJson, ModelTopologyJson, WeightSpecJson } from './types.js';
 
 /** A weight tensor read from a shard, always widened to a JS typed array. */
@@ -22,6 +23,8 @@ export interface LoadedArtifacts {
   weights: WeightTensor[];
   /** Names of weights that contain NaN or ±Inf. */
   nonFiniteWeights: string[];
+  /** Set when the file came from Keras 3 and was rewritten to the Keras 2 wire shape. */
+  keras3?: Omit<Keras3Rewrite, 'renamed'>;
 }
 
 const BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2 };
@@ -51,9 +54,17 @@ export async function loadTfjsArtifacts(modelJsonPath: string): Promise<LoadedAr
     throw new InputError(`model.json is not valid JSON: ${(e as Error).message}`, { file: path, expected: 'a tfjs LayersModel model.json' }, { cause: e });
   }
   const modelJson = checkModelJson(json, path);
+  const outer = modelJson.modelTopology as ModelTopologyJson & { model_config?: ModelTopologyJson };
   const topology = 'model_config' in modelJson.modelTopology ? modelJson.modelTopology.model_config : modelJson.modelTopology;
   const { weights, nonFinite } = await readWeights(modelJson, path);
-  return { modelJsonPath: path, modelJsonBytes: bytes, modelJson, topology, weights, nonFiniteWeights: nonFinite };
+  const version = outer.keras_version ?? topology.keras_version ?? (/^keras v(\S+)/.exec(modelJson.generatedBy ?? '')?.[1]);
+  let keras3: LoadedArtifacts['keras3'];
+  if (isKeras3(topology, version)) {
+    const r = rewriteKeras3(topology, weights.map((w) => w.name), version ?? '3');
+    for (const w of weights) w.name = r.renamed.get(w.name) ?? w.name;
+    keras3 = { kerasVersion: r.kerasVersion, notes: r.notes };
+  }
+  return { modelJsonPath: path, modelJsonBytes: bytes, modelJson, topology, weights, nonFiniteWeights: nonFinite, keras3 };
 }
 
 function checkModelJson(json: unknown, file: string): ModelJson {
