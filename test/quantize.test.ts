@@ -104,10 +104,16 @@ describe.each(Object.entries(MODELS))('%s model', (key, files) => {
   });
 
   it('int8 (dynamic) step model: the difference to the quantized sequence model is reported', async () => {
+    // Dynamic int8 picks each call's activation scale from that call's inputs: a step quantizes
+    // x_t with the range of x_t alone, the window with the range of all steps. The inputs then
+    // differ by up to half a uint8 step of the wider range (1/510 of it), which the LSTM's gates
+    // carry into outputs of order 1: a few 1e-3 per step, compounding over the recurrence
+    // (measured ≤ 1e-2, identical on every CPU since the integer kernels agree).
+    const TOL = 2e-2;
     const qSeq = (await quantizeModel(float, { mode: 'int8' })).model;
-    const r = await streamifyModel(qSeq, { tolerance: 1e-2, steps: 12 });
+    const r = await streamifyModel(qSeq, { tolerance: TOL, steps: 12 });
     summary.push(`${key} int8: step vs quantized sequence ${r.report.verification!.maxAbsError.toExponential(2)} (dynamic activation scales are per call)`);
-    expect(r.report.verification!.maxAbsError).toBeLessThanOrEqual(1e-2);
+    expect(r.report.verification!.maxAbsError).toBeLessThanOrEqual(TOL);
   });
 });
 

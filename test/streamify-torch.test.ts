@@ -5,6 +5,7 @@
  * and equal PyTorch at every step, from the zero state and from a random state; the
  * bidirectional one is refused with exit 2; int8 quantization runs on all of them.
  */
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,7 +17,7 @@ import { resolveBackend } from '../src/runtime/backend-impl.js';
 import type { Backend, TensorData } from '../src/runtime/backend.js';
 import { initialStateRows } from '../src/runtime/step-model.js';
 import { runCli } from './helpers/cli.js';
-import { checkOnnxFiles } from './helpers/onnx-checker.js';
+import { checkOnnxFiles, SYSTEM_PYTHON } from './helpers/onnx-checker.js';
 
 const DIR = new URL('./fixtures/torch/', import.meta.url).pathname;
 const names = readdirSync(DIR).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();
@@ -184,6 +185,21 @@ describe('PyTorch exports stream and equal PyTorch at every step', () => {
       written.push(out);
     }
   });
+
+  it('the committed fixtures are what make.py writes with this machine’s PyTorch (Debian python3-torch)', async () => {
+    const out = join(tmp, 'regenerated');
+    execFileSync(SYSTEM_PYTHON, [join(DIR, 'make.py'), out], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 300_000 });
+    for (const name of names) {
+      const a = ref(name);
+      const b = JSON.parse(readFileSync(join(out, `${name}.json`), 'utf8')) as Ref;
+      expect(maxDiff(flat(b.zero_state), flat(a.zero_state)), name).toBeLessThanOrEqual(1e-6);
+      expect(maxDiff(flat(b.random_state), flat(a.random_state)), name).toBeLessThanOrEqual(1e-6);
+      if (name === 'bilstm') continue;
+      // The regenerated export streams too (not only the committed one).
+      const { report } = await streamifyModel(new Uint8Array(readFileSync(join(out, `${name}.onnx`))), { tolerance: 1e-5 });
+      expect(report.verification!.passed, name).toBe(true);
+    }
+  }, 300_000);
 
   it('streamify refuses the bidirectional LSTM with exit 2 and the reason', () => {
     const res = runCli(['streamify', join(DIR, 'bilstm.onnx'), '-o', join(tmp, 'bilstm.step.onnx')]);

@@ -43,6 +43,30 @@ describe('streamcell streamify', () => {
     expect(existsSync(join(dir, 'bi.step.onnx'))).toBe(false);
   });
 
+  it('a model that looks at the whole window is refused with exit 2 after the step-by-step check', async () => {
+    // LSTM over the sequence, then the mean over time: step t would need the whole window.
+    const m = tf.sequential({ layers: [tf.layers.lstm({ units: 4, returnSequences: true, inputShape: [null, 2] }), tf.layers.globalAveragePooling1d()] });
+    const p = await saveModel(m, join(dir, 'gap'));
+    expect(runCli(['export', p, '-o', join(dir, 'gap.onnx'), '--no-verify']).status).toBe(0);
+    const r = runCli(['streamify', join(dir, 'gap.onnx'), '-o', join(dir, 'gap.step.onnx')]);
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/differs from the sequence model \(output '\S+', max abs error \S+ > 0\.0001 over 8 comparisons in 8 steps\): some layer looks at the whole window/);
+    expect(r.stderr).toContain(join(dir, 'gap.onnx'));
+    expect(existsSync(join(dir, 'gap.step.onnx'))).toBe(false);
+  });
+
+  it('a last-step model is compared at every step, also with a fixed window length', async () => {
+    const m = tf.sequential({ layers: [tf.layers.lstm({ units: 4, inputShape: [12, 2] }), tf.layers.dense({ units: 1 })] });
+    const p = await saveModel(m, join(dir, 'fixed'));
+    expect(runCli(['export', p, '-o', join(dir, 'fixed.onnx'), '--no-verify']).status).toBe(0);
+    const r = runCli(['streamify', join(dir, 'fixed.onnx'), '-o', join(dir, 'fixed.step.onnx'), '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const v = (r.json as { verification: { steps: number; comparisons: number; note?: string } }).verification;
+    expect(v.steps).toBe(12);
+    expect(v.comparisons).toBe(12);
+    expect(v.note).toBeUndefined();
+  });
+
   it('a step model given again is refused', () => {
     const step = runCli(['streamify', join(dir, 'co2.step.onnx'), '-o', join(dir, 'again.onnx')]);
     expect(step.status).toBe(2);

@@ -31,10 +31,17 @@ export function builder(y: Argv): Argv<Args> {
 export function describeStreamify(out: string, r: StreamifyReport): string {
   const lines = [`wrote step model ${out}`];
   lines.push(`  sequence inputs: ${r.sequenceInputs.map((s) => `${s.name} (time axis ${s.axis} → 1)`).join(', ')}`);
-  for (const s of r.states) lines.push(`  state ${s.input} → ${s.output} [batch, ${s.shape.join(', ')}] init ${typeof s.init === 'number' ? s.init : `per element [${s.init.slice(0, 3).map((v) => v.toPrecision(3)).join(', ')}, …]`}`);
+  const from = new Map(r.initialStates.map((i) => [i.state, i.from]));
+  for (const s of r.states) {
+    const init = typeof s.init === 'number' ? s.init : `per element [${s.init.slice(0, 3).map((v) => v.toPrecision(3)).join(', ')}, …]`;
+    lines.push(`  state ${s.input} → ${s.output} [batch, ${s.shape.join(', ')}] init ${init}${from.has(s.name) ? ` (from ${from.get(s.name)})` : ''}`);
+  }
+  for (const o of r.stateOutputs) lines.push(`  output '${o.output}' only returned final states: it is the step model's state_out of ${o.states.join(', ')}`);
+  if (r.transposed.length) lines.push(`  time-major ${r.transposed.join(', ')} made batch-major: [batch, 1, …]`);
   if (r.verification) {
     const v = r.verification;
-    lines.push(`step vs sequence model over ${v.steps} steps, batch ${v.batch}, on ${v.backend}: max abs error ${v.maxAbsError.toExponential(2)} (tolerance ${v.tolerance}) — ${v.passed ? 'OK' : 'FAILED'}`);
+    lines.push(`step vs sequence model over ${v.steps} steps (${v.comparisons} comparisons), batch ${v.batch}, on ${v.backend}: max abs error ${v.maxAbsError.toExponential(2)} (tolerance ${v.tolerance}) — ${v.passed ? 'OK' : 'FAILED'}`);
+    if (v.note) lines.push(`  note: ${v.note}`);
   } else lines.push('check skipped (--no-verify)');
   return lines.join('\n');
 }

@@ -219,8 +219,10 @@ export function assertStepCheck(c: StepCheck, file?: string): void {
   const [name, err] = Object.entries(c.perOutput).reduce((a, b) => (b[1] > a[1] ? b : a));
   const ref = Math.max(1, c.scale?.[name] ?? 1);
   const where = `output '${name}', max abs error ${err.toExponential(3)} > ${c.tolerance} over ${c.comparisons} comparisons in ${c.steps} steps`;
-  if (err / ref < 1e-3) {
-    throw new CheckFailedError(`the step model differs from the sequence model by rounding only (${where}): raise --tolerance if that is acceptable`, { file });
+  // A model that looks at the whole window is off by the order of its values; float rounding
+  // and dynamic int8's per-call activation scales stay within a few percent of them.
+  if (err / ref < 3e-2) {
+    throw new CheckFailedError(`the step model differs from the sequence model by rounding or quantization noise only (${where}, ${((100 * err) / ref).toPrecision(2)}% of the outputs' scale): raise --tolerance if that is acceptable`, { file });
   }
   throw new UnsupportedError(
     `the step model differs from the sequence model (${where}): some layer looks at the whole window (global pooling over time, Flatten, RepeatVector, a fixed-length Reshape, attention, …), so the model cannot be served one sample at a time. Serve it in window mode instead (WindowPool, or the daemon with the sequence model)`,
