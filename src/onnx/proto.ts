@@ -3,6 +3,7 @@
  * from onnx.proto). The only module that imports it: the rest uses these re-exports and helpers.
  */
 import onnxProto from 'onnx-proto';
+import { InputError } from '../errors.js';
 
 export const onnx = onnxProto.onnx;
 export type ModelProto = onnxProto.onnx.IModelProto;
@@ -21,6 +22,18 @@ export function encodeModel(m: ModelProto): Uint8Array {
 
 export function decodeModel(bytes: Uint8Array): onnxProto.onnx.ModelProto {
   return onnx.ModelProto.decode(bytes);
+}
+
+/** Decodes model bytes a user handed in: not ONNX, or no graph, is their error (exit 2), naming `file`. */
+export function decodeUserModel(bytes: Uint8Array, file?: string): onnxProto.onnx.ModelProto & { graph: onnxProto.onnx.GraphProto } {
+  let m: onnxProto.onnx.ModelProto;
+  try {
+    m = decodeModel(bytes);
+  } catch (e) {
+    throw new InputError(`not an ONNX model: ${(e as Error).message}`, { file, expected: 'an ONNX ModelProto' });
+  }
+  if (!m.graph) throw new InputError('ONNX model has no graph', { file, expected: 'an ONNX ModelProto with a graph' });
+  return m as onnxProto.onnx.ModelProto & { graph: onnxProto.onnx.GraphProto };
 }
 
 export function decodeTensor(bytes: Uint8Array): onnxProto.onnx.TensorProto {

@@ -6,7 +6,7 @@ import { CheckFailedError, InputError, UnsupportedError } from '../../errors.js'
 import type { Dataset, Evaluation } from '../../data/evaluate.js';
 import { evaluateModel } from '../../data/evaluate.js';
 import { checkPreprocessing, type PreprocessingJson } from '../../data/preprocessing.js';
-import { decodeModel, encodeModel, toNum, type ModelProto } from '../../onnx/proto.js';
+import { decodeModel, decodeUserModel, encodeModel, toNum, type ModelProto } from '../../onnx/proto.js';
 import { resolveBackend } from '../../runtime/backend-impl.js';
 import type { BackendName } from '../../runtime/backend.js';
 import { readModelInfo } from '../../runtime/step-model.js';
@@ -48,13 +48,7 @@ export function modelPreprocessing(bytes: Uint8Array): PreprocessingJson | undef
  */
 export async function quantizeModel(bytes: Uint8Array, opts: QuantizeOptions): Promise<{ model: Uint8Array; report: QuantizeReport }> {
   if (!QUANT_MODES.includes(opts.mode)) throw new InputError(`unknown mode '${opts.mode}'`, { field: '--mode', expected: QUANT_MODES.join(' | ') });
-  let m: ReturnType<typeof decodeModel>;
-  try {
-    m = decodeModel(bytes);
-  } catch (e) {
-    throw new InputError(`not an ONNX model: ${(e as Error).message}`, { expected: 'an ONNX ModelProto' });
-  }
-  if (!m.graph) throw new InputError('ONNX model has no graph', { expected: 'a ModelProto with a graph' });
+  const m = decodeUserModel(bytes);
   const opset = toNum((m.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx')?.version as number) || 13;
   if (opset < 13 && opts.mode !== 'fp16') throw new UnsupportedError(`opset ${opset}: per-channel DequantizeLinear needs opset ≥ 13`, { supported: ['opset 13 and later'] });
   let pass: PassReport;

@@ -17,7 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import { InputError, UnsupportedError } from '../../errors.js';
-import { decodeModel, encodeModel, toNum, type ModelProto } from '../../onnx/proto.js';
+import { decodeModel, decodeUserModel, encodeModel, toNum, type ModelProto } from '../../onnx/proto.js';
 import { dimsOf, pruneDead, topoSort } from '../onnx/edit.js';
 import { META, type StateMeta } from '../metadata.js';
 import { assertStepCheck, checkStepModel } from './check.js';
@@ -46,13 +46,7 @@ function layerNameOf(name: string | null | undefined, op: string, index: number)
  * await writeFile('m.step.onnx', model);
  */
 export async function streamifyModel(bytes: Uint8Array, opts: StreamifyOptions = {}): Promise<{ model: Uint8Array; report: StreamifyReport }> {
-  let m: ReturnType<typeof decodeModel>;
-  try {
-    m = decodeModel(bytes);
-  } catch (e) {
-    throw new InputError(`not an ONNX model: ${(e as Error).message}`, { expected: 'an ONNX ModelProto' });
-  }
-  if (!m.graph) throw new InputError('ONNX model has no graph', { expected: 'a ModelProto with a graph' });
+  const m = decodeUserModel(bytes);
   // Batch-major (layout 1) recurrences first become layout 0 + transposes: onnxruntime's CPU
   // kernels implement layout 0 only, so the check below could not even run the original.
   const seqBytes = toLayout0(m) ? encodeModel(m as ModelProto) : bytes;
