@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportModelFile } from '../src/export/api.js';
+import { streamifyModel } from '../src/export/streamify/index.js';
 import { rng } from '../src/export/parity.js';
 import { checkOnnxFiles } from './helpers/onnx-checker.js';
 import { maxAbs, runOnnx } from './helpers/ort.js';
@@ -248,6 +249,32 @@ describe('Keras-origin models tfjs cannot run', () => {
       return Math.min(Math.max(n > -0.5 ? n : 0, 0), 2) - 0.3 * Math.max(-0.5 - n, 0);
     });
     expect(maxAbs(got, want)).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('ZeroPadding1D((k−1)·d, 0) + a valid dilated Conv1D is causal: it streams with a ring buffer', async () => {
+    const dir = join(root, 'zpconv');
+    const F = 4;
+    const p = await writeKerasModel(dir, topo([
+      input('x', [null, null, I]),
+      { class_name: 'ZeroPadding1D', config: { name: 'pad', padding: [4, 0] } },
+      { class_name: 'Conv1D', config: { name: 'conv', filters: F, kernel_size: [3], strides: [1], padding: 'valid', dilation_rate: [2], activation: 'relu', use_bias: true, data_format: 'channels_last', groups: 1 } },
+      { class_name: 'LSTM', config: { name: 'lstm', units: u, activation: 'tanh', recurrent_activation: 'sigmoid', use_bias: true, return_sequences: true, return_state: false, go_backwards: false, stateful: false, time_major: false, unroll: false } },
+    ]), [
+      { name: 'conv/kernel', shape: [3, I, F], data: seededValues(3 * I * F, 51) },
+      { name: 'conv/bias', shape: [F], data: seededValues(F, 52) },
+      { name: 'lstm/lstm_cell/kernel', shape: [F, 4 * u], data: seededValues(F * 4 * u, 53) },
+      { name: 'lstm/lstm_cell/recurrent_kernel', shape: [u, 4 * u], data: seededValues(u * 4 * u, 54, 0.4) },
+      { name: 'lstm/lstm_cell/bias', shape: [4 * u], data: seededValues(4 * u, 55) },
+    ]);
+    const { model } = await exportAndCheck('zpconv', p);
+    const { model: step, report } = await streamifyModel(model, { tolerance: 1e-5, steps: 12 });
+    expect(report.verification!.passed).toBe(true);
+    expect(report.verification!.comparisons).toBe(12);
+    expect(report.states.find((s) => s.name.endsWith('.buf'))!.shape).toEqual([I, 4]);
+    expect(report.rewritten.some((r) => /explicit Pad folded in/.test(r.as))).toBe(true);
+    const out = join(root, 'zpconv.step.onnx');
+    await writeFile(out, step);
+    written.push(out);
   });
 
   it('a Keras LSTM (lstm_cell weight names, sigmoid gates) that tfjs can run is checked against tfjs', async () => {
