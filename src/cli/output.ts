@@ -1,5 +1,20 @@
 /** Shared CLI plumbing: JSON vs human output and error → exit status. */
-import { describeError, isStreamcellError } from '../errors.js';
+import { writeFile } from 'node:fs/promises';
+import { describeError, InputError, isStreamcellError } from '../errors.js';
+
+/**
+ * Writes a file the user named with a flag: a missing folder or a read-only place is their input
+ * to fix (exit 2, naming the file and the flag), not a crash.
+ */
+export async function writeOutput(file: string, data: string | Uint8Array, flag = '-o', mode?: number): Promise<void> {
+  try {
+    await writeFile(file, data, mode === undefined ? undefined : { mode });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'its folder does not exist' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EISDIR' ? 'it is a folder' : code === 'ENOSPC' ? 'the disk is full' : (e as Error).message;
+    throw new InputError(`cannot write '${file}': ${why}`, { file, field: flag, expected: 'a file path in an existing, writable folder' });
+  }
+}
 
 export interface GlobalArgs {
   json?: boolean;

@@ -19,6 +19,7 @@ export const DaemonConfigSchema = z.object({
     monotonic_time: z.boolean().default(true),
   }).strict().optional(),
   resample_hz: z.number().positive().optional(),
+  window: z.number().int().positive().optional().describe('window length for a sequence model whose time dimension is free (default: its preprocessing)'),
   backend: z.enum(['onnxruntime-node', 'onnxruntime-web']).optional(),
   http_token: z.string().min(16).optional(),
   log_level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { checkPreprocessing, type PreprocessingJson } from '../data/preprocessing.js';
-import { isInputError } from '../errors.js';
+import { InputError, isInputError } from '../errors.js';
 import type { BackendName } from '../runtime/backend.js';
 import type { Pool, PoolOptions, Prediction } from '../runtime/pool-types.js';
 import { StreamPool } from '../runtime/pool.js';
@@ -33,6 +33,8 @@ export interface DaemonOptions {
   checkpointEveryS?: number;
   policy?: Partial<StreamPolicy>;
   resampleHz?: number;
+  /** Window length for a sequence model with a free time dimension (default: its preprocessing's). */
+  window?: number;
   pool?: PoolOptions;
   backend?: BackendName;
   token?: string;
@@ -63,7 +65,13 @@ export class Daemon {
   static async create(opts: DaemonOptions): Promise<Daemon> {
     const d = new Daemon(opts);
     const poolOpts = { backend: opts.backend, ...opts.pool };
-    d.pool = d.info.kind === 'step' ? await StreamPool.create(opts.model, poolOpts) : await WindowPool.create(opts.model, { ...poolOpts, window: d.pre?.window });
+    const window = opts.window ?? d.pre?.window;
+    d.pool = d.info.kind === 'step' ? await StreamPool.create(opts.model, poolOpts) : await WindowPool.create(opts.model, { ...poolOpts, window }).catch((e: unknown) => {
+      if (isInputError(e) && e.context.field === 'window') {
+        throw new InputError("the model is a sequence model with a free time dimension and carries no preprocessing window: give the window length (option 'window'), or streamify it to a step model", { field: 'window', expected: 'an integer number of samples' });
+      }
+      throw e;
+    });
     d.sinks = await Promise.all(opts.sinks.map((f) => f({ metrics: d.metrics, health: () => d.health(), token: opts.token })));
     const channels = d.pre?.channels.length ?? Number(d.info.sampleInputs[0]?.dims.at(-1) ?? 1);
     d.pipeline = new Pipeline({ pool: d.pool, channels, pre: d.pre, metrics: d.metrics, sinks: d.sinks, policy: opts.policy, resampleHz: opts.resampleHz, log: d.log });

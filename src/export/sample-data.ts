@@ -60,7 +60,10 @@ export function parseNpy(buf: Uint8Array, file: string): { dims: number[]; value
   if (start + n * type!.bytes > buf.length) bad(`.npy shape [${dims}] needs ${n * type!.bytes} bytes of data, the file has ${buf.length - start}`);
   const le = descr![1] !== '>';
   const values = new Float64Array(n);
-  for (let i = 0; i < n; i++) values[i] = type!.read(view, start + i * type!.bytes, le);
+  for (let i = 0; i < n; i++) {
+    values[i] = type!.read(view, start + i * type!.bytes, le);
+    if (!Number.isFinite(values[i]!)) bad(`.npy value ${i} is ${values[i]}`, 'finite numbers (the model would only compare NaN with NaN)');
+  }
   return { dims, values };
 }
 

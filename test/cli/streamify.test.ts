@@ -39,7 +39,7 @@ describe('streamcell streamify', () => {
     expect(runCli(['export', p, '-o', join(dir, 'bi.onnx'), '--no-verify']).status).toBe(0);
     const r = runCli(['streamify', join(dir, 'bi.onnx'), '-o', join(dir, 'bi.step.onnx')]);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/direction 'bidirectional': it needs the future of the sequence and cannot stream\. Use window mode/);
+    expect(r.stderr).toMatch(/direction 'bidirectional': it needs the future of the sequence and cannot stream\. Serve the sequence model in window mode/);
     expect(existsSync(join(dir, 'bi.step.onnx'))).toBe(false);
   });
 

@@ -1,10 +1,10 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { InputError } from '../../errors.js';
 import type { BackendName } from '../../runtime/backend.js';
 import { benchModel, benchTable } from '../bench-model.js';
-import { emit, guarded, type GlobalArgs } from '../output.js';
+import { emit, guarded, writeOutput, type GlobalArgs } from '../output.js';
 
 export const command = 'bench <model>';
 export const describe = 'Measure per-step latency (pool vs bare onnxruntime), throughput per stream count, memory, window mode';
@@ -43,7 +43,7 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
       throw new InputError(`cannot read '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file, expected: 'an ONNX model' });
     }
     const r = await benchModel(bytes, { streams, steps: args.steps, backend: args.backend, window: args.window, tfjs: args.tfjs ? resolve(args.tfjs) : undefined });
-    if (args.out) await writeFile(resolve(args.out), JSON.stringify(r, null, 2) + '\n');
+    if (args.out) await writeOutput(resolve(args.out), JSON.stringify(r, null, 2) + '\n', '--out');
     emit(args, r, () => benchTable(r));
   });
 }

@@ -1,8 +1,7 @@
-import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { deploy, inventoryHosts, type HostResult } from '../../fleet/deploy.js';
-import { emit, guarded, type GlobalArgs } from '../output.js';
+import { emit, guarded, writeOutput, type GlobalArgs } from '../output.js';
 
 export const command = 'deploy';
 export const describe = 'Roll a signed bundle out to a fleet with Ansible: canary first, then batches; stops and rolls back on failed health';
@@ -38,7 +37,7 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
     const inventory = resolve(args.inventory);
     const hosts = await inventoryHosts(inventory);
     const r = await deploy({ bundle: args.bundle, inventory, canary: args.canary, batch: args.batch, maxFail: args.maxFail, timeoutS: args.timeout, hosts });
-    if (args.report) await writeFile(resolve(args.report), JSON.stringify(r, null, 2) + '\n');
+    if (args.report) await writeOutput(resolve(args.report), JSON.stringify(r, null, 2) + '\n', '--report');
     emit(args, r, () => `rollout of ${r.bundle} (batches ${r.plan.join(' → ')}): ${r.ok ? 'done' : 'STOPPED'}\n${hostTable(r.hosts)}`);
     if (!r.ok) process.exitCode = 1;
   });

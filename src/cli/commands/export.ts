@@ -1,11 +1,10 @@
-import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
-import { InputError } from '../../errors.js';
+import { InputError, isStreamcellError } from '../../errors.js';
 import { exportModelFile } from '../../export/api.js';
 import { streamifyModel, type StreamifyReport } from '../../export/streamify/index.js';
 import { describeStreamify } from './streamify.js';
-import { emit, guarded, fmtBytes, reportError, type GlobalArgs } from '../output.js';
+import { emit, guarded, fmtBytes, reportError, writeOutput, type GlobalArgs } from '../output.js';
 
 export const command = 'export <model>';
 export const describe = 'Convert a tfjs LayersModel (model.json) to ONNX and check parity against tfjs';
@@ -41,13 +40,21 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
     const out = resolve(args.output);
     const r = await exportModelFile(args.model, {
       opset: args.opset, allowNonFinite: args.allowNan, verify: args.verify, tolerance: args.tolerance, seed: args.seed, sampleData: args.sampleData,
-      write: (bytes) => writeFile(out, bytes),
+      write: (bytes) => writeOutput(out, bytes),
     });
     let step: { output: string; report: StreamifyReport } | undefined;
     if (args.streaming && (!r.parity || r.parity.passed)) {
       const stepOut = out.replace(/(\.onnx)?$/i, '.step.onnx');
-      const s = await streamifyModel(r.result.model, { tolerance: args.tolerance, verify: args.verify });
-      await writeFile(stepOut, s.model);
+      let s;
+      try {
+        s = await streamifyModel(r.result.model, { tolerance: args.tolerance, verify: args.verify });
+      } catch (e) {
+        // The sequence model is written and stays usable (window mode); say which file could not stream.
+        if (isStreamcellError(e)) e.context.file ??= out;
+        process.stderr.write(`streamcell: wrote ${out}, but not its step model:\n`);
+        throw e;
+      }
+      await writeOutput(stepOut, s.model);
       step = { output: stepOut, report: s.report };
     }
     emit(args, { ok: r.parity ? r.parity.passed : true, output: out, ...r.summary, parity: r.parity, step }, () => {

@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { InputError } from '../../errors.js';
@@ -6,7 +6,7 @@ import { loadDataset } from '../../data/evaluate.js';
 import { checkPreprocessing, type PreprocessingJson } from '../../data/preprocessing.js';
 import { assertGate, compareModels, modelPreprocessing, QUANT_MODES, quantizeModel, type QuantMode } from '../../export/quantize/index.js';
 import { reportHtml, reportTable } from '../../export/quantize/report.js';
-import { emit, guarded, type GlobalArgs } from '../output.js';
+import { emit, guarded, writeOutput, type GlobalArgs } from '../output.js';
 
 export const command = 'quantize <model>';
 export const describe = 'Quantize an ONNX model (int8 dynamic, int8 static, fp16) with an accuracy gate and a report';
@@ -88,7 +88,7 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
       ok: true, output: out, report: q.report,
       comparison: { size: c.size, parameters: c.parameters, outputError: { max: c.outputError.max, mean: c.outputError.mean }, metrics: c.metrics, latencyUs: c.latencyUs },
     };
-    if (args.report) await writeFile(resolve(args.report), reportHtml({ title: `streamcell quantize ${args.mode}: ${file}`, q: q.report, c, pre }));
+    if (args.report) await writeOutput(resolve(args.report), reportHtml({ title: `streamcell quantize ${args.mode}: ${file}`, q: q.report, c, pre }));
     if (args.maxDrop !== undefined) {
       try {
         assertGate(c, args.maxDrop);
@@ -97,7 +97,7 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
         throw e;
       }
     }
-    await writeFile(out, q.model);
+    await writeOutput(out, q.model);
     emit(args, summary, () => `wrote ${out}\n${reportTable(q.report, c)}`);
   });
 }

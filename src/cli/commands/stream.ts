@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
-import { InputError } from '../../errors.js';
+import { InputError, isInputError } from '../../errors.js';
 import { loadDaemonConfig, type DaemonConfig } from '../../devices/config.js';
 import { Daemon } from '../../devices/daemon.js';
 import { detectDevice } from '../../devices/detect.js';
@@ -23,6 +23,7 @@ interface Args extends GlobalArgs {
   min?: number;
   max?: number;
   resample?: number;
+  window?: number;
   backend?: 'onnxruntime-node' | 'onnxruntime-web';
   duration?: number;
   logLevel?: string;
@@ -42,6 +43,7 @@ export function builder(y: Argv): Argv<Args> {
     .option('min', { type: 'number', describe: 'drop readings with a value below this' })
     .option('max', { type: 'number', describe: 'drop readings with a value above this' })
     .option('resample', { type: 'number', describe: 'resample every stream to this rate (Hz)' })
+    .option('window', { type: 'number', describe: 'window length (samples) for a sequence model with a free time dimension; default: its preprocessing' })
     .option('backend', { choices: ['onnxruntime-node', 'onnxruntime-web'] as const, describe: 'force an inference backend (default: detected)' })
     .option('duration', { type: 'number', describe: 'stop after this many seconds' })
     .option('public-key', { type: 'string', describe: 'verify the bundle\'s signature with this key (or STREAMCELL_PUBLIC_KEY)' })
@@ -58,6 +60,7 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
   await guarded(args, async () => {
     const cfg: Partial<DaemonConfig> = args.config ? await loadDaemonConfig(resolve(args.config)) : {};
     const { bytes } = await modelBytes({ model: args.model ?? (args.bundle ? undefined : cfg.model), bundle: args.bundle, publicKey: args.publicKey });
+    if (args.window !== undefined && (!Number.isInteger(args.window) || args.window < 1)) throw new InputError(`--window is ${args.window}`, { field: '--window', expected: 'a positive integer number of samples' });
     const sourceUris = args.source ?? cfg.sources;
     if (!sourceUris?.length) throw new InputError('no source', { field: '--source', expected: 'at least one source URI, e.g. --source serial:/dev/ttyUSB0?baud=115200' });
     const level = args.logLevel ?? cfg.log_level ?? 'info';
@@ -76,9 +79,16 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
       checkpoint: args.checkpoint ?? cfg.checkpoint?.file, checkpointEveryS: args.checkpoint ? args.checkpointEvery : cfg.checkpoint?.every_s ?? args.checkpointEvery,
       policy: { nonFinite: args.nonFinite ?? p?.non_finite, min: args.min ?? p?.min, max: args.max ?? p?.max, monotonicTime: p?.monotonic_time },
       resampleHz: args.resample ?? cfg.resample_hz,
+      window: args.window ?? cfg.window,
       backend: args.backend ?? cfg.backend ?? device.backend,
       pool: { session: { intraOpThreads: device.threads }, maxBatch: cfg.pool?.max_batch, maxWaitMs: cfg.pool?.max_wait_ms, maxStreams: cfg.pool?.max_streams, idleMs: cfg.pool?.idle_ms },
       token: cfg.http_token ?? process.env.STREAMCELL_HTTP_TOKEN,
+    }).catch((e: unknown) => {
+      // The library names its option; a CLI user sets a flag or a config key.
+      if (isInputError(e) && e.context.field === 'window') {
+        throw new InputError('the model is a sequence model with a free time dimension and carries no window length: pass --window N (or `window: N` in the config), or streamify it to a step model and stream that', { field: '--window', expected: 'a positive integer number of samples' });
+      }
+      throw e;
     });
     log.info({ device }, 'device');
     let stopping = false;

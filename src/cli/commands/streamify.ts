@@ -1,9 +1,9 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { InputError } from '../../errors.js';
 import { streamifyModel, type StreamifyReport } from '../../export/streamify/index.js';
-import { emit, guarded, type GlobalArgs } from '../output.js';
+import { emit, guarded, writeOutput, type GlobalArgs } from '../output.js';
 
 export const command = 'streamify <model>';
 export const describe = 'Turn a sequence ONNX model into a step model with explicit state (one sample per call)';
@@ -49,6 +49,9 @@ export function describeStreamify(out: string, r: StreamifyReport): string {
 export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
   await guarded(args, async () => {
     if (!(args.tolerance >= 0)) throw new InputError(`--tolerance is ${args.tolerance}`, { field: '--tolerance', expected: 'a non-negative number' });
+    // One step cannot tell a recurrence from a model that averages the whole window.
+    if (!Number.isInteger(args.steps) || args.steps < 2 || args.steps > 10_000) throw new InputError(`--steps is ${args.steps}`, { field: '--steps', expected: 'one integer from 2 to 10000 (default 8)' });
+    if (args.timeAxis !== undefined && (!Number.isInteger(args.timeAxis) || args.timeAxis < 0)) throw new InputError(`--time-axis is ${args.timeAxis}`, { field: '--time-axis', expected: 'one non-negative integer, the axis of time in the sequence inputs (1 for [batch, time, features])' });
     const input = resolve(args.model);
     let bytes: Uint8Array;
     try {
@@ -64,7 +67,7 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
       throw e;
     }
     const out = resolve(args.output);
-    await writeFile(out, result.model);
+    await writeOutput(out, result.model);
     emit(args, { ok: true, output: out, ...result.report }, () => describeStreamify(out, result.report));
   });
 }

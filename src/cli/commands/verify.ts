@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { extname, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { extname, join, resolve } from 'node:path';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { InputError } from '../../errors.js';
 import { loadDataset } from '../../data/evaluate.js';
@@ -7,8 +8,7 @@ import { exportToOnnx } from '../../export/exporter.js';
 import { compareModels } from '../../export/quantize/index.js';
 import { reportHtml, reportTable } from '../../export/quantize/report.js';
 import { loadTfjsArtifacts } from '../../export/tfjs-format/load.js';
-import { writeFile } from 'node:fs/promises';
-import { emit, guarded, type GlobalArgs } from '../output.js';
+import { emit, guarded, writeOutput, type GlobalArgs } from '../output.js';
 import { preprocessingFor } from './quantize.js';
 
 export const command = 'verify <a> <b>';
@@ -35,7 +35,9 @@ export function builder(y: Argv): Argv<Args> {
 
 async function onnxOf(path: string): Promise<Uint8Array> {
   const file = resolve(path);
-  if (extname(file).toLowerCase() === '.json') return (await exportToOnnx(await loadTfjsArtifacts(file))).model;
+  // A tfjs model.json, or the folder holding one (as export takes it).
+  const tfjs = extname(file).toLowerCase() === '.json' ? file : existsSync(join(file, 'model.json')) ? join(file, 'model.json') : undefined;
+  if (tfjs) return (await exportToOnnx(await loadTfjsArtifacts(tfjs))).model;
   try {
     return new Uint8Array(await readFile(file));
   } catch (e) {
@@ -51,7 +53,7 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
     if (args.data && !pre) throw new InputError('neither model carries preprocessing metadata', { field: '--preprocessing', expected: 'preprocessing.json' });
     const data = args.data ? await loadDataset(resolve(args.data), pre!) : undefined;
     const c = await compareModels(a, b, { pre, data });
-    if (args.report) await writeFile(resolve(args.report), reportHtml({ title: `streamcell verify: ${args.a} vs ${args.b}`, c, pre, names: ['A', 'B'] }));
+    if (args.report) await writeOutput(resolve(args.report), reportHtml({ title: `streamcell verify: ${args.a} vs ${args.b}`, c, pre, names: ['A', 'B'] }));
     emit(args, { ok: true, size: c.size, parameters: c.parameters, outputError: { max: c.outputError.max, mean: c.outputError.mean }, metrics: c.metrics, latencyUs: c.latencyUs }, () => reportTable(undefined, c, ['A', 'B']));
     if (args.maxDrop !== undefined) {
       if (!c.metrics) throw new InputError('--max-drop needs --data', { field: '--data', expected: 'a CSV' });

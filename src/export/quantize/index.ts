@@ -162,14 +162,30 @@ export async function compareModels(a: Uint8Array, b: Uint8Array, opts: { pre?: 
 
 async function randomDiffs(a: Uint8Array, b: Uint8Array, backend?: BackendName): Promise<Float64Array> {
   const info = readModelInfo(a);
+  const infoB = readModelInfo(b);
+  // Random inputs can only go to models that take the same inputs and give the same output.
+  const sig = (i: typeof info) => i.inputs.map((x) => `${x.name}: ${x.dtype}[${x.dims.join(', ')}]`).join('; ');
+  if (sig(info) !== sig(infoB)) {
+    throw new InputError(`the two models take different inputs — A: ${sig(info)}; B: ${sig(infoB)}`, {
+      field: 'B', expected: 'two models with the same inputs (a model and its quantized copy; a step model with a step model), or --data F.csv to compare them on the task',
+    });
+  }
+  const name = info.predictionOutputs[0]!.name;
+  if (!infoB.predictionOutputs.some((o) => o.name === name)) {
+    throw new InputError(`model B has no output '${name}' (it has ${infoB.predictionOutputs.map((o) => `'${o.name}'`).join(', ')})`, { field: 'B', expected: `an output named '${name}'` });
+  }
   const { backend: be } = await resolveBackend(backend ? [backend] : undefined);
   const sa = await be.createSession(a);
   const sb = await be.createSession(b);
   try {
     const feeds = modelFeeds(a, { batch: 8, time: info.kind === 'step' ? 1 : 16 }, 7, 0.6);
-    const name = info.predictionOutputs[0]!.name;
-    const ya = (await sa.run(feeds))[name]!.data as Float32Array;
-    const yb = (await sb.run(feeds))[name]!.data as Float32Array;
+    const ra = (await sa.run(feeds))[name]!;
+    const rb = (await sb.run(feeds))[name]!;
+    if (ra.dims.join() !== rb.dims.join()) {
+      throw new InputError(`output '${name}' is [${ra.dims}] in A and [${rb.dims}] in B on the same inputs`, { field: 'B', expected: 'two models with the same output shape' });
+    }
+    const ya = ra.data as Float32Array;
+    const yb = rb.data as Float32Array;
     return Float64Array.from(ya, (v, k) => Math.abs(v - yb[k]!));
   } finally {
     await sa.release();

@@ -225,7 +225,7 @@ export function assertStepCheck(c: StepCheck, file?: string): void {
     throw new CheckFailedError(`the step model differs from the sequence model by rounding or quantization noise only (${where}, ${((100 * err) / ref).toPrecision(2)}% of the outputs' scale): raise --tolerance if that is acceptable`, { file });
   }
   throw new UnsupportedError(
-    `the step model differs from the sequence model (${where}): some layer looks at the whole window (global pooling over time, Flatten, RepeatVector, a fixed-length Reshape, attention, …), so the model cannot be served one sample at a time. Serve it in window mode instead (WindowPool, or the daemon with the sequence model)`,
+    `the step model differs from the sequence model (${where}): some layer looks at the whole window (global pooling over time, Flatten, RepeatVector, a fixed-length Reshape, attention, …), so the model cannot be served one sample at a time. Serve it in window mode instead (WindowPool; streamcell stream --model SEQ.onnx --window N)`,
     { file, supported: ['models whose output at step t depends only on inputs up to t'] },
   );
 }

@@ -29,14 +29,18 @@ export async function classifyInitialState(ctx: StreamifyContext, init: string, 
   if (ctx.isGraphInput(init)) return { kind: 'input', input: init };
   const prov = ctx.provenance(init);
   if (prov.dataInputs.size === 0) {
+    // Evaluated at batch 2 where the batch is free; a statically shaped export keeps its own batch.
     const res = (await ctx.evaluate({ [init]: 'float32' }, 2))[init];
     const data = res?.data as Float32Array | undefined;
-    if (!data || data.length !== 2 * hidden) {
-      throw new UnsupportedError(`node '${layer}': its initial ${kind} state evaluates to ${data?.length ?? 0} values at batch 2, expected [1, 2, ${hidden}]`, { supported: ['an initial state of shape [1, batch, hidden]'] });
+    const rows = data ? data.length / hidden : 0;
+    if (!data || !Number.isInteger(rows) || rows < 1) {
+      throw new UnsupportedError(`node '${layer}': its initial ${kind} state evaluates to ${data?.length ?? 0} values [${res?.dims ?? []}], not [1, batch, ${hidden}]`, { supported: ['an initial state of shape [1, batch, hidden]'] });
     }
     const row = Array.from(data.subarray(0, hidden));
-    if (row.some((v, j) => v !== data[hidden + j])) {
-      throw new UnsupportedError(`node '${layer}': its initial ${kind} state differs between batch rows (computed per row), so no single initial state exists`, { supported: ['the same initial state for every sequence'] });
+    for (let r = 1; r < rows; r++) {
+      if (row.some((v, j) => v !== data[r * hidden + j])) {
+        throw new UnsupportedError(`node '${layer}': its initial ${kind} state differs between batch rows (computed per row), so no single initial state exists`, { supported: ['the same initial state for every sequence'] });
+      }
     }
     if (row.some((v) => !Number.isFinite(v))) throw new UnsupportedError(`node '${layer}': its initial ${kind} state holds NaN/Inf`, { supported: ['a finite initial state'] });
     return { kind: 'constant', value: row.every((v) => v === row[0]) ? row[0]! : row };

@@ -1,4 +1,5 @@
 /** Finds which graph inputs carry the time axis, and on which axis, by walking back from the ops over time. */
+import { InputError } from '../../errors.js';
 import { attrInt, attrInts, dimsOf, type GraphEdit } from '../onnx/edit.js';
 
 export const RNN_OPS = new Set(['LSTM', 'GRU', 'RNN']);
@@ -48,6 +49,12 @@ export function findSequenceInputs(ed: GraphEdit, explicitAxis?: number): Map<st
       if (axis >= 1 && axis < d.length) found.set(i.name!, axis);
     }
   }
-  if (explicitAxis !== undefined) for (const k of found.keys()) found.set(k, explicitAxis);
+  if (explicitAxis !== undefined) {
+    for (const k of found.keys()) {
+      const rank = dimsOf(ed.g.input!.find((i) => i.name === k)!).length;
+      if (explicitAxis >= rank) throw new InputError(`time axis ${explicitAxis} does not exist: input '${k}' has rank ${rank}`, { field: '--time-axis', expected: `an axis from 0 to ${rank - 1}` });
+      found.set(k, explicitAxis);
+    }
+  }
   return found;
 }

@@ -13,7 +13,7 @@ async function rewriteRecurrence(ctx: StreamifyContext, n: NodeProto, layer: str
   const op = n.opType!;
   const dir = attrStr(n, 'direction', 'forward');
   if (dir !== 'forward') {
-    throw new UnsupportedError(`${op} node '${layer}' runs in direction '${dir}': it needs the future of the sequence and cannot stream. Use window mode (WindowPool / --window) for this model`, { supported: ['forward LSTM/GRU/RNN'] });
+    throw new UnsupportedError(`${op} node '${layer}' runs in direction '${dir}': it needs the future of the sequence and cannot stream. Serve the sequence model in window mode instead (WindowPool; streamcell stream --model SEQ.onnx --window N)`, { supported: ['forward LSTM/GRU/RNN'] });
   }
   const hidden = attrInt(n, 'hidden_size', 0);
   if (!hidden) throw new InputError(`${op} node '${layer}' has no hidden_size`, { field: `${layer}.hidden_size`, expected: 'a positive integer' });

@@ -35,14 +35,46 @@ async function constFloat(ctx: StreamifyContext, name: string): Promise<number> 
   return ((await ctx.evaluate({ [name]: 'float32' }))[name]!.data as Float32Array)[0] ?? 0;
 }
 
-/** A constant-mode Pad that feeds `x` (possibly through transposes), with its amounts on `axis`. */
+/** One constant-mode Pad node's amounts on `ax` (undefined: not a pure time padding). */
+async function padAmounts(ctx: StreamifyContext, p: NodeProto, ax: number, layer: string): Promise<{ left: number; right: number; value: number } | undefined> {
+  const mode = attrStr(p, 'mode', 'constant');
+  if ((p.input ?? []).slice(1).some((i) => i && ctx.provenance(i).dataInputs.size > 0)) return undefined; // amounts computed from data
+  const pads = ctx.ed.opset >= 11 ? (p.input![1] ? await constInts(ctx, p.input![1]) : []) : (attrInts(p, 'pads') ?? []);
+  let rank = pads.length / 2;
+  let full = pads;
+  if (ctx.ed.opset >= 18 && p.input![3]) {
+    // Pad-18 `axes`: the pads list only those axes.
+    const axes = await constInts(ctx, p.input![3]);
+    rank = Math.max(rank, ...axes.map((a) => (a < 0 ? -a : a + 1)), ax + 1);
+    full = new Array(2 * rank).fill(0);
+    axes.forEach((a, j) => {
+      const at = a < 0 ? rank + a : a;
+      full[at] = pads[j]!;
+      full[at + rank] = pads[j + axes.length]!;
+    });
+  }
+  if (full.some((q, j) => q !== 0 && j !== ax && j !== ax + rank)) return undefined; // pads other axes: not a time padding
+  const left = full[ax] ?? 0;
+  const right = full[ax + rank] ?? 0;
+  if (mode !== 'constant' && (left > 0 || right > 0)) {
+    throw new UnsupportedError(`Pad node before '${layer}' uses mode '${mode}': only constant padding can be replaced by a ring buffer`, { supported: ["Pad mode 'constant'"] });
+  }
+  const value = ctx.ed.opset >= 11 ? (p.input![2] ? await constFloat(ctx, p.input![2]) : 0) : toNum((p.attribute ?? []).find((a) => a.name === 'value')?.f ?? 0);
+  return { left, right, value };
+}
+
+/**
+ * The constant-mode Pads that feed `x` on `axis` (through transposes; PyTorch's avg_pool1d adds
+ * an all-zero Pad of its own after the user's), summed. The window then reads the first Pad's input.
+ */
 async function explicitPad(ctx: StreamifyContext, x: string, axis: number, layer: string): Promise<ExplicitPad | undefined> {
   const perms: number[][] = [];
   let v = x;
   let ax = axis;
-  for (let depth = 0; depth < 8; depth++) {
+  let found: ExplicitPad | undefined;
+  for (let depth = 0; depth < 12; depth++) {
     const p = ctx.producer(v);
-    if (!p) return undefined;
+    if (!p) break;
     if (p.opType === 'Transpose') {
       const perm = attrInts(p, 'perm')!;
       perms.unshift(perm);
@@ -50,33 +82,20 @@ async function explicitPad(ctx: StreamifyContext, x: string, axis: number, layer
       v = p.input![0]!;
       continue;
     }
-    if (p.opType !== 'Pad') return undefined;
-    const mode = attrStr(p, 'mode', 'constant');
-    if ((p.input ?? []).slice(1).some((i) => i && ctx.provenance(i).dataInputs.size > 0)) return undefined; // amounts computed from data
-    const pads = ctx.ed.opset >= 11 ? (p.input![1] ? await constInts(ctx, p.input![1]) : []) : (attrInts(p, 'pads') ?? []);
-    let rank = pads.length / 2;
-    let full = pads;
-    if (ctx.ed.opset >= 18 && p.input![3]) {
-      // Pad-18 `axes`: the pads list only those axes.
-      const axes = await constInts(ctx, p.input![3]);
-      rank = Math.max(rank, ...axes.map((a) => (a < 0 ? -a : a + 1)), ax + 1);
-      full = new Array(2 * rank).fill(0);
-      axes.forEach((a, j) => {
-        const at = a < 0 ? rank + a : a;
-        full[at] = pads[j]!;
-        full[at + rank] = pads[j + axes.length]!;
-      });
-    }
-    const left = full[ax] ?? 0;
-    const right = full[ax + rank] ?? 0;
-    if (full.some((q, j) => q !== 0 && j !== ax && j !== ax + rank)) return undefined; // pads other axes: not a time padding
-    if (mode !== 'constant') {
-      throw new UnsupportedError(`Pad node before '${layer}' uses mode '${mode}': only constant padding can be replaced by a ring buffer`, { supported: ["Pad mode 'constant'"] });
-    }
-    const value = ctx.ed.opset >= 11 ? (p.input![2] ? await constFloat(ctx, p.input![2]) : 0) : toNum((p.attribute ?? []).find((a) => a.name === 'value')?.f ?? 0);
-    return { node: p, left, right, value, perms };
+    if (p.opType !== 'Pad') break;
+    const amt = await padAmounts(ctx, p, ax, layer);
+    if (!amt) break;
+    if (found && amt.left + amt.right > 0 && found.left + found.right > 0 && amt.value !== found.value) break;
+    found = {
+      node: p,
+      left: (found?.left ?? 0) + amt.left,
+      right: (found?.right ?? 0) + amt.right,
+      value: found && found.left + found.right > 0 ? found.value : amt.value,
+      perms: [...perms],
+    };
+    v = p.input![0]!;
   }
-  return undefined;
+  return found;
 }
 
 async function channelsOf(ctx: StreamifyContext, n: NodeProto, x: string): Promise<number | undefined> {
