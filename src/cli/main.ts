@@ -55,7 +55,17 @@ export function cli(argv: string[]) {
     .help();
 }
 
-// Run only when executed, not when imported by tests.
+/** Runs the CLI on `process.argv`-shaped arguments (bin.js calls it after its Node version check). */
+export async function main(processArgv: string[]): Promise<void> {
+  const argv = hideBin(processArgv);
+  try {
+    await cli(argv).parseAsync();
+  } catch (e) {
+    reportError({ json: argv.includes('--json') }, e);
+  }
+}
+
+// Run when executed directly (node dist/cli/main.js), not when imported by tests or bin.js.
 function isMain(): boolean {
   try {
     return realpathSync(process.argv[1] ?? '') === fileURLToPath(import.meta.url);
@@ -63,11 +73,4 @@ function isMain(): boolean {
     return false;
   }
 }
-if (isMain()) {
-  const argv = hideBin(process.argv);
-  try {
-    await cli(argv).parseAsync();
-  } catch (e) {
-    reportError({ json: argv.includes('--json') }, e);
-  }
-}
+if (isMain()) await main(process.argv);

@@ -2,7 +2,7 @@
  * The one module that imports onnxruntime. Backends are loaded lazily in priority order;
  * a backend whose native binary is missing (e.g. 32-bit ARM) is skipped with its reason.
  */
-import type { Backend, BackendName, BackendRecord, Session, SessionOptions, TensorData } from './backend.js';
+import type { Backend, BackendChoice, BackendName, BackendRecord, Session, SessionOptions, TensorData } from './backend.js';
 import { BACKEND_NAMES } from './backend.js';
 
 type Ort = typeof import('onnxruntime-common');
@@ -71,13 +71,31 @@ function load(name: BackendName): Promise<Backend> {
 /**
  * Returns the first backend that loads, in `order` (default: native, then WASM), with a
  * record of what was skipped. Throws listing every cause when none loads.
+ *
+ * Without an explicit `order` (or with `{ prefer }`), onnxruntime-node is probed in a child
+ * process first (probe.ts): a binary that would crash this process is skipped, not loaded. An
+ * explicit order or `{ force }` loads exactly what it names.
  */
-export async function resolveBackend(order: readonly BackendName[] = BACKEND_NAMES): Promise<{ backend: Backend; record: BackendRecord }> {
+export async function resolveBackend(order?: readonly BackendName[] | BackendChoice): Promise<{ backend: Backend; record: BackendRecord }> {
+  const choice: BackendChoice = Array.isArray(order) ? { force: (order as BackendName[]).length === 1 ? (order as BackendName[])[0] : undefined, prefer: order as BackendName[] } : ((order as BackendChoice | undefined) ?? {});
+  const forced = choice.force !== undefined;
+  const list: readonly BackendName[] = forced ? [choice.force!] : [...new Set([...(choice.prefer ?? []), ...BACKEND_NAMES])];
+  const probeIt = !forced && !Array.isArray(order);
   const skipped: BackendRecord['skipped'] = [];
-  for (const name of order) {
+  let probe: BackendRecord['probe'];
+  for (const name of list) {
+    if (name === 'onnxruntime-node' && probeIt && !cache.has(name)) {
+      const { probeNative } = await import('./probe.js');
+      const p = await probeNative();
+      probe = { ok: p.ok, reason: p.reason, cached: p.cached, ms: p.ms };
+      if (!p.ok) {
+        skipped.push({ name, reason: `native probe: ${p.reason}${p.cached ? ` (remembered in ${p.cacheFile}; delete it to probe again)` : ''}` });
+        continue;
+      }
+    }
     try {
       const backend = await load(name);
-      return { backend, record: { name, version: backend.version, skipped } };
+      return { backend, record: { name, version: backend.version, skipped, how: forced ? 'forced' : 'preferred', probe } };
     } catch (e) {
       skipped.push({ name, reason: (e as Error).message.split('\n')[0]! });
     }

@@ -45,4 +45,14 @@ export interface BackendRecord {
   name: BackendName;
   version: string;
   skipped: { name: BackendName; reason: string }[];
+  /** `forced` when the caller named the backend; `preferred` when it was chosen from a preference order. */
+  how: 'forced' | 'preferred';
+  /** The native probe's verdict, when one was needed (see probe.ts). */
+  probe?: { ok: boolean; reason?: string; cached: boolean; ms: number };
+}
+
+/** How to pick a backend: force one (no fallback, no probe), or prefer an order (probe, fall back). */
+export interface BackendChoice {
+  force?: BackendName;
+  prefer?: readonly BackendName[];
 }

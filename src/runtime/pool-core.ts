@@ -93,12 +93,12 @@ export async function openModel(model: Uint8Array | string, opts: PoolOptions): 
   let record: BackendRecord;
   if (typeof opts.backend === 'object') {
     backend = opts.backend;
-    record = { name: backend.name, version: backend.version, skipped: [] };
+    record = { name: backend.name, version: backend.version, skipped: [], how: 'forced' };
   } else {
     if (opts.backend !== undefined && !BACKEND_NAMES.includes(opts.backend)) {
       throw new RangeError(`option 'backend' must be one of ${BACKEND_NAMES.map((b) => `'${b}'`).join(', ')} or a Backend object, got ${JSON.stringify(opts.backend)}`);
     }
-    ({ backend, record } = await resolveBackend(opts.backend ? [opts.backend] : undefined));
+    ({ backend, record } = await resolveBackend(opts.backend ? { force: opts.backend } : { prefer: opts.preferBackends }));
   }
   const session = await backend.createSession(bytes, opts.session);
   return { info, session, record, file };

@@ -53,8 +53,13 @@ export type RejectReason =
   | 'inference';
 
 export interface PoolOptions {
-  /** Backend name, or a backend object (tests, custom builds). Default: native, then WASM. */
+  /** Force a backend by name (no fallback), or pass a backend object (tests, custom builds). */
   backend?: BackendName | Backend;
+  /**
+   * When no backend is forced: the order to try (default onnxruntime-node, then onnxruntime-web).
+   * onnxruntime-node is probed in a child process first, so a binary that would crash falls back.
+   */
+  preferBackends?: readonly BackendName[];
   session?: SessionOptions;
   /** Most streams stepped in one `session.run` (default 256). */
   maxBatch?: number;

@@ -1,0 +1,148 @@
+/**
+ * The native-backend probe. onnxruntime-node's binary can kill the process that loads it — an
+ * illegal instruction on some Raspberry Pi images (onnxruntime issue 24112), a segfault where
+ * its CPU detection reads an unexpected /proc/cpuinfo — and a daemon that dies at load restarts
+ * under systemd forever. So before the first load, a child process loads it and runs one tiny
+ * session; a child that dies by a signal, exits non-zero or hangs marks native unusable and the
+ * caller moves on to WASM. The verdict is cached per (binary, Node, kernel, CPU) so that later
+ * starts skip the child.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { homedir, release } from 'node:os';
+import { dirname, join } from 'node:path';
+
+export interface ProbeResult {
+  ok: boolean;
+  /** Why native is unusable (when !ok). */
+  reason?: string;
+  /** Served from the cache file rather than a child process. */
+  cached: boolean;
+  /** The cache file, when one could be used. */
+  cacheFile?: string;
+  ms: number;
+}
+
+/** An ONNX model `y = x + x` (float32 [2]), written by hand: the probe must not import our encoder's dependencies. */
+const TINY_MODEL = 'CAgSCnN0cmVhbWNlbGw6OQoOCgF4CgF4EgF5IgNBZGQSBXByb2JlWg8KAXgSCgoICAESBAoCCAJiDwoBeRIKCggIARIECgIIAkIECgAQEQ==';
+
+const CHILD = `
+const [binding, model] = process.argv.slice(1);
+const ort = await import(binding);
+const m = ort.InferenceSession ? ort : ort.default;
+const s = await m.InferenceSession.create(Buffer.from(model, 'base64'), { intraOpNumThreads: 1, interOpNumThreads: 1, extra: { mlas: { disable_kleidiai: '1' } } });
+const r = await s.run({ x: new m.Tensor('float32', Float32Array.from([1, 2]), [2]) });
+if (r.y.data[1] !== 4) throw new Error('wrong result ' + Array.from(r.y.data));
+process.stdout.write('ok');
+`;
+
+function cacheDir(): string | undefined {
+  if (process.env.STREAMCELL_STATE_DIR) return process.env.STREAMCELL_STATE_DIR;
+  if (process.env.XDG_CACHE_HOME) return join(process.env.XDG_CACHE_HOME, 'streamcell');
+  try {
+    const h = homedir();
+    return h && h !== '/' ? join(h, '.cache', 'streamcell') : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What the verdict depends on: the binary, Node, the kernel and the CPU as /proc/cpuinfo shows it. */
+function probeKey(entry: string): string {
+  const h = createHash('sha256');
+  const bin = join(dirname(dirname(entry)), 'bin');
+  h.update(`${entry}\0${process.version}\0${process.arch}\0${release()}\0`);
+  try {
+    const st = statSync(bin);
+    h.update(`${st.mtimeMs}\0`);
+  } catch {
+    /* no bin folder: the key still covers the rest */
+  }
+  try {
+    h.update(readFileSync('/proc/cpuinfo', 'utf8').split('\n\n')[0] ?? '');
+  } catch {
+    /* not Linux */
+  }
+  return h.digest('hex').slice(0, 32);
+}
+
+function readCache(file: string): Record<string, { ok: boolean; reason?: string }> {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, { ok: boolean; reason?: string }>;
+  } catch {
+    return {};
+  }
+}
+
+function runChild(entry: string, timeoutMs: number): Promise<{ ok: boolean; reason?: string }> {
+  return new Promise((done) => {
+    let out = '';
+    let err = '';
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(process.execPath, ['--input-type=module', '-e', CHILD, new URL(`file://${entry}`).href, TINY_MODEL], { stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      done({ ok: false, reason: `the probe could not start a child process: ${(e as Error).message}` });
+      return;
+    }
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      done({ ok: false, reason: `the probe could not start a child process: ${e.message}` });
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0 && out === 'ok') done({ ok: true });
+      else if (signal === 'SIGKILL') done({ ok: false, reason: `loading onnxruntime-node did not finish within ${timeoutMs} ms` });
+      else if (signal) done({ ok: false, reason: `loading onnxruntime-node killed the process with ${signal}` });
+      else {
+        const last = err.trim().split('\n').filter((l) => /Error|error/.test(l)).pop() ?? err.trim().split('\n').pop() ?? '';
+        done({ ok: false, reason: `loading onnxruntime-node failed (exit ${code}): ${last.slice(0, 300)}` });
+      }
+    });
+  });
+}
+
+let inProcess: Promise<ProbeResult> | undefined;
+
+/**
+ * Probes onnxruntime-node once per process (and once per machine, with the cache). Never throws.
+ */
+export function probeNative(opts: { timeoutMs?: number } = {}): Promise<ProbeResult> {
+  inProcess ??= (async () => {
+    const t0 = Date.now();
+    let entry: string;
+    try {
+      entry = createRequire(import.meta.url).resolve('onnxruntime-node');
+    } catch (e) {
+      return { ok: false, reason: `onnxruntime-node is not installed: ${(e as Error).message.split('\n')[0]}`, cached: false, ms: Date.now() - t0 };
+    }
+    const dir = cacheDir();
+    const file = dir ? join(dir, 'native-probe.json') : undefined;
+    const key = probeKey(entry);
+    const hit = file ? readCache(file)[key] : undefined;
+    if (hit) return { ...hit, cached: true, cacheFile: file, ms: Date.now() - t0 };
+    const timeoutMs = opts.timeoutMs ?? (Number(process.env.STREAMCELL_PROBE_TIMEOUT_MS) || 60_000);
+    const verdict = await runChild(entry, timeoutMs);
+    // A probe that could not even start says nothing about the binary: do not remember it.
+    const remember = !/could not start a child process/.test(verdict.reason ?? '');
+    if (file && remember) {
+      try {
+        mkdirSync(dirname(file), { recursive: true });
+        const all = readCache(file);
+        all[key] = verdict;
+        const tmp = `${file}.${process.pid}.tmp`;
+        writeFileSync(tmp, JSON.stringify(all, null, 1));
+        renameSync(tmp, file);
+      } catch {
+        /* a read-only home: probe again next time */
+      }
+    }
+    return { ...verdict, cached: false, cacheFile: remember ? file : undefined, ms: Date.now() - t0 };
+  })();
+  return inProcess;
+}
