@@ -5,7 +5,7 @@
  * prints predictions with a small terminal chart, then stops by itself.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, openSync, writeSync, closeSync } from 'node:fs';
+import { existsSync, openSync, rmSync, writeSync, closeSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,8 @@ import { Daemon } from '../devices/daemon.js';
 import { SimSource, simValue } from '../devices/sources/sim.js';
 import { sinkFromUri, sourceFromUri } from '../devices/uri.js';
 import type { PredictionRecord, Sink, Source } from '../devices/types.js';
+import type { BackendChoice } from '../runtime/backend.js';
+import { describeBackend } from './backend-option.js';
 
 export interface DemoOptions {
   bundle: string;
@@ -21,6 +23,7 @@ export interface DemoOptions {
   port: number;
   hz: number;
   out: NodeJS.WritableStream;
+  backend?: BackendChoice;
 }
 
 const SPARK = '▁▂▃▄▅▆▇█';
@@ -100,6 +103,8 @@ async function startPtySensor(hz: number): Promise<{ dev: string; begin: () => v
       clearInterval(timer);
       if (fd !== undefined) closeSync(fd);
       proc.kill('SIGTERM');
+      // socat removes its links as it exits; the folder goes with them.
+      proc.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     },
   };
 }
@@ -121,8 +126,8 @@ export async function runDemo(o: DemoOptions): Promise<{ predictions: number; vi
   }
   const terminal = new TerminalSink(o.out);
   const url = `http://127.0.0.1:${o.port}`;
-  const daemon = await Daemon.create({ model: o.bytes, sources: [source], sinks: [sinkFromUri(url), async () => terminal] });
-  o.out.write(`streamcell demo: ${o.bundle}\n  sensor:    ${via}\n  model:     ${daemon.info.kind} model, sha256 ${daemon.info.sha256.slice(0, 12)}…, classes ${(daemon.pre?.classes ?? []).join(' / ')}\n  dashboard: ${url}  (metrics ${url}/metrics, health ${url}/healthz)\n  ${o.seconds ? `stops after ${o.seconds} s` : 'runs until Ctrl-C'}\n\n`);
+  const daemon = await Daemon.create({ model: o.bytes, sources: [source], sinks: [sinkFromUri(url), async () => terminal], backend: o.backend?.force, preferBackends: o.backend?.prefer });
+  o.out.write(`streamcell demo: ${o.bundle}\n  sensor:    ${via}\n  model:     ${daemon.info.kind} model, sha256 ${daemon.info.sha256.slice(0, 12)}…, classes ${(daemon.pre?.classes ?? []).join(' / ')}\n  ${describeBackend(daemon.backendRecord)}\n  dashboard: ${url}  (metrics ${url}/metrics, health ${url}/healthz)\n  ${o.seconds ? `stops after ${o.seconds} s` : 'runs until Ctrl-C'}\n\n`);
   await daemon.start();
   beginSensor();
   await new Promise<void>((resolve) => {

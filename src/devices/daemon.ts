@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { checkPreprocessing, type PreprocessingJson } from '../data/preprocessing.js';
 import { InputError, isInputError } from '../errors.js';
-import type { BackendName } from '../runtime/backend.js';
+import type { BackendName, BackendRecord } from '../runtime/backend.js';
 import type { Pool, PoolOptions, Prediction } from '../runtime/pool-types.js';
 import { StreamPool } from '../runtime/pool.js';
 import { readModelInfo, type ModelInfo } from '../runtime/step-model.js';
@@ -36,7 +36,10 @@ export interface DaemonOptions {
   /** Window length for a sequence model with a free time dimension (default: its preprocessing's). */
   window?: number;
   pool?: PoolOptions;
+  /** Force this backend (no fallback). */
   backend?: BackendName;
+  /** Without `backend`: the order to try (the detected board's preference); native is probed first. */
+  preferBackends?: readonly BackendName[];
   token?: string;
   log?: Logger;
 }
@@ -64,7 +67,7 @@ export class Daemon {
 
   static async create(opts: DaemonOptions): Promise<Daemon> {
     const d = new Daemon(opts);
-    const poolOpts = { backend: opts.backend, ...opts.pool };
+    const poolOpts = { backend: opts.backend, preferBackends: opts.preferBackends, ...opts.pool };
     const window = opts.window ?? d.pre?.window;
     d.pool = d.info.kind === 'step' ? await StreamPool.create(opts.model, poolOpts) : await WindowPool.create(opts.model, { ...poolOpts, window }).catch((e: unknown) => {
       if (isInputError(e) && e.context.field === 'window') {
@@ -72,10 +75,17 @@ export class Daemon {
       }
       throw e;
     });
+    const b = d.pool.backendRecord;
+    d.metrics.backendInfo.set({ backend: b.name, version: b.version, how: b.how, native_probe: b.probe ? (b.probe.ok ? 'ok' : 'failed') : 'not-run' }, 1);
     d.sinks = await Promise.all(opts.sinks.map((f) => f({ metrics: d.metrics, health: () => d.health(), token: opts.token })));
     const channels = d.pre?.channels.length ?? Number(d.info.sampleInputs[0]?.dims.at(-1) ?? 1);
     d.pipeline = new Pipeline({ pool: d.pool, channels, pre: d.pre, metrics: d.metrics, sinks: d.sinks, policy: opts.policy, resampleHz: opts.resampleHz, log: d.log });
     return d;
+  }
+
+  /** The backend in use, how it was chosen, and why others were skipped. */
+  get backendRecord(): BackendRecord {
+    return this.pool.backendRecord;
   }
 
   health(): { ok: boolean; [k: string]: unknown } {
@@ -86,6 +96,7 @@ export class Daemon {
       uptimeS: this.started ? Math.round((Date.now() - this.started) / 1000) : 0,
       model: this.info.sha256,
       restored: this.restored,
+      backend: this.backendRecord,
     };
   }
 

@@ -15,6 +15,7 @@ export class DaemonMetrics {
   readonly queueDepth = new Gauge({ name: 'streamcell_queue_depth', help: 'Predictions waiting in a sink queue', labelNames: ['sink'] as const, registers: [this.registry] });
   readonly queueOverflow = new Counter({ name: 'streamcell_queue_overflow_total', help: 'Predictions discarded because a sink queue was full', labelNames: ['sink'] as const, registers: [this.registry] });
   readonly streams = new Gauge({ name: 'streamcell_streams', help: 'Streams in the pool', registers: [this.registry] });
+  readonly backendInfo = new Gauge({ name: 'streamcell_backend_info', help: 'The inference backend in use (1), how it was chosen, and the native probe verdict', labelNames: ['backend', 'version', 'how', 'native_probe'] as const, registers: [this.registry] });
   readonly stepSeconds = new Histogram({
     name: 'streamcell_step_seconds', help: 'Time from reading to prediction',
     buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1], registers: [this.registry],

@@ -7,7 +7,7 @@
  * different streams made in the same tick are stepped together in one `session.run`
  * (a micro-batch); a stream's own pushes always run in the order they were made.
  */
-import type { Backend, BackendName, SessionOptions } from './backend.js';
+import type { Backend, BackendName, BackendRecord, SessionOptions } from './backend.js';
 
 /** What to do with NaN / ±Infinity in a sample. */
 export type NonFinitePolicy =
@@ -136,6 +136,8 @@ export interface Pool<P> {
   delete(id: string): boolean;
   has(id: string): boolean;
   readonly size: number;
+  /** The backend in use, how it was chosen, and why others were skipped. */
+  readonly backendRecord: BackendRecord;
   /** Evicts streams with no push for longer than `idleMs` (none when unset); returns how many. */
   evictIdle(now?: number): number;
   stats(): PoolStats;

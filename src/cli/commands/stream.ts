@@ -7,6 +7,7 @@ import { detectDevice } from '../../devices/detect.js';
 import { sinkFromUri, sourceFromUri } from '../../devices/uri.js';
 import { resolveModel } from '../model-source.js';
 import { guarded, type GlobalArgs } from '../output.js';
+import { backendChoice, describeBackend } from '../backend-option.js';
 
 export const command = 'stream';
 export const describe = 'Run the sensor-stream daemon: sources → model → sinks (Ctrl-C / SIGTERM stops cleanly)';
@@ -44,7 +45,7 @@ export function builder(y: Argv): Argv<Args> {
     .option('max', { type: 'number', describe: 'drop readings with a value above this' })
     .option('resample', { type: 'number', describe: 'resample every stream to this rate (Hz)' })
     .option('window', { type: 'number', describe: 'window length (samples) for a sequence model with a free time dimension; default: its preprocessing' })
-    .option('backend', { choices: ['onnxruntime-node', 'onnxruntime-web'] as const, describe: 'force an inference backend (default: detected)' })
+    .option('backend', { choices: ['onnxruntime-node', 'onnxruntime-web'] as const, describe: 'force an inference backend (also STREAMCELL_BACKEND or `backend:` in the config); default: the board\'s preference, onnxruntime-node after a crash-safe probe, else onnxruntime-web' })
     .option('duration', { type: 'number', describe: 'stop after this many seconds' })
     .option('public-key', { type: 'string', describe: 'verify the bundle\'s signature with this key (or STREAMCELL_PUBLIC_KEY)' })
     .option('log-level', { choices: ['debug', 'info', 'warn', 'error', 'silent'], describe: 'log level (logs are JSON lines on stderr)' }) as unknown as Argv<Args>;
@@ -80,7 +81,10 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
       policy: { nonFinite: args.nonFinite ?? p?.non_finite, min: args.min ?? p?.min, max: args.max ?? p?.max, monotonicTime: p?.monotonic_time },
       resampleHz: args.resample ?? cfg.resample_hz,
       window: args.window ?? cfg.window,
-      backend: args.backend ?? cfg.backend ?? device.backend,
+      ...(() => {
+        const c = backendChoice(args, cfg.backend);
+        return { backend: c.force, preferBackends: c.prefer };
+      })(),
       pool: { session: { intraOpThreads: device.threads }, maxBatch: cfg.pool?.max_batch, maxWaitMs: cfg.pool?.max_wait_ms, maxStreams: cfg.pool?.max_streams, idleMs: cfg.pool?.idle_ms },
       token: cfg.http_token ?? process.env.STREAMCELL_HTTP_TOKEN,
     }).catch((e: unknown) => {
@@ -90,7 +94,7 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
       }
       throw e;
     });
-    log.info({ device }, 'device');
+    log.info({ device, backend: daemon.backendRecord }, `device; ${describeBackend(daemon.backendRecord)}`);
     let stopping = false;
     const stop = async (why: string) => {
       if (stopping) return;
@@ -103,12 +107,11 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
     process.once('SIGINT', () => onSignal('SIGINT'));
     await daemon.start();
     const finite = sources.every((s) => s.done);
-    const timers: Promise<void>[] = [];
-    if (args.duration) timers.push(new Promise((r) => setTimeout(r, args.duration! * 1000)));
-    if (finite) timers.push(daemon.finished());
-    if (timers.length) {
-      await Promise.race(timers);
-      await stop(finite ? 'sources finished' : 'duration reached');
-    } else await new Promise(() => {}); // until a signal
+    const timers: Promise<string>[] = [];
+    if (args.duration) timers.push(new Promise((r) => setTimeout(() => r(`--duration ${args.duration} s reached`), args.duration! * 1000)));
+    if (finite) timers.push(daemon.finished().then(() => 'sources finished'));
+    // Whichever comes first is the reason logged.
+    if (timers.length) await stop(await Promise.race(timers));
+    else await new Promise(() => {}); // until a signal
   });
 }

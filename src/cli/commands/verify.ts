@@ -8,13 +8,14 @@ import { exportToOnnx } from '../../export/exporter.js';
 import { compareModels } from '../../export/quantize/index.js';
 import { reportHtml, reportTable } from '../../export/quantize/report.js';
 import { loadTfjsArtifacts } from '../../export/tfjs-format/load.js';
+import { backendChoice, describeBackend, withBackendOption, type BackendArgs } from '../backend-option.js';
 import { emit, guarded, writeOutput, type GlobalArgs } from '../output.js';
 import { preprocessingFor } from './quantize.js';
 
 export const command = 'verify <a> <b>';
 export const describe = 'Compare two models (ONNX, or a tfjs model.json and an ONNX model) on the same inputs: output error, task metric, latency';
 
-interface Args extends GlobalArgs {
+interface Args extends GlobalArgs, BackendArgs {
   a: string;
   b: string;
   data?: string;
@@ -24,13 +25,14 @@ interface Args extends GlobalArgs {
 }
 
 export function builder(y: Argv): Argv<Args> {
-  return y
+  y = y
     .positional('a', { type: 'string', describe: 'reference model (.onnx or tfjs model.json)', demandOption: true })
     .positional('b', { type: 'string', describe: 'model to compare (.onnx)', demandOption: true })
     .option('data', { type: 'string', describe: 'CSV to evaluate both on (uses the models\' preprocessing)' })
     .option('preprocessing', { type: 'string', describe: 'preprocessing.json when the model carries none' })
     .option('max-drop', { type: 'number', describe: 'exit 1 when b\'s metric is worse than a\'s by more than this (relative)' })
-    .option('report', { type: 'string', describe: 'write an HTML report' }) as unknown as Argv<Args>;
+    .option('report', { type: 'string', describe: 'write an HTML report' });
+  return withBackendOption(y) as unknown as Argv<Args>;
 }
 
 async function onnxOf(path: string): Promise<Uint8Array> {
@@ -52,9 +54,12 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
     const pre = args.data ? (await preprocessingFor(a, args.preprocessing)) ?? (await preprocessingFor(b, args.preprocessing)) : undefined;
     if (args.data && !pre) throw new InputError('neither model carries preprocessing metadata', { field: '--preprocessing', expected: 'preprocessing.json' });
     const data = args.data ? await loadDataset(resolve(args.data), pre!) : undefined;
-    const c = await compareModels(a, b, { pre, data });
+    const choice = backendChoice(args);
+    const { resolveBackend } = await import('../../runtime/backend-impl.js');
+    const { record } = await resolveBackend(choice.force ? { force: choice.force } : { prefer: choice.prefer });
+    const c = await compareModels(a, b, { pre, data, backend: record.name });
     if (args.report) await writeOutput(resolve(args.report), reportHtml({ title: `streamcell verify: ${args.a} vs ${args.b}`, c, pre, names: ['A', 'B'] }));
-    emit(args, { ok: true, size: c.size, parameters: c.parameters, outputError: { max: c.outputError.max, mean: c.outputError.mean }, metrics: c.metrics, latencyUs: c.latencyUs }, () => reportTable(undefined, c, ['A', 'B']));
+    emit(args, { ok: true, size: c.size, parameters: c.parameters, outputError: { max: c.outputError.max, mean: c.outputError.mean }, metrics: c.metrics, latencyUs: c.latencyUs, backend: record }, () => `${reportTable(undefined, c, ['A', 'B'])}\n${describeBackend(record)}`);
     if (args.maxDrop !== undefined) {
       if (!c.metrics) throw new InputError('--max-drop needs --data', { field: '--data', expected: 'a CSV' });
       const { assertGate } = await import('../../export/quantize/index.js');
