@@ -1,32 +1,60 @@
 #!/usr/bin/env bash
-# Installs streamcell on a device (Raspberry Pi, Jetson, any Linux with Node.js ≥ 20) as a
-# systemd service. Run as root from an unpacked streamcell checkout or npm package:
-#   sudo scripts/install-on-device.sh [--config path/to/config.yaml]
+# Installs the streamcell daemon on a device (Raspberry Pi, Jetson, any Linux with Node.js ≥ 20)
+# as a systemd service, with only what the daemon needs (scripts/lean-install.sh: ≈ 66 MB on
+# arm64, ≈ 42 MB on armv7; no tfjs — training and export stay on the workstation).
+#   sudo scripts/install-on-device.sh [--config FILE] [--package streamcell-device-linux-ARCH.tgz]
+#                                     [--root DIR] [--no-service]
+# From a checkout or an unpacked `npm pack` tarball, the dependencies come from the npm registry;
+# with --package (made by scripts/device-package.sh on the workstation) nothing is downloaded.
+# --root DIR installs under DIR (an image being built, a test) and touches no users or services.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
-config=""
+config=""; package=""; root="/"; service=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --config) config="$2"; shift 2 ;;
-    *) echo "usage: $0 [--config FILE]" >&2; exit 2 ;;
+    --package) package="$2"; shift 2 ;;
+    --root) root="$2"; shift 2 ;;
+    --no-service) service=0; shift ;;
+    *) echo "usage: $0 [--config FILE] [--package TGZ] [--root DIR] [--no-service]" >&2; exit 2 ;;
   esac
 done
-command -v node >/dev/null || { echo "install-on-device: Node.js ≥ 20 is required (apt-get install nodejs)" >&2; exit 2; }
+root="${root%/}"
+need_node() {
+  echo "install-on-device: $1. streamcell needs Node.js 20 or newer; Debian 12 and Raspberry Pi OS Bookworm ship 18 (apt install nodejs)." >&2
+  echo "  Install Node 20: the linux-arm64 / linux-armv7l / linux-x64 tarball from nodejs.org, or the NodeSource apt repository." >&2
+  exit 2
+}
+command -v node >/dev/null || need_node "no 'node' on PATH"
 major=$(node -p 'process.versions.node.split(".")[0]')
-[ "$major" -ge 20 ] || { echo "install-on-device: Node.js $major found, ≥ 20 needed" >&2; exit 2; }
+[ "$major" -ge 20 ] || need_node "Node.js $(node -v) found"
+arch=$(node -p process.arch)
+case "$arch" in x64|arm64|arm) ;; *) echo "install-on-device: unsupported CPU '$arch' (x64, arm64 or arm)" >&2; exit 2 ;; esac
 
-id streamcell >/dev/null 2>&1 || useradd --system --no-create-home --groups dialout --shell /usr/sbin/nologin streamcell
-install -d -m 0755 /opt/streamcell /etc/streamcell
-install -d -o streamcell -g streamcell -m 0750 /var/lib/streamcell /var/log/streamcell
-# The app: package files and production dependencies (onnxruntime-node has no 32-bit ARM
-# binary; streamcell then uses onnxruntime-web by itself).
-cp -a "$here/package.json" "$here/package-lock.json" "$here/dist" "$here/models" /opt/streamcell/
-(cd /opt/streamcell && ONNXRUNTIME_NODE_INSTALL=skip npm ci --omit=dev --omit=optional --no-audit --no-fund)
-# The shipped default as a step model (no tfjs needed with --no-verify).
-[ -f /opt/streamcell/models/co2-lstm/model.step.onnx ] || node /opt/streamcell/dist/cli/main.js export /opt/streamcell/models/co2-lstm/model.json -o /opt/streamcell/models/co2-lstm/model.onnx --streaming --no-verify
-if [ -n "$config" ]; then install -m 0640 -g streamcell "$config" /etc/streamcell/config.yaml; fi
-if [ ! -f /etc/streamcell/config.yaml ]; then
-  cat > /etc/streamcell/config.yaml <<'YAML'
+app="$root/opt/streamcell"
+if [ "$root" = "" ] && ! id streamcell >/dev/null 2>&1; then
+  useradd --system --no-create-home --groups dialout --shell /usr/sbin/nologin streamcell
+fi
+install -d -m 0755 "$app" "$root/etc/streamcell" "$root/etc/systemd/system"
+owner=(); [ "$root" = "" ] && owner=(-o streamcell -g streamcell)
+install -d "${owner[@]}" -m 0750 "$root/var/lib/streamcell" "$root/var/log/streamcell"
+if [ -n "$package" ]; then
+  # A device package is the app with its node_modules for this platform: unpack, nothing to fetch.
+  want="linux-$arch"
+  tar -xzf "$package" -C "$app" --strip-components=1
+  got=$(cat "$app/.platform" 2>/dev/null || echo unknown)
+  [ "$got" = "$want" ] || { echo "install-on-device: $package was made for $got, this device is $want" >&2; exit 2; }
+else
+  cp -a "$here/package.json" "$here/dist" "$here/models" "$here/scripts" "$app/"
+  [ -f "$here/package-lock.json" ] && cp -a "$here/package-lock.json" "$app/"
+  bash "$here/scripts/lean-install.sh" "$app" "$arch"
+fi
+# The shipped default as a step model (export without its tfjs parity check: no tfjs here).
+step="$app/models/co2-lstm/model.step.onnx"
+[ -f "$step" ] || node "$app/dist/cli/bin.js" export "$app/models/co2-lstm/model.json" -o "$app/models/co2-lstm/model.onnx" --streaming --no-verify >/dev/null
+if [ -n "$config" ]; then install -m 0640 "$config" "$root/etc/streamcell/config.yaml"; fi
+if [ ! -f "$root/etc/streamcell/config.yaml" ]; then
+  cat > "$root/etc/streamcell/config.yaml" <<'YAML'
 # streamcell daemon config (see README). Edit the source and the model, then:
 #   systemctl restart streamcell
 model: /opt/streamcell/models/co2-lstm/model.step.onnx
@@ -37,11 +65,13 @@ policy: { non_finite: skip }
 log_level: info
 YAML
 fi
-install -m 0644 "$here/scripts/systemd/streamcell.service" "$here/scripts/systemd/streamcell-health.service" "$here/scripts/systemd/streamcell-health.timer" /etc/systemd/system/
-if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+[ "$root" = "" ] && chgrp streamcell "$root/etc/streamcell/config.yaml"
+install -m 0644 "$here/scripts/systemd/streamcell.service" "$here/scripts/systemd/streamcell-health.service" "$here/scripts/systemd/streamcell-health.timer" "$root/etc/systemd/system/"
+echo "install-on-device: installed in $app ($(du -sh "$app" | cut -f1), linux-$arch, $(node -v))"
+if [ "$service" = 1 ] && [ "$root" = "" ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
   systemctl daemon-reload
   systemctl enable --now streamcell.service streamcell-health.timer
   systemctl --no-pager status streamcell.service || true
 else
-  echo "install-on-device: no systemd here; start it with: node /opt/streamcell/dist/cli/main.js stream --config /etc/streamcell/config.yaml"
+  echo "install-on-device: service not started; start it with: node $app/dist/cli/bin.js stream --config $root/etc/streamcell/config.yaml"
 fi

@@ -3,6 +3,8 @@
  * `@tensorflow/tfjs` on its pure-JS cpu backend. Only commands that train, export or verify
  * call this, so a device running the daemon never loads tfjs.
  */
+import { InputError } from '../errors.js';
+
 export type Tf = typeof import('@tensorflow/tfjs');
 
 export interface TfjsInfo {
@@ -35,7 +37,14 @@ export function loadTfjs(): Promise<TfjsInfo> {
     console.log = () => {};
     let tf: Tf;
     try {
-      tf = await import('@tensorflow/tfjs');
+      try {
+        tf = await import('@tensorflow/tfjs');
+      } catch (e) {
+        // A device install (scripts/install-on-device.sh) leaves tfjs out on purpose.
+        throw new InputError(`@tensorflow/tfjs is not installed (${(e as Error).message.split('\n')[0]}): training, export parity and tfjs models need the workstation install`, {
+          expected: "run this on the workstation install (npm install, which includes tfjs), or 'npm install @tensorflow/tfjs' here; on a device, export with --no-verify or bring ONNX models",
+        });
+      }
       await tf.setBackend('cpu');
       await tf.ready();
       // The cpu backend prints its banner on the first tensor write: take it here, silenced.
