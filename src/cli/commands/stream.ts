@@ -108,10 +108,15 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
     await daemon.start();
     const finite = sources.every((s) => s.done);
     const timers: Promise<string>[] = [];
-    if (args.duration) timers.push(new Promise((r) => setTimeout(() => r(`--duration ${args.duration} s reached`), args.duration! * 1000)));
+    let durationTimer: NodeJS.Timeout | undefined;
+    // unref: when the sources finish first, the timer must not keep the process alive.
+    if (args.duration) timers.push(new Promise((r) => (durationTimer = setTimeout(() => r(`--duration ${args.duration} s reached`), args.duration! * 1000)).unref()));
     if (finite) timers.push(daemon.finished().then(() => 'sources finished'));
     // Whichever comes first is the reason logged.
-    if (timers.length) await stop(await Promise.race(timers));
+    if (timers.length) {
+      await stop(await Promise.race(timers));
+      clearTimeout(durationTimer);
+    }
     else await new Promise(() => {}); // until a signal
   });
 }
