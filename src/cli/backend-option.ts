@@ -32,6 +32,14 @@ export function backendChoice(args: BackendArgs, configured?: BackendName): Back
   return force ? { force, preferred } : { prefer: preferred, preferred };
 }
 
+/** `--execution-provider a,b` (or a config list) → a list; the backend checks it against what it has. */
+export function executionProviders(v: string | string[] | undefined): string[] | undefined {
+  if (v === undefined) return undefined;
+  const list = (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim().toLowerCase()).filter(Boolean);
+  if (list.length === 0) throw new InputError('--execution-provider is empty', { field: '--execution-provider', expected: 'a comma-separated list, e.g. cuda' });
+  return list;
+}
+
 /** One line: which backend ran and why (for stderr or a text report). */
 export function describeBackend(r: BackendRecord): string {
   const why = r.how === 'forced' ? 'forced' : r.skipped.length ? `fallback: ${r.skipped.map((s) => `${s.name} skipped — ${s.reason}`).join('; ')}` : r.probe?.ok ? `native probe ok${r.probe.cached ? ', cached' : ''}` : 'preferred';

@@ -21,6 +21,7 @@ export const DaemonConfigSchema = z.object({
   resample_hz: z.number().positive().optional(),
   window: z.number().int().positive().optional().describe('window length for a sequence model whose time dimension is free (default: its preprocessing)'),
   backend: z.enum(['onnxruntime-node', 'onnxruntime-web']).optional(),
+  execution_providers: z.array(z.string().min(1)).optional().describe('onnxruntime execution providers to try first, e.g. ["cuda"]'),
   http_token: z.string().min(16).optional(),
   log_level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   pool: z.object({ max_batch: z.number().int().positive().optional(), max_wait_ms: z.number().nonnegative().optional(), max_streams: z.number().int().positive().optional(), idle_ms: z.number().positive().optional() }).strict().optional(),

@@ -4,6 +4,7 @@
  */
 import type { Backend, BackendChoice, BackendName, BackendRecord, Session, SessionOptions, TensorData } from './backend.js';
 import { BACKEND_NAMES } from './backend.js';
+import { InputError } from '../errors.js';
 
 type Ort = typeof import('onnxruntime-common');
 
@@ -27,10 +28,24 @@ class OrtBackend implements Backend {
     return v.node ?? v.web ?? v.common ?? 'unknown';
   }
 
+  get executionProviders(): readonly string[] {
+    if (this.name === 'onnxruntime-web') return ['wasm'];
+    const list = (this.ort as unknown as { listSupportedBackends?: () => { name: string }[] }).listSupportedBackends?.() ?? [{ name: 'cpu' }];
+    return list.map((b) => b.name);
+  }
+
   async createSession(model: Uint8Array, options: SessionOptions = {}): Promise<Session> {
     const ort = this.ort;
-    const session = await ort.InferenceSession.create(model, {
-      executionProviders: [this.name === 'onnxruntime-node' ? 'cpu' : 'wasm'],
+    const base = this.name === 'onnxruntime-node' ? 'cpu' : 'wasm';
+    const wanted = (options.executionProviders ?? []).filter((p) => p !== base);
+    const missing = wanted.filter((p) => !this.executionProviders.includes(p));
+    if (missing.length) {
+      throw new InputError(`${this.name} ${this.version} on ${process.platform}-${process.arch} has no execution provider ${missing.map((m) => `'${m}'`).join(', ')}`, {
+        field: 'executionProviders', expected: `one of: ${this.executionProviders.join(', ')} (onnxruntime-node's npm build has no CUDA/TensorRT provider on arm64, e.g. Jetson)`,
+      });
+    }
+    const create = () => ort.InferenceSession.create(model, {
+      executionProviders: [...wanted, base] as never,
       intraOpNumThreads: options.intraOpThreads ?? 1,
       interOpNumThreads: 1,
       graphOptimizationLevel: options.graphOptimization ?? 'all',
@@ -40,6 +55,16 @@ class OrtBackend implements Backend {
       // (the ones every Raspberry Pi and Jetson runs) are used everywhere.
       ...(this.name === 'onnxruntime-node' ? { extra: { mlas: { disable_kleidiai: '1' } } } : {}),
     });
+    let session: Awaited<ReturnType<typeof create>>;
+    try {
+      session = await create();
+    } catch (e) {
+      // A provider listed by the build whose libraries are not on this machine (CUDA, TensorRT).
+      if (wanted.length === 0) throw e;
+      throw new InputError(`execution provider ${wanted.map((w) => `'${w}'`).join(', ')} did not start: ${(e as Error).message.split('\n')[0]}`, {
+        field: 'executionProviders', expected: `a provider whose libraries are installed here; this build lists ${this.executionProviders.join(', ')}, and 'cpu' always works`,
+      });
+    }
     return {
       inputNames: session.inputNames,
       outputNames: session.outputNames,

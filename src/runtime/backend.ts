@@ -24,6 +24,11 @@ export interface SessionOptions {
   intraOpThreads?: number;
   /** Graph optimisation level (default 'all'). */
   graphOptimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /**
+   * onnxruntime execution providers to try in order, e.g. ['cuda'] (the CPU provider always comes
+   * last). Refused with the list of what this onnxruntime build has when one is missing.
+   */
+  executionProviders?: readonly string[];
 }
 
 export interface Session {
@@ -37,6 +42,8 @@ export interface Backend {
   readonly name: BackendName;
   /** Library version of the backend, e.g. "1.30.0". */
   readonly version: string;
+  /** Execution providers this build of the backend has (e.g. cpu; cuda where built in). */
+  readonly executionProviders: readonly string[];
   createSession(model: Uint8Array, options?: SessionOptions): Promise<Session>;
 }
 

@@ -1,9 +1,9 @@
-/** Runs the built CLI (dist/cli/main.js) as a child process, as a user would. */
+/** Runs the built CLI (dist/cli/bin.js, the `streamcell` executable) as a child process, as a user would. */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../dist/cli/bin.js', import.meta.url));
 
 export interface CliResult {
   status: number;

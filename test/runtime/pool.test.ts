@@ -325,6 +325,7 @@ describe('StreamPool', () => {
     const gated: Backend = {
       name: real.name,
       version: real.version,
+      executionProviders: real.executionProviders,
       async createSession(m, o) {
         const s = await real.createSession(m, o);
         return {
@@ -369,6 +370,7 @@ describe('StreamPool', () => {
     const flaky: Backend = {
       name: real.name,
       version: real.version,
+      executionProviders: real.executionProviders,
       async createSession(m, o) {
         const s = await real.createSession(m, o);
         return {

@@ -7,7 +7,7 @@ import { detectDevice } from '../../devices/detect.js';
 import { sinkFromUri, sourceFromUri } from '../../devices/uri.js';
 import { resolveModel } from '../model-source.js';
 import { guarded, type GlobalArgs } from '../output.js';
-import { backendChoice, describeBackend } from '../backend-option.js';
+import { backendChoice, describeBackend, executionProviders } from '../backend-option.js';
 
 export const command = 'stream';
 export const describe = 'Run the sensor-stream daemon: sources → model → sinks (Ctrl-C / SIGTERM stops cleanly)';
@@ -25,6 +25,7 @@ interface Args extends GlobalArgs {
   max?: number;
   resample?: number;
   window?: number;
+  executionProvider?: string;
   backend?: 'onnxruntime-node' | 'onnxruntime-web';
   duration?: number;
   logLevel?: string;
@@ -44,6 +45,7 @@ export function builder(y: Argv): Argv<Args> {
     .option('min', { type: 'number', describe: 'drop readings with a value below this' })
     .option('max', { type: 'number', describe: 'drop readings with a value above this' })
     .option('resample', { type: 'number', describe: 'resample every stream to this rate (Hz)' })
+    .option('execution-provider', { type: 'string', describe: 'onnxruntime execution providers to try first, comma-separated (e.g. cuda); refused with the list of what the installed onnxruntime has' })
     .option('window', { type: 'number', describe: 'window length (samples) for a sequence model with a free time dimension; default: its preprocessing' })
     .option('backend', { choices: ['onnxruntime-node', 'onnxruntime-web'] as const, describe: 'force an inference backend (also STREAMCELL_BACKEND or `backend:` in the config); default: the board\'s preference, onnxruntime-node after a crash-safe probe, else onnxruntime-web' })
     .option('duration', { type: 'number', describe: 'stop after this many seconds' })
@@ -85,7 +87,7 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
         const c = backendChoice(args, cfg.backend);
         return { backend: c.force, preferBackends: c.prefer };
       })(),
-      pool: { session: { intraOpThreads: device.threads }, maxBatch: cfg.pool?.max_batch, maxWaitMs: cfg.pool?.max_wait_ms, maxStreams: cfg.pool?.max_streams, idleMs: cfg.pool?.idle_ms },
+      pool: { session: { intraOpThreads: device.threads, executionProviders: executionProviders(args.executionProvider ?? cfg.execution_providers) }, maxBatch: cfg.pool?.max_batch, maxWaitMs: cfg.pool?.max_wait_ms, maxStreams: cfg.pool?.max_streams, idleMs: cfg.pool?.idle_ms },
       token: cfg.http_token ?? process.env.STREAMCELL_HTTP_TOKEN,
     }).catch((e: unknown) => {
       // The library names its option; a CLI user sets a flag or a config key.
