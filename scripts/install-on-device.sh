@@ -4,7 +4,8 @@
 # arm64, ≈ 42 MB on armv7; no tfjs — training and export stay on the workstation).
 #   sudo scripts/install-on-device.sh [--config FILE] [--package streamcell-device-linux-ARCH.tgz]
 #                                     [--root DIR] [--no-service]
-# From a checkout or an unpacked `npm pack` tarball, the dependencies come from the npm registry;
+# From a checkout or an unpacked `npm pack` tarball, the dependencies come from the npm registry
+# (the lockfile's versions when there is one);
 # with --package (made by scripts/device-package.sh on the workstation) nothing is downloaded.
 # --root DIR installs under DIR (an image being built, a test) and touches no users or services.
 set -euo pipefail
@@ -31,6 +32,17 @@ major=$(node -p 'process.versions.node.split(".")[0]')
 arch=$(node -p process.arch)
 case "$arch" in x64|arm64|arm) ;; *) echo "install-on-device: unsupported CPU '$arch' (x64, arm64 or arm)" >&2; exit 2 ;; esac
 
+if [ "$root" = "" ] && [ "$(id -u)" != 0 ]; then
+  echo "install-on-device: run it as root (sudo), or with --root DIR to install into a folder" >&2; exit 2
+fi
+if [ -n "$package" ]; then
+  # Check the package before anything is replaced: a wrong one must leave the installed app alone.
+  [ -f "$package" ] || { echo "install-on-device: no package '$package'" >&2; exit 2; }
+  want="linux-$arch"
+  got=$(tar -xzOf "$package" streamcell/.platform 2>/dev/null || echo "not a streamcell device package")
+  [ "$got" = "$want" ] || { echo "install-on-device: $package was made for $got, this device is $want" >&2; exit 2; }
+fi
+
 app="$root/opt/streamcell"
 if [ "$root" = "" ] && ! id streamcell >/dev/null 2>&1; then
   useradd --system --no-create-home --groups dialout --shell /usr/sbin/nologin streamcell
@@ -40,13 +52,12 @@ owner=(); [ "$root" = "" ] && owner=(-o streamcell -g streamcell)
 install -d "${owner[@]}" -m 0750 "$root/var/lib/streamcell" "$root/var/log/streamcell"
 if [ -n "$package" ]; then
   # A device package is the app with its node_modules for this platform: unpack, nothing to fetch.
-  want="linux-$arch"
   tar -xzf "$package" -C "$app" --strip-components=1
-  got=$(cat "$app/.platform" 2>/dev/null || echo unknown)
-  [ "$got" = "$want" ] || { echo "install-on-device: $package was made for $got, this device is $want" >&2; exit 2; }
+elif [ "$(cd "$app" && pwd -P)" = "$(cd "$here" && pwd -P)" ]; then
+  bash "$here/scripts/lean-install.sh" "$app" "$arch"   # run again from the installed copy
 else
   cp -a "$here/package.json" "$here/dist" "$here/models" "$here/scripts" "$app/"
-  [ -f "$here/package-lock.json" ] && cp -a "$here/package-lock.json" "$app/"
+  if [ -f "$here/package-lock.json" ]; then cp -a "$here/package-lock.json" "$app/"; fi
   bash "$here/scripts/lean-install.sh" "$app" "$arch"
 fi
 # The shipped default as a step model (export without its tfjs parity check: no tfjs here).
@@ -65,7 +76,7 @@ policy: { non_finite: skip }
 log_level: info
 YAML
 fi
-[ "$root" = "" ] && chgrp streamcell "$root/etc/streamcell/config.yaml"
+if [ "$root" = "" ]; then chgrp streamcell "$root/etc/streamcell/config.yaml"; fi
 install -m 0644 "$here/scripts/systemd/streamcell.service" "$here/scripts/systemd/streamcell-health.service" "$here/scripts/systemd/streamcell-health.timer" "$root/etc/systemd/system/"
 echo "install-on-device: installed in $app ($(du -sh "$app" | cut -f1), linux-$arch, $(node -v))"
 if [ "$service" = 1 ] && [ "$root" = "" ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then

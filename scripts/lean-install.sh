@@ -15,7 +15,9 @@ app="${1:?usage: lean-install.sh APP_DIR [x64|arm64|arm]}"
 cpu="${2:-$(node -p process.arch)}"
 case "$cpu" in x64|arm64|arm) ;; *) echo "lean-install: CPU must be x64, arm64 or arm (got $cpu)" >&2; exit 2 ;; esac
 npm_cmd=(${NPM:-npm})
-(cd "$app" && ONNXRUNTIME_NODE_INSTALL=skip "${npm_cmd[@]}" ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error --cpu="$cpu" --os=linux)
+# `npm ci` when there is a lockfile (a checkout); an `npm pack` tarball has none.
+verb=ci; [ -f "$app/package-lock.json" ] || verb=install
+(cd "$app" && ONNXRUNTIME_NODE_INSTALL=skip "${npm_cmd[@]}" "$verb" --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error --cpu="$cpu" --os=linux)
 nm="$app/node_modules"
 # onnxruntime-node: only bin/napi-v*/linux/<cpu> (none at all for 32-bit ARM: WASM runs there).
 ortbin="$nm/onnxruntime-node/bin"

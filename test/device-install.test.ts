@@ -62,13 +62,16 @@ describe('install-on-device.sh on a fresh x86 root', () => {
     expect(r.status, r.stderr + r.stdout).toBe(0);
     const v = spawnSync(process.execPath, [join(root, 'opt/streamcell/dist/cli/bin.js'), 'run', BUNDLE, '--input', csv, '-o', join(tmp, 'pkg.jsonl')], { encoding: 'utf8' });
     expect(v.status, v.stderr).toBe(0);
-    // The package says which platform it is for: an arm64 board refuses an x64 package.
+    // The package says which platform it is for: a package for another board is refused before
+    // anything is replaced, and the installed app keeps working.
     const wrong = join(tmp, 'arm.tgz');
-    writeFileSync(join(tmp, 'p'), '');
-    spawnSync('bash', ['-c', `mkdir -p ${tmp}/w/streamcell && echo linux-arm64 > ${tmp}/w/streamcell/.platform && tar -czf ${wrong} -C ${tmp}/w streamcell`]);
-    const bad = spawnSync('bash', [join(ROOT, 'scripts/install-on-device.sh'), '--root', join(tmp, 'root3'), '--no-service', '--package', wrong], { encoding: 'utf8' });
+    spawnSync('bash', ['-c', `mkdir -p ${tmp}/w/streamcell/dist && echo linux-arm64 > ${tmp}/w/streamcell/.platform && echo broken > ${tmp}/w/streamcell/dist/cli.js && tar -czf ${wrong} -C ${tmp}/w streamcell`]);
+    const bad = spawnSync('bash', [join(ROOT, 'scripts/install-on-device.sh'), '--root', root, '--no-service', '--package', wrong], { encoding: 'utf8' });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/was made for linux-arm64, this device is linux-x64/);
+    expect(existsSync(join(root, 'opt/streamcell/dist/cli.js'))).toBe(false);
+    const again = spawnSync(process.execPath, [join(root, 'opt/streamcell/dist/cli/bin.js'), 'run', BUNDLE, '--input', csv, '-o', join(tmp, 'pkg2.jsonl')], { encoding: 'utf8' });
+    expect(again.status, again.stderr).toBe(0);
   }, 300_000);
 });
 

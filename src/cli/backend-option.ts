@@ -26,7 +26,8 @@ export function backendChoice(args: BackendArgs, configured?: BackendName): Back
   if (env !== undefined && env !== '' && !BACKEND_NAMES.includes(env as BackendName)) {
     throw new InputError(`STREAMCELL_BACKEND is '${env}'`, { field: 'STREAMCELL_BACKEND', expected: BACKEND_NAMES.join(' or ') });
   }
-  const force = args.backend ?? configured ?? ((env || undefined) as BackendName | undefined);
+  // Flag, then environment (an EnvironmentFile override on a device), then the config file.
+  const force = args.backend ?? ((env || undefined) as BackendName | undefined) ?? configured;
   const first = detectDevice().backend;
   const preferred = [first, ...BACKEND_NAMES.filter((b) => b !== first)];
   return force ? { force, preferred } : { prefer: preferred, preferred };

@@ -13,6 +13,7 @@ import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'no
 import { createRequire } from 'node:module';
 import { homedir, release } from 'node:os';
 import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 export interface ProbeResult {
   ok: boolean;
@@ -52,16 +53,23 @@ function cacheDir(): string | undefined {
 /** What the verdict depends on: the binary, Node, the kernel and the CPU as /proc/cpuinfo shows it. */
 function probeKey(entry: string): string {
   const h = createHash('sha256');
-  const bin = join(dirname(dirname(entry)), 'bin');
   h.update(`${entry}\0${process.version}\0${process.arch}\0${release()}\0`);
-  try {
-    const st = statSync(bin);
-    h.update(`${st.mtimeMs}\0`);
-  } catch {
-    /* no bin folder: the key still covers the rest */
+  // The binaries themselves (size and mtime: hashing 25 MB would cost ~0.3 s per start on a Pi).
+  const dir = join(dirname(dirname(entry)), 'bin');
+  for (const sub of [`napi-v6/linux/${process.arch}`, `napi-v3/linux/${process.arch}`]) {
+    for (const f of ['onnxruntime_binding.node', 'libonnxruntime.so.1']) {
+      try {
+        const st = statSync(join(dir, sub, f));
+        h.update(`${sub}/${f}:${st.size}:${st.mtimeMs}\0`);
+      } catch {
+        /* not this layout */
+      }
+    }
   }
+  // The CPU as the binary's detection sees it, without what changes from boot to boot (MHz, bogomips).
   try {
-    h.update(readFileSync('/proc/cpuinfo', 'utf8').split('\n\n')[0] ?? '');
+    const first = readFileSync('/proc/cpuinfo', 'utf8').split('\n\n')[0] ?? '';
+    h.update(first.split('\n').filter((l) => /^(model name|flags|Features|CPU implementer|CPU architecture|CPU variant|CPU part|vendor_id|cpu family|model\s*:|Hardware)/.test(l)).join('\n'));
   } catch {
     /* not Linux */
   }
@@ -76,28 +84,36 @@ function readCache(file: string): Record<string, { ok: boolean; reason?: string 
   }
 }
 
-function runChild(entry: string, timeoutMs: number): Promise<{ ok: boolean; reason?: string }> {
+/** `transient`: the verdict may change on the next start (a timeout, an OOM kill): not remembered. */
+function runChild(entry: string, timeoutMs: number): Promise<{ ok: boolean; reason?: string; transient?: boolean }> {
   return new Promise((done) => {
     let out = '';
     let err = '';
     let child: ReturnType<typeof spawn>;
     try {
-      child = spawn(process.execPath, ['--input-type=module', '-e', CHILD, new URL(`file://${entry}`).href, TINY_MODEL], { stdio: ['ignore', 'pipe', 'pipe'] });
+      child = spawn(process.execPath, ['--input-type=module', '-e', CHILD, pathToFileURL(entry).href, TINY_MODEL], { stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (e) {
       done({ ok: false, reason: `the probe could not start a child process: ${(e as Error).message}` });
       return;
     }
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
     child.on('error', (e) => {
       clearTimeout(timer);
       done({ ok: false, reason: `the probe could not start a child process: ${e.message}` });
     });
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': stdout is only complete once the streams have closed.
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
       if (code === 0 && out === 'ok') done({ ok: true });
-      else if (signal === 'SIGKILL') done({ ok: false, reason: `loading onnxruntime-node did not finish within ${timeoutMs} ms` });
+      else if (timedOut) done({ ok: false, reason: `loading onnxruntime-node did not finish within ${timeoutMs} ms`, transient: true });
+      else if (signal === 'SIGKILL') done({ ok: false, reason: 'the probe was killed (SIGKILL: out of memory?)', transient: true });
+      else if (code === 0) done({ ok: false, reason: `the probe exited without its result (${JSON.stringify(out.slice(0, 80))})`, transient: true });
       else if (signal) done({ ok: false, reason: `loading onnxruntime-node killed the process with ${signal}` });
       else {
         const last = err.trim().split('\n').filter((l) => /Error|error/.test(l)).pop() ?? err.trim().split('\n').pop() ?? '';
@@ -127,13 +143,14 @@ export function probeNative(opts: { timeoutMs?: number } = {}): Promise<ProbeRes
     const hit = file ? readCache(file)[key] : undefined;
     if (hit) return { ...hit, cached: true, cacheFile: file, ms: Date.now() - t0 };
     const timeoutMs = opts.timeoutMs ?? (Number(process.env.STREAMCELL_PROBE_TIMEOUT_MS) || 60_000);
-    const verdict = await runChild(entry, timeoutMs);
-    // A probe that could not even start says nothing about the binary: do not remember it.
-    const remember = !/could not start a child process/.test(verdict.reason ?? '');
+    const { transient, ...verdict } = await runChild(entry, timeoutMs);
+    // A probe that could not start, timed out or was killed says nothing lasting about the binary.
+    const remember = !transient && !/could not start a child process/.test(verdict.reason ?? '');
     if (file && remember) {
       try {
         mkdirSync(dirname(file), { recursive: true });
-        const all = readCache(file);
+        // Only the newest few entries: an upgraded binary or kernel leaves its old key behind.
+        const all = Object.fromEntries(Object.entries(readCache(file)).filter(([k]) => k !== key).slice(-7));
         all[key] = verdict;
         const tmp = `${file}.${process.pid}.tmp`;
         writeFileSync(tmp, JSON.stringify(all, null, 1));

@@ -38,11 +38,16 @@ export function toLayout0(m: ReturnType<typeof decodeModel>): boolean {
   return changed;
 }
 
-const PLUMBING = new Set(['Concat', 'Identity', 'Transpose', 'Squeeze', 'Unsqueeze', 'Reshape', 'Cast']);
+/**
+ * Ops that keep Y_h's [directions or layers, batch, hidden] layout. A Squeeze/Reshape/Transpose of
+ * a final state makes it a [batch, …] prediction (an encoder's `h.squeeze(0)`): that one stays.
+ */
+const PLUMBING = new Set(['Concat', 'Identity', 'Cast']);
 
 /**
- * Removes graph outputs computed only from recurrences' final states (Y_h/Y_c): in the step
- * model they are exactly the `state_out.*` tensors, and their batch axis is not 0.
+ * Removes graph outputs that are recurrences' final states as they are (PyTorch's `hn`, `cn`:
+ * Y_h/Y_c, concatenated over layers): in the step model they are exactly the `state_out.*`
+ * tensors, and their batch axis is not 0.
  */
 export function dropStateOutputs(ctx: StreamifyContext): void {
   const g = ctx.g;

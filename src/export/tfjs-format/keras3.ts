@@ -11,6 +11,7 @@
  *   written without the wrapper (`forward_lstm_1/lstm_cell/kernel`, after a `.keras` reload)
  *   moved under it; the forward layer's name `forward_X` → `X` (tfjs prefixes `forward_` itself).
  */
+import { UnsupportedError } from '../../errors.js';
 import type { JsonObject, JsonValue, LayerJson, ModelTopologyJson } from './types.js';
 
 export interface Keras3Rewrite {
@@ -98,6 +99,17 @@ export function rewriteKeras3(topo: ModelTopologyJson, weightNames: string[], ke
         if (!isObj(node)) return node;
         const refs: JsonValue[] = [];
         kerasTensors(node.args ?? [], refs);
+        // Keyword tensors: initial_state follows the input, as Keras 2 wrote it; any other (mask=…)
+        // would silently become an input of another meaning, so it is refused.
+        for (const [k, v] of Object.entries(isObj(node.kwargs) ? node.kwargs : {})) {
+          const found: JsonValue[] = [];
+          kerasTensors(v, found);
+          if (found.length === 0) continue;
+          if (k !== 'initial_state') {
+            throw new UnsupportedError(`layer '${String(l.config?.name ?? l.name)}' is called with a tensor as keyword argument '${k}'`, { supported: ['tensor arguments passed positionally, and initial_state'] });
+          }
+          refs.push(...found);
+        }
         return refs;
       });
     }
@@ -116,7 +128,7 @@ export function rewriteKeras3(topo: ModelTopologyJson, weightNames: string[], ke
         inner.config.name = plain;
         // tfjs names the halves forward_<inner> / backward_<inner>; put every weight there.
         for (const w of [...names]) {
-          const m = new RegExp(`^${bidi}/(forward|backward)_[^/]+/(.+)$`).exec(w);
+          const m = new RegExp(`^${bidi.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/(forward|backward)_[^/]+/(.+)$`).exec(w);
           if (m) {
             const to = `${bidi}/${m[1]}_${plain}/${m[2]}`;
             if (to !== w) rename(w, to);
