@@ -5,6 +5,7 @@
  * index an embedding table kept inside that table.
  */
 import { rng } from '../../data/random.js';
+import { UnsupportedError } from '../../errors.js';
 import { decodeModel, DTYPE_NAMES, toNum, type GraphProto, type ValueInfoProto } from '../../onnx/proto.js';
 import { initialStateRows, readModelInfo } from '../../runtime/step-model.js';
 import type { TensorData, TensorType } from '../../runtime/backend.js';
@@ -93,7 +94,7 @@ export function randomInput(i: InputDesc, dims: number[], rand: () => number, dr
     case 'int8': return { type: 'int8', data: Int8Array.from({ length: n }, int), dims };
     case 'bool': return { type: 'bool', data: Uint8Array.from({ length: n }, () => (rand() < 0.5 ? 1 : 0)), dims };
     case 'float32': return { type: 'float32', data: Float32Array.from({ length: n }, draw), dims };
-    default: throw new TypeError(`input '${i.name}' has element type ${i.dtype}; streamcell feeds float32, int64, int32, int8, uint8 and bool inputs`);
+    default: throw new UnsupportedError(`input '${i.name}' has element type ${i.dtype}`, { field: i.name, supported: ['float32, int64, int32, int8, uint8 and bool inputs'] });
   }
 }
 

@@ -71,7 +71,7 @@ function freeTime(seqBytes: Uint8Array, axisOf: Map<string, number>): Uint8Array
   return encodeModel(m);
 }
 
-type Report = Pick<StreamifyReport, 'states' | 'sequenceInputs' | 'lengthInputs' | 'replacedInputs'> & Partial<Pick<StreamifyReport, 'transposed'>>;
+type Report = Pick<StreamifyReport, 'states' | 'sequenceInputs' | 'lengthInputs' | 'replacedInputs'> & Partial<Pick<StreamifyReport, 'transposed' | 'stateOutputs'>>;
 
 /**
  * Runs the sequence model on a random sequence (and on each prefix, for outputs without a time
@@ -172,6 +172,23 @@ export async function checkStepModel(seqBytes: Uint8Array, stepBytes: Uint8Array
       }));
       state = {};
       for (const s of report.states) state[s.input] = got[s.output]!;
+      // Outputs that were final states (hn, cn) are the step model's state_out tensors: the
+      // states of all layers in order, as the sequence model concatenates them.
+      for (const so of report.stateOutputs ?? []) {
+        if (!(so.output in whole)) continue;
+        const want = t === T - 1 ? whole[so.output] : (await prefix(t + 1))?.[so.output];
+        if (!want) continue;
+        const parts = so.states.map((name) => got[report.states.find((s) => s.name === name)!.output]!.data as Float32Array);
+        const flat = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+        let off = 0;
+        for (const p of parts) {
+          flat.set(p, off);
+          off += p.length;
+        }
+        comparisons++;
+        perOutput[so.output] = Math.max(perOutput[so.output] ?? 0, maxAbsDiff(flat, want.data as Float32Array));
+        scale[so.output] = Math.max(scale[so.output] ?? 0, maxAbs(want.data as Float32Array));
+      }
       for (const o of outputs) {
         const ax = timeAxis.get(o.name);
         let want: TensorData | undefined;

@@ -54,7 +54,13 @@ export async function streamifyModel(bytes: Uint8Array, opts: StreamifyOptions =
   const opset = toNum((m.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx')?.version as number) || 13;
   const meta = new Map((m.metadataProps ?? []).map((p) => [p.key!, p.value!]));
   if (meta.get('streamcell.step') === 'true') throw new InputError('this is already a step model', { field: 'metadata streamcell.step', expected: 'a sequence model' });
-  const existing: StateMeta[] = meta.get(META.state) ? (JSON.parse(meta.get(META.state)!) as StateMeta[]) : [];
+  let existing: StateMeta[] = [];
+  try {
+    existing = meta.get(META.state) ? (JSON.parse(meta.get(META.state)!) as StateMeta[]) : [];
+  } catch (e) {
+    throw new InputError(`metadata ${META.state} is not valid JSON: ${(e as Error).message}`, { field: `metadata ${META.state}`, expected: 'the JSON array streamcell writes' });
+  }
+  if (!Array.isArray(existing)) throw new InputError(`metadata ${META.state} is not an array`, { field: `metadata ${META.state}`, expected: 'the JSON array streamcell writes' });
   const original = decodeModel(seqBytes);
   const tmp = new StreamifyContext(m, original, opset, existing, new Map(), opts);
   const seqInputs = findSequenceInputs(tmp.ed, opts.timeAxis);

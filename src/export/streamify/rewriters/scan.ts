@@ -26,7 +26,7 @@ function rewriteScan(ctx: StreamifyContext, n: NodeProto, layer: string): void {
     ins[s] = st.input;
     if (!outs[s]) outs[s] = ctx.ed.uniq(`${layer}_final_${kinds[s]}`);
     ctx.ed.node('Identity', [outs[s]!], [], st.output);
-    ctx.finalStates.set(outs[s]!, `${layer}.${kinds[s]}`);
+    // A Scan's final state is [batch, n] already: an output of it is a prediction, not a state copy.
   }
   n.input = ins;
   n.output = outs;

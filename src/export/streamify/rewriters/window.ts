@@ -76,7 +76,8 @@ async function explicitPad(ctx: StreamifyContext, x: string, axis: number, layer
     const p = ctx.producer(v);
     if (!p) break;
     if (p.opType === 'Transpose') {
-      const perm = attrInts(p, 'perm')!;
+      // No perm: the axes reversed (ONNX default); the rank is that of the Conv input, 3.
+      const perm = attrInts(p, 'perm') ?? [2, 1, 0];
       perms.unshift(perm);
       ax = perm[ax]!;
       v = p.input![0]!;
