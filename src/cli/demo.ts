@@ -103,8 +103,8 @@ async function startPtySensor(hz: number): Promise<{ dev: string; begin: () => v
       clearInterval(timer);
       if (fd !== undefined) closeSync(fd);
       proc.kill('SIGTERM');
-      // socat removes its links as it exits; the folder goes with them.
-      proc.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+      // The demo may exit before socat does: remove the folder (and the links in it) now.
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -1,5 +1,6 @@
 /** The README's main job: `streamcell demo` runs on the shipped bundle and ends by itself. */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CLI } from '../helpers/cli.js';
 import { freePort } from '../helpers/daemon.js';
@@ -14,5 +15,9 @@ describe('streamcell demo', () => {
     expect(r.stdout).toMatch(/→ (still|walk|run)\s+\d+%/);
     const n = Number(/(\d+) predictions\./.exec(r.stdout)?.[1]);
     expect(n).toBeGreaterThan(100);
+    // It says which backend ran, and leaves no pseudo-terminal folder behind.
+    expect(r.stdout).toMatch(/backend: onnxruntime-(node|web) /);
+    const pty = /pseudo-terminal (\S+)\/ttyIMU/.exec(r.stdout)![1]!;
+    expect(existsSync(pty), pty).toBe(false);
   });
 });
