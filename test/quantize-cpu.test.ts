@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PI4_CPUINFO } from './helpers/arm.js';
 import { loadDataset } from '../src/data/evaluate.js';
 import { exportToOnnx } from '../src/export/exporter.js';
 import { modelPreprocessing, quantizeModel } from '../src/export/quantize/index.js';
@@ -28,8 +29,6 @@ import { loadTfjsArtifacts } from '../src/export/tfjs-format/load.js';
 const QEMU = '/usr/bin/qemu-x86_64-static';
 const QEMU_ARM = '/usr/bin/qemu-aarch64-static';
 const ARM = fileURLToPath(new URL('../.arm/arm64/', import.meta.url));
-/** A Raspberry Pi 4's /proc/cpuinfo: onnxruntime's cpuinfo library reads it and crashes on an x86 one. */
-const PI4_CPUINFO = Array.from({ length: 2 }, (_, i) => `processor\t: ${i}\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n`).join('\n') + '\nHardware\t: BCM2835\nModel\t\t: Raspberry Pi 4 Model B Rev 1.4\n';
 const RUNNER = fileURLToPath(new URL('./helpers/run-onnx.mjs', import.meta.url));
 const IMU = fileURLToPath(new URL('../models/imu-activity/model.json', import.meta.url));
 const IMU_CSV = fileURLToPath(new URL('../models/imu-activity/data.csv', import.meta.url));

@@ -13,13 +13,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PI4_CPUINFO } from '../helpers/arm.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ARM_RUN = join(ROOT, 'scripts/arm-run.sh');
 const BUNDLE = join(ROOT, 'models/imu-activity.bundle');
 const ROWS = 300;
-/** A Raspberry Pi 4's /proc/cpuinfo: onnxruntime's cpuinfo library reads it and segfaults on an x86 one. */
-const PI4_CPUINFO = Array.from({ length: 2 }, (_, i) => `processor\t: ${i}\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n`).join('\n') + '\nHardware\t: BCM2835\nModel\t\t: Raspberry Pi 4 Model B Rev 1.4\n';
 
 let tmp: string;
 let csv: string;
