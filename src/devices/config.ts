@@ -23,6 +23,7 @@ export const DaemonConfigSchema = z.object({
   backend: z.enum(['onnxruntime-node', 'onnxruntime-web']).optional(),
   execution_providers: z.array(z.string().min(1)).optional().describe('onnxruntime execution providers to try first, e.g. ["cuda"]'),
   http_token: z.string().min(16).optional(),
+  http_token_file: z.string().min(1).optional().describe('file holding the HTTP token (one line, at least 16 characters)'),
   log_level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   pool: z.object({ max_batch: z.number().int().positive().optional(), max_wait_ms: z.number().nonnegative().optional(), max_streams: z.number().int().positive().optional(), idle_ms: z.number().positive().optional() }).strict().optional(),
 }).strict();
@@ -55,7 +56,33 @@ function describeExpected(field: string): string {
   const hints: Record<string, string> = {
     model: 'a path to a step model (.onnx)', sources: 'a list of source URIs, e.g. ["serial:/dev/ttyUSB0?baud=115200"]',
     sinks: 'a list of sink URIs, e.g. ["jsonl:-", "http://127.0.0.1:8080"]', 'policy.non_finite': 'skip, hold or reset',
-    http_token: 'a secret of at least 16 characters',
+    http_token: 'a secret of at least 16 characters', http_token_file: 'a readable file holding the token',
   };
   return hints[field] ?? 'see the README config reference';
+}
+
+/**
+ * The HTTP token from (first found) the config's `http_token`, its `http_token_file`, the
+ * environment's `STREAMCELL_HTTP_TOKEN`, or the file named by `STREAMCELL_HTTP_TOKEN_FILE`;
+ * never from the command line. At least 16 characters.
+ */
+export async function resolveHttpToken(cfg: Pick<DaemonConfig, 'http_token' | 'http_token_file'>, env: NodeJS.ProcessEnv = process.env, configFile?: string): Promise<string | undefined> {
+  const fromFile = async (file: string, field: string): Promise<string> => {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (e) {
+      throw new InputError(`cannot read the HTTP token file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file, field, expected: 'a readable file holding the token' });
+    }
+    return check(text.trim(), field, file);
+  };
+  const check = (token: string, field: string, file?: string): string => {
+    if (token.length < 16) throw new InputError(`the HTTP token has ${token.length} characters`, { file, field, expected: 'a secret of at least 16 characters' });
+    return token;
+  };
+  if (cfg.http_token !== undefined) return check(cfg.http_token, 'http_token', configFile);
+  if (cfg.http_token_file !== undefined) return fromFile(cfg.http_token_file, 'http_token_file');
+  if (env.STREAMCELL_HTTP_TOKEN !== undefined && env.STREAMCELL_HTTP_TOKEN !== '') return check(env.STREAMCELL_HTTP_TOKEN, 'STREAMCELL_HTTP_TOKEN');
+  if (env.STREAMCELL_HTTP_TOKEN_FILE) return fromFile(env.STREAMCELL_HTTP_TOKEN_FILE, 'STREAMCELL_HTTP_TOKEN_FILE');
+  return undefined;
 }

@@ -115,13 +115,23 @@ export function sinkFromUri(uri: string): SinkFactory {
         const { JsonlSink } = await import('./sinks/jsonl.js');
         return new JsonlSink({ path: path || '-', maxBytes: num(uri, q, 'maxBytes'), keep: num(uri, q, 'keep') });
       };
-    case 'http':
+    case 'http': {
+      let u: URL;
+      try {
+        u = new URL(uri);
+      } catch {
+        return bad(uri, 'host', 'http://HOST:PORT, e.g. http://127.0.0.1:8080', uri);
+      }
+      if (!u.hostname) bad(uri, 'host', 'http://HOST:PORT, e.g. http://127.0.0.1:8080');
+      // A secret on the command line is visible to every user in `ps`.
+      if (q.has('token')) {
+        throw new InputError(`sink URI '${uri.replace(/([?&]token=)[^&]*/, '$1…')}': a token in the URI is visible to every user of this machine (ps)`, { field: 'token', expected: 'the token in STREAMCELL_HTTP_TOKEN, a file named by STREAMCELL_HTTP_TOKEN_FILE, or http_token / http_token_file in the config' });
+      }
       return async (ctx) => {
-        const u = new URL(uri);
-        const mod = (await import('./sinks/http.js')) as Record<string, unknown>;
-        const HttpSink = mod.HttpSink as { start(o: Record<string, unknown>): Promise<Sink> };
-        return HttpSink.start({ host: u.hostname, port: Number(u.port || 8080), metrics: ctx.metrics, health: ctx.health, token: q.get('token') ?? ctx.token });
+        const { HttpSink } = await import('./sinks/http.js');
+        return HttpSink.start({ host: u.hostname, port: Number(u.port || 8080), metrics: ctx.metrics, health: ctx.health, token: ctx.token });
       };
+    }
     case 'mqtt':
     case 'mqtts':
       return async (ctx) => {

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createRequire } from 'node:module';
 import { connect } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PNG } from 'pngjs';
@@ -387,11 +388,28 @@ describe('HttpSink: binding and token', () => {
     expect((e as { context: { field?: string } }).context.field).toBe('port');
   });
 
-  it('with a token requires it on every route (Bearer header or ?token=)', async () => {
-    const token = 's3cret-token';
+  it('refuses tokens shorter than 16 characters', async () => {
+    for (const token of ['x', 's3cret-token', '123456789012345']) {
+      const e = await HttpSink.start({ host: '0.0.0.0', token, port: 0, metrics: new DaemonMetrics(), health: () => ({ ok: true }) }).catch((x: unknown) => x);
+      expect(isInputError(e), token).toBe(true);
+      expect((e as { context: { expected?: string } }).context.expected).toMatch(/at least 16 characters/);
+    }
+  });
+
+  it('with a token requires it on every route (Bearer header or ?token=), except /healthz from this machine', async () => {
+    const token = 's3cret-token-0123456789';
     const sink = await startSink({ host: '0.0.0.0', token });
-    const base = `http://127.0.0.1:${new URL(sink.url).port}`;
-    for (const path of ['/healthz', '/metrics', '/', '/events', '/assets/uplot.js', '/assets/uplot.css', '/nope']) {
+    const port = new URL(sink.url).port;
+    // A peer that is not loopback: this machine's own non-internal address (the socket's peer
+    // address is then that address, as for a request from another host).
+    const external = Object.values(networkInterfaces()).flat().find((a) => a && !a.internal && a.family === 'IPv4')?.address;
+    const remote = external ? `http://${external}:${port}` : undefined;
+    const loop = `http://127.0.0.1:${port}`;
+    // The health timer and the deploy gate ask from the device itself: no token needed.
+    expect((await fetch(`${loop}/healthz`)).status).toBe(200);
+    if (remote) expect((await fetch(`${remote}/healthz`)).status).toBe(401);
+    const base = remote ?? loop;
+    for (const path of ['/metrics', '/', '/events', '/assets/uplot.js', '/assets/uplot.css', '/nope', ...(remote ? ['/healthz'] : [])]) {
       const r = await fetch(`${base}${path}`);
       expect(r.status, path).toBe(401);
       expect(r.headers.get('www-authenticate'), path).toMatch(/^Bearer/);
@@ -575,7 +593,7 @@ describe('HttpSink dashboard in headless Chromium', () => {
   });
 
   it('works behind a token passed in the page URL', async () => {
-    const token = 'dash-token';
+    const token = 'dash-token-0123456789';
     const sink = await startSink({ token });
     let seq = 0;
     const timer = setInterval(() => sink.write(rec('default', seq++)), 5);

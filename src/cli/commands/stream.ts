@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { InputError, isInputError } from '../../errors.js';
-import { loadDaemonConfig, type DaemonConfig } from '../../devices/config.js';
+import { loadDaemonConfig, resolveHttpToken, type DaemonConfig } from '../../devices/config.js';
 import { Daemon } from '../../devices/daemon.js';
 import { detectDevice } from '../../devices/detect.js';
 import { sinkFromUri, sourceFromUri } from '../../devices/uri.js';
@@ -88,7 +88,7 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
         return { backend: c.force, preferBackends: c.prefer };
       })(),
       pool: { session: { intraOpThreads: device.threads, executionProviders: executionProviders(args.executionProvider ?? cfg.execution_providers) }, maxBatch: cfg.pool?.max_batch, maxWaitMs: cfg.pool?.max_wait_ms, maxStreams: cfg.pool?.max_streams, idleMs: cfg.pool?.idle_ms },
-      token: cfg.http_token ?? process.env.STREAMCELL_HTTP_TOKEN,
+      token: await resolveHttpToken(cfg, process.env, args.config ? resolve(args.config) : undefined),
     }).catch((e: unknown) => {
       // The library names its option; a CLI user sets a flag or a config key.
       if (isInputError(e) && e.context.field === 'window') {

@@ -3,8 +3,10 @@
  * Server-Sent Events of `/events`), for the sink URI `http://127.0.0.1:8080`.
  *
  * Security: the server binds to loopback unless told otherwise, and any other address
- * requires a token; with a token, every route requires it (`Authorization: Bearer <token>`
- * or `?token=<token>`). Without a token, requests whose `Host` is not a loopback name are
+ * requires a token (at least {@link MIN_TOKEN_LENGTH} characters); with a token, every route
+ * requires it (`Authorization: Bearer <token>` or `?token=<token>`) — except `/healthz` asked
+ * from this machine (a loopback peer address), so the health timer and the deploy gate on the
+ * device need no secret. Without a token, requests whose `Host` is not a loopback name are
  * refused, so a web page cannot reach the daemon through DNS rebinding.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -48,6 +50,8 @@ export interface HttpSinkOptions {
 }
 
 const DEFAULT_HOST = '127.0.0.1';
+/** Shortest token accepted (the config file demands the same). */
+export const MIN_TOKEN_LENGTH = 16;
 const HEARTBEAT_MS = 15_000;
 
 /** Fixed-size ring of serialised records, oldest first. */
@@ -183,8 +187,8 @@ export class HttpSink implements Sink {
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
       throw new InputError(`http sink: port must be an integer in [0, 65535], got ${port}`, { field: 'port', expected: 'an integer in [0, 65535] (0 picks a free port)' });
     }
-    if (opts.token !== undefined && (typeof opts.token !== 'string' || opts.token.length === 0)) {
-      throw new InputError('http sink: token must be a non-empty string', { field: 'token', expected: 'a non-empty secret' });
+    if (opts.token !== undefined && (typeof opts.token !== 'string' || opts.token.length < MIN_TOKEN_LENGTH)) {
+      throw new InputError(`http sink: the token has ${typeof opts.token === 'string' ? opts.token.length : 0} characters`, { field: 'token', expected: `a secret of at least ${MIN_TOKEN_LENGTH} characters` });
     }
     if (opts.token === undefined && !isLoopbackHost(host)) {
       throw new InputError(
@@ -298,7 +302,10 @@ export class HttpSink implements Sink {
     const path = qi < 0 ? raw : raw.slice(0, qi);
     const query = new URLSearchParams(qi < 0 ? '' : raw.slice(qi + 1));
 
-    if (!this.authorized(req, query)) {
+    // /healthz from this machine answers without the token: the systemd timer and the deploy
+    // health gate run on the device. The peer address is the socket's, not a header.
+    const localHealth = path === '/healthz' && isLoopbackHost(req.socket.remoteAddress ?? '');
+    if (!localHealth && !this.authorized(req, query)) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="streamcell"');
       return text(res, 401, 'unauthorized: send Authorization: Bearer <token> or ?token=<token>\n');
     }
