@@ -11,7 +11,7 @@ export const DaemonConfigSchema = z.object({
   model: z.string().min(1).describe('step model (.onnx) or bundle directory'),
   sources: z.array(z.string().min(1)).min(1).describe('source URIs'),
   sinks: z.array(z.string().min(1)).default(['jsonl:-']),
-  checkpoint: z.object({ file: z.string().min(1), every_s: z.number().positive().default(30) }).strict().optional(),
+  checkpoint: z.object({ file: z.string().min(1), every_s: z.number().min(1).max(604_800).default(30) }).strict().optional(),
   policy: z.object({
     non_finite: z.enum(['skip', 'hold', 'reset']).default('skip'),
     min: z.number().optional(),
@@ -25,7 +25,7 @@ export const DaemonConfigSchema = z.object({
   http_token: z.string().min(16).optional(),
   http_token_file: z.string().min(1).optional().describe('file holding the HTTP token (one line, at least 16 characters)'),
   log_level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
-  pool: z.object({ max_batch: z.number().int().positive().optional(), max_wait_ms: z.number().nonnegative().optional(), max_streams: z.number().int().positive().optional(), idle_ms: z.number().positive().optional() }).strict().optional(),
+  pool: z.object({ max_batch: z.number().int().positive().max(65_536).optional(), max_wait_ms: z.number().nonnegative().max(60_000).optional(), max_streams: z.number().int().positive().max(1_000_000).optional().describe('streams kept (least recently used evicted); default 10000'), idle_ms: z.number().positive().optional() }).strict().optional(),
 }).strict();
 
 export type DaemonConfig = z.infer<typeof DaemonConfigSchema>;

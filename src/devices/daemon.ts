@@ -3,7 +3,10 @@
  * health, periodic state checkpoints (restored on start when the model hash matches) and a
  * clean shutdown that drains the pipeline, checkpoints and flushes every sink.
  */
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { checkPreprocessing, type PreprocessingJson } from '../data/preprocessing.js';
 import { InputError, isInputError } from '../errors.js';
 import type { BackendName, BackendRecord } from '../runtime/backend.js';
@@ -12,7 +15,7 @@ import { StreamPool } from '../runtime/pool.js';
 import { readModelInfo, type ModelInfo } from '../runtime/step-model.js';
 import { WindowPool } from '../runtime/window.js';
 import { DaemonMetrics } from './metrics.js';
-import { Pipeline, type StreamPolicy } from './pipeline.js';
+import { DEFAULT_MAX_STREAMS, Pipeline, type StreamPolicy } from './pipeline.js';
 import type { SinkFactory } from './uri.js';
 import type { Sink, Source } from './types.js';
 
@@ -28,8 +31,13 @@ export interface DaemonOptions {
   model: Uint8Array;
   sources: Source[];
   sinks: SinkFactory[];
-  /** State checkpoint file, written every `checkpointEveryS` seconds and on stop. */
+  /**
+   * State checkpoint file, written every `checkpointEveryS` seconds (when something changed)
+   * and on stop. One that cannot be restored (damaged, another model's) is moved aside to
+   * `FILE.refused-<sha256 prefix>` and kept.
+   */
   checkpoint?: string;
+  /** Seconds between checkpoints, ≥ 1 (default: only on stop). */
   checkpointEveryS?: number;
   policy?: Partial<StreamPolicy>;
   resampleHz?: number;
@@ -55,8 +63,12 @@ export class Daemon {
   private readonly log: Logger;
   private started = 0;
   private stopping?: Promise<void>;
+  /** Pool pushes at the last checkpoint: an unchanged pool is not written again. */
+  private checkpointedAt = -1;
   /** Outcome of the checkpoint restore at start. */
   restored: 'restored' | 'none' | 'mismatch' = 'none';
+  /** Where a refused checkpoint was moved. */
+  refusedCheckpoint?: string;
 
   private constructor(private readonly opts: DaemonOptions) {
     this.log = opts.log ?? silent;
@@ -66,8 +78,12 @@ export class Daemon {
   }
 
   static async create(opts: DaemonOptions): Promise<Daemon> {
+    const every = opts.checkpointEveryS;
+    if (every !== undefined && !(Number.isFinite(every) && every >= 1 && every <= 7 * 86400)) {
+      throw new InputError(`checkpoint interval ${every} s`, { field: 'checkpointEveryS', expected: 'seconds between 1 and 604800' });
+    }
     const d = new Daemon(opts);
-    const poolOpts = { backend: opts.backend, preferBackends: opts.preferBackends, ...opts.pool };
+    const poolOpts = { backend: opts.backend, preferBackends: opts.preferBackends, ...opts.pool, maxStreams: opts.pool?.maxStreams ?? DEFAULT_MAX_STREAMS };
     const window = opts.window ?? d.pre?.window;
     d.pool = d.info.kind === 'step' ? await StreamPool.create(opts.model, poolOpts) : await WindowPool.create(opts.model, { ...poolOpts, window }).catch((e: unknown) => {
       if (isInputError(e) && e.context.field === 'window') {
@@ -77,9 +93,18 @@ export class Daemon {
     });
     const b = d.pool.backendRecord;
     d.metrics.backendInfo.set({ backend: b.name, version: b.version, how: b.how, native_probe: b.probe ? (b.probe.ok ? 'ok' : 'failed') : 'not-run' }, 1);
-    d.sinks = await Promise.all(opts.sinks.map((f) => f({ metrics: d.metrics, health: () => d.health(), token: opts.token })));
+    d.metrics.poolStats = () => ({ streams: d.pool.size, evicted: d.pool.stats().evicted });
+    try {
+      d.sinks = [];
+      for (const f of opts.sinks) d.sinks.push(await f({ metrics: d.metrics, health: () => d.health(), token: opts.token, log: d.log }));
+    } catch (e) {
+      // Close what was opened (an HTTP port, an MQTT connection) before reporting.
+      for (const s of d.sinks) await s.close().catch(() => undefined);
+      await d.pool.close();
+      throw e;
+    }
     const channels = d.pre?.channels.length ?? Number(d.info.sampleInputs[0]?.dims.at(-1) ?? 1);
-    d.pipeline = new Pipeline({ pool: d.pool, channels, pre: d.pre, metrics: d.metrics, sinks: d.sinks, policy: opts.policy, resampleHz: opts.resampleHz, log: d.log });
+    d.pipeline = new Pipeline({ pool: d.pool, channels, pre: d.pre, metrics: d.metrics, sinks: d.sinks, policy: opts.policy, resampleHz: opts.resampleHz, log: d.log, maxStreams: poolOpts.maxStreams });
     return d;
   }
 
@@ -88,10 +113,18 @@ export class Daemon {
     return this.pool.backendRecord;
   }
 
+  /**
+   * `ok` while the sources are connected and the daemon is not stopping. A failing sink (full
+   * disk, broker down) does not make it false — a restart cannot fix it and would lose state —
+   * but is listed under `sinks` and sets `degraded`.
+   */
   health(): { ok: boolean; [k: string]: unknown } {
+    const sinks = this.sinks.map((s) => ({ uri: s.uri, ...(s.health?.() ?? { ok: true }) }));
     return {
       ok: this.pipeline.connected && !this.stopping,
+      degraded: sinks.some((s) => !s.ok),
       sourcesConnected: this.pipeline.connected,
+      sinks,
       streams: this.pool.size,
       uptimeS: this.started ? Math.round((Date.now() - this.started) / 1000) : 0,
       model: this.info.sha256,
@@ -103,15 +136,18 @@ export class Daemon {
   async start(): Promise<void> {
     this.started = Date.now();
     const cp = this.opts.checkpoint;
+    if (cp) await this.removeOrphanTemps(cp);
     if (cp && existsSync(cp)) {
       try {
         await this.pool.restore(cp);
         this.restored = 'restored';
         this.log.info({ checkpoint: cp, streams: this.pool.size }, 'state restored from checkpoint');
       } catch (e) {
-        // Another model's (or a damaged) checkpoint: start fresh, keep the file for inspection.
+        // Another model's (or a damaged) checkpoint: start fresh, and move the file aside so the
+        // next periodic write does not overwrite it (a rollback to that model can restore it).
         this.restored = 'mismatch';
-        this.log.warn({ checkpoint: cp, err: (e as Error).message }, isInputError(e) ? 'checkpoint refused; starting from the initial state' : 'checkpoint unreadable');
+        this.refusedCheckpoint = await this.moveAside(cp).catch(() => undefined);
+        this.log.warn({ checkpoint: cp, movedTo: this.refusedCheckpoint, err: (e as Error).message }, isInputError(e) ? 'checkpoint refused; starting from the initial state' : 'checkpoint unreadable');
       }
     }
     if (cp && this.opts.checkpointEveryS) {
@@ -128,13 +164,42 @@ export class Daemon {
     await this.pipeline.drained();
   }
 
-  async checkpoint(): Promise<void> {
+  /** Writes the checkpoint when the pool changed since the last one (or `force`). */
+  async checkpoint(force = false): Promise<void> {
     if (!this.opts.checkpoint) return;
     try {
       await this.pipeline.drained();
+      const pushes = this.pool.stats().pushes;
+      if (!force && pushes === this.checkpointedAt) return;
       await this.pool.snapshot(this.opts.checkpoint);
+      this.checkpointedAt = pushes;
     } catch (e) {
+      this.metrics.sinkErrors.inc({ sink: 'checkpoint', code: (e as NodeJS.ErrnoException).code ?? 'error' });
       this.log.error({ err: (e as Error).message }, 'checkpoint failed');
+    }
+  }
+
+  /** `FILE` → `FILE.refused-<first 12 hex of its SHA-256>`; returns the new path. */
+  private async moveAside(file: string): Promise<string> {
+    const sha = createHash('sha256').update(await readFile(file)).digest('hex').slice(0, 12);
+    const to = `${file}.refused-${sha}`;
+    await rename(file, to);
+    return to;
+  }
+
+  /** Temp files of checkpoint writes a killed process never renamed (`.NAME.PID.RANDOM.tmp`). */
+  private async removeOrphanTemps(file: string): Promise<void> {
+    const dir = dirname(file);
+    const prefix = `.${basename(file)}.`;
+    const names = await readdir(dir).catch(() => [] as string[]);
+    for (const n of names) {
+      const m = n.startsWith(prefix) ? /^(\d+)\.[a-z0-9]+\.tmp$/.exec(n.slice(prefix.length)) : null;
+      if (!m || (Number(m[1]) !== process.pid && pidAlive(Number(m[1])))) continue;
+      const path = join(dir, n);
+      if ((await stat(path).catch(() => undefined))?.isFile()) {
+        await unlink(path).catch(() => undefined);
+        this.log.info({ file: path }, 'removed the temp file of an interrupted checkpoint');
+      }
     }
   }
 
@@ -144,12 +209,22 @@ export class Daemon {
       clearInterval(this.timer);
       await Promise.all(this.opts.sources.map((s) => s.stop()));
       await this.pipeline.drained();
-      await this.checkpoint();
+      await this.checkpoint(true);
       for (const s of this.sinks) await s.flush().catch((e) => this.log.error({ sink: s.uri, err: (e as Error).message }, 'flush failed'));
       for (const s of this.sinks) await s.close().catch(() => undefined);
       await this.pool.close();
       this.log.info({}, 'stopped');
     })();
     return this.stopping;
+  }
+}
+
+/** Whether a process with this id exists (a checkpoint temp of a live writer is left alone). */
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

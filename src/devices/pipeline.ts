@@ -29,6 +29,20 @@ export interface PipelineOptions {
   log?: { warn(o: object, msg: string): void; info(o: object, msg: string): void };
   /** Called for every drop (tests, logs). */
   onDrop?: (reason: DropReason, detail: string) => void;
+  /** Streams whose validation state (last time, last values) is kept, least recently used evicted; default 10,000 (the pool's limit). */
+  maxStreams?: number;
+  /** Readings in flight (pushed, not yet predicted) at which sources are asked to pause; default 4096. */
+  highWater?: number;
+  /** Records waiting in one sink at which sources are asked to pause; default 16,384. */
+  sinkHighWater?: number;
+}
+
+/** Stream limit of the daemon by default (pool, pipeline state, dashboard history). */
+export const DEFAULT_MAX_STREAMS = 10_000;
+
+/** Drops keys whose value is undefined, so a spread keeps the defaults they would hide. */
+export function definedOnly<T extends object>(o: T | undefined): Partial<T> {
+  return Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 interface StreamState {
@@ -47,9 +61,18 @@ export class Pipeline implements SourceEvents {
   private disconnected = new Set<string>();
   private readonly mean: number[];
   private readonly std: number[];
+  private readonly maxStreams: number;
+  private readonly highWater: number;
+  private readonly sinkHighWater: number;
+  private waiters: (() => void)[] = [];
+  private pollTimer?: NodeJS.Timeout;
 
   constructor(private readonly opts: PipelineOptions) {
-    this.policy = { nonFinite: 'skip', monotonicTime: true, ...opts.policy };
+    // An option given as undefined (an unset flag) must not hide the default.
+    this.policy = { nonFinite: 'skip', monotonicTime: true, ...definedOnly(opts.policy) };
+    this.maxStreams = opts.maxStreams ?? DEFAULT_MAX_STREAMS;
+    this.highWater = opts.highWater ?? 4096;
+    this.sinkHighWater = opts.sinkHighWater ?? 16_384;
     const pre = opts.pre;
     this.mean = Array.from({ length: opts.channels }, (_, c) => (pre ? pre.normalization[pre.channels[c]!]?.mean ?? 0 : 0));
     this.std = Array.from({ length: opts.channels }, (_, c) => (pre ? pre.normalization[pre.channels[c]!]?.std ?? 1 : 1));
@@ -77,18 +100,50 @@ export class Pipeline implements SourceEvents {
 
   /** SourceEvents bound to a source name (so reconnects are counted per source). */
   eventsFor(source: string): SourceEvents {
-    return { reading: (r) => this.reading(r), drop: (reason, d) => this.drop(reason, d), status: (s, d) => this.status(s, d, source) };
+    return { reading: (r) => this.reading(r), drop: (reason, d) => this.drop(reason, d), status: (s, d) => this.status(s, d, source), pressure: () => this.pressure() };
+  }
+
+  /** Readings pushed to the pool and not yet predicted or dropped. */
+  get inFlight(): number {
+    return this.inflight;
+  }
+
+  private behind(factor: number): boolean {
+    if (this.inflight >= this.highWater * factor) return true;
+    for (const s of this.opts.sinks) if ((s.backlog?.() ?? 0) >= this.sinkHighWater * factor) return true;
+    return false;
+  }
+
+  /** Backpressure for sources: a promise while behind, resolved once half the high-water marks are cleared. */
+  pressure(): Promise<void> | undefined {
+    if (!this.behind(1)) return undefined;
+    return new Promise<void>((resolve) => {
+      this.waiters.push(resolve);
+      // Sinks drain on their own schedule: look again every few ms while someone waits.
+      this.pollTimer ??= setInterval(() => this.release(), 5);
+    });
+  }
+
+  private release(): void {
+    if (this.waiters.length === 0 || this.behind(0.5)) return;
+    clearInterval(this.pollTimer);
+    this.pollTimer = undefined;
+    for (const w of this.waiters.splice(0)) w();
   }
 
   reading(r: Reading): void {
     const m = this.opts.metrics;
-    m.samplesIn.inc({ stream: r.stream });
+    m.samplesIn.inc({ stream: m.streamLabel(r.stream) });
     if (r.values.length !== this.opts.channels) return this.drop('column-count', `${r.values.length} values, the model takes ${this.opts.channels}`);
     let st = this.streams.get(r.stream);
-    if (!st) {
+    if (st) {
+      // Map order is use order: re-inserting keeps the least recently used stream first.
+      this.streams.delete(r.stream);
+    } else {
       st = { lastT: -Infinity, last: undefined };
-      this.streams.set(r.stream, st);
+      if (this.streams.size >= this.maxStreams) this.streams.delete(this.streams.keys().next().value!);
     }
+    this.streams.set(r.stream, st);
     if (this.policy.monotonicTime && r.t < st.lastT) return this.drop('time-backwards', `stream '${r.stream}': ${r.t} < ${st.lastT}`);
     let values = r.values;
     if (values.some((v) => !Number.isFinite(v))) {
@@ -144,7 +199,7 @@ export class Pipeline implements SourceEvents {
   private deliver(stream: string, raw: number[], t: number, p: Prediction, t0: number): void {
     const m = this.opts.metrics;
     m.stepSeconds.observe((performance.now() - t0) / 1000);
-    m.predictionsOut.inc({ stream });
+    m.predictionsOut.inc({ stream: m.streamLabel(stream) });
     const outputs: Record<string, number[]> = {};
     for (const [k, v] of Object.entries(p.outputs)) outputs[k] = Array.from(v);
     const rec: PredictionRecord = { stream, seq: p.step, t, input: raw, outputs };
@@ -162,11 +217,20 @@ export class Pipeline implements SourceEvents {
         rec.label = pre.classes[best];
       }
     }
-    for (const s of this.opts.sinks) s.write(rec);
+    for (const s of this.opts.sinks) {
+      try {
+        s.write(rec);
+      } catch (e) {
+        // A sink must not throw; one that does must not take the others down.
+        m.sinkErrors.inc({ sink: s.uri, code: (e as NodeJS.ErrnoException).code ?? 'exception' });
+        this.opts.log?.warn({ sink: s.uri, err: (e as Error).message }, 'sink write threw');
+      }
+    }
   }
 
   private settle(): void {
     if (--this.inflight === 0) for (const f of this.idle.splice(0)) f();
+    if (this.waiters.length > 0) this.release();
   }
 
   /** Resolves when every reading received so far has become a prediction or a drop. */

@@ -31,6 +31,12 @@ export interface SourceEvents {
   drop(reason: DropReason, detail: string): void;
   /** Connection state changes (serial unplugged, broker down, …). */
   status(state: 'connected' | 'disconnected', detail?: string): void;
+  /**
+   * Backpressure: a promise while the consumer is behind (too many readings in flight, or a
+   * sink's queue over its high-water mark); a source that can pause (file, stdin, serial)
+   * stops reading until it resolves. Undefined when the consumer keeps up.
+   */
+  pressure?(): Promise<void> | undefined;
 }
 
 /** A source of readings: serial port, MQTT subscription, file replay, stdin, simulator. */
@@ -67,4 +73,8 @@ export interface Sink {
   /** Resolves when everything written so far is delivered (or safely queued). */
   flush(): Promise<void>;
   close(): Promise<void>;
+  /** Whether the sink is delivering now; `detail` says why not (shown by `/healthz`). */
+  health?(): { ok: boolean; detail?: string };
+  /** Records accepted but not yet delivered (for backpressure); a failing sink may report 0 and drop instead. */
+  backlog?(): number;
 }

@@ -20,6 +20,7 @@ export interface SinkContext {
   health: () => { ok: boolean; [k: string]: unknown };
   /** Token for a non-loopback HTTP sink. */
   token?: string;
+  log?: { info(o: object, msg: string): void; error(o: object, msg: string): void };
 }
 
 export type SinkFactory = (ctx: SinkContext) => Promise<Sink>;
@@ -111,9 +112,13 @@ export function sinkFromUri(uri: string): SinkFactory {
   const { scheme, path, q } = split(uri);
   switch (scheme) {
     case 'jsonl':
-      return async () => {
+      return async (ctx) => {
         const { JsonlSink } = await import('./sinks/jsonl.js');
-        return new JsonlSink({ path: path || '-', maxBytes: num(uri, q, 'maxBytes'), keep: num(uri, q, 'keep') });
+        return new JsonlSink({
+          path: path || '-', maxBytes: num(uri, q, 'maxBytes'), keep: num(uri, q, 'keep'), maxQueueBytes: num(uri, q, 'maxQueueBytes'), metrics: ctx.metrics,
+          onError: (e, queued) => ctx.log?.error({ sink: uri, code: e.code, err: e.message, queued }, 'sink write failed; queueing and retrying'),
+          onRecover: (ms) => ctx.log?.info({ sink: uri, afterMs: ms }, 'sink writing again'),
+        });
       };
     case 'http': {
       let u: URL;
@@ -136,7 +141,7 @@ export function sinkFromUri(uri: string): SinkFactory {
     case 'mqtts':
       return async (ctx) => {
         const { MqttSink } = await import('./sinks/mqtt.js');
-        return MqttSink.fromUri(uri, { metrics: ctx.metrics });
+        return MqttSink.fromUri(uri, { metrics: ctx.metrics, onStatus: (state, detail) => (state === 'connected' ? ctx.log?.info({ sink: uri }, 'broker connected') : ctx.log?.error({ sink: uri, detail }, 'broker unreachable; queueing')) });
       };
     default:
       return bad(uri, 'scheme', 'jsonl:, http:// or mqtt://', scheme);

@@ -64,6 +64,8 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
     const cfg: Partial<DaemonConfig> = args.config ? await loadDaemonConfig(resolve(args.config)) : {};
     const { bytes } = await modelBytes({ model: args.model ?? (args.bundle ? undefined : cfg.model), bundle: args.bundle, publicKey: args.publicKey });
     if (args.window !== undefined && (!Number.isInteger(args.window) || args.window < 1)) throw new InputError(`--window is ${args.window}`, { field: '--window', expected: 'a positive integer number of samples' });
+    const every = args.checkpoint ? args.checkpointEvery : cfg.checkpoint?.every_s ?? args.checkpointEvery;
+    if (!(Number.isFinite(every) && every >= 1 && every <= 604_800)) throw new InputError(`--checkpoint-every is ${every}`, { field: '--checkpoint-every', expected: 'seconds between 1 and 604800' });
     const sourceUris = args.source ?? cfg.sources;
     if (!sourceUris?.length) throw new InputError('no source', { field: '--source', expected: 'at least one source URI, e.g. --source serial:/dev/ttyUSB0?baud=115200' });
     const level = args.logLevel ?? cfg.log_level ?? 'info';
@@ -79,7 +81,7 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
     const p = cfg.policy;
     const daemon = await Daemon.create({
       model: bytes, sources, sinks, log,
-      checkpoint: args.checkpoint ?? cfg.checkpoint?.file, checkpointEveryS: args.checkpoint ? args.checkpointEvery : cfg.checkpoint?.every_s ?? args.checkpointEvery,
+      checkpoint: args.checkpoint ?? cfg.checkpoint?.file, checkpointEveryS: every,
       policy: { nonFinite: args.nonFinite ?? p?.non_finite, min: args.min ?? p?.min, max: args.max ?? p?.max, monotonicTime: p?.monotonic_time },
       resampleHz: args.resample ?? cfg.resample_hz,
       window: args.window ?? cfg.window,

@@ -42,6 +42,10 @@ export interface HttpSinkOptions {
   title?: string;
   /** Predictions kept per stream for new dashboard clients; default 500. */
   historyPerStream?: number;
+  /** Streams whose history is kept (the most recently written); default 100. */
+  historyStreams?: number;
+  /** Dashboard (SSE) clients served at once; more get 503. Default 32. */
+  maxClients?: number;
   /**
    * Bytes an SSE client may have waiting to be sent before it is dropped as too slow;
    * default 1 MiB. It reconnects (EventSource does) and starts again from a snapshot.
@@ -103,7 +107,14 @@ function digest(s: string): Buffer {
 
 interface Client {
   res: ServerResponse;
+  /** The snapshot still being sent (in pieces, while the socket drains), then live frames held back meanwhile. */
+  snapshot?: Iterator<string>;
+  held: string[];
+  heldBytes: number;
 }
+
+/** A client that has not taken its snapshot by then is dropped (it holds references to the history). */
+const SNAPSHOT_DEADLINE_MS = 60_000;
 
 /** The uPlot build served as `/assets/uplot.*`, read from the npm package, never a CDN. */
 function loadUplotAssets(): { js: Buffer; css: Buffer } {
@@ -156,7 +167,7 @@ export class HttpSink implements Sink {
 
   private constructor(
     private readonly server: Server,
-    private readonly opts: Required<Pick<HttpSinkOptions, 'metrics' | 'health' | 'title' | 'historyPerStream' | 'maxClientBacklog'>> & { token?: string },
+    private readonly opts: Required<Pick<HttpSinkOptions, 'metrics' | 'health' | 'title' | 'historyPerStream' | 'historyStreams' | 'maxClients' | 'maxClientBacklog'>> & { token?: string },
     private readonly assets: { js: Buffer; css: Buffer },
   ) {
     const addr = server.address() as AddressInfo;
@@ -180,6 +191,8 @@ export class HttpSink implements Sink {
     const host = opts.host ?? DEFAULT_HOST;
     const port = opts.port ?? 0;
     const historyPerStream = opts.historyPerStream ?? 500;
+    const historyStreams = opts.historyStreams ?? 100;
+    const maxClients = opts.maxClients ?? 32;
     const maxClientBacklog = opts.maxClientBacklog ?? 1 << 20;
     if (typeof host !== 'string' || host.trim() === '') {
       throw new InputError(`http sink: host must be a non-empty address, got ${JSON.stringify(host)}`, { field: 'host', expected: 'e.g. 127.0.0.1' });
@@ -199,6 +212,12 @@ export class HttpSink implements Sink {
     if (!Number.isInteger(historyPerStream) || historyPerStream < 1) {
       throw new InputError(`http sink: historyPerStream must be a positive integer, got ${historyPerStream}`, { field: 'historyPerStream', expected: 'an integer ≥ 1' });
     }
+    if (!Number.isInteger(historyStreams) || historyStreams < 1 || historyStreams > 100_000) {
+      throw new InputError(`http sink: historyStreams must be an integer in [1, 100000], got ${historyStreams}`, { field: 'historyStreams', expected: 'an integer in [1, 100000]' });
+    }
+    if (!Number.isInteger(maxClients) || maxClients < 1 || maxClients > 10_000) {
+      throw new InputError(`http sink: maxClients must be an integer in [1, 10000], got ${maxClients}`, { field: 'maxClients', expected: 'an integer in [1, 10000]' });
+    }
     if (!(maxClientBacklog > 0)) {
       throw new InputError(`http sink: maxClientBacklog must be positive, got ${maxClientBacklog}`, { field: 'maxClientBacklog', expected: 'bytes > 0' });
     }
@@ -215,7 +234,7 @@ export class HttpSink implements Sink {
     });
     return new HttpSink(
       server,
-      { metrics: opts.metrics, health: opts.health, token: opts.token, title: opts.title ?? 'streamcell', historyPerStream, maxClientBacklog },
+      { metrics: opts.metrics, health: opts.health, token: opts.token, title: opts.title ?? 'streamcell', historyPerStream, historyStreams, maxClients, maxClientBacklog },
       assets,
     );
   }
@@ -240,7 +259,12 @@ export class HttpSink implements Sink {
       wire.outputs = rec.outputs;
       const json = JSON.stringify(wire);
       let ring = this.history.get(rec.stream);
-      if (!ring) this.history.set(rec.stream, (ring = new Ring(this.opts.historyPerStream)));
+      if (ring) this.history.delete(rec.stream); // Map order is write order: the first is the least recent
+      else {
+        ring = new Ring(this.opts.historyPerStream);
+        if (this.history.size >= this.opts.historyStreams) this.history.delete(this.history.keys().next().value!);
+      }
+      this.history.set(rec.stream, ring);
       ring.push(json);
       if (this.clients.size > 0) this.broadcast(`event: prediction\ndata: ${json}\n\n`);
     } catch {
@@ -270,14 +294,43 @@ export class HttpSink implements Sink {
 
   private broadcast(frame: string): void {
     for (const c of this.clients) {
+      if (c.snapshot) {
+        // Still taking its snapshot: hold live frames back, within the same byte budget.
+        c.held.push(frame);
+        c.heldBytes += frame.length;
+        if (c.heldBytes > this.opts.maxClientBacklog) this.dropClient(c);
+        continue;
+      }
       if (c.res.writableLength > this.opts.maxClientBacklog) {
-        this.clients.delete(c);
-        this.dropped++;
-        c.res.destroy();
+        this.dropClient(c);
         continue;
       }
       c.res.write(frame);
     }
+  }
+
+  private dropClient(c: Client): void {
+    if (!this.clients.delete(c)) return;
+    this.dropped++;
+    c.snapshot = undefined;
+    c.held = [];
+    c.res.destroy();
+  }
+
+  /** Writes snapshot pieces while the socket's buffer is under the backlog limit; continues on 'drain'. */
+  private pumpSnapshot(c: Client): void {
+    while (c.snapshot && c.res.writableLength < this.opts.maxClientBacklog) {
+      const next = c.snapshot.next();
+      if (next.done) {
+        c.snapshot = undefined;
+        for (const f of c.held) c.res.write(f);
+        c.held = [];
+        c.heldBytes = 0;
+        return;
+      }
+      c.res.write(next.value);
+    }
+    if (c.snapshot && this.clients.has(c)) c.res.once('drain', () => this.pumpSnapshot(c));
   }
 
   private authorized(req: IncomingMessage, query: URLSearchParams): boolean {
@@ -374,6 +427,11 @@ export class HttpSink implements Sink {
 
   /** Snapshot of the history first, then every prediction as it is written. */
   private serveEvents(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method !== 'HEAD' && this.clients.size >= this.opts.maxClients) {
+      res.setHeader('Retry-After', '10');
+      this.dropped++;
+      return text(res, 503, `too many dashboard clients (${this.opts.maxClients}); try again later\n`);
+    }
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-store',
@@ -385,12 +443,28 @@ export class HttpSink implements Sink {
       return;
     }
     req.socket.setNoDelay(true);
-    const streams = [...this.history].map(([name, ring]) => `${JSON.stringify(name)}:[${ring.toArray().join(',')}]`);
-    res.write(`retry: 2000\n\nevent: snapshot\ndata: {"streams":{${streams.join(',')}}}\n\n`);
-    const client: Client = { res };
+    // The history as it is now (references only); sent in pieces as the client reads.
+    const history = [...this.history].map(([name, ring]) => [name, ring.toArray()] as const);
+    const client: Client = { res, snapshot: snapshotPieces(history), held: [], heldBytes: 0 };
     this.clients.add(client);
     res.on('close', () => this.clients.delete(client));
+    const deadline = setTimeout(() => client.snapshot && this.dropClient(client), SNAPSHOT_DEADLINE_MS);
+    deadline.unref();
+    res.on('close', () => clearTimeout(deadline));
+    this.pumpSnapshot(client);
   }
+}
+
+/** The snapshot event, `{"streams":{"a":[…],…}}` on one data line, in pieces of at most 64 records. */
+function* snapshotPieces(history: readonly (readonly [string, string[]])[]): Generator<string> {
+  yield 'retry: 2000\n\nevent: snapshot\ndata: {"streams":{';
+  for (let s = 0; s < history.length; s++) {
+    const [name, recs] = history[s]!;
+    yield `${s ? ',' : ''}${JSON.stringify(name)}:[`;
+    for (let i = 0; i < recs.length; i += 64) yield (i ? ',' : '') + recs.slice(i, i + 64).join(',');
+    yield ']';
+  }
+  yield '}}\n\n';
 }
 
 function asset(res: ServerResponse, type: string, body: Buffer): void {

@@ -79,6 +79,8 @@ export interface DiskQueueOptions {
   onOverflow?: (n: number) => void;
   /** `n` records found unreadable in the queue files (torn or corrupted lines) and skipped. */
   onCorrupt?: (n: number) => void;
+  /** A background write (the ack offset) failed; it is retried at the next tick. */
+  onError?: (err: NodeJS.ErrnoException) => void;
 }
 
 const SEG = /^seg-(\d{16})\.jsonl$/;
@@ -103,6 +105,11 @@ function parseLine(line: string): QueueEntry | undefined {
  * Segment writes are synchronous (page cache), fsyncs asynchronous (they can take tens of ms
  * on SD cards and must not stall the event loop).
  */
+function queueDirError(dir: string, e: unknown): InputError {
+  const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+  return new InputError(`mqtt sink: cannot use the queue directory (${code})`, { file: dir, field: 'queue', expected: 'a directory this user can create and write (mqtt://…?queue=DIR, or STATE_DIRECTORY)' });
+}
+
 export class DiskQueue {
   readonly dir: string;
   private readonly maxBytes: number;
@@ -110,6 +117,7 @@ export class DiskQueue {
   private readonly memoryBytes: number;
   private readonly onOverflow: (n: number) => void;
   private readonly onCorrupt: (n: number) => void;
+  private readonly onError: (err: NodeJS.ErrnoException) => void;
 
   private segs: Segment[] = [];
   private segBytes = 0;
@@ -141,17 +149,28 @@ export class DiskQueue {
     this.memoryBytes = options.memoryBytes ?? 4 * 2 ** 20;
     this.onOverflow = options.onOverflow ?? (() => {});
     this.onCorrupt = options.onCorrupt ?? (() => {});
-    mkdirSync(dir, { recursive: true });
-    const { acked, nextQ } = this.recover();
+    this.onError = options.onError ?? (() => {});
+    let recovered: { acked: number; nextQ: number };
+    try {
+      mkdirSync(dir, { recursive: true });
+      recovered = this.recover();
+    } catch (e) {
+      throw queueDirError(dir, e);
+    }
+    const { acked, nextQ } = recovered;
     this._acked = acked;
     this.persistedAck = acked;
     this._nextQ = nextQ;
     this.memStart = this.writtenQ = nextQ;
     const last = this.segs[this.segs.length - 1];
-    if (last && last.bytes < this.segmentBytes) {
-      last.fd = openSync(last.path, 'a');
-    } else {
-      this.openHead(nextQ);
+    try {
+      if (last && last.bytes < this.segmentBytes) {
+        last.fd = openSync(last.path, 'a');
+      } else {
+        this.openHead(nextQ);
+      }
+    } catch (e) {
+      throw queueDirError(dir, e);
     }
   }
 
@@ -444,20 +463,33 @@ export class DiskQueue {
     const p = this.ackWrite.then(
       () =>
         new Promise<void>((resolve) => {
+          // A full disk or an I/O error must not escape (it would end the process): the offset
+          // is written again at the next tick; until then a restart replays a little more.
+          const failed = (e: unknown) => {
+            this.persistedAck = -1;
+            this.onError(e as NodeJS.ErrnoException);
+            resolve();
+          };
           const tmp = join(this.dir, 'ack.json.tmp');
-          const fd = openSync(tmp, 'w');
-          writeSync(fd, JSON.stringify({ acked }) + '\n');
-          fsync(fd, () => {
-            closeSync(fd);
+          let fd: number;
+          try {
+            fd = openSync(tmp, 'w');
+            writeSync(fd, JSON.stringify({ acked }) + '\n');
+          } catch (e) {
+            return failed(e);
+          }
+          fsync(fd, (err) => {
             try {
+              closeSync(fd);
+              if (err) throw err;
               renameSync(tmp, join(this.dir, 'ack.json'));
               const dfd = openSync(this.dir, 'r');
               fsync(dfd, () => {
                 closeSync(dfd);
                 resolve();
               });
-            } catch {
-              resolve();
+            } catch (e) {
+              failed(e);
             }
           });
         }),
@@ -648,6 +680,7 @@ export class MqttSink implements Sink {
   private lastError?: string;
   private closing = false;
   private closed?: Promise<void>;
+  private queueError?: string;
   private graceQ: number;
   private waiters: Array<() => void> = [];
 
@@ -693,7 +726,8 @@ export class MqttSink implements Sink {
       segmentBytes: options.segmentBytes,
       memoryBytes: options.memoryBytes,
       onOverflow: (n) => this.metrics?.queueOverflow.inc({ sink: this.label }, n),
-      onCorrupt: (n) => this.metrics?.sinkErrors.inc({ sink: this.label }, n),
+      onCorrupt: (n) => this.metrics?.sinkErrors.inc({ sink: this.label, code: 'corrupt-queue-record' }, n),
+      onError: (e) => this.queueFailed(e),
     });
     this.sentQ = this.queue.acked;
     // Whatever a previous process left is a replay.
@@ -715,6 +749,7 @@ export class MqttSink implements Sink {
       this.restartDelivery(this.queue.nextQ);
       this.wasConnected = true;
       this.lastError = undefined;
+      this.metrics?.sinkHealthy.set({ sink: this.label }, 1);
       this.onStatus?.('connected');
       this.pump();
     });
@@ -722,7 +757,8 @@ export class MqttSink implements Sink {
       if (this.wasConnected) {
         this.wasConnected = false;
         this.restartDelivery(this.sentQ);
-        this.metrics?.sinkErrors.inc({ sink: this.label });
+        this.metrics?.sinkErrors.inc({ sink: this.label, code: 'disconnected' });
+        this.metrics?.sinkHealthy.set({ sink: this.label }, 0);
         this.onStatus?.('disconnected', this.lastError ?? 'connection closed');
       }
     });
@@ -753,12 +789,27 @@ export class MqttSink implements Sink {
     this.graceQ = this.queue.nextQ;
     try {
       this.queue.tick(upTo);
+      this.queueError = undefined;
     } catch (err) {
-      this.metrics?.sinkErrors.inc({ sink: this.label });
-      this.lastError = `queue: ${(err as Error).message}`;
+      this.queueFailed(err);
     }
     this.updateDepth();
     this.pump();
+  }
+
+  /** A queue write failed (full disk, I/O error): counted by code; the records stay in memory and the next tick retries. */
+  private queueFailed(err: unknown): void {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    this.metrics?.sinkErrors.inc({ sink: this.label, code });
+    this.lastError = `queue: ${(err as Error).message}`;
+    this.queueError = code;
+  }
+
+  /** Unhealthy while the broker is unreachable or the queue directory cannot be written. */
+  health(): { ok: boolean; detail?: string } {
+    if (this.queueError) return { ok: false, detail: `queue directory ${this.queueDir}: ${this.queueError}; ${this.queue.depth} records held` };
+    if (!this.client.connected) return { ok: false, detail: `broker not connected (${this.lastError ?? 'connecting'}); ${this.queue.depth} records queued` };
+    return { ok: true };
   }
 
   private updateDepth(): void {
@@ -774,7 +825,7 @@ export class MqttSink implements Sink {
     try {
       json = JSON.stringify(rec);
     } catch (err) {
-      this.metrics?.sinkErrors.inc({ sink: this.label });
+      this.metrics?.sinkErrors.inc({ sink: this.label, code: 'unserialisable' });
       this.lastError = `unserialisable record: ${(err as Error).message}`;
       return;
     }
@@ -782,8 +833,7 @@ export class MqttSink implements Sink {
       this.queue.append(rec.stream, json);
     } catch (err) {
       // Disk full or similar: the record stays in memory and is retried by the next tick.
-      this.metrics?.sinkErrors.inc({ sink: this.label });
-      this.lastError = `queue: ${(err as Error).message}`;
+      this.queueFailed(err);
     }
     this.updateDepth();
     this.pump();
@@ -825,7 +875,7 @@ export class MqttSink implements Sink {
       if (err) {
         // With MQTT 3.1.1 this only happens while the client is shutting down. Resend
         // everything unacknowledged, in order, rather than this one record out of order.
-        this.metrics?.sinkErrors.inc({ sink: this.label });
+        this.metrics?.sinkErrors.inc({ sink: this.label, code: 'publish' });
         this.lastError = err.message;
         this.restartDelivery(this.sentQ);
         setTimeout(() => this.pump(), 1000).unref();

@@ -1,6 +1,7 @@
 /**
  * File replay and stdin: bytes through the same framing as a serial port. A file replays as
- * fast as possible, or at `rate` lines per second (paced in small bursts on a timer).
+ * fast as the pipeline takes it (reading pauses while it is behind), or at `rate` lines per
+ * second (paced in small bursts on a timer).
  */
 import { createReadStream } from 'node:fs';
 
@@ -29,6 +30,9 @@ export class StreamSource implements Source {
         if (this.stopped) break;
         decoder.write(chunk as Buffer);
         if (this.rate) await this.drainPaced();
+        // Backpressure: stop reading (the stream pauses) until the pipeline catches up.
+        const behind = events.pressure?.();
+        if (behind) await behind;
       }
       await decoder.end();
       if (this.rate) await this.drainPaced(true);

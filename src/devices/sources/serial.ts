@@ -21,6 +21,9 @@ export interface PortLike {
   close(cb?: (err: Error | null) => void): void;
   removeAllListeners(): unknown;
   readonly isOpen: boolean;
+  /** Stream flow control (serialport's port is a Readable); optional for test doubles. */
+  pause?(): unknown;
+  resume?(): unknown;
 }
 
 export interface SerialSourceOptions {
@@ -73,7 +76,15 @@ export class SerialSource implements Source {
       if (this.stopped) return port.close();
       this.port = port;
       this.decoder = new FramedDecoder(this.opts.framing, this.events!, this.lineFormat);
-      port.on('data', (b) => this.decoder?.write(b));
+      port.on('data', (b) => {
+        this.decoder?.write(b);
+        // Backpressure: pause the port (the tty buffers, then flow control or the kernel drops) until the pipeline catches up.
+        const behind = this.events!.pressure?.();
+        if (behind && port.pause) {
+          port.pause();
+          void behind.then(() => port.isOpen && port.resume?.());
+        }
+      });
       port.on('error', (e) => this.lost(e.message));
       port.on('close', () => this.lost('port closed'));
       this.connected = true;
