@@ -5,7 +5,7 @@
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import yargs from 'yargs';
+import yargs, { type MiddlewareFunction } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { InputError } from '../errors.js';
 import { VERSION } from '../version.js';
@@ -47,6 +47,15 @@ export function cli(argv: string[]) {
     .command(deviceCmd)
     .command(deployCmd)
     .command(fleetCmd)
+    .middleware(((argv: Record<string, unknown>, y: { getOptions(): { array: string[] } }) => {
+      // yargs turns a single-valued option given twice into an array; refuse it by name.
+      const arrays = new Set(y.getOptions().array);
+      for (const [k, v] of Object.entries(argv)) {
+        if (k !== '_' && Array.isArray(v) && !arrays.has(k) && /^[a-z]/.test(k) && !/[A-Z]/.test(k)) {
+          throw new InputError(`option --${k} is given ${v.length} times (${v.map((x) => JSON.stringify(x)).join(', ')})`, { field: `--${k}`, expected: 'one value' });
+        }
+      }
+    }) as unknown as MiddlewareFunction, true)
     .demandCommand(1, 'name a command; see --help')
     .strict()
     .fail((msg, err) => {

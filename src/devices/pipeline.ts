@@ -31,7 +31,7 @@ export interface PipelineOptions {
   onDrop?: (reason: DropReason, detail: string) => void;
   /** Streams whose validation state (last time, last values) is kept, least recently used evicted; default 10,000 (the pool's limit). */
   maxStreams?: number;
-  /** Readings in flight (pushed, not yet predicted) at which sources are asked to pause; default 4096. */
+  /** Readings in flight (pushed, not yet predicted) at which sources are asked to pause; default 1024. */
   highWater?: number;
   /** Records waiting in one sink at which sources are asked to pause; default 16,384. */
   sinkHighWater?: number;
@@ -71,7 +71,7 @@ export class Pipeline implements SourceEvents {
     // An option given as undefined (an unset flag) must not hide the default.
     this.policy = { nonFinite: 'skip', monotonicTime: true, ...definedOnly(opts.policy) };
     this.maxStreams = opts.maxStreams ?? DEFAULT_MAX_STREAMS;
-    this.highWater = opts.highWater ?? 4096;
+    this.highWater = opts.highWater ?? 1024;
     this.sinkHighWater = opts.sinkHighWater ?? 16_384;
     const pre = opts.pre;
     this.mean = Array.from({ length: opts.channels }, (_, c) => (pre ? pre.normalization[pre.channels[c]!]?.mean ?? 0 : 0));

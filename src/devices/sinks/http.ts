@@ -46,6 +46,8 @@ export interface HttpSinkOptions {
   historyStreams?: number;
   /** Dashboard (SSE) clients served at once; more get 503. Default 32. */
   maxClients?: number;
+  /** Bytes of history in a new client's snapshot (the newest records of each stream, shared fairly); default 2 MiB. */
+  snapshotBytes?: number;
   /**
    * Bytes an SSE client may have waiting to be sent before it is dropped as too slow;
    * default 1 MiB. It reconnects (EventSource does) and starts again from a snapshot.
@@ -164,10 +166,11 @@ export class HttpSink implements Sink {
   private readonly heartbeat: NodeJS.Timeout;
   private closing: Promise<void> | undefined;
   private dropped = 0;
+  private outbox: string[] = [];
 
   private constructor(
     private readonly server: Server,
-    private readonly opts: Required<Pick<HttpSinkOptions, 'metrics' | 'health' | 'title' | 'historyPerStream' | 'historyStreams' | 'maxClients' | 'maxClientBacklog'>> & { token?: string },
+    private readonly opts: Required<Pick<HttpSinkOptions, 'metrics' | 'health' | 'title' | 'historyPerStream' | 'historyStreams' | 'maxClients' | 'snapshotBytes' | 'maxClientBacklog'>> & { token?: string },
     private readonly assets: { js: Buffer; css: Buffer },
   ) {
     const addr = server.address() as AddressInfo;
@@ -193,6 +196,7 @@ export class HttpSink implements Sink {
     const historyPerStream = opts.historyPerStream ?? 500;
     const historyStreams = opts.historyStreams ?? 100;
     const maxClients = opts.maxClients ?? 32;
+    const snapshotBytes = opts.snapshotBytes ?? 2 << 20;
     const maxClientBacklog = opts.maxClientBacklog ?? 1 << 20;
     if (typeof host !== 'string' || host.trim() === '') {
       throw new InputError(`http sink: host must be a non-empty address, got ${JSON.stringify(host)}`, { field: 'host', expected: 'e.g. 127.0.0.1' });
@@ -234,7 +238,7 @@ export class HttpSink implements Sink {
     });
     return new HttpSink(
       server,
-      { metrics: opts.metrics, health: opts.health, token: opts.token, title: opts.title ?? 'streamcell', historyPerStream, historyStreams, maxClients, maxClientBacklog },
+      { metrics: opts.metrics, health: opts.health, token: opts.token, title: opts.title ?? 'streamcell', historyPerStream, historyStreams, maxClients, snapshotBytes, maxClientBacklog },
       assets,
     );
   }
@@ -266,7 +270,11 @@ export class HttpSink implements Sink {
       }
       this.history.set(rec.stream, ring);
       ring.push(json);
-      if (this.clients.size > 0) this.broadcast(`event: prediction\ndata: ${json}\n\n`);
+      if (this.clients.size > 0) {
+        // Coalesced: one write per client per turn of the event loop, however many predictions.
+        this.outbox.push(`event: prediction\ndata: ${json}\n\n`);
+        if (this.outbox.length === 1) setImmediate(() => this.flushOutbox());
+      }
     } catch {
       // A record that cannot be serialised (BigInt, cycles) is skipped: a sink must not throw.
     }
@@ -290,6 +298,12 @@ export class HttpSink implements Sink {
       setImmediate(() => this.server.closeAllConnections());
     });
     return this.closing;
+  }
+
+  private flushOutbox(): void {
+    const frames = this.outbox.join('');
+    this.outbox = [];
+    if (frames && !this.closing) this.broadcast(frames);
   }
 
   private broadcast(frame: string): void {
@@ -317,9 +331,19 @@ export class HttpSink implements Sink {
     c.res.destroy();
   }
 
-  /** Writes snapshot pieces while the socket's buffer is under the backlog limit; continues on 'drain'. */
+  /**
+   * Writes snapshot pieces, about 64 KiB per turn of the event loop (so many clients connecting
+   * at once cannot stall the pipeline or `/healthz`), while the socket's buffer is under the
+   * backlog limit; continues on 'drain'.
+   */
   private pumpSnapshot(c: Client): void {
+    if (!this.clients.has(c)) return;
+    let budget = 64 << 10;
     while (c.snapshot && c.res.writableLength < this.opts.maxClientBacklog) {
+      if (budget <= 0) {
+        setImmediate(() => this.pumpSnapshot(c));
+        return;
+      }
       const next = c.snapshot.next();
       if (next.done) {
         c.snapshot = undefined;
@@ -328,9 +352,28 @@ export class HttpSink implements Sink {
         c.heldBytes = 0;
         return;
       }
+      budget -= next.value.length;
       c.res.write(next.value);
     }
-    if (c.snapshot && this.clients.has(c)) c.res.once('drain', () => this.pumpSnapshot(c));
+    if (c.snapshot) c.res.once('drain', () => this.pumpSnapshot(c));
+  }
+
+  /** The newest records of each stream, within `snapshotBytes` shared fairly between streams. */
+  private snapshotHistory(): (readonly [string, string[]])[] {
+    const rings = [...this.history];
+    let left = this.opts.snapshotBytes;
+    const out: [string, string[]][] = [];
+    for (let i = 0; i < rings.length; i++) {
+      const [name, ring] = rings[i]!;
+      const share = left / (rings.length - i);
+      const all = ring.toArray();
+      let bytes = 0;
+      let from = all.length;
+      while (from > 0 && bytes + all[from - 1]!.length <= share) bytes += all[--from]!.length;
+      left -= bytes;
+      out.push([name, all.slice(from)]);
+    }
+    return out;
   }
 
   private authorized(req: IncomingMessage, query: URLSearchParams): boolean {
@@ -444,7 +487,7 @@ export class HttpSink implements Sink {
     }
     req.socket.setNoDelay(true);
     // The history as it is now (references only); sent in pieces as the client reads.
-    const history = [...this.history].map(([name, ring]) => [name, ring.toArray()] as const);
+    const history = this.snapshotHistory();
     const client: Client = { res, snapshot: snapshotPieces(history), held: [], heldBytes: 0 };
     this.clients.add(client);
     res.on('close', () => this.clients.delete(client));

@@ -74,7 +74,7 @@ export class StreamSource implements Source {
 }
 
 export function fileSource(path: string, framing: FramingOptions, rate?: number): StreamSource {
-  return new StreamSource(`file:${path}${rate ? `?rate=${rate}` : ''}`, () => createReadStream(path), framing, rate);
+  return new StreamSource(`file:${path}${rate ? `?rate=${rate}` : ''}`, () => createReadStream(path, { highWaterMark: 16 << 10 }), framing, rate);
 }
 
 export function stdinSource(framing: FramingOptions): StreamSource {
