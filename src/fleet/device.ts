@@ -180,7 +180,8 @@ export class DeviceStore {
       try {
         const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
         if (r.status === 200) return { ok: true, detail: '200' };
-        detail = `HTTP ${r.status}`;
+        // A token-mode daemon answers /healthz without the token to a loopback peer only.
+        detail = r.status === 401 ? 'HTTP 401: the daemon wants its token; /healthz answers without it only on 127.0.0.1, so point --health there' : `HTTP ${r.status}`;
       } catch (e) {
         detail = (e as Error).message;
       }
