@@ -3,12 +3,14 @@
  * bundle, and every tampering refused with exit 2 naming the file: a changed byte in the int8
  * model, an edited manifest, a wrong key, a missing signature.
  */
-import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './helpers/cli.js';
+import { resignedCopy } from './helpers/resign.js';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 let dir: string;
@@ -22,6 +24,10 @@ beforeAll(async () => {
   const r = runCli(['bundle', '--model', here('../models/co2-lstm'), '-o', bundle, '--sign', join(dir, 'keys/streamcell.key'), '--calibration', here('../models/co2-weekly-mauna-loa.csv'), '--json']);
   expect(r.status, r.stderr).toBe(0);
 }, 120_000);
+
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
 
 async function variant(name: string, damage: (d: string) => Promise<void>): Promise<string> {
   const d = join(dir, name);
@@ -103,5 +109,44 @@ describe('bundles', () => {
     const r = runCli(['run', b, '--input', here('../models/co2-weekly-mauna-loa.csv')]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/lies outside the bundle/);
+  });
+});
+
+describe('malformed manifests (signed, so only the structure is under test): exit 2 naming the manifest and the field, never 3', () => {
+  const cases: [string, (m: any) => unknown, string, RegExp][] = [
+    ['entry null', (m) => void (m.files.step = null), 'files.step', /files\.step is null, not an object/],
+    ['sha256 missing', (m) => void delete m.files.step.sha256, 'files.step.sha256', /files\.step\.sha256 is missing/],
+    ['sha256 not hex', (m) => void (m.files.int8.sha256 = 'abc'), 'files.int8.sha256', /files\.int8\.sha256 is the string/],
+    ['path a number', (m) => void (m.files.step.path = 123), 'files.step.path', /files\.step\.path is number, not a string/],
+    ['path in a subfolder', (m) => void (m.files.step.path = 'sub/step.onnx'), 'files.step.path', /not a plain file name/],
+    ['path the manifest', (m) => void (m.files.step.path = 'manifest.json'), 'files.step.path', /is the manifest itself/],
+    ['bytes negative', (m) => void (m.files.step.bytes = -1), 'files.step.bytes', /files\.step\.bytes is number -1/],
+    ['files a string', (m) => void (m.files = 'x'), 'files', /'files' is the string "x", not an object/],
+    ['files null', (m) => void (m.files = null), 'files', /'files' is null, not an object/],
+    ['files an array', (m) => void (m.files = []), 'files', /'files' is an array, not an object/],
+    ['files empty', (m) => void (m.files = {}), 'files', /lists no file/],
+    ['format 2', (m) => void (m.format = 2), 'format', /unsupported bundle format 2/],
+    ['name missing', (m) => void delete m.name, 'name', /the bundle name is undefined, not a string/],
+    ['not JSON', () => 'not json {', '(manifest)', /manifest is not valid JSON/],
+    ['an array', () => '[1, 2]', '(manifest)', /the manifest is an array, not a JSON object/],
+    ['huge (2 MiB)', (m) => void (m.padding = 'x'.repeat(2 << 20)), 'manifest.json', /the file has \d+ bytes, more than 1048576/],
+  ];
+  for (const [name, edit, field, why] of cases) {
+    it(name, async () => {
+      const b = await resignedCopy(bundle, join(dir, `m-${name.replace(/\W+/g, '-')}`), join(dir, 'keys/streamcell.key'), edit);
+      const r = runBundle(b);
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toContain(`${join(b, 'manifest.json')}, field '${field}'`);
+      expect(r.stderr).toMatch(why);
+    });
+  }
+
+  it('bundle refuses a name or version that cannot name a folder, before any work', () => {
+    for (const [flag, value] of [['--name', '.hidden'], ['--bundle-version', '1/2'], ['--name', 'a b'], ['--bundle-version', 'v'.repeat(101)]]) {
+      const r = runCli(['bundle', '--model', here('../models/co2-lstm'), '-o', join(dir, 'never'), '--sign', join(dir, 'keys/streamcell.key'), flag!, value!]);
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toContain(`field '${flag}'`);
+    }
+    expect(existsSync(join(dir, 'never'))).toBe(false);
   });
 });

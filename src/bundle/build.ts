@@ -8,7 +8,7 @@ import { exportModelFile } from '../export/api.js';
 import { quantizeModel } from '../export/quantize/index.js';
 import { streamifyModel } from '../export/streamify/index.js';
 import { loadPrivateKey, writeBundle } from './bundle.js';
-import type { ManifestJson, ModelRole } from './manifest.js';
+import { badBundleName, checkBundleName, type ManifestJson, type ModelRole } from './manifest.js';
 
 export interface BuildBundleOptions {
   /** tfjs model directory with model.json, weights and preprocessing.json. */
@@ -29,6 +29,9 @@ export interface BuildBundleResult {
 }
 
 export async function buildBundle(opts: BuildBundleOptions): Promise<BuildBundleResult> {
+  // The name and version name a folder on every device: refuse a bad one before any work.
+  if (opts.name !== undefined) checkBundleName(opts.name, '--name');
+  if (opts.version !== undefined) checkBundleName(opts.version, '--bundle-version');
   const dir = resolve(opts.modelDir);
   const prePath = join(dir, 'preprocessing.json');
   let preRaw: unknown;
@@ -61,8 +64,12 @@ export async function buildBundle(opts: BuildBundleOptions): Promise<BuildBundle
   const { data: _d, metrics: _m, ...inference } = preRaw as Record<string, unknown>;
   void _d;
   void _m;
+  const name = opts.name ?? exp.result.graph.name;
+  if (opts.name === undefined && badBundleName(name)) {
+    throw new InputError(`the model's name ${JSON.stringify(name.slice(0, 60))} ${badBundleName(name)}, so it cannot name the bundle`, { field: '--name', expected: 'pass --name NAME: 1–100 characters, not starting with \'.\' or \'-\', without \'/\', \'..\' or whitespace' });
+  }
   const manifest = await writeBundle(opts.out, {
-    name: opts.name ?? exp.result.graph.name, version: opts.version ?? '1.0.0',
+    name, version: opts.version ?? '1.0.0',
     preprocessing: { ...(inference as typeof pre & Record<string, unknown>) }, models, sourceSha256: exp.result.sourceSha256,
   }, key);
   if (!key) notes.push('unsigned: devices that pin a public key will refuse it (streamcell keygen; bundle --sign KEY)');

@@ -6,9 +6,13 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError } from '../errors.js';
-import { verifyBundle } from '../bundle/bundle.js';
+import { copyBundle, verifyBundle } from '../bundle/bundle.js';
+import { bundleId } from '../bundle/manifest.js';
 
 const PLAYBOOKS = fileURLToPath(new URL('../../scripts/fleet/', import.meta.url));
 
@@ -24,6 +28,8 @@ export interface DeployReport {
   ok: boolean;
   hosts: HostResult[];
   plan: (number | string)[];
+  /** Entries of the bundle folder its manifest does not list: not shipped. */
+  ignored: string[];
 }
 
 function runAnsible(playbook: string, inventory: string, extra: Record<string, unknown>, timeoutS: number): Promise<{ code: number; json: any; stderr: string }> {
@@ -84,15 +90,23 @@ export function servingPlan(canary: string | undefined, batch: number | undefine
 
 export async function deploy(opts: { bundle: string; inventory: string; canary?: string; batch?: number; maxFail?: number; timeoutS?: number; hosts: string[] }): Promise<DeployReport> {
   if (!existsSync(opts.inventory)) throw new InputError('inventory not found', { file: opts.inventory, expected: 'an Ansible inventory (YAML or INI)' });
-  const b = await verifyBundle(opts.bundle);
-  const id = `${b.manifest.name}-${b.manifest.version}`.replace(/[^A-Za-z0-9._-]/g, '_');
   const plan = servingPlan(opts.canary, opts.batch);
-  const maxFailPct = opts.maxFail && opts.batch ? Math.floor((100 * opts.maxFail) / opts.batch) : 0;
-  const r = await runAnsible('deploy.yml', opts.inventory, { bundle_dir: b.dir, bundle_id: id, serial_plan: plan, max_fail_pct: maxFailPct }, opts.timeoutS ?? 10);
-  if (!r.json) throw new InputError(`ansible-playbook gave no result: ${r.stderr.split('\n').slice(0, 3).join(' ')}`, { file: opts.inventory, expected: 'a working inventory' });
-  const res = hostResults(r.json, 'install, activate');
-  const hosts = opts.hosts.map((h) => res.get(h) ?? { host: h, status: 'skipped' as const, detail: 'not reached: the rollout stopped before this batch' });
-  return { bundle: id, ok: hosts.every((h) => h.status === 'activated'), hosts, plan };
+  // Ship a clean copy: the manifest, its signature and the listed regular files, checked as
+  // they are copied — no links, no unlisted files (each device verifies again with its key).
+  const stage = await mkdtemp(join(tmpdir(), 'streamcell-deploy-'));
+  try {
+    const copy = await copyBundle(opts.bundle, join(stage, 'bundle'));
+    const b = await verifyBundle(join(stage, 'bundle'));
+    const id = bundleId(b.manifest);
+    const maxFailPct = opts.maxFail && opts.batch ? Math.floor((100 * opts.maxFail) / opts.batch) : 0;
+    const r = await runAnsible('deploy.yml', opts.inventory, { bundle_dir: b.dir, bundle_id: id, serial_plan: plan, max_fail_pct: maxFailPct }, opts.timeoutS ?? 10);
+    if (!r.json) throw new InputError(`ansible-playbook gave no result: ${r.stderr.split('\n').slice(0, 3).join(' ')}`, { file: opts.inventory, expected: 'a working inventory' });
+    const res = hostResults(r.json, 'install, activate');
+    const hosts = opts.hosts.map((h) => res.get(h) ?? { host: h, status: 'skipped' as const, detail: 'not reached: the rollout stopped before this batch' });
+    return { bundle: id, ok: hosts.every((h) => h.status === 'activated'), hosts, plan, ignored: copy.ignored };
+  } finally {
+    await rm(stage, { recursive: true, force: true });
+  }
 }
 
 export async function fleetStatus(opts: { inventory: string; hosts: string[]; timeoutS?: number }): Promise<HostResult[]> {

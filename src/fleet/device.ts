@@ -5,17 +5,22 @@
  * (`ROOT/trusted.pub`) are installed.
  *
  *   ROOT/trusted.pub          pinned Ed25519 public key
- *   ROOT/bundles/<id>/        verified copies, the newest `keep` kept (never the active one)
+ *   ROOT/bundles/<id>/        verified copies, the newest `keep` kept (never the active one):
+ *                             real directories holding the manifest, its signature and the
+ *                             regular files it lists, nothing else (never a symlink)
+ *   ROOT/bundles/.<id>.<pid>.tmp   an install in progress (removed on failure, or by the next
+ *                             install when its process is gone)
  *   ROOT/current -> bundles/<id>
  *   ROOT/state.json           { active, previous }
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { CheckFailedError, InputError } from '../errors.js';
-import { loadPublicKey, verifyBundle } from '../bundle/bundle.js';
+import { copyBundle, loadPublicKey, verifyBundle } from '../bundle/bundle.js';
+import { bundleId, MANIFEST } from '../bundle/manifest.js';
 
 const run = promisify(execFile);
 
@@ -77,40 +82,80 @@ export class DeviceStore {
     return loadPublicKey(pem, file);
   }
 
-  /** Verifies (signature and checksums) and stores a bundle; returns its id. Changes nothing else. */
-  async install(bundleDir: string): Promise<string> {
-    const b = await verifyBundle(bundleDir, { publicKey: await this.key() });
-    const id = `${b.manifest.name}-${b.manifest.version}`.replace(/[^A-Za-z0-9._-]/g, '_');
-    const dest = join(this.bundles, id);
-    const tmp = join(this.bundles, `.${id}.${process.pid}.tmp`);
-    await rm(tmp, { recursive: true, force: true });
-    await cp(b.dir, tmp, { recursive: true });
-    await verifyBundle(tmp, { publicKey: await this.key() }); // the copy, not just the source
-    const st = await this.state();
-    if (st.active === id) {
-      await rm(tmp, { recursive: true, force: true });
-      // The same bundle again is a no-op (a rollout re-run); the same version with other content is not.
-      const same = (await readFile(join(dest, 'manifest.json'), 'utf8').catch(() => '')) === (await readFile(join(b.dir, 'manifest.json'), 'utf8'));
-      if (same) return id;
-      throw new InputError(`bundle ${id} is active with different content; give the new bundle a new version`, { file: join(bundleDir, 'manifest.json'), field: 'version', expected: 'a version not already active' });
+  /**
+   * Verifies (signature and checksums) and stores a bundle; returns its id and the entries of
+   * the source folder the manifest does not list (not copied). Changes nothing else. Only the
+   * listed regular files are copied (a symlinked bundle folder is copied, not linked), each
+   * checked as it is copied, and the copy is verified again before it is renamed into place.
+   */
+  async install(bundleDir: string): Promise<{ id: string; ignored: string[] }> {
+    const key = await this.key();
+    await mkdir(this.bundles, { recursive: true });
+    await this.cleanOrphans();
+    const given = resolve(bundleDir);
+    let src: string;
+    try {
+      src = await realpath(given);
+    } catch (e) {
+      throw new InputError(`not a bundle: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: given, expected: 'a directory written by streamcell bundle' });
     }
-    await rm(dest, { recursive: true, force: true });
-    await rename(tmp, dest);
-    await this.prune();
-    return id;
+    if (!(await lstat(src)).isDirectory()) throw new InputError('not a bundle: not a directory', { file: given, expected: 'a directory written by streamcell bundle' });
+    // The name is only known from the manifest: stage under a pid-named folder first.
+    const tmp = join(this.bundles, `.install.${process.pid}.tmp`);
+    await rm(tmp, { recursive: true, force: true });
+    try {
+      const copied = await copyBundle(src, tmp, { publicKey: key });
+      const b = await verifyBundle(tmp, { publicKey: key }); // the copy, as it lies in the store
+      const id = bundleId(b.manifest);
+      const dest = join(this.bundles, id);
+      const st = await this.state();
+      if (st.active === id) {
+        // The same bundle again is a no-op (a rollout re-run); the same version with other content is not.
+        const same = (await readFile(join(dest, MANIFEST), 'utf8').catch(() => '')) === (await readFile(join(tmp, MANIFEST), 'utf8'));
+        if (same) return { id, ignored: copied.ignored };
+        throw new InputError(`bundle ${id} is active with different content; give the new bundle a new version`, { file: join(given, MANIFEST), field: 'version', expected: 'a version not already active' });
+      }
+      await rm(dest, { recursive: true, force: true });
+      await rename(tmp, dest);
+      await this.prune();
+      return { id, ignored: copied.ignored };
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /** Removes `.tmp` folders left in bundles/ by installs whose process is gone (killed mid-copy). */
+  private async cleanOrphans(): Promise<void> {
+    for (const name of await readdir(this.bundles)) {
+      const m = /^\..*\.(\d+)\.tmp$/.exec(name);
+      if (!m) continue;
+      const pid = Number(m[1]);
+      let alive = pid !== process.pid;
+      if (alive) {
+        try {
+          process.kill(pid, 0);
+        } catch (e) {
+          alive = (e as NodeJS.ErrnoException).code === 'EPERM';
+        }
+      }
+      if (!alive) await rm(join(this.bundles, name), { recursive: true, force: true });
+    }
   }
 
   private async prune(): Promise<void> {
     const st = await this.state();
     const keep = this.opts.keep ?? 3;
-    const entries = await Promise.all((await this.list()).map(async (id) => ({ id, t: (await stat(join(this.bundles, id))).mtimeMs })));
+    const entries = await Promise.all((await this.list()).map(async (id) => ({ id, t: (await lstat(join(this.bundles, id))).mtimeMs })));
     const removable = entries.filter((e) => e.id !== st.active && e.id !== st.previous).sort((a, b) => b.t - a.t);
     for (const e of removable.slice(keep)) await rm(join(this.bundles, e.id), { recursive: true, force: true });
   }
 
   async list(): Promise<string[]> {
     if (!existsSync(this.bundles)) return [];
-    return (await readdir(this.bundles)).filter((n) => !n.startsWith('.')).sort();
+    // Installed bundles are real directories; anything else (a stray file or link) is not one.
+    const names = (await readdir(this.bundles)).filter((n) => !n.startsWith('.'));
+    const dirs = await Promise.all(names.map(async (n) => ((await lstat(join(this.bundles, n)).catch(() => undefined))?.isDirectory() ? n : undefined)));
+    return dirs.filter((n): n is string => n !== undefined).sort();
   }
 
   private async point(id: string): Promise<void> {
@@ -135,7 +180,8 @@ export class DeviceStore {
       try {
         const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
         if (r.status === 200) return { ok: true, detail: '200' };
-        detail = `HTTP ${r.status}`;
+        // A token-mode daemon answers /healthz without the token to a loopback peer only.
+        detail = r.status === 401 ? 'HTTP 401: the daemon wants its token; /healthz answers without it only on 127.0.0.1, so point --health there' : `HTTP ${r.status}`;
       } catch (e) {
         detail = (e as Error).message;
       }

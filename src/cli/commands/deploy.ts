@@ -37,6 +37,7 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
     const inventory = resolve(args.inventory);
     const hosts = await inventoryHosts(inventory);
     const r = await deploy({ bundle: args.bundle, inventory, canary: args.canary, batch: args.batch, maxFail: args.maxFail, timeoutS: args.timeout, hosts });
+    if (r.ignored.length) process.stderr.write(`streamcell: not shipped: ${r.ignored.length} file(s) the manifest does not list: ${r.ignored.join(', ')}\n`);
     if (args.report) await writeOutput(resolve(args.report), JSON.stringify(r, null, 2) + '\n', '--report');
     emit(args, r, () => `rollout of ${r.bundle} (batches ${r.plan.join(' → ')}): ${r.ok ? 'done' : 'STOPPED'}\n${hostTable(r.hosts)}`);
     if (!r.ok) process.exitCode = 1;

@@ -42,10 +42,12 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
         return emit(args, { ok: true, trusted: need() }, () => `pinned ${need()}: only bundles signed with it will be installed`);
       case 'install': {
         const wasActive = (await store.status()).active;
-        const id = await store.install(need());
+        const { id, ignored } = await store.install(need());
+        // Files the manifest does not list are neither copied nor trusted: say so.
+        if (ignored.length) process.stderr.write(`streamcell: ignored ${ignored.length} file(s) the manifest does not list (not copied): ${ignored.join(', ')}\n`);
         // Re-deploying the active bundle changes nothing: no restart, no health gamble.
         const act = args.activate && wasActive !== id ? await store.activate(id) : args.activate ? { active: id, previous: null, restart: 'none (already active)' } : undefined;
-        return emit(args, { ok: true, installed: id, activated: act }, () => `installed ${id}${act ? `; active (restart: ${act.restart})` : ''}`);
+        return emit(args, { ok: true, installed: id, ignored, activated: act }, () => `installed ${id}${act ? `; active (restart: ${act.restart})` : ''}`);
       }
       case 'activate': {
         const r = await store.activate(need());
