@@ -71,7 +71,7 @@ export class Pipeline implements SourceEvents {
     // An option given as undefined (an unset flag) must not hide the default.
     this.policy = { nonFinite: 'skip', monotonicTime: true, ...definedOnly(opts.policy) };
     this.maxStreams = opts.maxStreams ?? DEFAULT_MAX_STREAMS;
-    this.highWater = opts.highWater ?? 1024;
+    this.highWater = opts.highWater ?? 256;
     this.sinkHighWater = opts.sinkHighWater ?? 16_384;
     const pre = opts.pre;
     this.mean = Array.from({ length: opts.channels }, (_, c) => (pre ? pre.normalization[pre.channels[c]!]?.mean ?? 0 : 0));

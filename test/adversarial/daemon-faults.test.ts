@@ -159,6 +159,42 @@ describe('a full disk', () => {
       await broker.dispose();
     }
   });
+
+  it('a JSONL file on a disk that fills and then frees: records are queued, then written complete and in order', async () => {
+    // Inside a private mount namespace: a 256 KiB tmpfs holding a 220 KiB filler file and the output (~75 KiB).
+    const mnt = join(dir, 'fill');
+    await mkdir(mnt);
+    const sink = fileURLToPath(new URL('../../dist/devices/sinks/jsonl.js', import.meta.url));
+    const metrics = fileURLToPath(new URL('../../dist/devices/metrics.js', import.meta.url));
+    const script = `
+      const { writeFileSync, rmSync, readFileSync } = await import('node:fs');
+      const { JsonlSink } = await import(${JSON.stringify(sink)});
+      const { DaemonMetrics } = await import(${JSON.stringify(metrics)});
+      const m = new DaemonMetrics();
+      writeFileSync(${JSON.stringify(join(mnt, 'filler'))}, Buffer.alloc(220 * 1024));
+      const s = new JsonlSink({ path: ${JSON.stringify(join(mnt, 'out.jsonl'))}, metrics: m });
+      const rec = (i) => ({ stream: 'a', seq: i, t: i, input: [i], outputs: { y: [i / 7] } });
+      for (let i = 0; i < 1000; i++) { s.write(rec(i)); if (i % 50 === 0) await new Promise((r) => setImmediate(r)); }
+      const until = async (f) => { for (let k = 0; k < 400 && !f(); k++) await new Promise((r) => setTimeout(r, 25)); };
+      await until(() => !s.health().ok);
+      const failing = s.health();
+      rmSync(${JSON.stringify(join(mnt, 'filler'))});
+      await until(() => s.health().ok);
+      await s.close();
+      const lines = readFileSync(${JSON.stringify(join(mnt, 'out.jsonl'))}, 'utf8').split(String.fromCharCode(10)).filter(Boolean).map((l) => JSON.parse(l).seq);
+      const errors = (await m.sinkErrors.get()).values.reduce((a, v) => a + v.value, 0);
+      console.log(JSON.stringify({ failing, recovered: s.health(), lines, errors }));
+    `;
+    const r = spawnSync('unshare', ['--user', '--map-root-user', '--mount', 'sh', '-c', `mount -t tmpfs -o size=256k tmpfs '${mnt}' && exec "$@"`, 'sh', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { failing: { ok: boolean; detail: string }; recovered: { ok: boolean }; lines: number[]; errors: number };
+    expect(out.failing.ok).toBe(false);
+    expect(out.failing.detail).toMatch(/ENOSPC/);
+    expect(out.recovered.ok).toBe(true);
+    expect(out.errors).toBeGreaterThan(0);
+    // Every record exactly once, in order: a partial write was completed, not repeated.
+    expect(out.lines).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+  });
 });
 
 describe('bounded memory', () => {

@@ -94,9 +94,10 @@ export class JsonlSink implements Sink {
 
   private discardOldest(): void {
     let n = 0;
-    while (this.pendingBytes > this.maxQueueBytes && this.pending.length > 1) {
-      this.pendingBytes -= this.pending.shift()!.length;
-      this.headOffset = 0;
+    // A head line partly written stays (its rest completes that line in the file).
+    const keep = this.headOffset > 0 ? 1 : 0;
+    while (this.pendingBytes > this.maxQueueBytes && this.pending.length > keep + 1) {
+      this.pendingBytes -= this.pending.splice(keep, 1)[0]!.length;
       n++;
     }
     if (n) this.opts.metrics?.queueOverflow.inc({ sink: this.uri }, n);
