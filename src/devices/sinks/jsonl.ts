@@ -93,13 +93,15 @@ export class JsonlSink implements Sink {
   }
 
   private discardOldest(): void {
-    let n = 0;
-    // A head line partly written stays (its rest completes that line in the file).
+    // Down to 3/4 of the bound in one splice (not one line per write). A head line partly
+    // written stays: its rest completes that line in the file.
     const keep = this.headOffset > 0 ? 1 : 0;
-    while (this.pendingBytes > this.maxQueueBytes && this.pending.length > keep + 1) {
-      this.pendingBytes -= this.pending.splice(keep, 1)[0]!.length;
-      n++;
-    }
+    const target = this.maxQueueBytes * 0.75;
+    let n = 0;
+    let bytes = this.pendingBytes;
+    while (bytes > target && keep + n < this.pending.length - 1) bytes -= this.pending[keep + n++]!.length;
+    this.pending.splice(keep, n);
+    this.pendingBytes = bytes;
     if (n) this.opts.metrics?.queueOverflow.inc({ sink: this.uri }, n);
   }
 
