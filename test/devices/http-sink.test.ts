@@ -188,6 +188,14 @@ async function startSink(opts: Partial<HttpSinkOptions> = {}): Promise<HttpSink>
   return sink;
 }
 
+async function waitUntil(ok: () => boolean, ms = 5000): Promise<void> {
+  const t0 = Date.now();
+  while (!ok()) {
+    if (Date.now() - t0 > ms) throw new Error('timed out');
+    await sleep(10);
+  }
+}
+
 function rec(stream: string, seq: number, extra: Partial<PredictionRecord> = {}): PredictionRecord {
   const x = Math.sin(seq / 10);
   return { stream, seq, t: 1_700_000_000_000 + seq * 10, input: [x, 0.5], outputs: { y: [Math.sin((seq + 1) / 10)] }, forecast: Math.sin((seq + 1) / 10), ...extra };
@@ -428,6 +436,40 @@ describe('HttpSink: binding and token', () => {
 });
 
 describe('HttpSink: event stream', () => {
+  it('keeps the history of the most recently written streams only, and caps the snapshot in bytes', async () => {
+    const sink = await startSink({ historyPerStream: 50, historyStreams: 3, snapshotBytes: 4096 });
+    for (const s of ['a', 'b', 'c', 'd']) for (let i = 0; i < 50; i++) sink.write(rec(s, i));
+    sink.write(rec('b', 50)); // b becomes the most recent: a is the one evicted when d came
+    const { events } = await readEvents(`${sink.url}/events`, (ev) => ev.length >= 1);
+    const snap = JSON.parse(events[0]!.data) as { streams: Record<string, PredictionRecord[]> };
+    expect(Object.keys(snap.streams).sort()).toEqual(['b', 'c', 'd']);
+    // 4096 bytes shared by 3 streams: the newest records of each, ending at the last written.
+    expect(events[0]!.data.length).toBeLessThanOrEqual(4096 + 64);
+    for (const [name, recs] of Object.entries(snap.streams)) {
+      expect(recs.length, name).toBeGreaterThan(5);
+      expect(recs.length, name).toBeLessThan(50);
+      expect(recs.at(-1)!.seq, name).toBe(name === 'b' ? 50 : 49);
+      expect(recs.map((r) => r.seq), name).toEqual(Array.from({ length: recs.length }, (_, i) => recs.at(-1)!.seq - recs.length + 1 + i));
+    }
+  });
+
+  it('serves at most maxClients event streams (503 beyond), and counts them', async () => {
+    const sink = await startSink({ maxClients: 2 });
+    const acs = [new AbortController(), new AbortController()];
+    try {
+      for (const ac of acs) expect((await fetch(`${sink.url}/events`, { signal: ac.signal })).status).toBe(200);
+      await waitUntil(() => sink.clientCount === 2);
+      const third = await fetch(`${sink.url}/events`);
+      expect(third.status).toBe(503);
+      expect(third.headers.get('retry-after')).toBe('10');
+      expect((await fetch(`${sink.url}/healthz`)).status).toBe(200);
+    } finally {
+      for (const ac of acs) ac.abort();
+    }
+    await waitUntil(() => sink.clientCount === 0);
+    expect((await fetch(`${sink.url}/events`, { method: 'HEAD' })).status).toBe(200);
+  });
+
   it('sends a bounded snapshot per stream, then each prediction as written', async () => {
     const sink = await startSink({ historyPerStream: 5 });
     for (let i = 0; i < 12; i++) sink.write(rec('a', i));
