@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { BUNDLE_FORMAT, checkBundleName, checkManifest, MANIFEST, MAX_FILE_BYTES, MAX_MANIFEST_BYTES, SIGNATURE, type ManifestFileJson, type ManifestJson, type ModelRole } from './manifest.js';
+import { mkdirp } from '../mkdirp.js';
 
 export function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
@@ -56,7 +57,7 @@ export async function writeBundle(out: string, parts: BundleParts, privateKey?: 
   const dir = resolve(out);
   const tmp = `${dir}.tmp-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
-  await mkdir(tmp, { recursive: true });
+  await mkdirp(tmp);
   const files: ManifestJson['files'] = {};
   const put = async (role: ModelRole | 'preprocessing', path: string, bytes: Uint8Array) => {
     await writeFile(join(tmp, path), bytes);

@@ -15,12 +15,13 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, readlink, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { CheckFailedError, InputError } from '../errors.js';
 import { copyBundle, loadPublicKey, verifyBundle } from '../bundle/bundle.js';
 import { bundleId, MANIFEST } from '../bundle/manifest.js';
+import { mkdirp } from '../mkdirp.js';
 
 const run = promisify(execFile);
 
@@ -70,7 +71,7 @@ export class DeviceStore {
       throw new InputError('cannot read the public key', { file: resolve(keyFile), expected: 'a PEM public key (streamcell keygen)' });
     });
     loadPublicKey(pem, resolve(keyFile));
-    await mkdir(this.bundles, { recursive: true });
+    await mkdirp(this.bundles);
     await writeFile(join(this.root, 'trusted.pub'), pem, { mode: 0o644 });
   }
 
@@ -90,7 +91,7 @@ export class DeviceStore {
    */
   async install(bundleDir: string): Promise<{ id: string; ignored: string[] }> {
     const key = await this.key();
-    await mkdir(this.bundles, { recursive: true });
+    await mkdirp(this.bundles);
     await this.cleanOrphans();
     const given = resolve(bundleDir);
     let src: string;

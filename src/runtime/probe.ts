@@ -9,11 +9,12 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { mkdirpSync } from '../mkdirp.js';
 
 export interface ProbeResult {
   ok: boolean;
@@ -148,7 +149,7 @@ export function probeNative(opts: { timeoutMs?: number } = {}): Promise<ProbeRes
     const remember = !transient && !/could not start a child process/.test(verdict.reason ?? '');
     if (file && remember) {
       try {
-        mkdirSync(dirname(file), { recursive: true });
+        mkdirpSync(dirname(file));
         // Only the newest few entries: an upgraded binary or kernel leaves its old key behind.
         const all = Object.fromEntries(Object.entries(readCache(file)).filter(([k]) => k !== key).slice(-7));
         all[key] = verdict;

@@ -9,11 +9,12 @@
  * saved model is then checked by `streamcell export` against the float64 reference (tfjs can
  * load but not run it).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LayersModel, Sequential, Tensor } from '@tensorflow/tfjs';
 import type { Tf } from '../export/tfjs-backend.js';
 import { isRecurrent, type ArchLayer } from './arch.js';
+import { mkdirp } from '../mkdirp.js';
 
 export interface ModelSpec {
   arch: ArchLayer[];
@@ -149,7 +150,7 @@ export interface SavedModel {
 
 /** Writes `dir/model.json` and `dir/weights.bin` (one shard), causal pads folded. */
 export async function saveModel(tf: Tf, model: LayersModel, dir: string): Promise<SavedModel> {
-  await mkdir(dir, { recursive: true });
+  await mkdirp(dir);
   const modelJson = join(dir, 'model.json');
   const weightsBin = join(dir, 'weights.bin');
   let weightBytes = new Uint8Array(0);

@@ -1,10 +1,11 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { InputError } from '../../errors.js';
 import { emit, guarded, type GlobalArgs } from '../output.js';
+import { mkdirp } from '../../mkdirp.js';
 
 export const command = 'keygen';
 export const describe = 'Create an Ed25519 key pair for signing bundles (streamcell.key private, streamcell.pub public)';
@@ -26,7 +27,7 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
     const priv = join(dir, 'streamcell.key');
     const pub = join(dir, 'streamcell.pub');
     if (!args.force && (existsSync(priv) || existsSync(pub))) throw new InputError('keys exist already; refusing to overwrite them', { file: priv, expected: 'a directory without streamcell.key (or --force)' });
-    await mkdir(dir, { recursive: true });
+    await mkdirp(dir);
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     await writeFile(priv, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
     await writeFile(pub, publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o644 });

@@ -33,12 +33,13 @@
  * ```
  */
 import {
-  closeSync, existsSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync,
+  closeSync, existsSync, fsync, fsyncSync, ftruncateSync, openSync, readdirSync, readFileSync,
   renameSync, rmSync, unlinkSync, writeSync,
 } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { mkdirpSync } from '../../mkdirp.js';
 import { Readable } from 'node:stream';
 import type { IStore } from 'mqtt';
 import { InputError } from '../../errors.js';
@@ -152,7 +153,7 @@ export class DiskQueue {
     this.onError = options.onError ?? (() => {});
     let recovered: { acked: number; nextQ: number };
     try {
-      mkdirSync(dir, { recursive: true });
+      mkdirpSync(dir);
       recovered = this.recover();
     } catch (e) {
       throw queueDirError(dir, e);
