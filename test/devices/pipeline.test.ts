@@ -77,4 +77,58 @@ describe('Pipeline', () => {
     expect(sink.recs.map((r) => r.t)).toEqual([0, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]);
     sink.recs.forEach((r) => expect(r.input[0]).toBeCloseTo(r.t / 1000, 9));
   });
+
+  it('an option given as undefined keeps its default: timestamps going backwards are dropped', async () => {
+    const metrics = new DaemonMetrics();
+    const sink = collect();
+    const p = new Pipeline({ pool: echoPool(), channels: 1, metrics, sinks: [sink], policy: { nonFinite: undefined, monotonicTime: undefined, min: undefined } });
+    for (const t of [10, 20, 15, 30]) p.reading({ stream: 's', values: [t], t });
+    await p.drained();
+    expect(await dropped(metrics)).toEqual({ 'time-backwards': 1 });
+    expect(sink.recs).toHaveLength(3);
+  });
+
+  it('asks sources to pause while too many readings are in flight, and releases them at half the mark', async () => {
+    const pending: (() => void)[] = [];
+    const pool = { push: (id: string) => new Promise((r) => pending.push(() => r({ id, step: 0, outputs: { y: new Float32Array(1) } }))) } as unknown as Pool<Prediction | null>;
+    const p = new Pipeline({ pool, channels: 1, metrics: new DaemonMetrics(), sinks: [collect()], highWater: 8 });
+    for (let i = 0; i < 7; i++) p.reading({ stream: 's', values: [i], t: i });
+    expect(p.pressure()).toBeUndefined();
+    p.reading({ stream: 's', values: [7], t: 7 });
+    const wait = p.pressure();
+    expect(wait).toBeInstanceOf(Promise);
+    let released = false;
+    void wait!.then(() => (released = true));
+    for (let i = 0; i < 4; i++) pending.shift()!(); // 4 left in flight: not below half yet
+    await new Promise((r) => setTimeout(r, 20));
+    expect(released).toBe(false);
+    pending.shift()!(); // 3 left
+    await new Promise((r) => setTimeout(r, 20));
+    expect(released).toBe(true);
+    while (pending.length) pending.shift()!();
+    await p.drained();
+  });
+
+  it('a sink that throws does not keep the others from their records; its errors are counted', async () => {
+    const metrics = new DaemonMetrics();
+    const good = collect();
+    const bad: Sink = { uri: 'bad:', write: () => { throw Object.assign(new Error('boom'), { code: 'EIO' }); }, flush: async () => {}, close: async () => {} };
+    const p = new Pipeline({ pool: echoPool(), channels: 1, metrics, sinks: [bad, good] });
+    for (let i = 0; i < 5; i++) p.reading({ stream: 's', values: [i], t: i });
+    await p.drained();
+    expect(good.recs).toHaveLength(5);
+    expect((await metrics.sinkErrors.get()).values.find((v) => v.labels.sink === 'bad:' && v.labels.code === 'EIO')?.value).toBe(5);
+  });
+
+  it('keeps validation state for at most maxStreams streams (least recently used evicted) and labels at most 64 in metrics', async () => {
+    const metrics = new DaemonMetrics();
+    const p = new Pipeline({ pool: echoPool(), channels: 1, metrics, sinks: [collect()], maxStreams: 100 });
+    for (let i = 0; i < 1000; i++) p.reading({ stream: `id${i}`, values: [i], t: i });
+    await p.drained();
+    expect(p.streams.size).toBe(100);
+    expect([...p.streams.keys()][0]).toBe('id900');
+    const labels = new Set((await metrics.samplesIn.get()).values.map((v) => v.labels.stream));
+    expect(labels.size).toBe(65);
+    expect((await metrics.samplesIn.get()).values.find((v) => v.labels.stream === '(other)')?.value).toBe(1000 - 64);
+  });
 });
