@@ -4,6 +4,7 @@ import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { InputError } from '../../errors.js';
 import { streamifyModel, type StreamifyReport } from '../../export/streamify/index.js';
 import { emit, guarded, writeOutput, type GlobalArgs } from '../output.js';
+import { assertOnnxLoads } from '../model-source.js';
 
 export const command = 'streamify <model>';
 export const describe = 'Turn a sequence ONNX model into a step model with explicit state (one sample per call)';
@@ -59,6 +60,7 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
     } catch (e) {
       throw new InputError(`cannot read '${input}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: input, expected: 'an ONNX sequence model' });
     }
+    await assertOnnxLoads(bytes, input);
     let result;
     try {
       result = await streamifyModel(bytes, { verify: args.verify, tolerance: args.tolerance, steps: args.steps, timeAxis: args.timeAxis });
