@@ -60,7 +60,7 @@ function maxAbs(a: ArrayLike<number | bigint>): number {
 }
 
 /** The sequence model with its fixed time length made free, when that is all that pins it. */
-function freeTime(seqBytes: Uint8Array, axisOf: Map<string, number>): Uint8Array {
+export function freeTime(seqBytes: Uint8Array, axisOf: Map<string, number>): Uint8Array {
   const m = decodeModel(seqBytes);
   for (const i of m.graph!.input ?? []) {
     const ax = axisOf.get(i.name!);
@@ -93,7 +93,8 @@ export async function checkStepModel(seqBytes: Uint8Array, stepBytes: Uint8Array
   const longT = typeof declaredT === 'number' && declaredT > MAX_CHECK_STEPS;
   const fixedT = longT ? undefined : declaredT;
   const T = typeof fixedT === 'number' ? fixedT : Math.min(opts.steps ?? 6, MAX_CHECK_STEPS);
-  const dims = resolveDims(seqInputs, { batch: 2, time: T }, axisOf);
+  const freed = longT ? freeTime(seqBytes, axisOf) : undefined;
+  const dims = resolveDims(freed ? describeInputs(decodeModel(freed).graph!) : seqInputs, { batch: 2, time: T }, axisOf);
   const batchOf = firstSeq ? dims.get(firstSeq.name)![axisOf.get(firstSeq.name) === 0 ? 1 : 0]! : 2;
   const stateNames = new Set(report.states.map((s) => s.input));
   const lengths = new Set(report.lengthInputs);
@@ -113,7 +114,7 @@ export async function checkStepModel(seqBytes: Uint8Array, stepBytes: Uint8Array
 
   let seq: Session;
   try {
-    seq = await backend.createSession(longT ? freeTime(seqBytes, axisOf) : seqBytes);
+    seq = await backend.createSession(freed ?? seqBytes);
   } catch (e) {
     if (!longT) throw e;
     throw new InputError(`input '${firstSeq!.name}' fixes its time dimension at ${declaredT} steps, over the check's limit of ${MAX_CHECK_STEPS}, and the model does not run on fewer (${(e as Error).message.split('\n')[0]})`, {
