@@ -3,12 +3,14 @@
  * Step mode (StreamPool) against bare onnxruntime, throughput per stream count, memory per
  * 1000 streams, window-mode latency, and optionally tfjs predict on the same window.
  */
-import { InputError } from '../errors.js';
+import { InputError, isStreamcellError } from '../errors.js';
+import { elementCount, MAX_CHECK_STEPS, MAX_GENERATED_ELEMENTS } from '../limits.js';
 import { streamifyModel } from '../export/streamify/index.js';
 import type { BackendName } from '../runtime/backend.js';
 import { benchPool, type BenchPoolResult } from '../runtime/bench.js';
 import { readModelInfo } from '../runtime/step-model.js';
 import { WindowPool } from '../runtime/window.js';
+import type { LoadedArtifacts } from '../export/tfjs-format/load.js';
 
 export interface BenchModelOptions {
   streams?: number[];
@@ -68,8 +70,20 @@ export async function benchModel(bytes: Uint8Array, opts: BenchModelOptions = {}
     }
   }
   if (step) {
+    // Every stream holds its state and one sample row: the most streams asked for must fit.
+    const stepInfo = readModelInfo(step);
+    const perStream = Math.max(1, stepInfo.states.reduce((n, s) => n + elementCount(s.shape), 0) +
+      stepInfo.sampleInputs.reduce((n, i) => n + elementCount(i.dims.slice(1).map((d) => (typeof d === 'number' ? d : 1))), 0));
+    const streams = opts.streams ?? [1, 16, 256, 1024];
+    const most = Math.max(...streams);
+    if (most * perStream > MAX_GENERATED_ELEMENTS) {
+      throw new InputError(`${most} streams of this model hold ${(most * perStream).toExponential(2)} floats of state and samples (${perStream} per stream), over streamcell's limit of 2^26 (${MAX_GENERATED_ELEMENTS}) for data it generates`, {
+        field: '--streams', expected: `at most ${Math.floor(MAX_GENERATED_ELEMENTS / perStream)} streams for this model`,
+      });
+    }
     result.step = await benchPool(step, {
-      streams: opts.streams ?? [1, 16, 256, 1024], steps: opts.steps ?? 2000, backend: opts.backend, memoryStreams: opts.memoryStreams,
+      streams, steps: opts.steps ?? 2000, backend: opts.backend,
+      memoryStreams: Math.min(opts.memoryStreams ?? 10_000, Math.max(1, Math.floor(MAX_GENERATED_ELEMENTS / perStream))),
     });
   }
   if (seq) {
@@ -78,6 +92,13 @@ export async function benchModel(bytes: Uint8Array, opts: BenchModelOptions = {}
     const fixed = input.dims[1];
     const W = typeof fixed === 'number' ? fixed : (opts.window ?? 64);
     const features = input.dims.slice(2).reduce((a: number, d) => a * (typeof d === 'number' ? d : 1), 1);
+    // A declared window of 10⁹ samples is a model for streaming, not one to time in window mode.
+    if (W > MAX_CHECK_STEPS || W * features > MAX_GENERATED_ELEMENTS) {
+      const why = `input '${input.name}' is [${input.dims.join(', ')}]: a window of ${W} × ${features} is over streamcell's limits for generated data (${MAX_CHECK_STEPS} steps, 2^26 elements)`;
+      if (!result.step) throw new InputError(`nothing to measure: ${notes.join('; ')}; window mode: ${why}`, { field: input.name, expected: 'a step model, or a sequence model whose window fits the limits' });
+      notes.push(`window mode skipped: ${why}`);
+      return result;
+    }
     const pool = await WindowPool.create(seq, { window: W, hop: 1, backend: opts.backend });
     try {
       const x = Float32Array.from({ length: features }, (_, i) => Math.sin(i));
@@ -87,32 +108,59 @@ export async function benchModel(bytes: Uint8Array, opts: BenchModelOptions = {}
     } finally {
       await pool.close();
     }
-    if (opts.tfjs) {
-      const { loadTfjs } = await import('../export/tfjs-backend.js');
-      const { tf, backend } = await loadTfjs();
-      const model = await tf.loadLayersModel(`file://${opts.tfjs}`).catch(async () => {
-        const { loadTfjsArtifacts } = await import('../export/tfjs-format/load.js');
-        const art = await loadTfjsArtifacts(opts.tfjs!);
-        const weightData = new Uint8Array(art.weights.reduce((s, w) => s + w.data.byteLength, 0));
-        let off = 0;
-        for (const w of art.weights) {
-          weightData.set(new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength), off);
-          off += w.data.byteLength;
-        }
-        return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: art.topology as object, weightSpecs: art.weights.map((w) => ({ name: w.name, shape: w.shape, dtype: w.dtype })), weightData: weightData.buffer }));
-      });
-      const xt = tf.randomNormal([1, W, features]);
-      const r = await timeUs(async () => {
-        const y = model.predict(xt) as import('@tensorflow/tfjs').Tensor;
-        await y.data();
-        y.dispose();
-      }, 30, 3);
-      result.tfjs = { window: W, backend, ...r };
-      xt.dispose();
-      model.dispose();
-    }
+    if (opts.tfjs) result.tfjs = await tfjsWindow(opts.tfjs, W, features);
   } else notes.push('window mode skipped: a step model was given (pass the sequence model to measure both)');
   return result;
+}
+
+/**
+ * tfjs predict on one [1, W, features] window of `file`. The tfjs model must take the ONNX
+ * model's window: a mismatch, or a model.json tfjs refuses to build, is the user's input.
+ */
+async function tfjsWindow(file: string, W: number, features: number): Promise<WindowLatency & { backend: string }> {
+  const { loadTfjsArtifacts } = await import('../export/tfjs-format/load.js');
+  const { buildLayerGraph } = await import('../export/topology.js');
+  const art = await loadTfjsArtifacts(file);
+  const spec = buildLayerGraph(art).inputs[0];
+  const want = [null, W, features];
+  const shape = spec?.shape ?? [];
+  if (shape.length !== 3 || shape.some((d, k) => d !== null && d !== want[k])) {
+    throw new InputError(`the tfjs model takes [${shape.map((d) => d ?? '?').join(', ')}], not the ONNX model's window [1, ${W}, ${features}]`, {
+      file: art.modelJsonPath, field: '--tfjs', expected: 'the tfjs model.json of the same model',
+    });
+  }
+  try {
+    return await tfjsPredict(file, art, W, features);
+  } catch (e) {
+    if (isStreamcellError(e)) throw e;
+    throw new InputError(`tfjs cannot load or run it: ${(e as Error).message.split('\n')[0]}`, { file: art.modelJsonPath, field: '--tfjs', expected: 'a tfjs LayersModel model.json tfjs can load' });
+  }
+}
+
+async function tfjsPredict(file: string, art: LoadedArtifacts, W: number, features: number): Promise<WindowLatency & { backend: string }> {
+  const { loadTfjs } = await import('../export/tfjs-backend.js');
+  const { tf, backend } = await loadTfjs();
+  const model = await tf.loadLayersModel(`file://${file}`).catch(() => {
+    const weightData = new Uint8Array(art.weights.reduce((s, w) => s + w.data.byteLength, 0));
+    let off = 0;
+    for (const w of art.weights) {
+      weightData.set(new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength), off);
+      off += w.data.byteLength;
+    }
+    return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: art.topology as object, weightSpecs: art.weights.map((w) => ({ name: w.name, shape: w.shape, dtype: w.dtype })), weightData: weightData.buffer }));
+  });
+  const xt = tf.randomNormal([1, W, features]);
+  try {
+    const r = await timeUs(async () => {
+      const y = model.predict(xt) as import('@tensorflow/tfjs').Tensor;
+      await y.data();
+      y.dispose();
+    }, 30, 3);
+    return { window: W, backend, ...r };
+  } finally {
+    xt.dispose();
+    model.dispose();
+  }
 }
 
 /** The table `streamcell bench` and `npm run bench` print. */

@@ -2,7 +2,9 @@
 import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { InputError } from '../errors.js';
+import { InputError, isStreamcellError } from '../errors.js';
+import { decodeUserModel } from '../onnx/proto.js';
+import type { BackendChoice } from '../runtime/backend.js';
 import { loadPublicKey, verifyBundle, type VerifiedBundle } from '../bundle/bundle.js';
 import { MANIFEST, type ModelRole } from '../bundle/manifest.js';
 
@@ -40,4 +42,69 @@ export async function resolveModel(path: string, opts: { publicKey?: string; rol
   } catch (e) {
     throw new InputError(`cannot read model: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file, expected: 'an ONNX model' });
   }
+}
+
+/** onnxruntime's first message line without its C++ source location and function signature. */
+export function ortMessage(e: unknown): string {
+  const first = (e instanceof Error ? e.message : String(e)).split('\n')[0]!.trim();
+  const text = first.replace(/^\S+\.(?:h|cc|cpp):\d+ (?:[^()]*\([^()]*\) )?/, '');
+  return text.length > 400 ? `${text.slice(0, 397)}...` : text;
+}
+
+/**
+ * Proves onnxruntime can load a user's ONNX file before a command builds anything on it, so a
+ * file it refuses (an unknown op, an opset it does not know, a dangling node input, an
+ * initializer larger than its data) is the user's input error, exit 2 naming the file — and a
+ * later failure on a model streamcell derived from it stays what it is, a bug (exit 3).
+ */
+export async function assertOnnxLoads(bytes: Uint8Array, file: string, choice: BackendChoice = {}): Promise<void> {
+  decodeUserModel(bytes, file);
+  const { resolveBackend } = await import('../runtime/backend-impl.js');
+  const { backend } = await resolveBackend(choice.force ? { force: choice.force } : { prefer: choice.prefer });
+  let session;
+  try {
+    session = await backend.createSession(bytes);
+  } catch (e) {
+    if (isStreamcellError(e)) throw e;
+    throw new InputError(`onnxruntime cannot load ${file}: ${ortMessage(e)}`, {
+      file, expected: 'an ONNX model onnxruntime can load: known ops of a released opset, every node input defined, initializers as large as their data',
+    });
+  }
+  await session.release();
+}
+
+/**
+ * Runs a command's work on a user's file: an input error that names no file (nor a flag) is
+ * about this one, so it gets `file`.
+ */
+export async function aboutFile<T>(file: string, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (e) {
+    if (isStreamcellError(e) && !e.context.file && !e.context.field?.startsWith('--')) (e.context as { file?: string }).file = file;
+    throw e;
+  }
+}
+
+/**
+ * The channels a step model's readings carry: the names in its `streamcell.preprocessing`
+ * metadata, else the size of its sample input's last dim.
+ */
+export function channelsOf(info: { metadata: Record<string, string>; sampleInputs: { dims: (number | string | null)[] }[] }, file: string): string[] | number {
+  const preText = info.metadata['streamcell.preprocessing'];
+  if (preText === undefined) {
+    const last = info.sampleInputs[0]?.dims.at(-1);
+    return typeof last === 'number' && last >= 1 ? last : 1;
+  }
+  let pre: unknown;
+  try {
+    pre = JSON.parse(preText);
+  } catch (e) {
+    throw new InputError(`metadata streamcell.preprocessing is not valid JSON: ${(e as Error).message}`, { file, field: 'streamcell.preprocessing', expected: 'the preprocessing.json streamcell embeds' });
+  }
+  const channels = (pre as { channels?: unknown } | null)?.channels;
+  if (!Array.isArray(channels) || channels.length === 0 || !channels.every((c) => typeof c === 'string')) {
+    throw new InputError('metadata streamcell.preprocessing has no "channels" list of column names', { file, field: 'streamcell.preprocessing.channels', expected: 'a non-empty array of strings' });
+  }
+  return channels as string[];
 }

@@ -1,7 +1,7 @@
 /** Library entry points of the exporter, used by the CLI and by tests. */
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { assertParity, checkParity, type ParityOptions, type ParityReport } from './parity.js';
+import { assertParity, checkParity, checkParityInputs, type ParityOptions, type ParityReport } from './parity.js';
 import { exportToOnnx, type ExportOptions, type ExportResult, type IoInfo } from './exporter.js';
 import type { StateMeta } from './metadata.js';
 import { loadTfjsArtifacts } from './tfjs-format/load.js';
@@ -61,6 +61,7 @@ export async function exportModelFile(modelJson: string, opts: ExportFileOptions
   const art = await loadTfjsArtifacts(modelJson);
   const result = await exportToOnnx(art, opts);
   const elapsedMs = performance.now() - t0;
+  if (opts.verify !== false && !opts.sampleData) checkParityInputs(result.graph, art.modelJsonPath, opts);
   await opts.write?.(result.model);
   const samples = opts.sampleData && opts.verify !== false ? await readSampleData(opts.sampleData, result.graph.inputs[0]!, await siblingPreprocessing(art.modelJsonPath)) : undefined;
   const parity = opts.verify === false ? undefined : await checkParity(art, result, { ...opts, samples });

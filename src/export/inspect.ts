@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { InputError } from '../errors.js';
 import { META, type StateMeta } from './metadata.js';
-import { decodeModel, DTYPE_NAMES, toNum, type GraphProto, type ValueInfoProto } from '../onnx/proto.js';
+import { decodeUserModel, DTYPE_NAMES, toNum, type GraphProto, type ValueInfoProto } from '../onnx/proto.js';
 import { loadTfjsArtifacts } from './tfjs-format/load.js';
 import { buildLayerGraph } from './topology.js';
 
@@ -70,13 +70,7 @@ export async function inspectFile(path: string): Promise<InspectReport> {
 
 async function inspectOnnx(path: string, size: number): Promise<InspectReport> {
   const bytes = await readFile(path);
-  let m;
-  try {
-    m = decodeModel(bytes);
-  } catch (e) {
-    throw new InputError(`not an ONNX model: ${(e as Error).message}`, { file: path, expected: 'an ONNX ModelProto' });
-  }
-  if (!m.graph) throw new InputError('ONNX file has no graph', { file: path, expected: 'an ONNX ModelProto with a graph' });
+  const m = decodeUserModel(bytes, path);
   const g = m.graph;
   const inits = new Set((g.initializer ?? []).map((t) => t.name));
   const metadata: Record<string, string> = {};

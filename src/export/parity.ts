@@ -5,6 +5,7 @@
  */
 import { CheckFailedError, InputError } from '../errors.js';
 import { rng } from '../data/random.js';
+import { checkGeneratedSize, MAX_CHECK_STEPS } from '../limits.js';
 import { resolveBackend } from '../runtime/backend-impl.js';
 import type { BackendName, Session, TensorData } from '../runtime/backend.js';
 import type { ExportResult } from './exporter.js';
@@ -108,9 +109,36 @@ function sampleFeeds(graph: LayerGraph, samples: SampleData, index: number, size
   return [{ spec, dims: [n, ...samples.dims.slice(1)], data: samples.data.slice(from * per, (from + n) * per) }];
 }
 
+/** Dims of a random parity input: the declared ones, free ones filled in. */
+function inputDims(spec: InputSpec, batch: number, time: number): number[] {
+  return spec.shape.map((d, i) => (d !== null ? d : i === 0 ? batch : i === 1 ? time : 3));
+}
+
+/**
+ * Refuses, before anything is written or allocated, random parity inputs that streamcell
+ * cannot generate: a fixed time dimension over {@link MAX_CHECK_STEPS}, or a tensor over 2^26
+ * elements (the model's fixed dims are used as they are; free ones take the check's sizes).
+ */
+export function checkParityInputs(graph: LayerGraph, file: string, opts: Pick<ParityOptions, 'batchSizes' | 'timeLengths'> = {}): void {
+  const batch = Math.max(...(opts.batchSizes ?? [1, 7]));
+  const time = Math.max(...(opts.timeLengths ?? [5, 12]));
+  for (const spec of graph.inputs) {
+    const t = spec.shape[1];
+    if (spec.shape.length >= 3 && typeof t === 'number' && t > MAX_CHECK_STEPS) {
+      throw new InputError(`input '${spec.name}' fixes its time dimension at ${t} steps; the parity check runs the model on whole sequences, and streamcell generates at most ${MAX_CHECK_STEPS} steps`, {
+        file, field: spec.name, expected: `a time dimension of at most ${MAX_CHECK_STEPS} or a free one (null), or --no-verify to skip the check (the exported model still streams any length once streamified)`,
+      });
+    }
+    checkGeneratedSize(inputDims(spec, batch, time), `the parity check's input '${spec.name}' (declared [${spec.shape.map((d) => d ?? '?').join(', ')}])`, {
+      file, field: spec.name, expected: 'declared dims whose product stays within 2^26 elements, or --no-verify to skip the check',
+    });
+  }
+}
+
 function makeInputs(graph: LayerGraph, batch: number, time: number, rand: () => number): Feed[] {
   return graph.inputs.map((spec) => {
-    const dims = spec.shape.map((d, i) => (d !== null ? d : i === 0 ? batch : i === 1 ? time : 3));
+    const dims = inputDims(spec, batch, time);
+    checkGeneratedSize(dims, `the parity check's input '${spec.name}'`, { field: spec.name });
     const n = dims.reduce((a, b) => a * b, 1);
     const range = embeddingRange(graph, spec);
     if (range !== undefined || spec.dtype === 'int32') {

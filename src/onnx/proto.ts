@@ -24,15 +24,46 @@ export function decodeModel(bytes: Uint8Array): onnxProto.onnx.ModelProto {
   return onnx.ModelProto.decode(bytes);
 }
 
-/** Decodes model bytes a user handed in: not ONNX, or no graph, is their error (exit 2), naming `file`. */
+/** Why bytes that failed to decode are not ONNX, with a hint when they are recognisably something else. */
+function notOnnx(bytes: Uint8Array, e: unknown): string {
+  let i = 0;
+  while (i < bytes.length && i < 64 && (bytes[i] === 0x20 || bytes[i] === 0x0a || bytes[i] === 0x0d || bytes[i] === 0x09 || bytes[i] === 0xef || bytes[i] === 0xbb || bytes[i] === 0xbf)) i++;
+  const hint = bytes[i] === 0x7b || bytes[i] === 0x5b ? ' (it looks like a JSON file — a tfjs model.json? `streamcell export model.json -o model.onnx` converts it)' : '';
+  return `not an ONNX model: ${(e as Error).message}${hint}`;
+}
+
+/**
+ * The declared dims of a graph's inputs and outputs must be sizes (≥ 0) or names: a negative
+ * size is a corrupt or hand-edited file, and would reach array allocations as a length.
+ */
+export function checkDeclaredDims(g: onnxProto.onnx.IGraphProto, file?: string): void {
+  for (const [kind, list] of [['input', g.input], ['output', g.output]] as const) {
+    for (const v of list ?? []) {
+      const dims = v.type?.tensorType?.shape?.dim ?? [];
+      dims.forEach((d, k) => {
+        if (d.dimValue === null || d.dimValue === undefined || d.dimParam) return;
+        const n = toNum(d.dimValue as number);
+        if (!Number.isSafeInteger(n) || n < 0) {
+          throw new InputError(`${kind} '${v.name}' declares dimension ${k} as ${n}`, { file, field: `graph.${kind}.${v.name}`, expected: 'dims that are non-negative sizes or symbolic names' });
+        }
+      });
+    }
+  }
+}
+
+/**
+ * Decodes model bytes a user handed in: not ONNX, no graph, or a negative declared dim is their
+ * error (exit 2), naming `file`.
+ */
 export function decodeUserModel(bytes: Uint8Array, file?: string): onnxProto.onnx.ModelProto & { graph: onnxProto.onnx.GraphProto } {
   let m: onnxProto.onnx.ModelProto;
   try {
     m = decodeModel(bytes);
   } catch (e) {
-    throw new InputError(`not an ONNX model: ${(e as Error).message}`, { file, expected: 'an ONNX ModelProto' });
+    throw new InputError(notOnnx(bytes, e), { file, expected: 'an ONNX ModelProto' });
   }
-  if (!m.graph) throw new InputError('ONNX model has no graph', { file, expected: 'an ONNX ModelProto with a graph' });
+  if (!m.graph) throw new InputError(bytes.length === 0 ? 'the file is empty' : 'ONNX model has no graph', { file, expected: 'an ONNX ModelProto with a graph' });
+  checkDeclaredDims(m.graph, file);
   return m as onnxProto.onnx.ModelProto & { graph: onnxProto.onnx.GraphProto };
 }
 

@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { InputError } from '../errors.js';
-import { decodeModel, DTYPE_NAMES, toNum, type ValueInfoProto } from '../onnx/proto.js';
+import { decodeUserModel, DTYPE_NAMES, toNum, type ValueInfoProto } from '../onnx/proto.js';
 
 /** The `metadata_props` key that lists a step model's state tensors (DESIGN.md). */
 export const STATE_METADATA_KEY = 'streamcell.state';
@@ -172,13 +172,7 @@ function inferStates(inputs: IoSpec[], outputs: Map<string, IoSpec>): StateSpec[
  * ```
  */
 export function readModelInfo(bytes: Uint8Array, file?: string): ModelInfo {
-  let m;
-  try {
-    m = decodeModel(bytes);
-  } catch (e) {
-    throw new InputError(`not an ONNX model: ${(e as Error).message}`, { file, expected: 'an ONNX ModelProto' });
-  }
-  if (!m.graph) throw new InputError('ONNX model has no graph', { file, expected: 'an ONNX ModelProto with a graph' });
+  const m = decodeUserModel(bytes, file);
   const g = m.graph;
   // IR < 4 lists initializers among the inputs; they are not fed.
   const inits = new Set((g.initializer ?? []).map((t) => t.name));

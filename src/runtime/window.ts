@@ -6,6 +6,7 @@
  * unrolled oldest-first straight into the forming batch's row, so the ring can move on at
  * once and a stream may hold several rows of one batch (windows have no state to order).
  */
+import { MAX_GENERATED_ELEMENTS, MAX_WINDOW } from '../limits.js';
 import { InputError } from '../errors.js';
 import type { TensorData } from './backend.js';
 import { batchLimit, openModel, PoolCore, type Batch, type Entry, type InputLayout } from './pool-core.js';
@@ -42,6 +43,13 @@ function windowLayouts(info: ModelInfo, opt: number | undefined, file?: string):
     offset += sampleSize;
     return l;
   });
+  // Each stream keeps its last W samples: a window the size of a declared 10⁹ steps is not servable.
+  if (w > MAX_WINDOW || w * offset > MAX_GENERATED_ELEMENTS) {
+    const first = info.sampleInputs[0]!;
+    throw new InputError(`a window of ${w} samples × ${offset} values per sample (input '${first.name}' [${first.dims.join(', ')}]) is over streamcell's limits for a stream's window: ${MAX_WINDOW} samples, 2^26 (${MAX_GENERATED_ELEMENTS}) values`, {
+      file, field: first.name, expected: `a window of at most ${Math.min(MAX_WINDOW, Math.floor(MAX_GENERATED_ELEMENTS / Math.max(1, offset)))} samples`,
+    });
+  }
   return { layouts, window: w };
 }
 

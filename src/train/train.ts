@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LayersModel, Tensor } from '@tensorflow/tfjs';
 import { CheckFailedError, InputError } from '../errors.js';
+import { MAX_GENERATED_ELEMENTS } from '../limits.js';
 import type { PreprocessingJson } from '../data/preprocessing.js';
 import { loadTfjs, type Tf } from '../export/tfjs-backend.js';
 import { formatArch, parseArch, type ArchLayer } from './arch.js';
@@ -261,6 +262,13 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
     });
   };
   if (trainEnd < 2 * W) tooFew(`the training part has ${trainEnd} rows, fewer than 2 × ${W}`);
+  // Windows overlap: they hold about rows/stride × window × channels values, allocated up front.
+  const windowValues = Math.ceil(rows / stride) * W * spec.channels.length;
+  if (windowValues > MAX_GENERATED_ELEMENTS) {
+    throw new InputError(`--window ${W} with --stride ${stride} cuts ${file} (${rows} rows) into windows holding ${windowValues.toExponential(2)} values, over streamcell's limit of 2^26 (${MAX_GENERATED_ELEMENTS}) for data it generates`, {
+      file, field: '--window', expected: `a smaller --window or a larger --stride (at most ${Math.floor(MAX_GENERATED_ELEMENTS / (Math.ceil(rows / stride) * spec.channels.length))} samples at this stride)`,
+    });
+  }
   const norms = data.series.map((v) => stats(v, 0, trainEnd));
   const z = data.series.map((v, i) => normalise(v, norms[i]!));
   let out: Stats | undefined;

@@ -6,6 +6,8 @@ import type { BackendName } from '../../runtime/backend.js';
 import { benchModel, benchTable } from '../bench-model.js';
 import { backendChoice } from '../backend-option.js';
 import { emit, guarded, writeOutput, type GlobalArgs } from '../output.js';
+import { aboutFile, assertOnnxLoads } from '../model-source.js';
+import { MAX_BENCH_STEPS, MAX_CHECK_STEPS, MAX_STREAMS } from '../../limits.js';
 
 export const command = 'bench <model>';
 export const describe = 'Measure per-step latency (pool vs bare onnxruntime), throughput per stream count, memory, window mode';
@@ -34,8 +36,9 @@ export function builder(y: Argv): Argv<Args> {
 export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
   await guarded(args, async () => {
     const streams = args.streams.split(',').map((s) => Number(s.trim()));
-    if (streams.some((n) => !Number.isInteger(n) || n < 1)) throw new InputError(`--streams '${args.streams}'`, { field: '--streams', expected: 'comma-separated positive integers, e.g. 1,16,256' });
-    if (!Number.isInteger(args.steps) || args.steps < 10) throw new InputError(`--steps ${args.steps}`, { field: '--steps', expected: 'an integer ≥ 10' });
+    if (streams.some((n) => !Number.isInteger(n) || n < 1 || n > MAX_STREAMS)) throw new InputError(`--streams '${args.streams}'`, { field: '--streams', expected: `comma-separated integers from 1 to ${MAX_STREAMS} (streamcell's stream limit), e.g. 1,16,256` });
+    if (!Number.isInteger(args.steps) || args.steps < 10 || args.steps > MAX_BENCH_STEPS) throw new InputError(`--steps ${args.steps}`, { field: '--steps', expected: `an integer from 10 to ${MAX_BENCH_STEPS} (streamcell's benchmark limit)` });
+    if (!Number.isInteger(args.window) || args.window < 1 || args.window > MAX_CHECK_STEPS) throw new InputError(`--window ${args.window}`, { field: '--window', expected: `an integer from 1 to ${MAX_CHECK_STEPS} (streamcell's limit for generated sequences)` });
     const file = resolve(args.model);
     let bytes: Uint8Array;
     try {
@@ -43,7 +46,8 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
     } catch (e) {
       throw new InputError(`cannot read '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file, expected: 'an ONNX model' });
     }
-    const r = await benchModel(bytes, { streams, steps: args.steps, backend: backendChoice(args).force, window: args.window, tfjs: args.tfjs ? resolve(args.tfjs) : undefined });
+    await assertOnnxLoads(bytes, file, { force: backendChoice(args).force });
+    const r = await aboutFile(file, () => benchModel(bytes, { streams, steps: args.steps, backend: backendChoice(args).force, window: args.window, tfjs: args.tfjs ? resolve(args.tfjs) : undefined }));
     if (args.out) await writeOutput(resolve(args.out), JSON.stringify(r, null, 2) + '\n', '--out');
     emit(args, r, () => benchTable(r));
   });

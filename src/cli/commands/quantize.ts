@@ -7,6 +7,7 @@ import { checkPreprocessing, type PreprocessingJson } from '../../data/preproces
 import { assertGate, compareModels, modelPreprocessing, QUANT_MODES, quantizeModel, type QuantMode } from '../../export/quantize/index.js';
 import { reportHtml, reportTable } from '../../export/quantize/report.js';
 import { emit, guarded, writeOutput, type GlobalArgs } from '../output.js';
+import { aboutFile, assertOnnxLoads } from '../model-source.js';
 
 export const command = 'quantize <model>';
 export const describe = 'Quantize an ONNX model (int8 dynamic, int8 static, fp16) with an accuracy gate and a report';
@@ -67,6 +68,7 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
   await guarded(args, async () => {
     const file = resolve(args.model);
     const bytes = await readModel(file);
+    await assertOnnxLoads(bytes, file);
     if (args.maxDrop !== undefined && !(args.maxDrop >= 0)) throw new InputError(`--max-drop ${args.maxDrop}`, { field: '--max-drop', expected: 'a non-negative fraction, e.g. 0.01 for 1%' });
     if (args.maxDrop !== undefined && !args.eval) throw new InputError('--max-drop needs --eval F.csv to measure the drop on', { field: '--eval', expected: 'a CSV with the model\'s columns' });
     const needsPre = args.mode === 'int8-static' || args.eval;
@@ -82,7 +84,7 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
       throw e;
     }
     const evalData = args.eval ? await loadDataset(resolve(args.eval), pre!) : undefined;
-    const c = await compareModels(bytes, q.model, { pre, data: evalData });
+    const c = await aboutFile(file, () => compareModels(bytes, q.model, { pre, data: evalData }));
     const out = resolve(args.output);
     const summary = {
       ok: true, output: out, report: q.report,

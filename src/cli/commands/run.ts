@@ -1,9 +1,11 @@
+import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { Daemon } from '../../devices/daemon.js';
 import { sinkFromUri, sourceFromUri } from '../../devices/uri.js';
 import { readModelInfo } from '../../runtime/step-model.js';
-import { resolveModel } from '../model-source.js';
+import { aboutFile, assertOnnxLoads, channelsOf, resolveModel } from '../model-source.js';
+import { InputError } from '../../errors.js';
 import { guarded, type GlobalArgs } from '../output.js';
 import { backendChoice, describeBackend, withBackendOption, type BackendArgs } from '../backend-option.js';
 
@@ -34,21 +36,78 @@ export function builder(y: Argv): Argv<Args> {
   return withBackendOption(y) as unknown as Argv<Args>;
 }
 
+/** The first line of `file` (BOM and CR removed), whether the file has more, and its size; reads at most 1 MiB. */
+async function firstLine(file: string): Promise<{ line: string; more: boolean; size: number; complete: boolean }> {
+  let fh;
+  try {
+    fh = await open(file, 'r');
+  } catch (e) {
+    throw new InputError(`cannot read '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file, field: '--input', expected: 'a CSV (or JSONL) file of readings' });
+  }
+  try {
+    const size = (await fh.stat()).size;
+    const buf = Buffer.alloc(Math.min(size, 1024 * 1024));
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    const text = buf.subarray(0, bytesRead).toString('utf8').replace(/^\ufeff/, '');
+    const lines = text.split('\n');
+    // Leading blank lines are skipped by the parser too.
+    while (lines.length > 1 && lines[0]!.trim() === '') lines.shift();
+    const complete = lines.length > 1 || bytesRead === size;
+    return { line: lines[0]!.replace(/\r$/, ''), more: lines.slice(1).some((l) => l.trim() !== ''), size, complete };
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * What the daemon's pipeline would only count as drops, said up front naming the file: an
+ * empty file, a first line over 1 MiB, a header without the columns the model reads, or a
+ * header and no readings.
+ */
+async function checkInput(file: string, args: Args, channels: string[] | number): Promise<void> {
+  const { line, more, size, complete } = await firstLine(file);
+  if (line.trim() === '') throw new InputError('the input file is empty', { file, field: '--input', expected: 'a CSV (or JSONL) file of readings' });
+  if (!complete) throw new InputError(`the first line is over 1 MiB (the file is ${size} bytes)`, { file, field: '--input', expected: 'one reading per line' });
+  if (args.format !== 'csv' && args.format !== 'whitespace') return;
+  const wanted = (args.columns ? args.columns.split(',').map((c) => c.trim()) : Array.isArray(channels) ? channels : []).filter((c) => !/^\d+$/.test(c));
+  if (args.stream && !/^\d+$/.test(args.stream)) wanted.push(args.stream);
+  if (wanted.length === 0) return;
+  const cells = line.split(args.format === 'whitespace' ? /\s+/ : ',').map((c) => c.trim());
+  const missing = wanted.filter((c) => !cells.includes(c));
+  const shown = cells.length > 20 ? `${cells.slice(0, 20).join(', ')}, … (${cells.length} columns)` : cells.join(', ');
+  if (missing.length) {
+    throw new InputError(`the header line lacks column${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')} (it has: ${shown.slice(0, 400)})`, {
+      file, field: '--input', expected: `a header naming ${wanted.join(', ')}${args.columns ? '' : " (the model's channels; --columns maps others)"}`,
+    });
+  }
+  if (!more) throw new InputError('the file has a header line but no readings', { file, field: '--input', expected: 'readings after the header' });
+}
+
 export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
   await guarded(args, async () => {
-    const { bytes } = await resolveModel(args.model, { publicKey: args.publicKey, role: args.int8 ? 'step_int8' : 'step' });
-    const info = readModelInfo(bytes);
-    const preText = info.metadata['streamcell.preprocessing'];
-    const channels: string[] | number = preText ? (JSON.parse(preText) as { channels: string[] }).channels : Number(info.sampleInputs[0]?.dims.at(-1) ?? 1);
-    const q = new URLSearchParams({ format: args.format, ...(args.columns ? { columns: args.columns } : {}), ...(args.stream ? { stream: args.stream } : {}) });
-    const source = await sourceFromUri(`file:${resolve(args.input)}?${q}`, { channels });
+    const { file, bytes } = await resolveModel(args.model, { publicKey: args.publicKey, role: args.int8 ? 'step_int8' : 'step' });
+    const info = readModelInfo(bytes, file);
+    const channels = channelsOf(info, file);
     const choice = backendChoice(args);
-    const daemon = await Daemon.create({ model: bytes, sources: [source], sinks: [sinkFromUri(`jsonl:${args.output === '-' ? '-' : resolve(args.output)}`)], backend: choice.force, preferBackends: choice.prefer });
+    await assertOnnxLoads(bytes, file, choice);
+    const input = resolve(args.input);
+    await checkInput(input, args, channels);
+    const q = new URLSearchParams({ format: args.format, ...(args.columns ? { columns: args.columns } : {}), ...(args.stream ? { stream: args.stream } : {}) });
+    const source = await sourceFromUri(`file:${input}?${q}`, { channels });
+    const daemon = await aboutFile(file, () => Daemon.create({ model: bytes, sources: [source], sinks: [sinkFromUri(`jsonl:${args.output === '-' ? '-' : resolve(args.output)}`)], backend: choice.force, preferBackends: choice.prefer }));
     process.stderr.write(`${describeBackend(daemon.backendRecord)}\n`);
     await daemon.start();
     await daemon.finished();
     await daemon.stop();
     const drops = (await daemon.metrics.dropped.get()).values.filter((v) => v.value > 0);
-    if (drops.length) process.stderr.write(`dropped: ${drops.map((d) => `${d.labels.reason} ${d.value}`).join(', ')}\n`);
+    const dropText = drops.map((d) => `${d.labels.reason} ${d.value}`).join(', ');
+    const predictions = (await daemon.metrics.predictionsOut.get()).values.reduce((n, v) => n + v.value, 0);
+    if (predictions === 0) {
+      const readings = (await daemon.metrics.samplesIn.get()).values.reduce((n, v) => n + v.value, 0);
+      throw new InputError(`no predictions: ${readings} reading${readings === 1 ? '' : 's'} accepted${drops.length ? `, lines dropped: ${dropText}` : ''}`, {
+        file: input, field: '--input', expected: `readings of the model's channels (${Array.isArray(channels) ? channels.join(', ') : `${channels} numeric columns`}), enough to fill its window`,
+      });
+    }
+    if (drops.length) process.stderr.write(`dropped: ${dropText}\n`);
   });
 }

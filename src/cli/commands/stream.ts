@@ -5,7 +5,8 @@ import { loadDaemonConfig, resolveHttpToken, type DaemonConfig } from '../../dev
 import { Daemon } from '../../devices/daemon.js';
 import { detectDevice } from '../../devices/detect.js';
 import { sinkFromUri, sourceFromUri } from '../../devices/uri.js';
-import { resolveModel } from '../model-source.js';
+import { aboutFile, assertOnnxLoads, channelsOf, resolveModel } from '../model-source.js';
+import { MAX_WINDOW } from '../../limits.js';
 import { guarded, type GlobalArgs } from '../output.js';
 import { backendChoice, describeBackend, executionProviders } from '../backend-option.js';
 
@@ -62,8 +63,8 @@ async function modelBytes(args: { model?: string; bundle?: string; publicKey?: s
 export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
   await guarded(args, async () => {
     const cfg: Partial<DaemonConfig> = args.config ? await loadDaemonConfig(resolve(args.config)) : {};
-    const { bytes } = await modelBytes({ model: args.model ?? (args.bundle ? undefined : cfg.model), bundle: args.bundle, publicKey: args.publicKey });
-    if (args.window !== undefined && (!Number.isInteger(args.window) || args.window < 1)) throw new InputError(`--window is ${args.window}`, { field: '--window', expected: 'a positive integer number of samples' });
+    const { file, bytes } = await modelBytes({ model: args.model ?? (args.bundle ? undefined : cfg.model), bundle: args.bundle, publicKey: args.publicKey });
+    if (args.window !== undefined && (!Number.isInteger(args.window) || args.window < 1 || args.window > MAX_WINDOW)) throw new InputError(`--window is ${args.window}`, { field: '--window', expected: `an integer number of samples from 1 to ${MAX_WINDOW} (streamcell's window limit)` });
     const every = args.checkpoint ? args.checkpointEvery : cfg.checkpoint?.every_s ?? args.checkpointEvery;
     if (!(Number.isFinite(every) && every >= 1 && every <= 604_800)) throw new InputError(`--checkpoint-every is ${every}`, { field: '--checkpoint-every', expected: 'seconds between 1 and 604800' });
     const sourceUris = args.source ?? cfg.sources;
@@ -73,13 +74,14 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
     const log = pino({ level, base: { app: 'streamcell' } }, pino.destination(2));
     const device = detectDevice();
     const probe = await import('../../runtime/step-model.js');
-    const info = probe.readModelInfo(bytes);
-    const preText = info.metadata['streamcell.preprocessing'];
-    const channels: string[] | number = preText ? (JSON.parse(preText) as { channels: string[] }).channels : Number(info.sampleInputs[0]?.dims.at(-1) ?? 1);
+    const info = probe.readModelInfo(bytes, file);
+    const channels = channelsOf(info, file);
+    const c = backendChoice(args, cfg.backend);
+    await assertOnnxLoads(bytes, file, { force: c.force, prefer: c.prefer });
     const sources = await Promise.all(sourceUris.map((u) => sourceFromUri(u, { channels })));
     const sinks = (args.sink ?? cfg.sinks ?? ['jsonl:-']).map((u) => sinkFromUri(u));
     const p = cfg.policy;
-    const daemon = await Daemon.create({
+    const daemon = await aboutFile(file, () => Daemon.create({
       model: bytes, sources, sinks, log,
       checkpoint: args.checkpoint ?? cfg.checkpoint?.file, checkpointEveryS: every,
       policy: { nonFinite: args.nonFinite ?? p?.non_finite, min: args.min ?? p?.min, max: args.max ?? p?.max, monotonicTime: p?.monotonic_time },
@@ -97,7 +99,7 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
         throw new InputError('the model is a sequence model with a free time dimension and carries no window length: pass --window N (or `window: N` in the config), or streamify it to a step model and stream that', { field: '--window', expected: 'a positive integer number of samples' });
       }
       throw e;
-    });
+    }));
     log.info({ device, backend: daemon.backendRecord }, `device; ${describeBackend(daemon.backendRecord)}`);
     let stopping = false;
     const stop = async (why: string) => {

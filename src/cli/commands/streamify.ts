@@ -4,6 +4,9 @@ import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { InputError } from '../../errors.js';
 import { streamifyModel, type StreamifyReport } from '../../export/streamify/index.js';
 import { emit, guarded, writeOutput, type GlobalArgs } from '../output.js';
+import { assertOnnxLoads } from '../model-source.js';
+import { decodeUserModel, encodeModel, type ModelProto } from '../../onnx/proto.js';
+import { toLayout0 } from '../../export/streamify/layout.js';
 
 export const command = 'streamify <model>';
 export const describe = 'Turn a sequence ONNX model into a step model with explicit state (one sample per call)';
@@ -59,6 +62,10 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
     } catch (e) {
       throw new InputError(`cannot read '${input}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: input, expected: 'an ONNX sequence model' });
     }
+    // What onnxruntime must load is the model after its batch-major recurrences become layout 0
+    // (streamify's first step): onnxruntime's CPU kernels refuse layout 1, streamify does not.
+    const m = decodeUserModel(bytes, input);
+    await assertOnnxLoads(toLayout0(m) ? encodeModel(m as ModelProto) : bytes, input);
     let result;
     try {
       result = await streamifyModel(bytes, { verify: args.verify, tolerance: args.tolerance, steps: args.steps, timeAxis: args.timeAxis });

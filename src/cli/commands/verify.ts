@@ -11,6 +11,8 @@ import { loadTfjsArtifacts } from '../../export/tfjs-format/load.js';
 import { backendChoice, describeBackend, withBackendOption, type BackendArgs } from '../backend-option.js';
 import { emit, guarded, writeOutput, type GlobalArgs } from '../output.js';
 import { preprocessingFor } from './quantize.js';
+import { assertOnnxLoads } from '../model-source.js';
+import type { BackendChoice } from '../../runtime/backend.js';
 
 export const command = 'verify <a> <b>';
 export const describe = 'Compare two models (ONNX, or a tfjs model.json and an ONNX model) on the same inputs: output error, task metric, latency';
@@ -35,29 +37,41 @@ export function builder(y: Argv): Argv<Args> {
   return withBackendOption(y) as unknown as Argv<Args>;
 }
 
-async function onnxOf(path: string): Promise<Uint8Array> {
+async function onnxOf(path: string, choice: BackendChoice): Promise<Uint8Array> {
   const file = resolve(path);
   // A tfjs model.json, or the folder holding one (as export takes it).
   const tfjs = extname(file).toLowerCase() === '.json' ? file : existsSync(join(file, 'model.json')) ? join(file, 'model.json') : undefined;
   if (tfjs) return (await exportToOnnx(await loadTfjsArtifacts(tfjs))).model;
+  let bytes: Uint8Array;
   try {
-    return new Uint8Array(await readFile(file));
+    bytes = new Uint8Array(await readFile(file));
   } catch (e) {
     throw new InputError(`cannot read '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file, expected: 'an ONNX model or a tfjs model.json' });
   }
+  await assertOnnxLoads(bytes, file, choice);
+  return bytes;
 }
 
 export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
   await guarded(args, async () => {
-    const a = await onnxOf(args.a);
-    const b = await onnxOf(args.b);
+    const choice = backendChoice(args);
+    const a = await onnxOf(args.a, choice);
+    const b = await onnxOf(args.b, choice);
     const pre = args.data ? (await preprocessingFor(a, args.preprocessing)) ?? (await preprocessingFor(b, args.preprocessing)) : undefined;
     if (args.data && !pre) throw new InputError('neither model carries preprocessing metadata', { field: '--preprocessing', expected: 'preprocessing.json' });
     const data = args.data ? await loadDataset(resolve(args.data), pre!) : undefined;
-    const choice = backendChoice(args);
     const { resolveBackend } = await import('../../runtime/backend-impl.js');
     const { record } = await resolveBackend(choice.force ? { force: choice.force } : { prefer: choice.prefer });
-    const c = await compareModels(a, b, { pre, data, backend: record.name });
+    let c;
+    try {
+      c = await compareModels(a, b, { pre, data, backend: record.name });
+    } catch (e) {
+      // compareModels calls the models 'A' and 'B': the CLI names their files.
+      if (e instanceof InputError && !e.context.file && (e.context.field === 'A' || e.context.field === 'B')) {
+        throw new InputError(`${e.message} (A is ${resolve(args.a)}, B is ${resolve(args.b)})`, { ...e.context, file: resolve(e.context.field === 'A' ? args.a : args.b) }, { cause: e });
+      }
+      throw e;
+    }
     if (args.report) await writeOutput(resolve(args.report), reportHtml({ title: `streamcell verify: ${args.a} vs ${args.b}`, c, pre, names: ['A', 'B'] }));
     emit(args, { ok: true, size: c.size, parameters: c.parameters, outputError: { max: c.outputError.max, mean: c.outputError.mean }, metrics: c.metrics, latencyUs: c.latencyUs, backend: record }, () => `${reportTable(undefined, c, ['A', 'B'])}\n${describeBackend(record)}`);
     if (args.maxDrop !== undefined) {

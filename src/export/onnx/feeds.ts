@@ -5,7 +5,8 @@
  * index an embedding table kept inside that table.
  */
 import { rng } from '../../data/random.js';
-import { UnsupportedError } from '../../errors.js';
+import { InputError, UnsupportedError } from '../../errors.js';
+import { checkGeneratedSize, MAX_CHECK_STEPS } from '../../limits.js';
 import { decodeModel, DTYPE_NAMES, toNum, type GraphProto, type ValueInfoProto } from '../../onnx/proto.js';
 import { initialStateRows, readModelInfo } from '../../runtime/step-model.js';
 import type { TensorData, TensorType } from '../../runtime/backend.js';
@@ -78,6 +79,8 @@ export function resolveDims(inputs: InputDesc[], choice: DimChoice, timeAxes: Ma
       if (typeof d === 'string') sym.set(d, v);
       return v;
     }));
+    // The model's fixed dims are used as they are: a declared [2e9, time, 3] cannot be generated.
+    checkGeneratedSize(out.get(i.name)!, `generated input '${i.name}' (declared [${i.dims.map((d) => d ?? '?').join(', ')}])`, { field: i.name });
   }
   return out;
 }
@@ -121,6 +124,15 @@ export function modelFeeds(bytes: Uint8Array, choice: DimChoice, seed = 7, scale
   const states = new Map(info.states.map((s) => [s.input, s]));
   // The time axis: axis 1 of rank-3 sample inputs (streamcell's and tfjs' [batch, time, features]).
   const timeAxes = new Map(inputs.filter((i) => !states.has(i.name) && i.dims.length === 3).map((i) => [i.name, 1]));
+  for (const name of timeAxes.keys()) {
+    const i = inputs.find((x) => x.name === name)!;
+    const t = i.dims[1];
+    if (typeof t === 'number' && t > MAX_CHECK_STEPS) {
+      throw new InputError(`input '${name}' fixes its time dimension at ${t} steps; comparing models runs them on whole sequences of random inputs, and streamcell generates at most ${MAX_CHECK_STEPS} steps`, {
+        field: name, expected: `a time dimension of at most ${MAX_CHECK_STEPS} steps, or a free one`,
+      });
+    }
+  }
   const dims = resolveDims(inputs, choice, timeAxes);
   const rand = rng(seed);
   const normal = normalFrom(rand);

@@ -3,7 +3,8 @@
  * every prefix, for outputs without a time axis) and the step model one step at a time from
  * the initial state; every step of every output is compared.
  */
-import { CheckFailedError, UnsupportedError } from '../../errors.js';
+import { CheckFailedError, InputError, UnsupportedError } from '../../errors.js';
+import { MAX_CHECK_STEPS } from '../../limits.js';
 import { rng } from '../../data/random.js';
 import { decodeModel, DTYPE_NAMES, encodeModel, type ValueInfoProto } from '../../onnx/proto.js';
 import { resolveBackend } from '../../runtime/backend-impl.js';
@@ -59,7 +60,7 @@ function maxAbs(a: ArrayLike<number | bigint>): number {
 }
 
 /** The sequence model with its fixed time length made free, when that is all that pins it. */
-function freeTime(seqBytes: Uint8Array, axisOf: Map<string, number>): Uint8Array {
+export function freeTime(seqBytes: Uint8Array, axisOf: Map<string, number>): Uint8Array {
   const m = decodeModel(seqBytes);
   for (const i of m.graph!.input ?? []) {
     const ax = axisOf.get(i.name!);
@@ -86,9 +87,14 @@ export async function checkStepModel(seqBytes: Uint8Array, stepBytes: Uint8Array
   const axisOf = new Map(report.sequenceInputs.map((s) => [s.name, s.axis]));
   const transposed = new Set(report.transposed ?? []);
   const firstSeq = seqInputs.find((i) => axisOf.has(i.name));
-  const fixedT = firstSeq ? firstSeq.dims[axisOf.get(firstSeq.name)!] : undefined;
-  const T = typeof fixedT === 'number' ? fixedT : (opts.steps ?? 6);
-  const dims = resolveDims(seqInputs, { batch: 2, time: T }, axisOf);
+  const declaredT = firstSeq ? firstSeq.dims[axisOf.get(firstSeq.name)!] : undefined;
+  // A fixed length beyond the check's limit (a declared 10⁹ steps): check the first steps on
+  // the sequence model with its time freed, as for a free time axis.
+  const longT = typeof declaredT === 'number' && declaredT > MAX_CHECK_STEPS;
+  const fixedT = longT ? undefined : declaredT;
+  const T = typeof fixedT === 'number' ? fixedT : Math.min(opts.steps ?? 6, MAX_CHECK_STEPS);
+  const freed = longT ? freeTime(seqBytes, axisOf) : undefined;
+  const dims = resolveDims(freed ? describeInputs(decodeModel(freed).graph!) : seqInputs, { batch: 2, time: T }, axisOf);
   const batchOf = firstSeq ? dims.get(firstSeq.name)![axisOf.get(firstSeq.name) === 0 ? 1 : 0]! : 2;
   const stateNames = new Set(report.states.map((s) => s.input));
   const lengths = new Set(report.lengthInputs);
@@ -106,7 +112,15 @@ export async function checkStepModel(seqBytes: Uint8Array, stepBytes: Uint8Array
   const existingStates = report.states.filter((s) => seqInputs.some((i) => i.name === s.input));
   const initial = (batch: number): Record<string, TensorData> => Object.fromEntries(report.states.map((s) => [s.input, { type: 'float32', data: initialStateRows(s, batch), dims: [batch, ...s.shape] } as TensorData]));
 
-  const seq: Session = await backend.createSession(seqBytes);
+  let seq: Session;
+  try {
+    seq = await backend.createSession(freed ?? seqBytes);
+  } catch (e) {
+    if (!longT) throw e;
+    throw new InputError(`input '${firstSeq!.name}' fixes its time dimension at ${declaredT} steps, over the check's limit of ${MAX_CHECK_STEPS}, and the model does not run on fewer (${(e as Error).message.split('\n')[0]})`, {
+      field: firstSeq!.name, expected: `a time dimension of at most ${MAX_CHECK_STEPS} steps or a free one; or skip the check (--no-verify)`,
+    });
+  }
   const step: Session = await backend.createSession(stepBytes);
   let free: Session | undefined;
   try {

@@ -1,5 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { InputError } from '../../errors.js';
 import { isKeras3, rewriteKeras3, type Keras3Rewrite } from './keras3.js';
 import type { ModelJson, ModelTopologyJson, WeightSpecJson } from './types.js';
@@ -94,6 +94,14 @@ function checkModelJson(json: unknown, file: string): ModelJson {
     if (!Array.isArray(group?.paths) || !Array.isArray(group?.weights)) {
       throw new InputError('weight group needs "paths" and "weights" arrays', { file, field: `weightsManifest[${gi}]`, expected: '{paths: string[], weights: WeightSpec[]}' });
     }
+    (group.paths as unknown[]).forEach((p, pi) => {
+      // Shards sit beside model.json (tfjs resolves them as relative URLs): a path out of the
+      // folder reads some other file, at best a confusing size error, at worst a leak.
+      const rel = typeof p === 'string' ? relative(dirname(file), resolve(dirname(file), p)) : '';
+      if (typeof p !== 'string' || p === '' || isAbsolute(p) || rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+        throw new InputError(`weight shard path ${JSON.stringify(p)} is not a file inside the model's folder`, { file, field: `weightsManifest[${gi}].paths[${pi}]`, expected: 'a relative file name next to model.json, e.g. "group1-shard1of1.bin"' });
+      }
+    });
     (group.weights as unknown[]).forEach((w, wi) => {
       const spec = w as Record<string, unknown>;
       const field = `weightsManifest[${gi}].weights[${wi}]`;
