@@ -81,6 +81,7 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
     const sources = await Promise.all(sourceUris.map((u) => sourceFromUri(u, { channels })));
     const sinks = (args.sink ?? cfg.sinks ?? ['jsonl:-']).map((u) => sinkFromUri(u));
     const p = cfg.policy;
+    const token = await resolveHttpToken(cfg, process.env, args.config ? resolve(args.config) : undefined);
     const daemon = await aboutFile(file, () => Daemon.create({
       model: bytes, sources, sinks, log,
       checkpoint: args.checkpoint ?? cfg.checkpoint?.file, checkpointEveryS: every,
@@ -92,7 +93,7 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
         return { backend: c.force, preferBackends: c.prefer };
       })(),
       pool: { session: { intraOpThreads: device.threads, executionProviders: executionProviders(args.executionProvider ?? cfg.execution_providers) }, maxBatch: cfg.pool?.max_batch, maxWaitMs: cfg.pool?.max_wait_ms, maxStreams: cfg.pool?.max_streams, idleMs: cfg.pool?.idle_ms },
-      token: await resolveHttpToken(cfg, process.env, args.config ? resolve(args.config) : undefined),
+      token,
     }).catch((e: unknown) => {
       // The library names its option; a CLI user sets a flag or a config key.
       if (isInputError(e) && e.context.field === 'window') {
