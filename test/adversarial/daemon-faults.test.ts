@@ -195,6 +195,14 @@ describe('a full disk', () => {
     // Every record exactly once, in order: a partial write was completed, not repeated.
     expect(out.lines).toEqual(Array.from({ length: 1000 }, (_, i) => i));
   });
+
+  it('run -o /dev/full is exit 2 naming the output and the error, not exit 0', async () => {
+    const csv = join(dir, 'small.csv');
+    await writeFile(csv, 'time,ax,ay,az\n' + Array.from({ length: 200 }, (_, i) => `${i},${Math.sin(i)},${Math.cos(i)},1`).join('\n') + '\n');
+    const r = runCli(['run', BUNDLE, '--input', csv, '--output', '/dev/full']);
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/\/dev\/full.*200 of 200 predictions could not be written \(ENOSPC\)/);
+  });
 });
 
 describe('bounded memory', () => {

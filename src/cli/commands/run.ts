@@ -109,5 +109,11 @@ export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
       });
     }
     if (drops.length) process.stderr.write(`dropped: ${dropText}\n`);
+    // The output could not take everything (a full disk, an I/O error): say so, not exit 0.
+    const lost = (await daemon.metrics.queueOverflow.get()).values.reduce((n, v) => n + v.value, 0);
+    if (lost > 0) {
+      const codes = (await daemon.metrics.sinkErrors.get()).values.filter((v) => v.value > 0).map((v) => v.labels.code).join(', ');
+      throw new InputError(`${lost} of ${predictions} predictions could not be written (${codes || 'write error'})`, { file: args.output, field: '--output', expected: 'a writable output file on a disk with room' });
+    }
   });
 }
