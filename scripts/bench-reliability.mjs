@@ -7,7 +7,8 @@
  * - 100,000 unique stream ids into a daemon: pool streams, /metrics bytes, checkpoint bytes, peak RSS;
  * - 80 dashboard clients that never read while predictions flow: /healthz latency (p50/p95/max).
  *
- * Usage: node scripts/bench-reliability.mjs [--rows 1000000] [--cli dist/cli/bin.js] [--json OUT]
+ * Usage: node scripts/bench-reliability.mjs [--rows 1000000] [--only run,ids,sse] [--cli dist/cli/bin.js] [--json OUT]
+ * (`--cli` measures another build, e.g. an older checkout, for a before/after comparison.)
  * Prints a table and writes bench-results/reliability.json.
  */
 import { spawn } from 'node:child_process';
@@ -25,6 +26,7 @@ const arg = (name, dflt) => {
 const ROWS = Number(arg('rows', '1000000'));
 const CLI = resolve(arg('cli', join(root, 'dist/cli/bin.js')));
 const BUNDLE = join(root, 'models/imu-activity.bundle');
+const ONLY = new Set(arg('only', 'run,ids,sse').split(','));
 const OUT = resolve(arg('json', join(root, 'bench-results/reliability.json')));
 if (!Number.isInteger(ROWS) || ROWS < 1000 || ROWS > 1e8) throw new Error(`--rows must be an integer in [1000, 1e8], got ${arg('rows')}`);
 if (!existsSync(CLI)) throw new Error(`${CLI} is missing: npm run build`);
@@ -115,7 +117,7 @@ async function until(fn, ok, ms, what) {
 const results = { rows: ROWS, cli: CLI };
 
 // 1. run: bounded memory, linear time.
-for (const rows of [Math.round(ROWS / 10), ROWS]) {
+for (const rows of ONLY.has('run') ? [Math.round(ROWS / 10), ROWS] : []) {
   const csv = join(dir, `rows-${rows}.csv`);
   await writeCsv(csv, rows);
   const out = join(dir, `rows-${rows}.jsonl`);
@@ -127,10 +129,10 @@ for (const rows of [Math.round(ROWS / 10), ROWS]) {
 }
 const small = results[`run_${Math.round(ROWS / 10)}`];
 const big = results[`run_${ROWS}`];
-results.run_linearity = +(big.us_per_row / small.us_per_row).toFixed(2);
+if (small && big) results.run_linearity = +(big.us_per_row / small.us_per_row).toFixed(2);
 
 // 2. 100,000 unique ids.
-{
+if (ONLY.has('ids')) {
   const ckpt = join(dir, 'ids.ckpt');
   const d = daemon(['--checkpoint', ckpt, '--checkpoint-every', '1']);
   await until(() => http(`${d.base}/healthz`), (h) => h.status === 200, 30_000, 'daemon');
@@ -148,7 +150,7 @@ results.run_linearity = +(big.us_per_row / small.us_per_row).toFixed(2);
 }
 
 // 3. 80 dashboard clients that never read.
-{
+if (ONLY.has('sse')) {
   const d = daemon([]);
   await until(() => http(`${d.base}/healthz`), (h) => h.status === 200, 30_000, 'daemon');
   await d.send(Array.from({ length: 50_000 }, (_, i) => reading(`h${i % 100}`, i)));
@@ -180,12 +182,15 @@ results.run_linearity = +(big.us_per_row / small.us_per_row).toFixed(2);
   await d.done;
 }
 
-const rows = [
-  [`run, ${small.predictions.toLocaleString('en-US')} rows`, `${small.seconds} s, ${small.us_per_row} µs/row`, `peak RSS ${small.peak_rss_mb} MB`],
-  [`run, ${big.predictions.toLocaleString('en-US')} rows`, `${big.seconds} s, ${big.us_per_row} µs/row`, `peak RSS ${big.peak_rss_mb} MB; per-row time ×${results.run_linearity} of the small run`],
-  ['100,000 unique stream ids', `pool ${results.unique_ids.pool_streams}, evicted ${results.unique_ids.evicted}`, `/metrics ${results.unique_ids.metrics_bytes} B, checkpoint ${(results.unique_ids.checkpoint_bytes / 2 ** 20).toFixed(1)} MiB, peak RSS ${results.unique_ids.peak_rss_mb} MB`],
-  ['80 silent dashboard clients', `${results.sse_80_clients.refused_503} refused (503)`, `/healthz p50 ${results.sse_80_clients.healthz_p50_ms} ms, p95 ${results.sse_80_clients.healthz_p95_ms} ms, max ${results.sse_80_clients.healthz_max_ms} ms (${results.sse_80_clients.healthz_during_connect_ms} ms while they connect)`],
-];
+const rows = [];
+if (small && big) {
+  rows.push([`run, ${small.predictions.toLocaleString('en-US')} rows`, `${small.seconds} s, ${small.us_per_row} µs/row`, `peak RSS ${small.peak_rss_mb} MB`]);
+  rows.push([`run, ${big.predictions.toLocaleString('en-US')} rows`, `${big.seconds} s, ${big.us_per_row} µs/row`, `peak RSS ${big.peak_rss_mb} MB; per-row time ×${results.run_linearity} of the small run`]);
+}
+const ids = results.unique_ids;
+if (ids) rows.push(['100,000 unique stream ids', `pool ${ids.pool_streams}, evicted ${ids.evicted}`, `/metrics ${ids.metrics_bytes} B, checkpoint ${(ids.checkpoint_bytes / 2 ** 20).toFixed(1)} MiB, peak RSS ${ids.peak_rss_mb} MB`]);
+const sse = results.sse_80_clients;
+if (sse) rows.push(['80 silent dashboard clients', `${sse.refused_503} refused (503)`, `/healthz p50 ${sse.healthz_p50_ms} ms, p95 ${sse.healthz_p95_ms} ms, max ${sse.healthz_max_ms} ms (${sse.healthz_during_connect_ms} ms while they connect)`]);
 const w = [0, 1, 2].map((c) => Math.max(...rows.map((r) => r[c].length)));
 console.log(rows.map((r) => r.map((c, i) => c.padEnd(w[i])).join(' | ')).join('\n'));
 mkdirSync(dirname(OUT), { recursive: true });
