@@ -82,6 +82,8 @@ class OrtBackend implements Backend {
 }
 
 const cache = new Map<BackendName, Promise<Backend>>();
+/** The native probe's verdict in this process, reported again when the loaded backend is reused. */
+let lastProbe: BackendRecord['probe'];
 
 function load(name: BackendName): Promise<Backend> {
   let p = cache.get(name);
@@ -109,10 +111,11 @@ export async function resolveBackend(order?: readonly BackendName[] | BackendCho
   const skipped: BackendRecord['skipped'] = [];
   let probe: BackendRecord['probe'];
   for (const name of list) {
-    if (name === 'onnxruntime-node' && probeIt && !cache.has(name)) {
+    if (name === 'onnxruntime-node' && probeIt && cache.has(name)) probe = lastProbe; // loaded after a probe in this process
+    else if (name === 'onnxruntime-node' && probeIt) {
       const { probeNative } = await import('./probe.js');
       const p = await probeNative();
-      probe = { ok: p.ok, reason: p.reason, cached: p.cached, ms: p.ms };
+      probe = lastProbe = { ok: p.ok, reason: p.reason, cached: p.cached, ms: p.ms };
       if (!p.ok) {
         skipped.push({ name, reason: `native probe: ${p.reason}${p.cached ? ` (remembered in ${p.cacheFile}; delete it to probe again)` : ''}` });
         continue;
