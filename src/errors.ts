@@ -16,6 +16,11 @@ export interface ErrorContext {
   field?: string;
   /** What was expected there. */
   expected?: string;
+  /**
+   * The library option that is wrong (camelCase, as in the options object). The CLI shows the
+   * flag it comes from (`maxDrop` → `--max-drop`); a library caller sees the option's name.
+   */
+  option?: string;
 }
 
 export class StreamcellError extends Error {
@@ -81,7 +86,7 @@ export function isCheckFailedError(e: unknown): e is CheckFailedError {
 export function describeError(e: unknown): string {
   if (e instanceof StreamcellError) {
     const c = e.context;
-    const where = [c.file, c.line !== undefined ? `line ${c.line}` : undefined, c.field ? `field '${c.field}'` : undefined]
+    const where = [c.file, c.line !== undefined ? `line ${c.line}` : undefined, c.field ? `field '${c.field}'` : c.option ? `option '${c.option}'` : undefined]
       .filter(Boolean)
       .join(', ');
     const expected = c.expected ? ` (expected ${c.expected})` : '';

@@ -53,7 +53,7 @@ describe('--arch', () => {
     try {
       parseArch(spec);
     } catch (e) {
-      expect((e as { context: { field: string } }).context.field).toBe('--arch');
+      expect((e as { context: { option: string } }).context.option).toBe('arch');
     }
   });
 });

@@ -66,7 +66,7 @@ export async function buildBundle(opts: BuildBundleOptions): Promise<BuildBundle
   void _m;
   const name = opts.name ?? exp.result.graph.name;
   if (opts.name === undefined && badBundleName(name)) {
-    throw new InputError(`the model's name ${JSON.stringify(name.slice(0, 60))} ${badBundleName(name)}, so it cannot name the bundle`, { field: '--name', expected: 'pass --name NAME: 1–100 characters, not starting with \'.\' or \'-\', without \'/\', \'..\' or whitespace' });
+    throw new InputError(`the model's name ${JSON.stringify(name.slice(0, 60))} ${badBundleName(name)}, so it cannot name the bundle`, { option: 'name', expected: 'a name (option \'name\'): 1–100 characters, not starting with \'.\' or \'-\', without \'/\', \'..\' or whitespace' });
   }
   const manifest = await writeBundle(opts.out, {
     name, version: opts.version ?? '1.0.0',

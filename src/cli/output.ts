@@ -32,8 +32,15 @@ export function exitCodeFor(e: unknown): number {
   return 3;
 }
 
+/** `maxDrop` → `--max-drop`: the flag a library option comes from. */
+export function flagOf(option: string): string {
+  return `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
 export function reportError(args: GlobalArgs, e: unknown): void {
   const code = exitCodeFor(e);
+  // The library names its option; a CLI user set a flag.
+  if (isStreamcellError(e) && e.context.option && !e.context.field) (e.context as { field?: string }).field = flagOf(e.context.option);
   if (args.json) {
     const ctx = isStreamcellError(e) ? e.context : {};
     process.stdout.write(JSON.stringify({ ok: false, error: { name: (e as Error).name, message: (e as Error).message, ...ctx }, exitCode: code }, null, 2) + '\n');

@@ -71,7 +71,7 @@ export function sourceHash(art: LoadedArtifacts): string {
 export async function exportToOnnx(art: LoadedArtifacts, opts: ExportOptions = {}): Promise<ExportResult> {
   const opset = opts.opset ?? DEFAULT_OPSET;
   if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET) {
-    throw new InputError(`opset ${opset} is not supported`, { field: '--opset', expected: `an integer from ${MIN_OPSET} to ${MAX_OPSET} (default ${DEFAULT_OPSET})` });
+    throw new InputError(`opset ${opset} is not supported`, { option: 'opset', expected: `an integer from ${MIN_OPSET} to ${MAX_OPSET} (default ${DEFAULT_OPSET})` });
   }
   if (art.nonFiniteWeights.length > 0 && !opts.allowNonFinite) {
     throw new InputError(

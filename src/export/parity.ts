@@ -264,7 +264,7 @@ export async function checkParity(art: LoadedArtifacts, result: ExportResult, op
   const plan: { batch: number; time: number; calls: number }[] = [];
   if (samples) {
     if (samples.dims[0]! < SAMPLE_BATCH && typeof fixedBatch === 'number') {
-      throw new InputError(`the model's batch is fixed at ${fixedBatch}; the sample data has ${samples.dims[0]} samples`, { file: samples.source, field: '--sample-data', expected: `at least ${fixedBatch} samples` });
+      throw new InputError(`the model's batch is fixed at ${fixedBatch}; the sample data has ${samples.dims[0]} samples`, { file: samples.source, option: 'sampleData', expected: `at least ${fixedBatch} samples` });
     }
     const n = typeof fixedBatch === 'number' ? Math.floor(samples.dims[0]! / fixedBatch) : Math.ceil(samples.dims[0]! / SAMPLE_BATCH);
     plan.push({ batch: SAMPLE_BATCH, time: samples.dims[1] ?? 0, calls: n });

@@ -119,9 +119,9 @@ export async function readSampleData(file: string, input: InputSpec, pre?: Prepr
   try {
     size = (await stat(file)).size;
   } catch (e) {
-    throw new InputError(`cannot read sample data: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file, field: '--sample-data', expected: 'a .npy, .json or .csv file' });
+    throw new InputError(`cannot read sample data: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file, option: 'sampleData', expected: 'a .npy, .json or .csv file' });
   }
-  if (size > MAX_SAMPLE_BYTES) throw new InputError(`sample data is ${size} bytes; parity needs a few dozen samples`, { file, field: '--sample-data', expected: `at most ${MAX_SAMPLE_BYTES} bytes` });
+  if (size > MAX_SAMPLE_BYTES) throw new InputError(`sample data is ${size} bytes; parity needs a few dozen samples`, { file, option: 'sampleData', expected: `at most ${MAX_SAMPLE_BYTES} bytes` });
   const ext = extname(file).toLowerCase();
   let arr: { dims: number[]; values: Float64Array };
   if (ext === '.npy') arr = parseNpy(new Uint8Array(await readFile(file)), file);
@@ -134,7 +134,7 @@ export async function readSampleData(file: string, input: InputSpec, pre?: Prepr
     }
     arr = jsonArray(v, file);
   } else if (ext === '.csv') arr = await csvWindows(file, input, pre);
-  else throw new InputError(`sample data '${ext || file}' is of an unknown kind`, { file, field: '--sample-data', expected: 'a .npy, .json or .csv file' });
+  else throw new InputError(`sample data '${ext || file}' is of an unknown kind`, { file, option: 'sampleData', expected: 'a .npy, .json or .csv file' });
 
   const want = input.shape.slice(1);
   let dims = arr.dims;
@@ -142,7 +142,7 @@ export async function readSampleData(file: string, input: InputSpec, pre?: Prepr
   const fixed = (d: number | null, j: number) => d === null || d === dims[j + 1];
   if (dims.length !== want.length + 1 || !want.every(fixed) || dims[0] === 0) {
     throw new InputError(`sample data has shape [${arr.dims}]; the model's input '${input.name}' is [${input.shape.map((d) => d ?? '?')}]`, {
-      file, field: '--sample-data', expected: `[samples, ${want.map((d) => d ?? '?').join(', ')}] or one sample [${want.map((d) => d ?? '?').join(', ')}]`,
+      file, option: 'sampleData', expected: `[samples, ${want.map((d) => d ?? '?').join(', ')}] or one sample [${want.map((d) => d ?? '?').join(', ')}]`,
     });
   }
   const data = input.dtype === 'int32' ? Int32Array.from(arr.values, Math.round) : Float32Array.from(arr.values);

@@ -81,7 +81,7 @@ function hostResults(json: any, task: string): Map<string, HostResult> {
 export function servingPlan(canary: string | undefined, batch: number | undefined): (number | string)[] {
   const plan: (number | string)[] = [];
   if (canary) {
-    if (!/^\d+%?$/.test(canary)) throw new InputError(`--canary '${canary}'`, { field: '--canary', expected: 'a host count or a percentage, e.g. 1 or 10%' });
+    if (!/^\d+%?$/.test(canary)) throw new InputError(`canary '${canary}'`, { option: 'canary', expected: 'a host count or a percentage, e.g. 1 or 10%' });
     plan.push(canary.endsWith('%') ? canary : Number(canary));
   }
   plan.push(batch ?? '100%');

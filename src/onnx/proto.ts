@@ -3,7 +3,7 @@
  * from onnx.proto). The only module that imports it: the rest uses these re-exports and helpers.
  */
 import onnxProto from 'onnx-proto';
-import { InputError } from '../errors.js';
+import { InputError, UnsupportedError } from '../errors.js';
 
 export const onnx = onnxProto.onnx;
 export type ModelProto = onnxProto.onnx.IModelProto;
@@ -108,7 +108,7 @@ export function tensorValues(t: TensorProto): DecodedTensor {
       case DataType.INT8: return { name, dims, dtype, data: new Int8Array(buf) };
       case DataType.FLOAT16: case DataType.UINT16: return { name, dims, dtype, data: new Uint16Array(buf) };
       case DataType.INT16: return { name, dims, dtype, data: new Int16Array(buf) };
-      default: throw new Error(`tensor '${name}': unsupported data type ${dtype}`);
+      default: throw new UnsupportedError(`tensor '${name}': data type ${dtype} is not supported`, { field: name, supported: ['float', 'double', 'int8', 'uint8', 'bool', 'int16', 'uint16', 'float16', 'int32', 'int64'] });
     }
   }
   switch (t.dataType) {
@@ -121,6 +121,6 @@ export function tensorValues(t: TensorProto): DecodedTensor {
     case DataType.FLOAT16: case DataType.UINT16: return { name, dims, dtype, data: Uint16Array.from(t.int32Data ?? []) };
     default:
       if (n === 0) return { name, dims, dtype, data: new Float32Array(0) };
-      throw new Error(`tensor '${name}': unsupported data type ${dtype}`);
+      throw new UnsupportedError(`tensor '${name}': data type ${dtype} is not supported`, { field: name, supported: ['float', 'double', 'int8', 'uint8', 'bool', 'int16', 'uint16', 'float16', 'int32', 'int64'] });
   }
 }

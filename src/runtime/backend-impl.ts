@@ -4,7 +4,7 @@
  */
 import type { Backend, BackendChoice, BackendName, BackendRecord, Session, SessionOptions, TensorData } from './backend.js';
 import { BACKEND_NAMES } from './backend.js';
-import { InputError } from '../errors.js';
+import { InputError, UnsupportedError } from '../errors.js';
 
 type Ort = typeof import('onnxruntime-common');
 
@@ -128,5 +128,5 @@ export async function resolveBackend(order?: readonly BackendName[] | BackendCho
       skipped.push({ name, reason: (e as Error).message.split('\n')[0]! });
     }
   }
-  throw new Error(`no inference backend could be loaded:\n${skipped.map((s) => `  ${s.name}: ${s.reason}`).join('\n')}`);
+  throw new UnsupportedError(`no inference backend could be loaded on this machine:\n${skipped.map((s) => `  ${s.name}: ${s.reason}`).join('\n')}`, { field: 'backend', supported: [...BACKEND_NAMES] });
 }

@@ -34,7 +34,7 @@ export function isRecurrent(l: ArchLayer): l is { kind: RecurrentKind; units: nu
  */
 export function parseArch(spec: string): ArchLayer[] {
   const bad = (msg: string): never => {
-    throw new InputError(`--arch '${spec}': ${msg}`, { field: '--arch', expected: EXPECTED });
+    throw new InputError(`arch '${spec}': ${msg}`, { option: 'arch', expected: EXPECTED });
   };
   const parts = spec.split(',').map((p) => p.trim());
   if (spec.trim() === '' || parts.some((p) => p === '')) bad('empty layer');

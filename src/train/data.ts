@@ -54,17 +54,17 @@ export async function loadTrainingData(file: string, spec: DataSpec, roles: Colu
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    throw new InputError(`cannot read '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file, field: '--data', expected: 'a CSV file with a header row' });
+    throw new InputError(`cannot read '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file, option: 'data', expected: 'a CSV file with a header row' });
   }
   const header = parseCsv(text.split(/\r?\n/, 1)[0] ?? '', file).columns;
   const wanted = [...spec.channels, ...(spec.label ? [spec.label] : [])];
   for (const c of wanted) {
     if (!header.includes(c)) {
-      throw new InputError(`no column '${c}' in ${file}`, { file, line: 1, field: roles[c] ?? c, expected: `a column of: ${header.join(', ')}` });
+      throw new InputError(`no column '${c}' in ${file}`, { file, line: 1, ...(roles[c] ? { option: roles[c] } : { field: c }), expected: `a column of: ${header.join(', ')}` });
     }
   }
   if (spec.label && spec.channels.includes(spec.label)) {
-    throw new InputError(`'${spec.label}' is both the label and an input`, { field: '--inputs', expected: 'input columns other than the label' });
+    throw new InputError(`'${spec.label}' is both the label and an input`, { option: 'inputs', expected: 'input columns other than the label' });
   }
   const table = parseCsv(text, file, { textColumns: header.filter((c) => !spec.channels.includes(c)) });
   const cols = spec.channels.map((c) => Float64Array.from(column(table, c)));
@@ -72,7 +72,7 @@ export async function loadTrainingData(file: string, spec: DataSpec, roles: Colu
   if (spec.task === 'forecast') {
     spec.channels.forEach((c, i) => {
       gapsFilled[c] = fillGaps(cols[i]!);
-      if (table.rows > 0 && Number.isNaN(cols[i]![0]!)) throw new InputError(`column '${c}' has no numbers`, { file, field: roles[c] ?? c, expected: 'a numeric column' });
+      if (table.rows > 0 && Number.isNaN(cols[i]![0]!)) throw new InputError(`column '${c}' has no numbers`, { file, ...(roles[c] ? { option: roles[c] } : { field: c }), expected: 'a numeric column' });
     });
     return { file, rows: table.rows, series: cols, gapsFilled, rowsDropped: 0 };
   }
@@ -95,7 +95,7 @@ export async function loadTrainingData(file: string, spec: DataSpec, roles: Colu
 export function splitBounds(rows: number, split: [number, number]): { trainEnd: number; valEnd: number } {
   const [a, b] = split;
   if (!(a > 0 && b >= 0 && a + b < 1)) {
-    throw new InputError(`--split ${split.join(',')}`, { field: '--split', expected: 'TRAIN,VALIDATION fractions with TRAIN > 0, VALIDATION ≥ 0 and TRAIN + VALIDATION < 1 (the rest is the test part), e.g. 0.7,0.15' });
+    throw new InputError(`split ${split.join(',')}`, { option: 'split', expected: 'TRAIN,VALIDATION fractions with TRAIN > 0, VALIDATION ≥ 0 and TRAIN + VALIDATION < 1 (the rest is the test part), e.g. 0.7,0.15' });
   }
   return { trainEnd: Math.floor(rows * a), valEnd: Math.floor(rows * (a + b)) };
 }

@@ -184,19 +184,19 @@ function quietly<T>(body: () => T): T {
 
 function resolveSpec(o: TrainOptions): { spec: DataSpec; roles: Record<string, string> } {
   if ((o.target === undefined) === (o.label === undefined)) {
-    throw new InputError(o.target === undefined ? 'name the column to forecast (--target) or to classify by (--label)' : '--target and --label both given', {
-      field: o.target === undefined ? '--target' : '--label', expected: '--target COL to forecast, or --label COL to classify',
+    throw new InputError(o.target === undefined ? 'name the column to forecast (option "target") or to classify by (option "label")' : 'target and label both given', {
+      option: o.target === undefined ? 'target' : 'label', expected: 'target: COL to forecast, or label: COL to classify',
     });
   }
   const roles: Record<string, string> = {};
-  for (const c of o.inputs ?? []) roles[c] = '--inputs';
+  for (const c of o.inputs ?? []) roles[c] = 'inputs';
   if (o.target !== undefined) {
-    roles[o.target] = '--target';
+    roles[o.target] = 'target';
     const channels = [o.target, ...(o.inputs ?? []).filter((c) => c !== o.target)];
     return { spec: { task: 'forecast', channels: [...new Set(channels)], target: o.target }, roles };
   }
-  roles[o.label!] = '--label';
-  if (!o.inputs || o.inputs.length === 0) throw new InputError('classification needs its input columns', { field: '--inputs', expected: 'comma-separated numeric columns, e.g. --inputs ax,ay,az' });
+  roles[o.label!] = 'label';
+  if (!o.inputs || o.inputs.length === 0) throw new InputError('classification needs its input columns', { option: 'inputs', expected: 'comma-separated numeric columns, e.g. ax,ay,az' });
   return { spec: { task: 'classify', channels: [...new Set(o.inputs)], label: o.label }, roles };
 }
 
@@ -257,16 +257,16 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
   const rows = data.series[0]!.length;
   const { trainEnd, valEnd } = splitBounds(rows, split);
   const tooFew = (why: string) => {
-    throw new InputError(`${file} has ${rows} usable rows${data.rowsDropped ? ` (${data.rowsDropped} dropped for gaps)` : ''}: with --window ${W}${forecast ? `, --horizon ${h}` : ''} and --split ${split.join(',')} ${why}`, {
-      file, field: '--window', expected: `more rows, or a smaller --window (the training part must hold at least 2 × window rows, and validation and test at least one window each)`,
+    throw new InputError(`${file} has ${rows} usable rows${data.rowsDropped ? ` (${data.rowsDropped} dropped for gaps)` : ''}: with window ${W}${forecast ? `, horizon ${h}` : ''} and split ${split.join(',')} ${why}`, {
+      file, option: 'window', expected: `more rows, or a smaller window (the training part must hold at least 2 × window rows, and validation and test at least one window each)`,
     });
   };
   if (trainEnd < 2 * W) tooFew(`the training part has ${trainEnd} rows, fewer than 2 × ${W}`);
   // Windows overlap: they hold about rows/stride × window × channels values, allocated up front.
   const windowValues = Math.ceil(rows / stride) * W * spec.channels.length;
   if (windowValues > MAX_GENERATED_ELEMENTS) {
-    throw new InputError(`--window ${W} with --stride ${stride} cuts ${file} (${rows} rows) into windows holding ${windowValues.toExponential(2)} values, over streamcell's limit of 2^26 (${MAX_GENERATED_ELEMENTS}) for data it generates`, {
-      file, field: '--window', expected: `a smaller --window or a larger --stride (at most ${Math.floor(MAX_GENERATED_ELEMENTS / (Math.ceil(rows / stride) * spec.channels.length))} samples at this stride)`,
+    throw new InputError(`window ${W} with stride ${stride} cuts ${file} (${rows} rows) into windows holding ${windowValues.toExponential(2)} values, over streamcell's limit of 2^26 (${MAX_GENERATED_ELEMENTS}) for data it generates`, {
+      file, option: 'window', expected: `a smaller window or a larger stride (at most ${Math.floor(MAX_GENERATED_ELEMENTS / (Math.ceil(rows / stride) * spec.channels.length))} samples at this stride)`,
     });
   }
   const norms = data.series.map((v) => stats(v, 0, trainEnd));
@@ -281,9 +281,9 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
   } else {
     classes = [...new Set(data.labels)].sort();
     if (classes.length > MAX_CLASSES) {
-      throw new InputError(`label column '${spec.label}' has ${classes.length} distinct values (e.g. ${classes.slice(0, 3).map((c) => `'${c}'`).join(', ')})`, { file, field: '--label', expected: `a column of class names, at most ${MAX_CLASSES} classes` });
+      throw new InputError(`label column '${spec.label}' has ${classes.length} distinct values (e.g. ${classes.slice(0, 3).map((c) => `'${c}'`).join(', ')})`, { file, option: 'label', expected: `a column of class names, at most ${MAX_CLASSES} classes` });
     }
-    if (classes.length < 2) throw new InputError(`label column '${spec.label}' has ${classes.length} class${classes.length === 1 ? ` ('${classes[0]}')` : 'es'}`, { file, field: '--label', expected: 'a column with at least two classes' });
+    if (classes.length < 2) throw new InputError(`label column '${spec.label}' has ${classes.length} class${classes.length === 1 ? ` ('${classes[0]}')` : 'es'}`, { file, option: 'label', expected: 'a column with at least two classes' });
     const index = new Map(classes.map((c, i) => [c, i]));
     const labels = Int32Array.from(data.labels!, (l) => index.get(l)!);
     const win = (from: number, to: number) => classifyWindows(z, labels, classes!.length, W, from, to, stride);
@@ -441,7 +441,7 @@ async function fitModel(tf: Tf, model: LayersModel, sets: { train: Windows; val:
     });
     const last = o.history[o.history.length - 1]!;
     if (!best.weights && !Number.isFinite(last.loss)) {
-      throw new CheckFailedError(`training diverged: the loss is ${last.loss} in epoch ${last.epoch}`, { field: '--lr', expected: 'a smaller learning rate (or a smaller --batch-size / model)' });
+      throw new CheckFailedError(`training diverged: the loss is ${last.loss} in epoch ${last.epoch}`, { option: 'lr', expected: 'a smaller learning rate (or a smaller batch size / model)' });
     }
     // Early stopping (or a worse last epoch) keeps the weights of the best validation loss.
     if (best.weights && best.epoch !== o.history.length) model.setWeights(best.weights);

@@ -47,7 +47,7 @@ export function modelPreprocessing(bytes: Uint8Array): PreprocessingJson | undef
  * console.log(`${report.sizeBefore} → ${report.sizeAfter} bytes`);
  */
 export async function quantizeModel(bytes: Uint8Array, opts: QuantizeOptions): Promise<{ model: Uint8Array; report: QuantizeReport }> {
-  if (!QUANT_MODES.includes(opts.mode)) throw new InputError(`unknown mode '${opts.mode}'`, { field: '--mode', expected: QUANT_MODES.join(' | ') });
+  if (!QUANT_MODES.includes(opts.mode)) throw new InputError(`unknown mode '${opts.mode}'`, { option: 'mode', expected: QUANT_MODES.join(' | ') });
   const m = decodeUserModel(bytes);
   const opset = toNum((m.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx')?.version as number) || 13;
   if (opset < 13 && opts.mode !== 'fp16') throw new UnsupportedError(`opset ${opset}: per-channel DequantizeLinear needs opset ≥ 13`, { supported: ['opset 13 and later'] });
@@ -56,7 +56,7 @@ export async function quantizeModel(bytes: Uint8Array, opts: QuantizeOptions): P
   if (opts.mode === 'fp16') pass = fp16Graph(m.graph, opset);
   else if (opts.mode === 'int8') pass = quantizeGraph(m.graph, opset, { mode: 'int8' });
   else {
-    if (!opts.calibration) throw new InputError('int8-static needs calibration data', { field: '--calibration', expected: 'a CSV of real inputs with the columns the model was trained on' });
+    if (!opts.calibration) throw new InputError('int8-static needs calibration data', { option: 'calibration', expected: 'a CSV of real inputs with the columns the model was trained on' });
     const targets = staticTargets(m.graph);
     const method = opts.calibration.method ?? 'minmax';
     const { ranges, samples } = await calibrate(bytes, targets, opts.calibration.pre, opts.calibration.data, { ...opts.calibration, method });
@@ -204,7 +204,7 @@ export function assertGate(c: Comparison, maxDrop: number): void {
     const m = c.metrics;
     throw new CheckFailedError(
       `accuracy gate failed: ${m.a.primary.name} ${m.a.primary.value.toPrecision(5)} → ${m.b.primary.value.toPrecision(5)}, a ${(m.drop * 100).toFixed(2)}% relative drop > --max-drop ${(maxDrop * 100).toFixed(2)}%; nothing was written`,
-      { field: '--max-drop' },
+      { option: 'maxDrop' },
     );
   }
 }

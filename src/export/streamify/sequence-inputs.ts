@@ -52,7 +52,7 @@ export function findSequenceInputs(ed: GraphEdit, explicitAxis?: number): Map<st
   if (explicitAxis !== undefined) {
     for (const k of found.keys()) {
       const rank = dimsOf(ed.g.input!.find((i) => i.name === k)!).length;
-      if (explicitAxis >= rank) throw new InputError(`time axis ${explicitAxis} does not exist: input '${k}' has rank ${rank}`, { field: '--time-axis', expected: `an axis from 0 to ${rank - 1}` });
+      if (explicitAxis >= rank) throw new InputError(`time axis ${explicitAxis} does not exist: input '${k}' has rank ${rank}`, { option: 'timeAxis', expected: `an axis from 0 to ${rank - 1}` });
       found.set(k, explicitAxis);
     }
   }
