@@ -81,7 +81,7 @@ describe('windows and splits', () => {
 
   it('chronological split bounds and statistics of a part', () => {
     expect(splitBounds(100, [0.7, 0.15])).toEqual({ trainEnd: 70, valEnd: 85 });
-    expect(() => splitBounds(100, [0.9, 0.1])).toThrow(/--split/);
+    expect(() => splitBounds(100, [0.9, 0.1])).toThrow(/split 0\.9,0\.1/);
     expect(stats([1, 2, 3, 100], 0, 3)).toEqual({ mean: 2, std: Math.sqrt(2 / 3) });
     expect(stats([5, 5, 5]).std).toBe(1);
   });
