@@ -13,8 +13,8 @@ export interface Who {
 /** camelCase spellings tfjs also accepts, and Keras' silu alias. */
 const ALIASES: Record<string, string> = { hardSigmoid: 'hard_sigmoid', logSoftmax: 'log_softmax', silu: 'swish' };
 
-const SELU_ALPHA = 1.6732632423543772848170429916717;
-const SELU_SCALE = 1.0507009873554804934193349852946;
+const SELU_ALPHA = 1.6732632423543772;
+const SELU_SCALE = 1.0507009873554805;
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
 /** Accurate to a few ulps: the reference must not contribute error of its own. */
