@@ -13,11 +13,11 @@ export interface BackendArgs {
   backend?: BackendName;
 }
 
-export function withBackendOption<T>(y: Argv<T>): Argv<T & BackendArgs> {
+export function withBackendOption<T>(y: Argv<T>) {
   return y.option('backend', {
     choices: BACKEND_NAMES,
     describe: 'force an inference backend (also STREAMCELL_BACKEND); default: the board\'s preference, onnxruntime-node after a crash-safe probe, else onnxruntime-web',
-  }) as unknown as Argv<T & BackendArgs>;
+  });
 }
 
 /** The backend a command should use: forced by flag or environment, else the board's preference. */

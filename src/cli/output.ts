@@ -1,6 +1,7 @@
 /** Shared CLI plumbing: JSON vs human output and error → exit status. */
 import { writeFile } from 'node:fs/promises';
 import { describeError, InputError, isStreamcellError } from '../errors.js';
+import type { ArgumentsCamelCase, Argv } from 'yargs';
 
 /**
  * Writes a file the user named with a flag: a missing folder or a read-only place is their input
@@ -15,6 +16,12 @@ export async function writeOutput(file: string, data: string | Uint8Array, flag 
     throw new InputError(`cannot write '${file}': ${why}`, { file, field: flag, expected: 'a file path in an existing, writable folder' });
   }
 }
+
+/**
+ * The arguments a command's `builder` declares, inferred from its options (so the handler's
+ * type cannot drift from them), plus the global ones.
+ */
+export type ArgsOf<B extends (y: Argv) => Argv<unknown>> = ArgumentsCamelCase<GlobalArgs & (ReturnType<B> extends Argv<infer T> ? T : never)>;
 
 export interface GlobalArgs {
   json?: boolean;

@@ -1,28 +1,18 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { ArgumentsCamelCase, Argv } from 'yargs';
+import type { Argv } from 'yargs';
 import { InputError } from '../../errors.js';
-import type { BackendName } from '../../runtime/backend.js';
 import { benchModel, benchTable } from '../bench-model.js';
 import { backendChoice } from '../backend-option.js';
-import { emit, guarded, writeOutput, type GlobalArgs } from '../output.js';
+import { emit, guarded, writeOutput, type ArgsOf } from '../output.js';
 import { aboutFile, assertOnnxLoads } from '../model-source.js';
 import { MAX_BENCH_STEPS, MAX_CHECK_STEPS, MAX_STREAMS } from '../../limits.js';
 
 export const command = 'bench <model>';
 export const describe = 'Measure per-step latency (pool vs bare onnxruntime), throughput per stream count, memory, window mode';
 
-interface Args extends GlobalArgs {
-  model: string;
-  streams: string;
-  steps: number;
-  backend?: BackendName;
-  window: number;
-  tfjs?: string;
-  out?: string;
-}
 
-export function builder(y: Argv): Argv<Args> {
+export function builder(y: Argv) {
   return y
     .positional('model', { type: 'string', describe: 'sequence model (.onnx; streamified on the fly) or step model', demandOption: true })
     .option('streams', { type: 'string', default: '1,16,256,1024', describe: 'stream counts for throughput (comma-separated)' })
@@ -30,10 +20,10 @@ export function builder(y: Argv): Argv<Args> {
     .option('backend', { choices: ['onnxruntime-node', 'onnxruntime-web'] as const, describe: 'force an inference backend (also STREAMCELL_BACKEND); default: native after a crash-safe probe, else WASM' })
     .option('window', { type: 'number', default: 64, describe: 'window length for window mode when the model has a free time axis' })
     .option('tfjs', { type: 'string', describe: 'the tfjs model.json of the same model: also time tfjs predict on one window' })
-    .option('out', { type: 'string', describe: 'write the JSON result to this file' }) as unknown as Argv<Args>;
+    .option('out', { type: 'string', describe: 'write the JSON result to this file' });
 }
 
-export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
+export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
     const streams = args.streams.split(',').map((s) => Number(s.trim()));
     if (streams.some((n) => !Number.isInteger(n) || n < 1 || n > MAX_STREAMS)) throw new InputError(`--streams '${args.streams}'`, { field: '--streams', expected: `comma-separated integers from 1 to ${MAX_STREAMS} (streamcell's stream limit), e.g. 1,16,256` });

@@ -1,31 +1,23 @@
 import { resolve } from 'node:path';
-import type { ArgumentsCamelCase, Argv } from 'yargs';
+import type { Argv } from 'yargs';
 import { buildBundle } from '../../bundle/build.js';
-import { emit, fmtBytes, guarded, type GlobalArgs } from '../output.js';
+import { emit, fmtBytes, guarded, type ArgsOf } from '../output.js';
 
 export const command = 'bundle';
 export const describe = 'Package a trained model as a bundle: float, int8, step and step-int8 ONNX, preprocessing, signed manifest';
 
-interface Args extends GlobalArgs {
-  model: string;
-  output: string;
-  sign?: string;
-  name?: string;
-  bundleVersion?: string;
-  calibration?: string;
-}
 
-export function builder(y: Argv): Argv<Args> {
+export function builder(y: Argv) {
   return y
     .option('model', { type: 'string', demandOption: true, describe: 'trained model directory (model.json, weights, preprocessing.json)' })
     .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'bundle directory to write' })
     .option('sign', { type: 'string', describe: 'Ed25519 private key (streamcell keygen) to sign the manifest' })
     .option('name', { type: 'string', describe: 'bundle name (default: the model name)' })
     .option('bundle-version', { type: 'string', describe: 'bundle version (default 1.0.0)' })
-    .option('calibration', { type: 'string', describe: 'CSV for int8-static calibration of the step model' }) as unknown as Argv<Args>;
+    .option('calibration', { type: 'string', describe: 'CSV for int8-static calibration of the step model' });
 }
 
-export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
+export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
     const out = resolve(args.output);
     const r = await buildBundle({ modelDir: args.model, out, name: args.name, version: args.bundleVersion, calibration: args.calibration, signKey: args.sign });

@@ -1,22 +1,13 @@
 import { resolve } from 'node:path';
-import type { ArgumentsCamelCase, Argv } from 'yargs';
+import type { Argv } from 'yargs';
 import { deploy, inventoryHosts, type HostResult } from '../../fleet/deploy.js';
-import { emit, guarded, writeOutput, type GlobalArgs } from '../output.js';
+import { emit, guarded, writeOutput, type ArgsOf } from '../output.js';
 
 export const command = 'deploy';
 export const describe = 'Roll a signed bundle out to a fleet with Ansible: canary first, then batches; stops and rolls back on failed health';
 
-interface Args extends GlobalArgs {
-  bundle: string;
-  inventory: string;
-  canary?: string;
-  batch?: number;
-  maxFail: number;
-  timeout: number;
-  report?: string;
-}
 
-export function builder(y: Argv): Argv<Args> {
+export function builder(y: Argv) {
   return y
     .option('bundle', { type: 'string', demandOption: true, describe: 'signed bundle directory' })
     .option('inventory', { type: 'string', demandOption: true, describe: 'Ansible inventory (hosts.yml)' })
@@ -24,7 +15,7 @@ export function builder(y: Argv): Argv<Args> {
     .option('batch', { type: 'number', describe: 'hosts per batch after the canary (default: all the rest)' })
     .option('max-fail', { type: 'number', default: 0, describe: 'failed hosts tolerated per batch before the rollout stops' })
     .option('timeout', { type: 'number', default: 10, describe: 'SSH connection timeout per host, seconds' })
-    .option('report', { type: 'string', describe: 'write the JSON report here' }) as unknown as Argv<Args>;
+    .option('report', { type: 'string', describe: 'write the JSON report here' });
 }
 
 export function hostTable(hosts: HostResult[]): string {
@@ -32,7 +23,7 @@ export function hostTable(hosts: HostResult[]): string {
   return [`${'host'.padEnd(w)}  ${'status'.padEnd(11)}  detail`, ...hosts.map((h) => `${h.host.padEnd(w)}  ${h.status.padEnd(11)}  ${h.active ? `active ${h.active}; ` : ''}${h.detail}`)].join('\n');
 }
 
-export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
+export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
     const inventory = resolve(args.inventory);
     const hosts = await inventoryHosts(inventory);

@@ -1,23 +1,13 @@
-import type { ArgumentsCamelCase, Argv } from 'yargs';
+import type { Argv } from 'yargs';
 import { InputError } from '../../errors.js';
 import { DeviceStore } from '../../fleet/device.js';
-import { emit, guarded, type GlobalArgs } from '../output.js';
+import { emit, guarded, type ArgsOf } from '../output.js';
 
 export const command = 'device <action> [target]';
 export const describe = 'Device side of deployment: trust KEY | install BUNDLE | activate ID | rollback | status | list';
 
-interface Args extends GlobalArgs {
-  action: 'trust' | 'install' | 'activate' | 'rollback' | 'status' | 'list';
-  target?: string;
-  root: string;
-  activate: boolean;
-  restart?: string;
-  health: string;
-  deadline: number;
-  keep: number;
-}
 
-export function builder(y: Argv): Argv<Args> {
+export function builder(y: Argv) {
   return y
     .positional('action', { choices: ['trust', 'install', 'activate', 'rollback', 'status', 'list'] as const, demandOption: true })
     .positional('target', { type: 'string', describe: 'key file (trust), bundle directory (install) or bundle id (activate)' })
@@ -26,10 +16,10 @@ export function builder(y: Argv): Argv<Args> {
     .option('restart', { type: 'string', describe: 'command that restarts the daemon (default: systemctl restart streamcell where systemd runs)' })
     .option('health', { type: 'string', default: 'http://127.0.0.1:8080/healthz', describe: 'health URL checked after activation' })
     .option('deadline', { type: 'number', default: 30, describe: 'seconds to become healthy before rolling back' })
-    .option('keep', { type: 'number', default: 3, describe: 'bundles kept besides the active and previous ones' }) as unknown as Argv<Args>;
+    .option('keep', { type: 'number', default: 3, describe: 'bundles kept besides the active and previous ones' });
 }
 
-export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
+export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
     const store = new DeviceStore({ root: args.root, restart: args.restart, healthUrl: args.health, deadlineS: args.deadline, keep: args.keep });
     const need = () => {

@@ -1,27 +1,16 @@
 import { resolve } from 'node:path';
-import type { ArgumentsCamelCase, Argv } from 'yargs';
+import type { Argv } from 'yargs';
 import { InputError, isStreamcellError } from '../../errors.js';
 import { exportModelFile } from '../../export/api.js';
 import { streamifyModel, type StreamifyReport } from '../../export/streamify/index.js';
 import { describeStreamify } from './streamify.js';
-import { emit, guarded, fmtBytes, reportError, writeOutput, type GlobalArgs } from '../output.js';
+import { emit, guarded, fmtBytes, reportError, writeOutput, type ArgsOf } from '../output.js';
 
 export const command = 'export <model>';
 export const describe = 'Convert a tfjs LayersModel (model.json) to ONNX and check parity against tfjs';
 
-interface Args extends GlobalArgs {
-  model: string;
-  output: string;
-  opset: number;
-  verify: boolean;
-  tolerance: number;
-  allowNan: boolean;
-  seed: number;
-  streaming: boolean;
-  sampleData?: string;
-}
 
-export function builder(y: Argv): Argv<Args> {
+export function builder(y: Argv) {
   return y
     .positional('model', { type: 'string', describe: 'model.json (or its directory)', demandOption: true })
     .option('output', { alias: 'o', type: 'string', describe: 'ONNX file to write', demandOption: true })
@@ -31,10 +20,10 @@ export function builder(y: Argv): Argv<Args> {
     .option('allow-nan', { type: 'boolean', default: false, describe: 'export even when weights contain NaN/Inf' })
     .option('seed', { type: 'number', default: 1234, describe: 'seed of the random parity inputs' })
     .option('sample-data', { type: 'string', describe: 'real inputs for the parity check instead of random ones: .npy ([samples, time, features]), .json (nested arrays) or .csv (windows, normalised with preprocessing.json)' })
-    .option('streaming', { type: 'boolean', default: false, describe: 'also write the step model (OUT.step.onnx) for one-sample-at-a-time streaming' }) as unknown as Argv<Args>;
+    .option('streaming', { type: 'boolean', default: false, describe: 'also write the step model (OUT.step.onnx) for one-sample-at-a-time streaming' });
 }
 
-export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
+export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
     if (!(args.tolerance >= 0)) throw new InputError(`--tolerance is ${args.tolerance}`, { field: '--tolerance', expected: 'a non-negative number' });
     const out = resolve(args.output);

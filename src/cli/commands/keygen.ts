@@ -2,26 +2,21 @@ import { generateKeyPairSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { ArgumentsCamelCase, Argv } from 'yargs';
+import type { Argv } from 'yargs';
 import { InputError } from '../../errors.js';
-import { emit, guarded, type GlobalArgs } from '../output.js';
+import { emit, guarded, type ArgsOf } from '../output.js';
 import { mkdirp } from '../../mkdirp.js';
 
 export const command = 'keygen';
 export const describe = 'Create an Ed25519 key pair for signing bundles (streamcell.key private, streamcell.pub public)';
 
-interface Args extends GlobalArgs {
-  output: string;
-  force: boolean;
-}
-
-export function builder(y: Argv): Argv<Args> {
+export function builder(y: Argv) {
   return y
     .option('output', { alias: 'o', type: 'string', default: '.', describe: 'directory for streamcell.key and streamcell.pub' })
-    .option('force', { type: 'boolean', default: false, describe: 'overwrite existing keys' }) as unknown as Argv<Args>;
+    .option('force', { type: 'boolean', default: false, describe: 'overwrite existing keys' });
 }
 
-export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
+export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
     const dir = resolve(args.output);
     const priv = join(dir, 'streamcell.key');

@@ -1,31 +1,19 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { ArgumentsCamelCase, Argv } from 'yargs';
+import type { Argv } from 'yargs';
 import { InputError } from '../../errors.js';
 import { loadDataset } from '../../data/evaluate.js';
 import { checkPreprocessing, type PreprocessingJson } from '../../data/preprocessing.js';
-import { assertGate, compareModels, modelPreprocessing, QUANT_MODES, quantizeModel, type QuantMode } from '../../export/quantize/index.js';
+import { assertGate, compareModels, modelPreprocessing, QUANT_MODES, quantizeModel } from '../../export/quantize/index.js';
 import { reportHtml, reportTable } from '../../export/quantize/report.js';
-import { emit, guarded, writeOutput, type GlobalArgs } from '../output.js';
+import { emit, guarded, writeOutput, type ArgsOf } from '../output.js';
 import { aboutFile, assertOnnxLoads } from '../model-source.js';
 
 export const command = 'quantize <model>';
 export const describe = 'Quantize an ONNX model (int8 dynamic, int8 static, fp16) with an accuracy gate and a report';
 
-interface Args extends GlobalArgs {
-  model: string;
-  output: string;
-  mode: QuantMode;
-  calibration?: string;
-  method: 'minmax' | 'percentile';
-  percentile: number;
-  eval?: string;
-  maxDrop?: number;
-  preprocessing?: string;
-  report?: string;
-}
 
-export function builder(y: Argv): Argv<Args> {
+export function builder(y: Argv) {
   return y
     .positional('model', { type: 'string', describe: 'ONNX model (sequence or step model)', demandOption: true })
     .option('output', { alias: 'o', type: 'string', describe: 'quantized model to write', demandOption: true })
@@ -36,7 +24,7 @@ export function builder(y: Argv): Argv<Args> {
     .option('eval', { type: 'string', describe: 'CSV to compute the task metric on (float vs quantized)' })
     .option('max-drop', { type: 'number', describe: 'refuse to write when the metric drops by more than this (relative, e.g. 0.01)' })
     .option('preprocessing', { type: 'string', describe: 'preprocessing.json, when the model does not carry it in its metadata' })
-    .option('report', { type: 'string', describe: 'write a self-contained HTML report with plots' }) as unknown as Argv<Args>;
+    .option('report', { type: 'string', describe: 'write a self-contained HTML report with plots' });
 }
 
 async function readModel(path: string): Promise<Uint8Array> {
@@ -64,7 +52,7 @@ export async function preprocessingFor(model: Uint8Array, file: string | undefin
   }
 }
 
-export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
+export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
     const file = resolve(args.model);
     const bytes = await readModel(file);

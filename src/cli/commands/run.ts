@@ -1,30 +1,20 @@
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { ArgumentsCamelCase, Argv } from 'yargs';
+import type { Argv } from 'yargs';
 import { Daemon } from '../../devices/daemon.js';
 import { sinkFromUri, sourceFromUri } from '../../devices/uri.js';
 import { readModelInfo } from '../../runtime/step-model.js';
 import { aboutFile, assertOnnxLoads, channelsOf, resolveModel } from '../model-source.js';
 import { InputError } from '../../errors.js';
-import { guarded, type GlobalArgs } from '../output.js';
-import { backendChoice, describeBackend, withBackendOption, type BackendArgs } from '../backend-option.js';
+import { guarded, type ArgsOf } from '../output.js';
+import { backendChoice, describeBackend, withBackendOption } from '../backend-option.js';
 
 export const command = 'run <model>';
 export const describe = 'Offline predictions for a CSV (or JSONL) file as JSON lines, through the same pipeline as the daemon';
 
-interface Args extends GlobalArgs, BackendArgs {
-  model: string;
-  input: string;
-  output: string;
-  format: string;
-  columns?: string;
-  stream?: string;
-  publicKey?: string;
-  int8: boolean;
-}
 
-export function builder(y: Argv): Argv<Args> {
-  y = y
+export function builder(y: Argv) {
+  const withOptions = y
     .positional('model', { type: 'string', describe: 'step model (.onnx) or bundle directory', demandOption: true })
     .option('input', { alias: 'i', type: 'string', demandOption: true, describe: 'CSV (or JSONL) file of readings' })
     .option('output', { alias: 'o', type: 'string', default: '-', describe: 'JSONL file to write (- for stdout)' })
@@ -33,7 +23,7 @@ export function builder(y: Argv): Argv<Args> {
     .option('stream', { type: 'string', describe: 'column holding the stream id' })
     .option('public-key', { type: 'string', describe: 'verify the bundle\'s signature with this key (or STREAMCELL_PUBLIC_KEY)' })
     .option('int8', { type: 'boolean', default: false, describe: 'use the bundle\'s step-int8 model' });
-  return withBackendOption(y) as unknown as Argv<Args>;
+  return withBackendOption(withOptions);
 }
 
 /** The first line of `file` (BOM and CR removed), whether the file has more, and its size; reads at most 1 MiB. */
@@ -64,7 +54,7 @@ async function firstLine(file: string): Promise<{ line: string; more: boolean; s
  * empty file, a first line over 1 MiB, a header without the columns the model reads, or a
  * header and no readings.
  */
-async function checkInput(file: string, args: Args, channels: string[] | number): Promise<void> {
+async function checkInput(file: string, args: ArgsOf<typeof builder>, channels: string[] | number): Promise<void> {
   const { line, more, size, complete } = await firstLine(file);
   if (line.trim() === '') throw new InputError('the input file is empty', { file, field: '--input', expected: 'a CSV (or JSONL) file of readings' });
   if (!complete) throw new InputError(`the first line is over 1 MiB (the file is ${size} bytes)`, { file, field: '--input', expected: 'one reading per line' });
@@ -83,7 +73,7 @@ async function checkInput(file: string, args: Args, channels: string[] | number)
   if (!more) throw new InputError('the file has a header line but no readings', { file, field: '--input', expected: 'readings after the header' });
 }
 
-export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
+export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
     const { file, bytes } = await resolveModel(args.model, { publicKey: args.publicKey, role: args.int8 ? 'step_int8' : 'step' });
     const info = readModelInfo(bytes, file);

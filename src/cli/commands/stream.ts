@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import type { ArgumentsCamelCase, Argv } from 'yargs';
+import type { Argv } from 'yargs';
 import { InputError, isInputError } from '../../errors.js';
 import { loadDaemonConfig, resolveHttpToken, type DaemonConfig } from '../../devices/config.js';
 import { Daemon } from '../../devices/daemon.js';
@@ -7,33 +7,14 @@ import { detectDevice } from '../../devices/detect.js';
 import { sinkFromUri, sourceFromUri } from '../../devices/uri.js';
 import { aboutFile, assertOnnxLoads, channelsOf, resolveModel } from '../model-source.js';
 import { MAX_WINDOW } from '../../limits.js';
-import { guarded, type GlobalArgs } from '../output.js';
+import { guarded, type ArgsOf } from '../output.js';
 import { backendChoice, describeBackend, executionProviders } from '../backend-option.js';
 
 export const command = 'stream';
 export const describe = 'Run the sensor-stream daemon: sources → model → sinks (Ctrl-C / SIGTERM stops cleanly)';
 
-interface Args extends GlobalArgs {
-  model?: string;
-  bundle?: string;
-  source?: string[];
-  sink?: string[];
-  config?: string;
-  checkpoint?: string;
-  checkpointEvery: number;
-  nonFinite?: 'skip' | 'hold' | 'reset';
-  min?: number;
-  max?: number;
-  resample?: number;
-  window?: number;
-  executionProvider?: string;
-  backend?: 'onnxruntime-node' | 'onnxruntime-web';
-  duration?: number;
-  logLevel?: string;
-  publicKey?: string;
-}
 
-export function builder(y: Argv): Argv<Args> {
+export function builder(y: Argv) {
   return y
     .option('model', { type: 'string', describe: 'step model (.onnx); a sequence model runs in window mode' })
     .option('bundle', { type: 'string', describe: 'bundle directory (its step model)' })
@@ -51,7 +32,7 @@ export function builder(y: Argv): Argv<Args> {
     .option('backend', { choices: ['onnxruntime-node', 'onnxruntime-web'] as const, describe: 'force an inference backend (also STREAMCELL_BACKEND or `backend:` in the config); default: the board\'s preference, onnxruntime-node after a crash-safe probe, else onnxruntime-web' })
     .option('duration', { type: 'number', describe: 'stop after this many seconds' })
     .option('public-key', { type: 'string', describe: 'verify the bundle\'s signature with this key (or STREAMCELL_PUBLIC_KEY)' })
-    .option('log-level', { choices: ['debug', 'info', 'warn', 'error', 'silent'], describe: 'log level (logs are JSON lines on stderr)' }) as unknown as Argv<Args>;
+    .option('log-level', { choices: ['debug', 'info', 'warn', 'error', 'silent'], describe: 'log level (logs are JSON lines on stderr)' });
 }
 
 async function modelBytes(args: { model?: string; bundle?: string; publicKey?: string }): Promise<{ file: string; bytes: Uint8Array }> {
@@ -60,7 +41,7 @@ async function modelBytes(args: { model?: string; bundle?: string; publicKey?: s
   return resolveModel(path, { publicKey: args.publicKey });
 }
 
-export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
+export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
     const cfg: Partial<DaemonConfig> = args.config ? await loadDaemonConfig(resolve(args.config)) : {};
     const { file, bytes } = await modelBytes({ model: args.model ?? (args.bundle ? undefined : cfg.model), bundle: args.bundle, publicKey: args.publicKey });

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { ArgumentsCamelCase, Argv } from 'yargs';
+import type { Argv } from 'yargs';
 import { InputError } from '../../errors.js';
 import { streamifyModel, type StreamifyReport } from '../../export/streamify/index.js';
-import { emit, guarded, writeOutput, type GlobalArgs } from '../output.js';
+import { emit, guarded, writeOutput, type ArgsOf } from '../output.js';
 import { assertOnnxLoads } from '../model-source.js';
 import { decodeUserModel, encodeModel, type ModelProto } from '../../onnx/proto.js';
 import { toLayout0 } from '../../export/streamify/layout.js';
@@ -11,23 +11,15 @@ import { toLayout0 } from '../../export/streamify/layout.js';
 export const command = 'streamify <model>';
 export const describe = 'Turn a sequence ONNX model into a step model with explicit state (one sample per call)';
 
-interface Args extends GlobalArgs {
-  model: string;
-  output: string;
-  verify: boolean;
-  tolerance: number;
-  steps: number;
-  timeAxis?: number;
-}
 
-export function builder(y: Argv): Argv<Args> {
+export function builder(y: Argv) {
   return y
     .positional('model', { type: 'string', describe: 'sequence model (.onnx), ours or from another exporter', demandOption: true })
     .option('output', { alias: 'o', type: 'string', describe: 'step model to write', demandOption: true })
     .option('verify', { type: 'boolean', default: true, describe: 'step a random sequence and compare with the sequence model at every step' })
     .option('tolerance', { type: 'number', default: 1e-4, describe: 'max abs error allowed by the check' })
     .option('steps', { type: 'number', default: 8, describe: 'length of the check sequence when time is free' })
-    .option('time-axis', { type: 'number', describe: 'time axis of the sequence inputs, when the graph does not tell' }) as unknown as Argv<Args>;
+    .option('time-axis', { type: 'number', describe: 'time axis of the sequence inputs, when the graph does not tell' });
 }
 
 /** Human summary of a streamify report, shared with `export --streaming`. */
@@ -49,7 +41,7 @@ export function describeStreamify(out: string, r: StreamifyReport): string {
   return lines.join('\n');
 }
 
-export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
+export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
     if (!(args.tolerance >= 0)) throw new InputError(`--tolerance is ${args.tolerance}`, { field: '--tolerance', expected: 'a non-negative number' });
     // One step cannot tell a recurrence from a model that averages the whole window.

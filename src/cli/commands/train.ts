@@ -1,36 +1,15 @@
 import { resolve } from 'node:path';
-import type { ArgumentsCamelCase, Argv } from 'yargs';
+import type { Argv } from 'yargs';
 import { InputError } from '../../errors.js';
 import { progressReporter } from '../../train/progress.js';
 import { trainModel, type TrainReport } from '../../train/train.js';
-import { emit, guarded, type GlobalArgs } from '../output.js';
+import { emit, guarded, type ArgsOf } from '../output.js';
 
 export const command = 'train';
 export const describe = 'Train a forecaster (--target) or classifier (--label) in tfjs on a CSV; writes model.json, weights.bin and preprocessing.json';
 
-interface Args extends GlobalArgs {
-  data: string;
-  target?: string;
-  label?: string;
-  inputs?: string;
-  window: number;
-  horizon: number;
-  arch: string;
-  split: string;
-  diff?: 'target' | 'all' | 'none';
-  epochs: number;
-  batchSize: number;
-  lr: number;
-  patience: number;
-  dropout: number;
-  seed: number;
-  shuffle: boolean;
-  stride?: number;
-  sampleRate?: number;
-  output: string;
-}
 
-export function builder(y: Argv): Argv<Args> {
+export function builder(y: Argv) {
   return y
     .option('data', { type: 'string', demandOption: true, describe: 'CSV with a header row' })
     .option('target', { type: 'string', describe: 'forecast this column' })
@@ -50,7 +29,7 @@ export function builder(y: Argv): Argv<Args> {
     .option('shuffle', { type: 'boolean', default: true, describe: 'shuffle training windows (seeded); --no-shuffle keeps time order' })
     .option('stride', { type: 'number', describe: 'distance between windows (default 1 forecast, window/2 classify)' })
     .option('sample-rate', { type: 'number', describe: 'samples per second, recorded in preprocessing.json' })
-    .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'directory to write the model into' }) as unknown as Argv<Args>;
+    .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'directory to write the model into' });
 }
 
 function parseSplit(s: string): [number, number] {
@@ -85,7 +64,7 @@ export function describeReport(r: TrainReport): string {
   return lines.join('\n');
 }
 
-export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
+export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
     const inputs = args.inputs?.split(',').map((c) => c.trim()).filter(Boolean);
     const progress = progressReporter(process.stderr);

@@ -1,15 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
-import type { ArgumentsCamelCase, Argv } from 'yargs';
+import type { Argv } from 'yargs';
 import { InputError } from '../../errors.js';
 import { loadDataset } from '../../data/evaluate.js';
 import { exportToOnnx } from '../../export/exporter.js';
 import { compareModels } from '../../export/quantize/index.js';
 import { reportHtml, reportTable } from '../../export/quantize/report.js';
 import { loadTfjsArtifacts } from '../../export/tfjs-format/load.js';
-import { backendChoice, describeBackend, withBackendOption, type BackendArgs } from '../backend-option.js';
-import { emit, guarded, writeOutput, type GlobalArgs } from '../output.js';
+import { backendChoice, describeBackend, withBackendOption } from '../backend-option.js';
+import { emit, guarded, writeOutput, type ArgsOf } from '../output.js';
 import { preprocessingFor } from './quantize.js';
 import { assertOnnxLoads } from '../model-source.js';
 import type { BackendChoice } from '../../runtime/backend.js';
@@ -17,24 +17,16 @@ import type { BackendChoice } from '../../runtime/backend.js';
 export const command = 'verify <a> <b>';
 export const describe = 'Compare two models (ONNX, or a tfjs model.json and an ONNX model) on the same inputs: output error, task metric, latency';
 
-interface Args extends GlobalArgs, BackendArgs {
-  a: string;
-  b: string;
-  data?: string;
-  preprocessing?: string;
-  maxDrop?: number;
-  report?: string;
-}
 
-export function builder(y: Argv): Argv<Args> {
-  y = y
+export function builder(y: Argv) {
+  const withOptions = y
     .positional('a', { type: 'string', describe: 'reference model (.onnx or tfjs model.json)', demandOption: true })
     .positional('b', { type: 'string', describe: 'model to compare (.onnx)', demandOption: true })
     .option('data', { type: 'string', describe: 'CSV to evaluate both on (uses the models\' preprocessing)' })
     .option('preprocessing', { type: 'string', describe: 'preprocessing.json when the model carries none' })
     .option('max-drop', { type: 'number', describe: 'exit 1 when b\'s metric is worse than a\'s by more than this (relative)' })
     .option('report', { type: 'string', describe: 'write an HTML report' });
-  return withBackendOption(y) as unknown as Argv<Args>;
+  return withBackendOption(withOptions);
 }
 
 async function onnxOf(path: string, choice: BackendChoice): Promise<Uint8Array> {
@@ -52,7 +44,7 @@ async function onnxOf(path: string, choice: BackendChoice): Promise<Uint8Array> 
   return bytes;
 }
 
-export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
+export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
     const choice = backendChoice(args);
     const a = await onnxOf(args.a, choice);
