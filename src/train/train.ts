@@ -152,8 +152,8 @@ export interface TrainResult {
 
 const DEFAULTS = { horizon: 1, split: [0.7, 0.15] as [number, number], epochs: 20, batchSize: 32, lr: 0.005, patience: 5, dropout: 0, seed: 42, shuffle: true };
 
-function check(ok: boolean, field: string, got: unknown, expected: string): void {
-  if (!ok) throw new InputError(`${field} is ${JSON.stringify(got)}`, { field, expected });
+function check(ok: boolean, option: string, got: unknown, expected: string): void {
+  if (!ok) throw new InputError(`option '${option}' is ${JSON.stringify(got)}`, { option, expected });
 }
 
 const MAX_CLASSES = 256;
@@ -223,6 +223,15 @@ function diffKernel(series: Float64Array[], norms: Stats[], which: boolean[], tr
  */
 export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
   const t0 = performance.now();
+  const st = resolveSettings(opts);
+  const d = await prepareData(st);
+  const fit = await fitAndPredict(st, d, opts);
+  const { score, baseline } = scoreTest(st, d, fit.y);
+  return writeResults(st, d, fit, score, baseline, opts, (performance.now() - t0) / 1000);
+}
+
+/** Options with their defaults, checked (errors name the option). */
+function resolveSettings(opts: TrainOptions) {
   const { spec, roles } = resolveSpec(opts);
   const forecast = spec.task === 'forecast';
   const W = opts.window;
@@ -237,22 +246,27 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
   const shuffle = opts.shuffle ?? DEFAULTS.shuffle;
   const stride = opts.stride ?? (forecast ? 1 : Math.max(1, Math.floor(W / 2)));
   const diff = opts.diff ?? (forecast ? 'target' : 'none');
-  check(isPosInt(W), '--window', W, 'a positive integer number of samples');
-  check(isPosInt(h), '--horizon', h, 'a positive integer number of steps ahead');
-  check(isPosInt(epochs), '--epochs', epochs, 'a positive integer');
-  check(isPosInt(batchSize), '--batch-size', batchSize, 'a positive integer');
-  check(lr > 0 && Number.isFinite(lr), '--lr', lr, 'a positive learning rate, e.g. 0.005');
-  check(Number.isInteger(patience) && patience >= 0, '--patience', patience, 'a non-negative integer (0 turns early stopping off)');
-  check(dropout >= 0 && dropout < 1, '--dropout', dropout, 'a rate in [0, 1)');
-  check(Number.isInteger(seed), '--seed', seed, 'an integer');
-  check(isPosInt(stride), '--stride', stride, 'a positive integer');
-  check(['target', 'all', 'none'].includes(diff), '--diff', diff, 'target, all or none');
-  check(forecast || diff !== 'target', '--diff', diff, 'all or none when classifying (there is no target)');
-  check(opts.sampleRate === undefined || (opts.sampleRate > 0 && Number.isFinite(opts.sampleRate)), '--sample-rate', opts.sampleRate, 'samples per second, a positive number');
+  check(isPosInt(W), 'window', W, 'a positive integer number of samples');
+  check(isPosInt(h), 'horizon', h, 'a positive integer number of steps ahead');
+  check(isPosInt(epochs), 'epochs', epochs, 'a positive integer');
+  check(isPosInt(batchSize), 'batchSize', batchSize, 'a positive integer');
+  check(lr > 0 && Number.isFinite(lr), 'lr', lr, 'a positive learning rate, e.g. 0.005');
+  check(Number.isInteger(patience) && patience >= 0, 'patience', patience, 'a non-negative integer (0 turns early stopping off)');
+  check(dropout >= 0 && dropout < 1, 'dropout', dropout, 'a rate in [0, 1)');
+  check(Number.isInteger(seed), 'seed', seed, 'an integer');
+  check(isPosInt(stride), 'stride', stride, 'a positive integer');
+  check(['target', 'all', 'none'].includes(diff), 'diff', diff, 'target, all or none');
+  check(forecast || diff !== 'target', 'diff', diff, 'all or none when classifying (there is no target)');
+  check(opts.sampleRate === undefined || (opts.sampleRate > 0 && Number.isFinite(opts.sampleRate)), 'sampleRate', opts.sampleRate, 'samples per second, a positive number');
   const arch = typeof opts.arch === 'string' ? parseArch(opts.arch) : opts.arch;
   const file = resolve(opts.data);
+  return { spec, roles, forecast, W, h, split, epochs, batchSize, lr, patience, dropout, seed, shuffle, stride, diff, arch, file };
+}
+type Settings = ReturnType<typeof resolveSettings>;
 
-  // --- data ---
+/** The CSV → normalised series → windows of the three chronological parts (and the diff kernel). */
+async function prepareData(st: Settings) {
+  const { spec, roles, forecast, W, h, split, stride, diff, file } = st;
   const data = await loadTrainingData(file, spec, roles);
   const rows = data.series[0]!.length;
   const { trainEnd, valEnd } = splitBounds(rows, split);
@@ -295,7 +309,14 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
   const diffChannels = diff === 'none' ? [] : diff === 'all' ? spec.channels : [spec.channels[0]!];
   const kernel = diffChannels.length ? diffKernel(data.series, norms, spec.channels.map((c) => diffChannels.includes(c)), trainEnd) : undefined;
 
-  // --- model and training ---
+  return { data, rows, trainEnd, valEnd, norms, out, classes, sets, diffChannels, kernel };
+}
+type Prepared = Awaited<ReturnType<typeof prepareData>>;
+
+/** Builds the model, trains it (seeded), predicts the test windows and saves it when asked. */
+async function fitAndPredict(st: Settings, d: Prepared, opts: TrainOptions) {
+  const { spec, forecast, arch, seed, dropout, lr, epochs, batchSize, shuffle, patience } = st;
+  const { classes, sets, kernel } = d;
   const { tf, backend, fallbackReason } = await loadTfjs();
   const C = spec.channels.length;
   const K = forecast ? 1 : classes!.length;
@@ -318,7 +339,16 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
     }
   });
 
-  // --- test metrics against the naive baseline ---
+  return { ...result, tf: { backend, fallbackReason }, history, bestEpoch, stoppedEarly, K };
+}
+type Fitted = Awaited<ReturnType<typeof fitAndPredict>>;
+
+/** Test metrics of the model and of the naive baseline (last value, or the majority class). */
+function scoreTest(st: Settings, d: Prepared, y: Float32Array): { score: Score; baseline: Score & { name: string } } {
+  const { forecast, h } = st;
+  const { data, sets, out, classes } = d;
+  const K = forecast ? 1 : classes!.length;
+  const result = { y };
   const test = sets.test;
   let score: Score;
   let baseline: Score & { name: string };
@@ -342,12 +372,22 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
     score = classifyScore(argmaxRows(result.y, K), truth, K);
     baseline = { name: `majority class '${classes![majority]}'`, ...classifyScore(new Int32Array(test.n).fill(majority), truth, K) };
   }
+  return { score, baseline };
+}
+
+/** The report and preprocessing.json, written next to the model when there is an output folder. */
+async function writeResults(st: Settings, d: Prepared, fit: Fitted, score: Score, baseline: Score & { name: string }, opts: TrainOptions, seconds: number): Promise<TrainResult> {
+  const { spec, forecast, W, h, epochs, batchSize, lr, patience, dropout, seed, shuffle, arch, file } = st;
+  const { data, rows, trainEnd, valEnd, norms, out, classes, sets, diffChannels } = d;
+  const { history, bestEpoch, stoppedEarly } = fit;
+  const { backend, fallbackReason } = fit.tf;
+  const result = fit;
+  const test = sets.test;
   const primaryName = forecast ? 'rmse' : 'accuracy';
   const primary = {
     name: primaryName, model: score[primaryName]!, baseline: baseline[primaryName]!, higherIsBetter: !forecast,
     beatsBaseline: forecast ? score.rmse! < baseline.rmse! : score.accuracy! > baseline.accuracy!,
   } as const;
-  const seconds = (performance.now() - t0) / 1000;
   const report: TrainReport = {
     ok: true,
     task: spec.task,
