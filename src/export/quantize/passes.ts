@@ -232,8 +232,31 @@ export function staticTargets(g: GraphProto): string[] {
 }
 
 /** int8 dynamic or static (QDQ) quantization of a model graph, in place. */
+/** What the rewriting of one graph (and its subgraphs) shares. */
+interface QuantContext {
+  ed: QuantEdit;
+  opts: QuantizeGraphOptions;
+  /** Whether a tensor has more than one consumer (its weights are then left alone). */
+  shared: (name: string) => boolean;
+  /** activation → its fake-quantized copy (int8-static). */
+  qdq: Map<string, string>;
+}
+
 export function quantizeGraph(g: GraphProto, opset: number, opts: QuantizeGraphOptions): PassReport {
   const ed = new QuantEdit(g, opset);
+  const consumers = countConsumers(g);
+  const ctx: QuantContext = { ed, opts, shared: (name) => (consumers.get(name) ?? 0) > 1, qdq: new Map() };
+  rewriteGraph(ctx, g);
+  storeFloatLeftoversAsHalf(g, ed);
+  // DequantizeLinear nodes feeding subgraph bodies were appended to the body; outer-scope
+  // weights must exist before the node that reads them: re-sort the root graph.
+  g.node = topoSort(g.node ?? [], new Set([...(g.input ?? []).map((i) => i.name!), ...(g.initializer ?? []).map((t) => t.name!)]));
+  pruneDead(g);
+  return ed.report;
+}
+
+/** How many nodes (subgraphs included) read each tensor. */
+function countConsumers(g: GraphProto): Map<string, number> {
   const consumers = new Map<string, number>();
   const countUses = (graph: GraphProto) => {
     for (const n of graph.node ?? []) {
@@ -242,103 +265,125 @@ export function quantizeGraph(g: GraphProto, opset: number, opts: QuantizeGraphO
     }
   };
   countUses(g);
-  const shared = (name: string) => (consumers.get(name) ?? 0) > 1;
-  const qdq = new Map<string, string>(); // activation → its fake-quantized copy
+  return consumers;
+}
 
-  // Weights live in the root graph; their DequantizeLinear must too (a subgraph may not define
-  // a name of its outer scope), placed before the node whose body reads them.
-  const rewrite = (graph: GraphProto, rootNext?: NodeProto[]) => {
-    const next: NodeProto[] = [];
-    const isRoot = rootNext === undefined;
-    const wsink = rootNext ?? next;
-    for (const n of graph.node ?? []) {
-      for (const a of n.attribute ?? []) if (a.g) rewrite(a.g, wsink);
-      const op = n.opType!;
-      if (op === 'MatMul' || op === 'Conv') {
-        const b = n.input![1]!;
-        if (!ed.inits.has(b)) {
-          ed.skip(n, 'weights are not a constant');
-          next.push(n);
-          continue;
-        }
-        if (shared(b)) {
-          ed.skip(n, 'weights shared with another node');
-          next.push(n);
-          continue;
-        }
-        if (opts.mode === 'int8' && op === 'MatMul') {
-          const repl = matmulDynamic(ed, n);
-          next.push(...(repl ?? [n]));
-          continue;
-        }
-        // Conv (both modes) and MatMul in static mode: int8 weights + DequantizeLinear. With a
-        // calibrated QDQ input onnxruntime fuses them into integer kernels: 7-bit weights there.
-        const dims = (ed.inits.get(b)!.dims ?? []).map(Number);
-        const axis = op === 'Conv' ? 0 : dims.length === 2 ? 1 : undefined;
-        const integerKernel = opts.mode === 'int8-static' && isRoot && opts.ranges?.has(n.input![0]!) === true;
-        if (!dequantizedWeight(ed, wsink, b, axis, undefined, integerKernel ? INT8_KERNEL_BITS : 8)) {
-          ed.skip(n, 'too few weights or not float');
-          next.push(n);
-          continue;
-        }
-        ed.count(op);
-        if (opts.mode === 'int8-static' && isRoot) {
-          const a = n.input![0]!;
-          const range = opts.ranges?.get(a);
-          if (range) {
-            let fake = qdq.get(a);
-            if (!fake) {
-              // uint8, asymmetric, 0 exactly representable (ONNX requires the range to include 0).
-              const lo = Math.min(0, range.min);
-              const hi = Math.max(0, range.max, lo + 1e-8);
-              const scale = (hi - lo) / 255;
-              const zp = Math.max(0, Math.min(255, Math.round(-lo / scale)));
-              const s = ed.addInit(`${a}_scale`, 1, [], new Float32Array([scale]));
-              const z = ed.addInit(`${a}_zero_point`, 2, [], new Uint8Array([zp]));
-              const q = ed.emit(next, 'QuantizeLinear', [a, s, z]);
-              fake = ed.emit(next, 'DequantizeLinear', [q, s, z]);
-              qdq.set(a, fake);
-              ed.count('activation QDQ');
-            }
-            n.input = [fake, ...n.input!.slice(1)];
-          } else ed.skip(n, `no calibrated range for its input '${a}'`);
-        }
-        next.push(n);
-      } else if (op === 'LSTM' && opts.mode === 'int8') {
-        const q = shared(n.input![1]!) ? undefined : lstmDynamic(ed, n);
-        next.push(q ?? n);
-      } else if (op === 'GRU' || op === 'RNN' || op === 'LSTM') {
-        // int8-static keeps recurrences batch- and time-independent: int8 weights, float compute
-        // (DynamicQuantizeLSTM's activation scales depend on the whole call's input).
-        const [, w, r] = n.input as string[];
-        const okW = !shared(w!) && dequantizedWeight(ed, wsink, w!, 1);
-        const okR = !shared(r!) && dequantizedWeight(ed, wsink, r!, 1);
-        if (okW || okR) ed.count(op);
-        else ed.skip(n, 'W/R are not constant float tensors');
-        next.push(n);
-      } else if (op === 'Gather' && ed.inits.has(n.input![0]!) && attrInt(n, 'axis', 0) === 0) {
-        const table = n.input![0]!;
-        const t = ed.inits.get(table)!;
-        const w = floatValues(t);
-        if (!w || w.length < MIN_WEIGHTS || shared(table)) {
-          next.push(n);
-          continue;
-        }
-        // Gather int8 rows first, then dequantize only what was gathered.
-        const qw = quantizeInt8(w, (t.dims ?? []).map(Number), undefined);
-        const q = ed.int8(table, qw, []);
-        const g8 = ed.uniq(`${n.output![0]}_int8`);
-        next.push({ ...n, input: [q.q, n.input![1]!], output: [g8] });
-        ed.emit(next, 'DequantizeLinear', [g8, q.scale, q.zp], [], n.output![0]!);
-        ed.root.initializer = (ed.root.initializer ?? []).filter((x) => x.name !== table);
-        ed.count('Gather');
-      } else next.push(n);
-    }
-    graph.node = next;
-  };
-  rewrite(g);
-  // What stays float (biases, mostly) is stored as float16: its precision (≈5e-4 relative) is far
-  // finer than the int8 weights', and onnxruntime folds the Cast when the session loads.
+/**
+ * Rewrites the nodes of `graph` (and of its subgraphs) in order. Weights live in the root
+ * graph; their DequantizeLinear must too (a subgraph may not define a name of its outer scope),
+ * placed before the node whose body reads them: `rootNext` is the root's node list.
+ */
+function rewriteGraph(ctx: QuantContext, graph: GraphProto, rootNext?: NodeProto[]): void {
+  const { ed, opts, shared } = ctx;
+  const next: NodeProto[] = [];
+  const isRoot = rootNext === undefined;
+  const wsink = rootNext ?? next;
+  for (const n of graph.node ?? []) {
+    for (const a of n.attribute ?? []) if (a.g) rewriteGraph(ctx, a.g, wsink);
+    const op = n.opType!;
+    if (op === 'MatMul' || op === 'Conv') weightedNode(ctx, n, next, wsink, isRoot);
+    else if (op === 'LSTM' && opts.mode === 'int8') {
+      const q = shared(n.input![1]!) ? undefined : lstmDynamic(ed, n);
+      next.push(q ?? n);
+    } else if (op === 'GRU' || op === 'RNN' || op === 'LSTM') {
+      // int8-static keeps recurrences batch- and time-independent: int8 weights, float compute
+      // (DynamicQuantizeLSTM's activation scales depend on the whole call's input).
+      const [, w, r] = n.input as string[];
+      const okW = !shared(w!) && dequantizedWeight(ed, wsink, w!, 1);
+      const okR = !shared(r!) && dequantizedWeight(ed, wsink, r!, 1);
+      if (okW || okR) ed.count(op);
+      else ed.skip(n, 'W/R are not constant float tensors');
+      next.push(n);
+    } else if (op === 'Gather' && ed.inits.has(n.input![0]!) && attrInt(n, 'axis', 0) === 0) gatherNode(ctx, n, next);
+    else next.push(n);
+  }
+  graph.node = next;
+}
+
+/** MatMul / Conv: int8 weights (dynamic MatMul in int8 mode), and a calibrated QDQ input in int8-static. */
+function weightedNode(ctx: QuantContext, n: NodeProto, next: NodeProto[], wsink: NodeProto[], isRoot: boolean): void {
+  const { ed, opts, shared } = ctx;
+  const op = n.opType!;
+  const b = n.input![1]!;
+  if (!ed.inits.has(b)) {
+    ed.skip(n, 'weights are not a constant');
+    next.push(n);
+    return;
+  }
+  if (shared(b)) {
+    ed.skip(n, 'weights shared with another node');
+    next.push(n);
+    return;
+  }
+  if (opts.mode === 'int8' && op === 'MatMul') {
+    const repl = matmulDynamic(ed, n);
+    next.push(...(repl ?? [n]));
+    return;
+  }
+  // Conv (both modes) and MatMul in static mode: int8 weights + DequantizeLinear. With a
+  // calibrated QDQ input onnxruntime fuses them into integer kernels: 7-bit weights there.
+  const dims = (ed.inits.get(b)!.dims ?? []).map(Number);
+  const axis = op === 'Conv' ? 0 : dims.length === 2 ? 1 : undefined;
+  const integerKernel = opts.mode === 'int8-static' && isRoot && opts.ranges?.has(n.input![0]!) === true;
+  if (!dequantizedWeight(ed, wsink, b, axis, undefined, integerKernel ? INT8_KERNEL_BITS : 8)) {
+    ed.skip(n, 'too few weights or not float');
+    next.push(n);
+    return;
+  }
+  ed.count(op);
+  if (opts.mode === 'int8-static' && isRoot) {
+    const a = n.input![0]!;
+    const range = opts.ranges?.get(a);
+    if (range) n.input = [fakeQuantized(ctx, a, range, next), ...n.input!.slice(1)];
+    else ed.skip(n, `no calibrated range for its input '${a}'`);
+  }
+  next.push(n);
+}
+
+/** The activation `a` through QuantizeLinear → DequantizeLinear with its calibrated range (once per activation). */
+function fakeQuantized(ctx: QuantContext, a: string, range: { min: number; max: number }, next: NodeProto[]): string {
+  const { ed, qdq } = ctx;
+  let fake = qdq.get(a);
+  if (!fake) {
+    // uint8, asymmetric, 0 exactly representable (ONNX requires the range to include 0).
+    const lo = Math.min(0, range.min);
+    const hi = Math.max(0, range.max, lo + 1e-8);
+    const scale = (hi - lo) / 255;
+    const zp = Math.max(0, Math.min(255, Math.round(-lo / scale)));
+    const s = ed.addInit(`${a}_scale`, 1, [], new Float32Array([scale]));
+    const z = ed.addInit(`${a}_zero_point`, 2, [], new Uint8Array([zp]));
+    const q = ed.emit(next, 'QuantizeLinear', [a, s, z]);
+    fake = ed.emit(next, 'DequantizeLinear', [q, s, z]);
+    qdq.set(a, fake);
+    ed.count('activation QDQ');
+  }
+  return fake;
+}
+
+/** Gather from a constant table (an embedding): gather int8 rows first, then dequantize only what was gathered. */
+function gatherNode(ctx: QuantContext, n: NodeProto, next: NodeProto[]): void {
+  const { ed, shared } = ctx;
+  const table = n.input![0]!;
+  const t = ed.inits.get(table)!;
+  const w = floatValues(t);
+  if (!w || w.length < MIN_WEIGHTS || shared(table)) {
+    next.push(n);
+    return;
+  }
+  const qw = quantizeInt8(w, (t.dims ?? []).map(Number), undefined);
+  const q = ed.int8(table, qw, []);
+  const g8 = ed.uniq(`${n.output![0]}_int8`);
+  next.push({ ...n, input: [q.q, n.input![1]!], output: [g8] });
+  ed.emit(next, 'DequantizeLinear', [g8, q.scale, q.zp], [], n.output![0]!);
+  ed.root.initializer = (ed.root.initializer ?? []).filter((x) => x.name !== table);
+  ed.count('Gather');
+}
+
+/**
+ * What stays float (biases, mostly) is stored as float16: its precision (≈5e-4 relative) is far
+ * finer than the int8 weights', and onnxruntime folds the Cast when the session loads.
+ */
+function storeFloatLeftoversAsHalf(g: GraphProto, ed: QuantEdit): void {
   const scales = new Set<string>();
   for (const n of g.node ?? []) {
     if (n.opType === 'DequantizeLinear' || n.opType === 'QuantizeLinear') scales.add(n.input![1]!);
@@ -356,11 +401,6 @@ export function quantizeGraph(g: GraphProto, opset: number, opts: QuantizeGraphO
     return { name, dataType: 10, dims: t.dims, rawData: new Uint8Array(h.bits.buffer) };
   });
   g.node = [...halfPre, ...(g.node ?? [])];
-  // DequantizeLinear nodes feeding subgraph bodies were appended to the body; outer-scope
-  // weights must exist before the node that reads them: re-sort the root graph.
-  g.node = topoSort(g.node ?? [], new Set([...(g.input ?? []).map((i) => i.name!), ...(g.initializer ?? []).map((t) => t.name!)]));
-  pruneDead(g);
-  return ed.report;
 }
 
 /** fp16 storage: float initializers → float16 + Cast to float32 under the original name. */
