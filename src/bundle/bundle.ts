@@ -39,6 +39,7 @@ export function loadPublicKey(pem: string, file: string): KeyObject {
   }
 }
 
+/** What {@link writeBundle} writes: name, version, the files by role and their bytes. */
 export interface BundleParts {
   name: string;
   version: string;
@@ -79,6 +80,7 @@ export async function writeBundle(out: string, parts: BundleParts, privateKey?: 
   return manifest;
 }
 
+/** A bundle whose manifest, checksums (and signature, when a key was given) verified: its directory, manifest and whether it is signed. */
 export interface VerifiedBundle {
   dir: string;
   manifest: ManifestJson;

@@ -22,6 +22,7 @@ export interface ManifestFileJson {
   bytes: number;
 }
 
+/** A bundle's manifest.json as written (snake_case wire keys): format, name, version, created, files with sizes and SHA-256. */
 export interface ManifestJson {
   format: number;
   name: string;

@@ -52,6 +52,7 @@ export interface DaemonOptions {
   log?: Logger;
 }
 
+/** The sensor-stream daemon: sources → pipeline → stream pool → sinks, with metrics, health, checkpoints and a clean shutdown (see the module comment). */
 export class Daemon {
   readonly metrics = new DaemonMetrics();
   readonly info: ModelInfo;

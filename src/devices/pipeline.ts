@@ -53,6 +53,7 @@ interface StreamState {
   nextT?: number;
 }
 
+/** Validates readings, applies the stream policy and normalisation, steps the pool and writes predictions to the sinks; counts every drop; exerts backpressure on sources. */
 export class Pipeline implements SourceEvents {
   readonly streams = new Map<string, StreamState>();
   private readonly policy: StreamPolicy;

@@ -66,6 +66,7 @@ export interface PredictionRecord {
   label?: string;
 }
 
+/** A destination of predictions (JSONL, MQTT, HTTP). Implement it to add a sink; `write` must never throw. */
 export interface Sink {
   readonly uri: string;
   /** Called in order for every prediction. Must not throw for transient failures: buffer instead. */

@@ -20,6 +20,7 @@ async function siblingPreprocessing(modelJsonPath: string): Promise<Preprocessin
   return checkPreprocessing(JSON.parse(text), p);
 }
 
+/** Options of {@link exportModelFile}: the export options plus the parity check (on by default) and its tolerance. */
 export interface ExportFileOptions extends ExportOptions, Omit<ParityOptions, 'tolerance'> {
   verify?: boolean;
   tolerance?: number;
@@ -29,6 +30,7 @@ export interface ExportFileOptions extends ExportOptions, Omit<ParityOptions, 't
   sampleData?: string;
 }
 
+/** What {@link exportModelFile} reports: source, size, opset, parameter and node counts, inputs, outputs, states, ops, warnings and timing. */
 export interface ExportSummary {
   source: string;
   sizeBytes: number;

@@ -15,12 +15,16 @@ import { GraphBuilder, type Dim } from './onnx/builder.js';
 import { buildLayerGraph, keyId, LayerConfig, type LayerGraph, type Shape } from './topology.js';
 import type { LoadedArtifacts } from './tfjs-format/load.js';
 
+/** The ONNX opset an export targets unless told otherwise. */
 export const DEFAULT_OPSET = 17;
+/** The oldest ONNX opset the exporter can target. */
 export const MIN_OPSET = 13;
+/** The newest ONNX opset the exporter can target. */
 export const MAX_OPSET = 21;
 /** IR version 8 is what ONNX 1.12's checker and older onnxruntime builds accept. */
 export const IR_VERSION = 8;
 
+/** Options of {@link exportToOnnx}. */
 export interface ExportOptions {
   opset?: number;
   /** Extra metadata_props (keys are used as given). */
@@ -29,6 +33,7 @@ export interface ExportOptions {
   allowNonFinite?: boolean;
 }
 
+/** A model input or output: name, dtype and shape (strings for symbolic dims). */
 export interface IoInfo {
   name: string;
   dtype: 'float32' | 'int32';
@@ -36,6 +41,7 @@ export interface IoInfo {
   dims: Dim[];
 }
 
+/** What {@link exportToOnnx} produced: the ONNX model (bytes and graph), its inputs, outputs and recurrent states, an op histogram and warnings. */
 export interface ExportResult {
   model: Uint8Array;
   graph: LayerGraph;

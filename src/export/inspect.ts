@@ -13,6 +13,7 @@ export interface InspectIo {
   shape: (number | string | null)[];
 }
 
+/** What {@link inspectFile} reports about an ONNX file or a tfjs model.json: inputs, outputs, op or layer histogram, parameters, states and metadata. */
 export interface InspectReport {
   file: string;
   format: 'onnx' | 'tfjs-layers-model';

@@ -15,6 +15,7 @@ import type { SampleData } from './sample-data.js';
 import { loadTfjs } from './tfjs-backend.js';
 import { LayerConfig, type InputSpec, type LayerGraph, type LayerSpec } from './topology.js';
 
+/** Options of {@link checkParity}: batch sizes, seed, inference backend, tolerance and optional real sample data. */
 export interface ParityOptions {
   batchSizes?: number[];
   /** Lengths used for a free time axis. */
@@ -33,6 +34,7 @@ export interface ParityOptions {
   adjudicate?: boolean;
 }
 
+/** One parity case: batch size and sequence length, and the largest absolute difference per output. */
 export interface ParityCase {
   batch: number;
   time: number | null;
@@ -48,6 +50,7 @@ export interface ParityCase {
   adjudication?: { onnxVsFloat64: number; tfjsVsFloat64: number; float32Budget: number; passed: boolean };
 }
 
+/** The outcome of {@link checkParity}: every case run, the largest difference, and the verdict (judged against the float64 reference when the float32 budget is exceeded). */
 export interface ParityReport {
   reference: string;
   backend: string;

@@ -10,6 +10,7 @@ import type { LoadedArtifacts, WeightTensor } from './tfjs-format/load.js';
 /** Keras shape: `null` for unknown (batch, free time). */
 export type Shape = (number | null)[];
 
+/** One layer of a {@link LayerGraph}: its name, Keras/tfjs class and config, and the inputs it is called on. */
 export interface LayerSpec {
   name: string;
   className: string;
@@ -36,6 +37,7 @@ export interface LayerCall {
   kwargs: JsonObject;
 }
 
+/** A model input: name, shape (null for a free dim) and dtype. */
 export interface InputSpec {
   name: string;
   /** Keras batch_input_shape, batch included. */
@@ -43,6 +45,7 @@ export interface InputSpec {
   dtype: 'float32' | 'int32';
 }
 
+/** The layer graph of a model: its inputs, the layers in call order, and the outputs. */
 export interface LayerGraph {
   name: string;
   inputs: InputSpec[];

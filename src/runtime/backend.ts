@@ -19,6 +19,7 @@ export interface TensorData {
   dims: readonly number[];
 }
 
+/** Session settings: threads, execution providers, graph optimisation. */
 export interface SessionOptions {
   /** Threads inside one op (default 1: predictable latency on small boards). */
   intraOpThreads?: number;
@@ -31,6 +32,7 @@ export interface SessionOptions {
   executionProviders?: readonly string[];
 }
 
+/** An inference session of one model: its input and output names, `run`, and `release`. */
 export interface Session {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
@@ -38,6 +40,7 @@ export interface Session {
   release(): Promise<void>;
 }
 
+/** An inference backend (onnxruntime-node or onnxruntime-web): creates sessions from ONNX bytes. */
 export interface Backend {
   readonly name: BackendName;
   /** Library version of the backend, e.g. "1.30.0". */

@@ -11,6 +11,7 @@ import { resolveBackend } from './backend-impl.js';
 import { StreamPool } from './pool.js';
 import { initialStateRows, readModelInfo } from './step-model.js';
 
+/** Options of {@link benchPool}: stream counts, steps, backend, and the streams for the memory measurement. */
 export interface BenchPoolOptions {
   /** Stream counts to measure throughput at, e.g. [1, 16, 256]. */
   streams: number[];
@@ -32,6 +33,7 @@ export interface LatencyStats {
   meanUs: number;
 }
 
+/** What {@link benchPool} measured: per-step latency, throughput per stream count (with bare onnxruntime alongside) and memory. */
 export interface BenchPoolResult {
   backend: BackendRecord;
   modelSha256: string;

@@ -52,6 +52,7 @@ export type RejectReason =
   | 'closed'
   | 'inference';
 
+/** Options of {@link StreamPool.create}: batching, stream limits and policies, backend and session settings. */
 export interface PoolOptions {
   /** Force a backend by name (no fallback), or pass a backend object (tests, custom builds). */
   backend?: BackendName | Backend;
@@ -83,6 +84,7 @@ export interface PoolOptions {
   nonFinite?: NonFinitePolicy;
 }
 
+/** Options of {@link WindowPool.create}: the pool options plus the window length. */
 export interface WindowPoolOptions extends PoolOptions {
   /** Window length W in samples; required when the model's time dimension is symbolic. */
   window?: number;
@@ -105,6 +107,7 @@ export interface Prediction {
   outputs: Record<string, Float32Array>;
 }
 
+/** Counters of a pool: pushes, steps, batches, rows, evicted and repaired streams, rejections by reason. */
 export interface PoolStats {
   /** Open streams. */
   streams: number;

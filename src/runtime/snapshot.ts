@@ -15,6 +15,7 @@
 import { endianness } from 'node:os';
 import { InputError } from '../errors.js';
 
+/** Version of the pool snapshot (checkpoint) file format this build writes and reads. */
 export const SNAPSHOT_VERSION = 1;
 const MAGIC = 'SCSNAP\r\n';
 const FORMAT = 'streamcell-pool-snapshot';

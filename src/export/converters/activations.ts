@@ -9,6 +9,7 @@ import type { Converter } from '../context.js';
 /** Names as written in model.json, with the camelCase spellings tfjs also accepts. */
 const ALIASES: Record<string, string> = { hardSigmoid: 'hard_sigmoid', silu: 'swish', gelu_new: 'gelu_new', logSoftmax: 'log_softmax' };
 
+/** Activation names the exporter converts (Keras/tfjs spellings). */
 export const SUPPORTED_ACTIVATIONS = [
   'linear', 'relu', 'relu6', 'elu', 'selu', 'tanh', 'sigmoid', 'hard_sigmoid', 'softmax', 'softplus', 'softsign', 'swish', 'mish', 'gelu', 'gelu_new', 'log_softmax', 'exponential',
 ] as const;

@@ -15,6 +15,7 @@ import { modelFeeds } from '../onnx/feeds.js';
 import { calibrate, type CalibrationOptions } from './calibrate.js';
 import { fp16Graph, quantizeGraph, staticTargets, type PassReport } from './passes.js';
 
+/** A quantization mode: dynamic `int8`, calibrated `int8-static`, or `fp16` storage. */
 export type QuantMode = 'int8' | 'int8-static' | 'fp16';
 export const QUANT_MODES: readonly QuantMode[] = ['int8', 'int8-static', 'fp16'];
 
@@ -24,6 +25,7 @@ export interface QuantizeOptions {
   calibration?: { pre: PreprocessingJson; data: Dataset } & Partial<CalibrationOptions>;
 }
 
+/** What {@link quantizeModel} reports: sizes, output error, task metric and latency, float vs quantized, and the nodes quantized or skipped. */
 export interface QuantizeReport extends PassReport {
   mode: QuantMode;
   sizeBefore: number;
@@ -82,6 +84,7 @@ export async function quantizeModel(bytes: Uint8Array, opts: QuantizeOptions): P
   return { model: out, report: { ...pass, mode: opts.mode, sizeBefore: bytes.byteLength, sizeAfter: out.byteLength, ratio: out.byteLength / bytes.byteLength, calibration } };
 }
 
+/** What {@link compareModels} measured: the largest output difference and, with data, the task metric of both models. */
 export interface Comparison {
   size: { a: number; b: number };
   parameters: { a: number; b: number };

@@ -4,6 +4,7 @@ import type { BackendName } from '../../runtime/backend.js';
 import type { StateMeta } from '../metadata.js';
 import type { StreamifyContext } from './context.js';
 
+/** Options of {@link streamifyModel}: time axis, check length and tolerance, backend. */
 export interface StreamifyOptions {
   /** Time axis of the sequence inputs when it cannot be found from the graph (default: found, else 1). */
   timeAxis?: number;
@@ -15,6 +16,7 @@ export interface StreamifyOptions {
   backend?: BackendName;
 }
 
+/** What {@link streamifyModel} did: the step model, its state tensors, the rewrites applied and the step check. */
 export interface StreamifyReport {
   states: StateMeta[];
   /** Inputs that carry the time axis, with the axis in the sequence model (the step model's is 1). */
@@ -33,6 +35,7 @@ export interface StreamifyReport {
   verification?: StepCheck;
 }
 
+/** The step check: the step model run sample by sample against the sequence model, with the largest difference. */
 export interface StepCheck {
   backend: string;
   steps: number;

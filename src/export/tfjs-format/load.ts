@@ -12,6 +12,7 @@ export interface WeightTensor {
   data: Float32Array | Int32Array;
 }
 
+/** A tfjs LayersModel as loaded from model.json and its weight files: the JSON, its parsed layer topology and the weights by name. */
 export interface LoadedArtifacts {
   /** Absolute path of the model.json that was read. */
   modelJsonPath: string;
