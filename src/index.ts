@@ -16,7 +16,7 @@ export { inspectFile } from './export/inspect.js';
 export type { InspectReport } from './export/inspect.js';
 export { supportedLayers } from './export/converters/registry.js';
 export { SUPPORTED_ACTIVATIONS } from './export/converters/activations.js';
-export { META } from './export/metadata.js';
+export { META, readPreprocessing, parseStateMetadata, serializeStateMetadata } from './model-format/index.js';
 export type { StateMeta } from './export/metadata.js';
 export { resolveBackend } from './runtime/backend-impl.js';
 export type { Backend, BackendName, BackendRecord, Session, SessionOptions, TensorData } from './runtime/backend.js';

@@ -3,6 +3,7 @@ import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { InputError, isStreamcellError } from '../errors.js';
+import { readPreprocessing } from '../model-format/index.js';
 import { decodeUserModel } from '../onnx/proto.js';
 import type { BackendChoice } from '../runtime/backend.js';
 import { loadPublicKey, verifyBundle, type VerifiedBundle } from '../bundle/bundle.js';
@@ -91,20 +92,10 @@ export async function aboutFile<T>(file: string, body: () => Promise<T>): Promis
  * metadata, else the size of its sample input's last dim.
  */
 export function channelsOf(info: { metadata: Record<string, string>; sampleInputs: { dims: (number | string | null)[] }[] }, file: string): string[] | number {
-  const preText = info.metadata['streamcell.preprocessing'];
-  if (preText === undefined) {
+  const pre = readPreprocessing(info.metadata, file);
+  if (pre === undefined) {
     const last = info.sampleInputs[0]?.dims.at(-1);
     return typeof last === 'number' && last >= 1 ? last : 1;
   }
-  let pre: unknown;
-  try {
-    pre = JSON.parse(preText);
-  } catch (e) {
-    throw new InputError(`metadata streamcell.preprocessing is not valid JSON: ${(e as Error).message}`, { file, field: 'streamcell.preprocessing', expected: 'the preprocessing.json streamcell embeds' });
-  }
-  const channels = (pre as { channels?: unknown } | null)?.channels;
-  if (!Array.isArray(channels) || channels.length === 0 || !channels.every((c) => typeof c === 'string')) {
-    throw new InputError('metadata streamcell.preprocessing has no "channels" list of column names', { file, field: 'streamcell.preprocessing.channels', expected: 'a non-empty array of strings' });
-  }
-  return channels as string[];
+  return pre.channels;
 }

@@ -6,7 +6,8 @@
 import { InputError } from '../errors.js';
 import { resolveBackend } from '../runtime/backend-impl.js';
 import type { BackendName, TensorData } from '../runtime/backend.js';
-import { initialStateRows, readModelInfo } from '../runtime/step-model.js';
+import { readModelInfo } from '../runtime/step-model.js';
+import { stepOverSequence } from '../runtime/step-sequence.js';
 import { column, fillGaps, readCsv, type Table } from './csv.js';
 import { classifyScore, forecastScore } from './metrics.js';
 import type { PreprocessingJson } from './preprocessing.js';
@@ -73,6 +74,14 @@ export function windowBatch(data: Dataset, positions: number[], W: number): Tens
   return { type: 'float32', data: x, dims: [positions.length, W, C] };
 }
 
+/** Row `t` of the features as one step model input: [1, 1, C] (rank 3) or [1, C]. */
+export function stepRow(data: Dataset, t: number, rank: number): TensorData {
+  const C = data.features.length;
+  const x = new Float32Array(C);
+  for (let c = 0; c < C; c++) x[c] = data.features[c]![t]!;
+  return { type: 'float32', data: x, dims: rank === 3 ? [1, 1, C] : [1, C] };
+}
+
 /**
  * Evaluates `model` (ONNX bytes) on `data` with `pre`.
  *
@@ -85,7 +94,6 @@ export async function evaluateModel(model: Uint8Array, pre: PreprocessingJson, d
   const { backend } = await resolveBackend(opts.backend ? [opts.backend] : undefined);
   const session = await backend.createSession(model);
   const W = pre.window;
-  const C = pre.channels.length;
   const T = data.table.rows;
   const horizon = pre.horizon ?? 1;
   const target = pre.task === 'forecast' ? Float64Array.from(column(data.table, pre.target ?? pre.channels[0]!)) : undefined;
@@ -105,21 +113,15 @@ export async function evaluateModel(model: Uint8Array, pre: PreprocessingJson, d
     if (info.kind === 'step') {
       // Stream the series from its start with state carried; read predictions at the positions.
       const want = new Set(positions);
-      let state: Record<string, TensorData> = {};
-      for (const s of info.states) state[s.input] = { type: 'float32', data: initialStateRows(s, 1), dims: [1, ...s.shape] };
       const rank = info.sampleInputs[0]!.dims.length;
-      for (let t = 0; t < T; t++) {
-        const x = new Float32Array(C);
-        for (let c = 0; c < C; c++) x[c] = data.features[c]![t]!;
-        const r = await session.run({ ...state, [inName]: { type: 'float32', data: x, dims: rank === 3 ? [1, 1, C] : [1, C] } });
-        state = {};
-        for (const s of info.states) state[s.input] = r[s.output]!;
-        if (want.has(t + 1)) {
+      await stepOverSequence(session, info, T, (t) => ({ [inName]: stepRow(data, t, rank) }), {
+        onStep: (t, r) => {
+          if (!want.has(t + 1)) return;
           const y = r[outName]!.data as Float32Array;
           outSize = y.length;
           raws.push(...y);
-        }
-      }
+        },
+      });
     } else {
       const B = 256;
       for (let i = 0; i < positions.length; i += B) {

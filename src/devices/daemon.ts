@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { checkPreprocessing, type PreprocessingJson } from '../data/preprocessing.js';
+import { readPreprocessing, type PreprocessingJson } from '../model-format/index.js';
 import { InputError, isInputError } from '../errors.js';
 import type { BackendName, BackendRecord } from '../runtime/backend.js';
 import type { Pool, PoolOptions, Prediction } from '../runtime/pool-types.js';
@@ -74,8 +74,7 @@ export class Daemon {
   private constructor(private readonly opts: DaemonOptions) {
     this.log = opts.log ?? silent;
     this.info = readModelInfo(opts.model);
-    const p = this.info.metadata['streamcell.preprocessing'];
-    this.pre = p ? checkPreprocessing(JSON.parse(p), 'model metadata streamcell.preprocessing') : undefined;
+    this.pre = readPreprocessing(this.info.metadata, `model ${this.info.sha256.slice(0, 12)}`);
   }
 
   static async create(opts: DaemonOptions): Promise<Daemon> {

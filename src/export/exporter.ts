@@ -10,7 +10,7 @@ import { InputError, StreamcellError, UnsupportedError } from '../errors.js';
 import { VERSION } from '../version.js';
 import type { ConvertContext, StateTensor, Tensor } from './context.js';
 import { converterFor, supportedLayers } from './converters/registry.js';
-import { META, type StateMeta } from './metadata.js';
+import { META, serializeStateMetadata, type StateSpec as StateMeta } from '../model-format/index.js';
 import { GraphBuilder, type Dim } from './onnx/builder.js';
 import { buildLayerGraph, keyId, LayerConfig, type LayerGraph, type Shape } from './topology.js';
 import type { LoadedArtifacts } from './tfjs-format/load.js';
@@ -166,7 +166,7 @@ export async function exportToOnnx(art: LoadedArtifacts, opts: ExportOptions = {
     [META.sourceFormat]: 'tfjs-layers-model',
     [META.sourceName]: graph.name,
     [META.opset]: String(opset),
-    ...(stateMeta.length ? { [META.state]: JSON.stringify(stateMeta) } : {}),
+    ...(stateMeta.length ? { [META.state]: serializeStateMetadata(stateMeta) } : {}),
     ...(await preprocessingMeta(art.modelJsonPath)),
     ...(opts.metadata ?? {}),
   };

@@ -8,6 +8,7 @@ import { rng } from '../data/random.js';
 import { checkGeneratedSize, MAX_CHECK_STEPS } from '../limits.js';
 import { resolveBackend } from '../runtime/backend-impl.js';
 import type { BackendName, Session, TensorData } from '../runtime/backend.js';
+import { StateCarry } from '../runtime/step-sequence.js';
 import type { ExportResult } from './exporter.js';
 import type { ReferenceState } from './reference/evaluate.js';
 import type { LoadedArtifacts } from './tfjs-format/load.js';
@@ -301,10 +302,8 @@ export async function checkParity(art: LoadedArtifacts, result: ExportResult, op
       const judge = adjudicate && !useF64 ? await float64Runner(graph, result) : undefined;
       const noisy = judge ? await float64Runner(perturbedGraph(graph, rng(77), float32Scale(graph)), result) : undefined;
       const noiseRand = rng(78);
-      let state: Record<string, TensorData> = {};
-      for (const s of result.states) {
-        state[s.input] = { type: 'float32', data: new Float32Array(p.batch * s.shape.reduce((a, b) => a * b, 1)), dims: [p.batch, ...s.shape] };
-      }
+      // Exported state starts at 0 (init 0), like the references.
+      const carry = new StateCarry(result.states, p.batch);
       for (let call = 0; call < p.calls; call++) {
         const feeds = samples ? sampleFeeds(graph, samples, call, p.batch) : makeInputs(graph, p.batch, p.time, rand);
         const batch = feeds[0]!.dims[0]!;
@@ -320,9 +319,9 @@ export async function checkParity(art: LoadedArtifacts, result: ExportResult, op
           expected = await ref.run(feeds);
         }
         refName = useF64 && why ? `streamcell float64 reference (${why})` : ref.name;
-        const onnxFeeds: Record<string, TensorData> = { ...state };
+        const onnxFeeds: Record<string, TensorData> = {};
         for (const f of feeds) onnxFeeds[f.spec.name] = { type: f.spec.dtype, data: f.data, dims: f.dims };
-        const got = await session.run(onnxFeeds);
+        const got = await carry.step(session, onnxFeeds);
         const perOutput: Record<string, number> = {};
         let maxScaledError = 0;
         result.outputs.forEach((o, i) => {
@@ -330,8 +329,6 @@ export async function checkParity(art: LoadedArtifacts, result: ExportResult, op
           perOutput[o.name] = d.abs;
           maxScaledError = Math.max(maxScaledError, d.scaled);
         });
-        state = {};
-        for (const s of result.states) state[s.input] = got[s.output]!;
         const c: ParityCase = { batch, time: freeTime || samples ? (feeds[0]!.dims[1] ?? null) : null, call, maxAbsError: Math.max(...Object.values(perOutput)), maxScaledError, perOutput };
         // Stateful references keep state: they see every call, failing or not.
         const f64 = judge && (stateful || c.maxAbsError > tolerance) ? await judge.run(feeds) : undefined;

@@ -10,6 +10,7 @@ import type { BackendName, BackendRecord, SessionOptions, TensorData } from './b
 import { resolveBackend } from './backend-impl.js';
 import { StreamPool } from './pool.js';
 import { initialStateRows, readModelInfo } from './step-model.js';
+import { StateCarry } from './step-sequence.js';
 
 /** Options of {@link benchPool}: stream counts, steps, backend, and the streams for the memory measurement. */
 export interface BenchPoolOptions {
@@ -118,15 +119,11 @@ export async function benchPool(model: Uint8Array, opts: BenchPoolOptions): Prom
   // (a) latency: one stream, pool vs bare, interleaved in blocks.
   const pool = await StreamPool.create(model, { backend, session: opts.session });
   const session = await backend.createSession(model, opts.session);
-  const feeds: Record<string, TensorData> = {};
-  for (const s of ins) feeds[s.name] = { type: 'float32', data: s.values, dims: [1, ...s.rowDims] };
-  const resetBare = () => {
-    for (const st of info.states) feeds[st.input] = { type: 'float32', data: initialStateRows(st, 1), dims: [1, ...st.shape] };
-  };
-  resetBare();
+  const carry = new StateCarry(info.states);
+  for (const s of ins) carry.feeds[s.name] = { type: 'float32', data: s.values, dims: [1, ...s.rowDims] };
+  const resetBare = () => carry.reset();
   const bareStep = async () => {
-    const res = await session.run(feeds);
-    for (const st of info.states) feeds[st.input] = { type: 'float32', data: res[st.output]!.data, dims: [1, ...st.shape] };
+    await carry.step(session);
   };
   const poolUs: number[] = [];
   const bareUs: number[] = [];

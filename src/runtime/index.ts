@@ -11,6 +11,8 @@ export {
 } from './pool-errors.js';
 export { SNAPSHOT_VERSION } from './snapshot.js';
 export { benchPool } from './bench.js';
+export { StateCarry, stepOverSequence } from './step-sequence.js';
+export type { StepOverSequenceOptions } from './step-sequence.js';
 export type { BenchPoolOptions, BenchPoolResult, LatencyStats } from './bench.js';
 export { resolveBackend } from './backend-impl.js';
 export type { Backend, BackendName, BackendRecord, Session, SessionOptions, TensorData } from './backend.js';

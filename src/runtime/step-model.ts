@@ -4,15 +4,14 @@
  * state tensors of a step model (`streamcell.state`), and the model's SHA-256 (snapshots are
  * tied to it).
  *
- * The runtime must not import `src/export`, so the `streamcell.state` entry type is declared
- * here again ({@link StateSpec}); it is the same wire shape as the exporter's `StateMeta`.
+ * The `streamcell.state` entry type and its parser belong to `src/model-format`.
  */
 import { createHash } from 'node:crypto';
-import { InputError } from '../errors.js';
+import { STATE_METADATA_KEY, STATE_NAME, parseStateMetadata, type StateSpec } from '../model-format/index.js';
 import { decodeUserModel, DTYPE_NAMES, toNum, type ValueInfoProto } from '../onnx/proto.js';
 
-/** The `metadata_props` key that lists a step model's state tensors (DESIGN.md). */
-export const STATE_METADATA_KEY = 'streamcell.state';
+export { STATE_METADATA_KEY };
+export type { StateSpec };
 
 /** A declared dimension: a number, a symbolic name (`batch`, `time`), or null when unknown. */
 export type DimSpec = number | string | null;
@@ -24,21 +23,6 @@ export interface IoSpec {
   dtype: string;
   /** Declared dims; empty when the model declares no shape. */
   dims: DimSpec[];
-}
-
-/** One recurrent state tensor of a step model: an entry of `streamcell.state`. */
-export interface StateSpec {
-  /** `<layer>.<kind>`, kind one of `h`, `c`, `buf`. */
-  name: string;
-  /** Graph input that receives the state, `state_in.<layer>.<kind>`. */
-  input: string;
-  /** Graph output that returns the next state, `state_out.<layer>.<kind>`. */
-  output: string;
-  /** Shape without the batch dimension. */
-  shape: number[];
-  dtype: 'float32';
-  /** Initial value: one number for every element, or one per element of the shape (row-major). */
-  init: number | number[];
 }
 
 /** `rows` batch rows of a state's initial value, e.g. a fresh stream's state or a check's start. */
@@ -82,8 +66,6 @@ export interface ModelInfo {
   kind: 'step' | 'sequence';
 }
 
-const STATE_NAME = /^(.+)\.(h|c|buf)$/;
-
 function ioOf(v: ValueInfoProto): IoSpec {
   const tt = v.type?.tensorType;
   return {
@@ -91,57 +73,6 @@ function ioOf(v: ValueInfoProto): IoSpec {
     dtype: DTYPE_NAMES[tt?.elemType ?? 0] ?? `type${tt?.elemType}`,
     dims: (tt?.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : d.dimValue !== undefined && d.dimValue !== null ? toNum(d.dimValue as number) : null)),
   };
-}
-
-function bad(message: string, field: string, expected: string, file?: string): InputError {
-  return new InputError(message, { field, expected, file });
-}
-
-/** Validates the parsed `streamcell.state` JSON against the graph's inputs and outputs. */
-function parseStates(raw: string, inputs: Map<string, IoSpec>, outputs: Map<string, IoSpec>, file?: string): StateSpec[] {
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch (e) {
-    throw bad(`metadata ${STATE_METADATA_KEY} is not valid JSON: ${(e as Error).message}`, STATE_METADATA_KEY, 'a JSON array of state entries', file);
-  }
-  if (!Array.isArray(json)) throw bad(`metadata ${STATE_METADATA_KEY} must be a JSON array`, STATE_METADATA_KEY, 'a JSON array of state entries', file);
-  const seen = new Set<string>();
-  return json.map((entry: unknown, i): StateSpec => {
-    const at = `${STATE_METADATA_KEY}[${i}]`;
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw bad(`${at} is not an object`, at, '{name, input, output, shape, dtype, init}', file);
-    const e = entry as Record<string, unknown>;
-    const str = (k: string): string => {
-      if (typeof e[k] !== 'string' || (e[k] as string).length === 0) throw bad(`${at}.${k} must be a non-empty string`, `${at}.${k}`, 'a string', file);
-      return e[k] as string;
-    };
-    const name = str('name');
-    if (!STATE_NAME.test(name)) throw bad(`${at}.name '${name}' is not '<layer>.<kind>' with kind h, c or buf`, `${at}.name`, "'<layer>.h', '<layer>.c' or '<layer>.buf'", file);
-    if (seen.has(name)) throw bad(`${at}.name '${name}' is listed twice`, `${at}.name`, 'unique state names', file);
-    seen.add(name);
-    const input = str('input');
-    const output = str('output');
-    const inSpec = inputs.get(input);
-    if (!inSpec) throw bad(`${at}.input '${input}' is not an input of the graph`, `${at}.input`, `one of: ${[...inputs.keys()].join(', ')}`, file);
-    if (!outputs.has(output)) throw bad(`${at}.output '${output}' is not an output of the graph`, `${at}.output`, `one of: ${[...outputs.keys()].join(', ')}`, file);
-    const shape = e.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && (d as number) >= 0)) {
-      throw bad(`${at}.shape must be an array of non-negative integers`, `${at}.shape`, 'e.g. [64]', file);
-    }
-    if (e.dtype !== 'float32') throw bad(`${at}.dtype is ${JSON.stringify(e.dtype)}`, `${at}.dtype`, "'float32'", file);
-    const size = (shape as number[]).reduce((a, b) => a * b, 1);
-    const init = e.init;
-    const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
-    if (!finite(init) && !(Array.isArray(init) && init.length === size && init.every(finite))) {
-      throw bad(`${at}.init must be a finite number or ${size} finite numbers (one per element of [${(shape as number[]).join(', ')}])`, `${at}.init`, 'a number, e.g. 0, or an array of the state size', file);
-    }
-    // The graph's own declaration must agree, or every batch would fail inside onnxruntime.
-    const declared = inSpec.dims.slice(1);
-    if (inSpec.dims.length > 0 && (declared.length !== shape.length || declared.some((d, k) => typeof d === 'number' && d !== shape[k]))) {
-      throw bad(`${at}.shape [${shape.join(', ')}] does not match input '${input}' dims [${inSpec.dims.join(', ')}]`, `${at}.shape`, `[${declared.join(', ')}]`, file);
-    }
-    return { name, input, output, shape: shape as number[], dtype: 'float32', init: init as number | number[] };
-  });
 }
 
 /** Pairs `state_in.X` with `state_out.X` for models written without `streamcell.state`. */
@@ -186,7 +117,7 @@ export function readModelInfo(bytes: Uint8Array, file?: string): ModelInfo {
   let stateSource: ModelInfo['stateSource'];
   const raw = metadata[STATE_METADATA_KEY];
   if (raw !== undefined) {
-    states = parseStates(raw, new Map(inputs.map((i) => [i.name, i])), outMap, file);
+    states = parseStateMetadata(raw, { inputs: new Map(inputs.map((i) => [i.name, i])), outputs: outMap }, file);
     stateSource = 'metadata';
   } else {
     states = inferStates(inputs, outMap);

@@ -13,6 +13,7 @@ import { batchLimit, openModel, PoolCore, type Batch, type Entry, type InputLayo
 import { StreamRejectedError } from './pool-errors.js';
 import type { Prediction, Sample, WindowPoolOptions } from './pool-types.js';
 import type { ModelInfo } from './step-model.js';
+import { META } from '../model-format/index.js';
 
 const NO_PREDICTION: Promise<null> = Promise.resolve(null);
 
@@ -103,7 +104,7 @@ export class WindowPool extends PoolCore<Prediction | null> {
     const p = await openModel(model, opts);
     try {
       if (p.info.states.length > 0) {
-        throw new InputError('this model has state tensors; serve it with StreamPool', { file: p.file, field: 'streamcell.state', expected: 'a sequence model without state' });
+        throw new InputError('this model has state tensors; serve it with StreamPool', { file: p.file, field: META.state, expected: 'a sequence model without state' });
       }
       const { layouts, window } = windowLayouts(p.info, opts.window, p.file);
       return new WindowPool(p, layouts, window, opts);

@@ -1,8 +1,10 @@
 /**
- * Layer class name → converter. One entry per class as written in model.json (tfjs and
- * Keras spellings). The list of keys is what "supported" means in every error message.
+ * Layer class → converter, one entry per canonical class of `../layer-classes.ts` (which also
+ * maps the other tfjs and Keras spellings). The list of classes is what "supported" means in
+ * every error message.
  */
 import type { Converter } from '../context.js';
+import { canonicalLayerClass, inferenceIdentities, LAYER_CLASSES, type LayerClass } from '../layer-classes.js';
 import * as act from './activations.js';
 import * as conv from './conv.js';
 import * as core from './core.js';
@@ -10,13 +12,9 @@ import * as merge from './merge.js';
 import * as norm from './normalization.js';
 import * as rnn from './recurrent.js';
 
-const table: Record<string, Converter> = {
+const table: Record<Exclude<LayerClass, 'InputLayer' | 'TimeDistributed'>, Converter> & { TimeDistributed?: Converter } = {
   Dense: core.dense,
-  Dropout: core.identity,
-  SpatialDropout1D: core.identity,
-  GaussianNoise: core.identity,
-  GaussianDropout: core.identity,
-  AlphaDropout: core.identity,
+  ...inferenceIdentities(core.identity),
   Flatten: core.flatten,
   Reshape: core.reshape,
   Permute: core.permute,
@@ -50,18 +48,15 @@ const table: Record<string, Converter> = {
   Maximum: merge.maximum,
   Minimum: merge.minimum,
 };
-table.TimeDistributed = core.timeDistributed((c) => table[c]);
+table.TimeDistributed = core.timeDistributed((c) => converterFor(c));
 
-/** Other spellings Keras and tfjs use for the same class. */
-const aliases: Record<string, string> = {
-  Conv1d: 'Conv1D', Convolution1D: 'Conv1D', MaxPool1D: 'MaxPooling1D', AvgPool1D: 'AveragePooling1D', AveragePool1D: 'AveragePooling1D',
-  GlobalAvgPool1D: 'GlobalAveragePooling1D', GlobalMaxPool1D: 'GlobalMaxPooling1D', MaxPooling1d: 'MaxPooling1D',
-};
-
+/** The converter for `className` (canonical or alias); undefined for a class without one. */
 export function converterFor(className: string): Converter | undefined {
-  return table[className] ?? table[aliases[className] ?? ''];
+  const c = canonicalLayerClass(className);
+  return c && c !== 'InputLayer' ? table[c] : undefined;
 }
 
+/** Canonical class names the exporter handles (InputLayer included), sorted. */
 export function supportedLayers(): string[] {
-  return ['InputLayer', ...Object.keys(table)].sort();
+  return [...LAYER_CLASSES].sort();
 }

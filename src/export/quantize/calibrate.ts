@@ -3,12 +3,13 @@
  * preprocessing) with the tensors to quantize exposed as extra outputs. MinMax keeps the
  * extremes; percentile clips the tails (robust to a few outliers).
  */
-import { windowBatch, type Dataset } from '../../data/evaluate.js';
+import { stepRow, windowBatch, type Dataset } from '../../data/evaluate.js';
 import type { PreprocessingJson } from '../../data/preprocessing.js';
 import { decodeModel, encodeModel, type ModelProto } from '../../onnx/proto.js';
 import { resolveBackend } from '../../runtime/backend-impl.js';
-import type { BackendName, TensorData } from '../../runtime/backend.js';
-import { initialStateRows, readModelInfo } from '../../runtime/step-model.js';
+import type { BackendName } from '../../runtime/backend.js';
+import { readModelInfo } from '../../runtime/step-model.js';
+import { stepOverSequence } from '../../runtime/step-sequence.js';
 import type { Ranges } from './passes.js';
 
 export interface CalibrationOptions {
@@ -55,25 +56,19 @@ export async function calibrate(model: Uint8Array, targets: string[], pre: Prepr
   let seed = 12345;
   const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296);
   const W = pre.window;
-  const C = pre.channels.length;
   const T = data.table.rows;
   const inName = info.sampleInputs[0]!.name;
   let samples = 0;
   try {
     if (info.kind === 'step') {
-      let state: Record<string, TensorData> = {};
-      for (const s of info.states) state[s.input] = { type: 'float32', data: initialStateRows(s, 1), dims: [1, ...s.shape] };
       const rank = info.sampleInputs[0]!.dims.length;
       const steps = Math.min(T, opts.maxSamples ?? 5000);
-      for (let t = 0; t < steps; t++) {
-        const x = new Float32Array(C);
-        for (let c = 0; c < C; c++) x[c] = data.features[c]![t]!;
-        const r = await session.run({ ...state, [inName]: { type: 'float32', data: x, dims: rank === 3 ? [1, 1, C] : [1, C] } });
-        state = {};
-        for (const s of info.states) state[s.input] = r[s.output]!;
-        for (const [name, st] of stats) st.add(r[name]!.data as Float32Array, rand);
-        samples++;
-      }
+      await stepOverSequence(session, info, steps, (t) => ({ [inName]: stepRow(data, t, rank) }), {
+        onStep: (_t, r) => {
+          for (const [name, st] of stats) st.add(r[name]!.data as Float32Array, rand);
+          samples++;
+        },
+      });
     } else {
       const positions: number[] = [];
       const stride = Math.max(1, Math.floor((T - W) / (opts.maxSamples ?? 2000)));

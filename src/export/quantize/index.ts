@@ -5,12 +5,11 @@
 import { CheckFailedError, InputError, UnsupportedError } from '../../errors.js';
 import type { Dataset, Evaluation } from '../../data/evaluate.js';
 import { evaluateModel } from '../../data/evaluate.js';
-import { checkPreprocessing, type PreprocessingJson } from '../../data/preprocessing.js';
+import { META, readPreprocessing, type PreprocessingJson } from '../../model-format/index.js';
 import { decodeModel, decodeUserModel, encodeModel, toNum, type ModelProto } from '../../onnx/proto.js';
 import { resolveBackend } from '../../runtime/backend-impl.js';
 import type { BackendName } from '../../runtime/backend.js';
 import { readModelInfo } from '../../runtime/step-model.js';
-import { META } from '../metadata.js';
 import { modelFeeds } from '../onnx/feeds.js';
 import { calibrate, type CalibrationOptions } from './calibrate.js';
 import { fp16Graph, quantizeGraph, staticTargets, type PassReport } from './passes.js';
@@ -36,9 +35,8 @@ export interface QuantizeReport extends PassReport {
 }
 
 /** The preprocessing a model carries in its metadata, if any. */
-export function modelPreprocessing(bytes: Uint8Array): PreprocessingJson | undefined {
-  const p = readModelInfo(bytes).metadata[META.preprocessing];
-  return p ? checkPreprocessing(JSON.parse(p), `metadata ${META.preprocessing}`) : undefined;
+export function modelPreprocessing(bytes: Uint8Array, source = 'the model'): PreprocessingJson | undefined {
+  return readPreprocessing(readModelInfo(bytes).metadata, source);
 }
 
 /**
@@ -77,8 +75,8 @@ export async function quantizeModel(bytes: Uint8Array, opts: QuantizeOptions): P
   if (Object.keys(pass.quantized).includes('LSTM') && !(m.opsetImport ?? []).some((o) => o.domain === 'com.microsoft')) {
     m.opsetImport = [...(m.opsetImport ?? []), { domain: 'com.microsoft', version: 1 }];
   }
-  const props = (m.metadataProps ?? []).filter((p) => p.key !== 'streamcell.quantization');
-  props.push({ key: 'streamcell.quantization', value: JSON.stringify({ mode: opts.mode, quantized: pass.quantized, calibration }) });
+  const props = (m.metadataProps ?? []).filter((p) => p.key !== META.quantization);
+  props.push({ key: META.quantization, value: JSON.stringify({ mode: opts.mode, quantized: pass.quantized, calibration }) });
   m.metadataProps = props;
   const out = encodeModel(m as ModelProto);
   return { model: out, report: { ...pass, mode: opts.mode, sizeBefore: bytes.byteLength, sizeAfter: out.byteLength, ratio: out.byteLength / bytes.byteLength, calibration } };

@@ -3,6 +3,7 @@
  * which wraps any of them.
  */
 import { UnsupportedError } from '../../errors.js';
+import { acceptedLayerClasses, canonicalLayerClass, inferenceIdentities, type LayerClass } from '../layer-classes.js';
 import type { JsonObject } from '../tfjs-format/types.js';
 import { LayerConfig, type LayerSpec } from '../topology.js';
 import * as adv from './advanced.js';
@@ -34,14 +35,10 @@ const timeDistributed: RefLayer = (args) => {
   return outs.map((o: NDArray) => reshape(o, [batch, time, ...o.shape.slice(1)]));
 };
 
-const REGISTRY: Record<string, RefLayer> = {
+const REGISTRY: Record<LayerClass, RefLayer> = {
   InputLayer: core.identity,
   Dense: core.dense,
-  Dropout: core.identity,
-  SpatialDropout1D: core.identity,
-  GaussianNoise: core.identity,
-  GaussianDropout: core.identity,
-  AlphaDropout: core.identity,
+  ...inferenceIdentities(core.identity),
   Activation: core.activation,
   Flatten: core.flatten,
   Reshape: core.reshape,
@@ -65,13 +62,9 @@ const REGISTRY: Record<string, RefLayer> = {
   Concatenate: merge.concatenate,
   Conv1D: conv.conv1d,
   MaxPooling1D: conv.maxPooling1d,
-  MaxPool1D: conv.maxPooling1d,
   AveragePooling1D: conv.averagePooling1d,
-  AvgPool1D: conv.averagePooling1d,
   GlobalAveragePooling1D: conv.globalAveragePooling1d,
-  GlobalAvgPool1D: conv.globalAveragePooling1d,
   GlobalMaxPooling1D: conv.globalMaxPooling1d,
-  GlobalMaxPool1D: conv.globalMaxPooling1d,
   ZeroPadding1D: conv.zeroPadding1d,
   Cropping1D: conv.cropping1d,
   LSTM: rec.lstm,
@@ -81,10 +74,17 @@ const REGISTRY: Record<string, RefLayer> = {
   TimeDistributed: timeDistributed,
 };
 
-export const REFERENCE_LAYER_CLASSES: readonly string[] = Object.keys(REGISTRY);
+/** Every class spelling the reference interpreter accepts (canonical names and aliases). */
+export const REFERENCE_LAYER_CLASSES: readonly string[] = acceptedLayerClasses();
 
 function lookup(className: string): RefLayer | undefined {
-  return Object.hasOwn(REGISTRY, className) ? REGISTRY[className] : undefined;
+  const c = canonicalLayerClass(className);
+  return c ? REGISTRY[c] : undefined;
+}
+
+/** Whether the reference interpreter has an implementation for `className` (canonical or alias). */
+export function hasReferenceLayer(className: string): boolean {
+  return lookup(className) !== undefined;
 }
 
 /** Evaluates one call of `args.layer`; throws UnsupportedError for classes it does not know. */

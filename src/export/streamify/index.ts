@@ -19,7 +19,7 @@ import { createHash } from 'node:crypto';
 import { InputError, UnsupportedError } from '../../errors.js';
 import { decodeModel, decodeUserModel, encodeModel, toNum, type ModelProto } from '../../onnx/proto.js';
 import { dimsOf, pruneDead, topoSort } from '../onnx/edit.js';
-import { META, type StateMeta } from '../metadata.js';
+import { META, parseStateMetadata, serializeStateMetadata, type StateSpec as StateMeta } from '../../model-format/index.js';
 import { assertStepCheck, checkStepModel } from './check.js';
 import { StreamifyContext } from './context.js';
 import { batchMajorIo, dropStateOutputs, toLayout0 } from './layout.js';
@@ -53,14 +53,8 @@ export async function streamifyModel(bytes: Uint8Array, opts: StreamifyOptions =
   const g = m.graph;
   const opset = toNum((m.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx')?.version as number) || 13;
   const meta = new Map((m.metadataProps ?? []).map((p) => [p.key!, p.value!]));
-  if (meta.get('streamcell.step') === 'true') throw new InputError('this is already a step model', { field: 'metadata streamcell.step', expected: 'a sequence model' });
-  let existing: StateMeta[] = [];
-  try {
-    existing = meta.get(META.state) ? (JSON.parse(meta.get(META.state)!) as StateMeta[]) : [];
-  } catch (e) {
-    throw new InputError(`metadata ${META.state} is not valid JSON: ${(e as Error).message}`, { field: `metadata ${META.state}`, expected: 'the JSON array streamcell writes' });
-  }
-  if (!Array.isArray(existing)) throw new InputError(`metadata ${META.state} is not an array`, { field: `metadata ${META.state}`, expected: 'the JSON array streamcell writes' });
+  if (meta.get(META.step) === 'true') throw new InputError('this is already a step model', { field: `metadata ${META.step}`, expected: 'a sequence model' });
+  const existing: StateMeta[] = meta.get(META.state) ? parseStateMetadata(meta.get(META.state)!) : [];
   const original = decodeModel(seqBytes);
   const tmp = new StreamifyContext(m, original, opset, existing, new Map(), opts);
   const seqInputs = findSequenceInputs(tmp.ed, opts.timeAxis);
@@ -115,8 +109,8 @@ export async function streamifyModel(bytes: Uint8Array, opts: StreamifyOptions =
     throw new UnsupportedError('found nothing to carry between steps (no LSTM/GRU/RNN/Scan/causal Conv): the model has no recurrent state', { supported: ['models with recurrent layers or causal convolutions'] });
   }
   const sourceSha = createHash('sha256').update(bytes).digest('hex');
-  const props = (m.metadataProps ?? []).filter((p) => p.key !== META.state && p.key !== 'streamcell.step');
-  props.push({ key: META.state, value: JSON.stringify(states) }, { key: 'streamcell.step', value: 'true' }, { key: 'streamcell.sequence_sha256', value: sourceSha });
+  const props = (m.metadataProps ?? []).filter((p) => p.key !== META.state && p.key !== META.step);
+  props.push({ key: META.state, value: serializeStateMetadata(states) }, { key: META.step, value: 'true' }, { key: META.sequenceSha256, value: sourceSha });
   m.metadataProps = props;
   const out = encodeModel(m as ModelProto);
   const report: StreamifyReport = { states, sequenceInputs, ...ctx.report };
