@@ -10,6 +10,7 @@ import { streamifyModel } from '../export/streamify/index.js';
 import { loadPrivateKey, writeBundle } from './bundle.js';
 import { badBundleName, checkBundleName, type ManifestJson, type ModelRole } from './manifest.js';
 
+/** Options of {@link buildBundle}: the trained model folder, output folder, name and version, signing key and calibration data. */
 export interface BuildBundleOptions {
   /** tfjs model directory with model.json, weights and preprocessing.json. */
   modelDir: string;
@@ -22,6 +23,7 @@ export interface BuildBundleOptions {
   signKey?: string;
 }
 
+/** What {@link buildBundle} wrote: the bundle folder, its manifest and the quantization reports. */
 export interface BuildBundleResult {
   manifest: ManifestJson;
   notes: string[];

@@ -19,6 +19,7 @@ import { DEFAULT_MAX_STREAMS, Pipeline, type StreamPolicy } from './pipeline.js'
 import type { SinkFactory } from './uri.js';
 import type { Sink, Source } from './types.js';
 
+/** The logger the daemon writes to (pino-compatible): an object of fields and a message. */
 export interface Logger {
   info(o: object, msg: string): void;
   warn(o: object, msg: string): void;
@@ -27,6 +28,7 @@ export interface Logger {
 
 const silent: Logger = { info() {}, warn() {}, error() {} };
 
+/** Options of {@link Daemon.create}: the model, sources and sinks, checkpoint, stream policy, resampling, window, pool and backend settings, HTTP token and logger. */
 export interface DaemonOptions {
   model: Uint8Array;
   sources: Source[];

@@ -7,6 +7,7 @@ import type { Pool, Prediction } from '../runtime/pool-types.js';
 import type { DaemonMetrics } from './metrics.js';
 import type { DropReason, PredictionRecord, Reading, Sink, SourceEvents } from './types.js';
 
+/** What the pipeline does with bad readings of a stream: non-finite values, the accepted range, timestamps going backwards. */
 export interface StreamPolicy {
   /** NaN/Inf values: drop the reading, hold each channel's last good value, or reset the stream's state (and drop). */
   nonFinite: 'skip' | 'hold' | 'reset';
@@ -17,6 +18,7 @@ export interface StreamPolicy {
   monotonicTime: boolean;
 }
 
+/** Options of {@link Pipeline}: the pool, channel count, preprocessing, metrics, sinks, policy, resampling and the bounds (streams, in-flight readings, sink backlog). */
 export interface PipelineOptions {
   pool: Pool<Prediction | null>;
   channels: number;

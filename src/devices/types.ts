@@ -26,6 +26,7 @@ export interface Reading {
   t: number;
 }
 
+/** What a source calls: a reading, a drop with its reason, a connection state change, and (optionally) asks for backpressure. Implement {@link Source} against it to add a source. */
 export interface SourceEvents {
   reading(r: Reading): void;
   drop(reason: DropReason, detail: string): void;

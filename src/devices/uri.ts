@@ -10,11 +10,13 @@ import type { LineFormat } from './framing/line-format.js';
 import type { DaemonMetrics } from './metrics.js';
 import type { Sink, Source } from './types.js';
 
+/** What {@link sourceFromUri} needs to know of the model: its channel names (from the preprocessing) or count. */
 export interface UriContext {
   /** The model's channel names (preprocessing) or count. */
   channels: string[] | number;
 }
 
+/** What a {@link SinkFactory} is given when the daemon opens its sinks: metrics, the health callback, the HTTP token and a logger. */
 export interface SinkContext {
   metrics: DaemonMetrics;
   health: () => { ok: boolean; [k: string]: unknown };
@@ -23,6 +25,7 @@ export interface SinkContext {
   log?: { info(o: object, msg: string): void; error(o: object, msg: string): void };
 }
 
+/** Opens a sink with the daemon's context ({@link sinkFromUri} returns one per sink URI). */
 export type SinkFactory = (ctx: SinkContext) => Promise<Sink>;
 
 function bad(uri: string, field: string, expected: string, got?: string): never {

@@ -23,6 +23,7 @@ import { argmaxRows, classifyScore, forecastScore } from '../data/metrics.js';
 import { rng } from '../data/random.js';
 import { buildModel, countParameters, saveModel } from './model.js';
 
+/** Options of {@link trainModel}: the CSV, the target (forecast) or label (classify), inputs, window, architecture and training settings. */
 export interface TrainOptions {
   /** CSV file with a header row. */
   data: string;
@@ -66,6 +67,7 @@ export interface TrainOptions {
   onProgress?: (p: TrainProgress) => void;
 }
 
+/** A progress event of {@link trainModel} (per batch and at each epoch end), with elapsed time and ETA. */
 export interface TrainProgress {
   /** 1-based. */
   epoch: number;
@@ -81,6 +83,7 @@ export interface TrainProgress {
   etaSeconds: number;
 }
 
+/** One epoch of training: its number, loss, validation loss and duration. */
 export interface EpochRecord {
   epoch: number;
   loss: number;
@@ -88,6 +91,7 @@ export interface EpochRecord {
   seconds: number;
 }
 
+/** Test metrics: RMSE and MAE for a forecaster, accuracy and macro-F1 for a classifier. */
 export interface Score {
   n: number;
   rmse?: number;
@@ -96,6 +100,7 @@ export interface Score {
   f1?: number;
 }
 
+/** The training report (also training-report.json): data and split, model, training history, test metric next to the naive baseline, backend and timing. */
 export interface TrainReport {
   ok: true;
   task: 'forecast' | 'classify';
@@ -143,6 +148,7 @@ export interface TrainReport {
 /** preprocessing.json as written: the toolkit's format plus provenance the exporter leaves out of the ONNX metadata. */
 export type WrittenPreprocessing = PreprocessingJson & { seed: number; data: Record<string, unknown>; metrics: Record<string, unknown> };
 
+/** What {@link trainModel} returns: the report, the preprocessing written next to the model, and the weights. */
 export interface TrainResult {
   report: TrainReport;
   preprocessing: WrittenPreprocessing;
@@ -517,6 +523,7 @@ async function predict(tf: Tf, model: LayersModel, w: Windows): Promise<Float32A
   }
 }
 
+/** What {@link trainBenchmark} measured: windows per second and seconds per epoch on the tfjs backend in use. */
 export interface TrainBenchmark {
   task: string;
   backend: string;

@@ -18,6 +18,7 @@ import { fp16Graph, quantizeGraph, staticTargets, type PassReport } from './pass
 export type QuantMode = 'int8' | 'int8-static' | 'fp16';
 export const QUANT_MODES: readonly QuantMode[] = ['int8', 'int8-static', 'fp16'];
 
+/** Options of {@link quantizeModel}: the mode, calibration data (int8-static), and the evaluation data and gate. */
 export interface QuantizeOptions {
   mode: QuantMode;
   /** int8-static: calibration data through the model's preprocessing. */
