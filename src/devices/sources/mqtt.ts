@@ -12,8 +12,15 @@
  * the filter has none) or from the payload (`streamFrom: 'field'`: the JSON field `stream`, or
  * the first column of a CSV line).
  *
+ * With `lineFormat` (URI `format=csv|whitespace|kv|jsonl` and the other line parameters of a
+ * serial or file source), every payload line goes through the same {@link LineFormatParser} as
+ * those sources, so a line reads the same whichever way it arrives; the stream id is then the
+ * configured stream column (or a JSON `stream` field), else the topic's. Without it the payload
+ * form is detected per line (JSON object, or CSV/whitespace numbers, below), with the same
+ * number grammar (src/devices/framing/grammar.ts).
+ *
  * A payload that cannot be read is reported through `events.drop(reason, detail)` and never
- * throws. `nan`/`inf` tokens and JSON `null` are passed on as NaN/±Infinity: whether such a
+ * throws. `nan`/`inf` tokens, empty fields and JSON `null` are passed on as NaN/±Infinity: whether such a
  * reading is dropped ('non-finite') or repaired is the validation stage's policy, not ours.
  * Broker loss is reported with `status('disconnected')`; the mqtt client reconnects by itself
  * with exponential backoff (reconnectPeriodMs doubling up to maxReconnectPeriodMs, ±20 % jitter
@@ -26,6 +33,8 @@
  * ```
  */
 import { InputError } from '../../errors.js';
+import { parseJsonNumber, parseNumberField, splitFields } from '../framing/grammar.js';
+import { LineFormatParser, type LineFormatOptions } from '../framing/line-format.js';
 import type { DropReason, Reading, Source, SourceEvents } from '../types.js';
 import { defaultMqttConnect, splitMqttUri, reconnectWithBackoff, validateTopicFilter, type MqttClientLike, type MqttConnect } from '../mqtt/client.js';
 
@@ -51,29 +60,14 @@ export interface MqttSourceOptions {
   maxPayloadBytes?: number;
   /** Client factory; defaults to mqtt.js `connect`. */
   connect?: MqttConnect;
+  /** Read payload lines with this line format (as serial/file/stdin do) instead of detecting the form per line. */
+  lineFormat?: LineFormatOptions;
   /** Arrival-time clock for payloads without `t`. Default Date.now. */
   now?: () => number;
 }
 
 /** Result of reading one payload line. */
 export type ParsedLine = { reading: Reading } | { drop: DropReason; detail: string };
-
-const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
-const NON_FINITE = /^([+-]?)(nan|inf|infinity)$/i;
-
-function numberToken(tok: string): number | undefined {
-  if (NUMBER.test(tok)) return Number(tok);
-  const m = NON_FINITE.exec(tok);
-  if (m) return m[2].toLowerCase() === 'nan' ? NaN : m[1] === '-' ? -Infinity : Infinity;
-  return undefined;
-}
-
-function jsonNumber(v: unknown): number | undefined {
-  if (typeof v === 'number') return v;
-  if (v === null) return NaN; // a missing sample; the validation policy decides
-  if (typeof v === 'string') return numberToken(v.trim());
-  return undefined;
-}
 
 export interface PayloadFormat {
   streamFrom: 'topic' | 'field';
@@ -134,14 +128,15 @@ export function parsePayloadLine(line: string, topicStream: string, fmt: Payload
     }
     const values: number[] = [];
     for (const v of raw) {
-      const n = jsonNumber(v);
+      const n = parseJsonNumber(v);
       if (n === undefined) return { drop: 'malformed', detail: `not a number: ${JSON.stringify(v)} in ${snippet}` };
       values.push(n);
     }
     if (values.length === 0) return { drop: 'column-count', detail: `no values: ${snippet}` };
     return { reading: { stream, values, t } };
   }
-  const tokens = line.split(/[\s,;]+/).filter((s) => s.length > 0);
+  // The one field grammar: comma (quote-aware, empty field = gap), else semicolon, else whitespace.
+  const tokens = splitFields(line, line.includes(',') ? ',' : line.includes(';') ? ';' : 'whitespace');
   let stream = topicStream;
   if (fmt.streamFrom === 'field') {
     const id = tokens.shift();
@@ -154,7 +149,7 @@ export function parsePayloadLine(line: string, topicStream: string, fmt: Payload
   if (tokens.length === 0) return { drop: 'column-count', detail: `no values: ${snippet}` };
   const values: number[] = [];
   for (const tok of tokens) {
-    const n = numberToken(tok);
+    const n = parseNumberField(tok);
     if (n === undefined) return { drop: 'malformed', detail: `not a number: '${tok}' in ${snippet}` };
     values.push(n);
   }
@@ -190,6 +185,7 @@ export class MqttSource implements Source {
   private readonly maxPayload: number;
   private readonly connectFn: MqttConnect;
   private readonly now: () => number;
+  private readonly lineFormat?: LineFormatParser;
   private client?: MqttClientLike;
   private state: 'connected' | 'disconnected' | undefined;
   private stopped = false;
@@ -202,7 +198,9 @@ export class MqttSource implements Source {
       throw new InputError(`unknown stream mode '${stream}'`, { field: 'stream', expected: "'topic' or 'field'" });
     }
     const qos = params.get('qos');
+    const maxLength = params.get('maxLength');
     return new MqttSource({
+      maxPayloadBytes: maxLength === null ? undefined : Number(maxLength),
       url,
       topic,
       streamFrom: stream ?? undefined,
@@ -238,6 +236,7 @@ export class MqttSource implements Source {
     this.maxPayload = options.maxPayloadBytes ?? 65_536;
     this.connectFn = options.connect ?? defaultMqttConnect;
     this.now = options.now ?? Date.now;
+    if (options.lineFormat) this.lineFormat = new LineFormatParser(options.lineFormat);
     this.uri = `${this.url}/${this.topic}`;
   }
 
@@ -300,10 +299,20 @@ export class MqttSource implements Source {
     for (const raw of payload.toString('utf8').split('\n')) {
       const line = raw.trim();
       if (line.length === 0) continue;
-      const res = parsePayloadLine(line, topicStream, this.fmt, now);
+      const res = this.lineFormat ? this.readLine(line, topicStream, now) : parsePayloadLine(line, topicStream, this.fmt, now);
+      if ('header' in res) continue;
       if ('reading' in res) events.reading(res.reading);
       else events.drop(res.drop, `${res.detail} (topic '${topic}')`);
     }
+  }
+
+  /** One payload line through the configured line format; the topic names the stream unless a column does. */
+  private readLine(line: string, topicStream: string, now: number): ReturnType<LineFormatParser['parse']> {
+    const res = this.lineFormat!.parse(line, now);
+    if ('reading' in res && this.fmt.streamFrom === 'topic' && this.lineFormat!.opts.streamColumn === undefined && res.reading.stream === 'default') {
+      return { reading: { ...res.reading, stream: topicStream } };
+    }
+    return res;
   }
 
   async stop(): Promise<void> {
