@@ -27,6 +27,7 @@ export interface MqttClientLike {
 /** Creates a client; defaults to mqtt.js `connect`. */
 export type MqttConnect = (url: string, options: IClientOptions) => MqttClientLike;
 
+/** The default {@link MqttConnect}: mqtt.js `connect`. */
 export const defaultMqttConnect: MqttConnect = (url, options) => mqttConnect(url, options);
 
 /**

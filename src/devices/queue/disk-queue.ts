@@ -42,6 +42,7 @@ interface Segment {
   dirty: boolean;
 }
 
+/** Options of {@link DiskQueue}: its bounds and its notifications. */
 export interface DiskQueueOptions {
   /** Bound on the queue's bytes on disk plus not-yet-written bytes. Default 64 MiB. */
   maxBytes?: number;
@@ -71,6 +72,11 @@ function parseLine(line: string): QueueEntry | undefined {
   }
 }
 
+function queueDirError(dir: string, e: unknown): InputError {
+  const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+  return new InputError(`mqtt sink: cannot use the queue directory (${code})`, { file: dir, field: 'queue', expected: 'a directory this user can create and write (mqtt://…?queue=DIR, or STATE_DIRECTORY)' });
+}
+
 /**
  * The sink's durable FIFO. Records get consecutive queue numbers `q`; [acked, nextQ) are
  * pending. Recent records live in memory; a record reaches disk when {@link writePending}
@@ -79,11 +85,6 @@ function parseLine(line: string): QueueEntry | undefined {
  * Segment writes are synchronous (page cache), fsyncs asynchronous (they can take tens of ms
  * on SD cards and must not stall the event loop).
  */
-function queueDirError(dir: string, e: unknown): InputError {
-  const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-  return new InputError(`mqtt sink: cannot use the queue directory (${code})`, { file: dir, field: 'queue', expected: 'a directory this user can create and write (mqtt://…?queue=DIR, or STATE_DIRECTORY)' });
-}
-
 export class DiskQueue {
   readonly dir: string;
   private readonly maxBytes: number;

@@ -190,7 +190,10 @@ export class MqttSource implements Source {
   private state: 'connected' | 'disconnected' | undefined;
   private stopped = false;
 
-  /** From a URI: `mqtt://host:1883/sensors/+?stream=field&channels=a,b&qos=1&client=ID`. */
+  /**
+   * From a URI: `mqtt://host:1883/sensors/+?stream=field&channels=a,b&qos=1&client=ID`;
+   * `maxLength=N` is the payload limit in bytes (`format=` is read by `sourceFromUri`, see `lineFormat`).
+   */
   static fromUri(uri: string, options: Partial<MqttSourceOptions> = {}): MqttSource {
     const { url, topic, params } = splitMqttUri(uri);
     const stream = params.get('stream');
