@@ -2,9 +2,15 @@
  * A small, strict CSV reader for sensor tables: a header row, then one row per sample.
  * Empty cells and NaN are gaps (kept as NaN for the caller to fill); anything else that is not
  * a number is an error naming the file, line and column.
+ *
+ * Fields and numbers follow the devices' reading grammar (src/devices/framing/grammar.ts:
+ * quoting, BOM, CRLF, `nan`, empty cells), so a CSV line reads the same here as from a serial
+ * port or a file source. Two rules are this reader's own: `NA` is also a gap (R-style exports),
+ * and `inf` is an error, as a training table must be finite.
  */
 import { readFile } from 'node:fs/promises';
 import { InputError } from '../errors.js';
+import { parseNumberField, splitFields } from '../devices/framing/grammar.js';
 
 export interface Table {
   file: string;
@@ -15,25 +21,9 @@ export interface Table {
   rows: number;
 }
 
+/** Cells of one row: the devices' quote-aware field splitter (src/devices/framing/grammar.ts). */
 function splitLine(line: string, sep: string): string[] {
-  if (!line.includes('"')) return line.split(sep);
-  const out: string[] = [];
-  let cur = '';
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i]!;
-    if (ch === '"') {
-      if (quoted && line[i + 1] === '"') {
-        cur += '"';
-        i++;
-      } else quoted = !quoted;
-    } else if (ch === sep && !quoted) {
-      out.push(cur);
-      cur = '';
-    } else cur += ch;
-  }
-  out.push(cur);
-  return out;
+  return splitFields(line, sep === '\t' ? '\t' : sep === ';' ? ';' : ',');
 }
 
 /**
@@ -47,7 +37,7 @@ export function parseCsv(text: string, file: string, opts: { textColumns?: strin
   const lines = text.split(/\r?\n/);
   while (lines.length > 0 && lines[lines.length - 1]!.trim() === '') lines.pop();
   if (lines.length === 0) throw new InputError('the CSV file is empty', { file, line: 1, expected: 'a header row naming the columns' });
-  const header = lines[0]!;
+  const header = lines[0]!.replace(/^\uFEFF/, '');
   const sep = header.includes(',') ? ',' : header.includes(';') ? ';' : header.includes('\t') ? '\t' : ',';
   const columns = splitLine(header, sep).map((c) => c.trim());
   if (columns.some((c) => c === '') || new Set(columns).size !== columns.length) {
@@ -74,12 +64,12 @@ export function parseCsv(text: string, file: string, opts: { textColumns?: strin
         t[r] = raw;
         continue;
       }
-      if (raw === '' || raw.toLowerCase() === 'nan' || raw.toLowerCase() === 'na') {
+      if (raw.toLowerCase() === 'na') {
         numeric.get(name)![r] = NaN;
         continue;
       }
-      const v = Number(raw);
-      if (!Number.isFinite(v)) throw new InputError(`cell ${JSON.stringify(raw)} is not a number`, { file, line: r + 2, field: name, expected: 'a finite number, or an empty cell for a gap' });
+      const v = parseNumberField(raw);
+      if (v === undefined || v === Infinity || v === -Infinity) throw new InputError(`cell ${JSON.stringify(raw)} is not a number`, { file, line: r + 2, field: name, expected: 'a finite number, or an empty cell for a gap' });
       numeric.get(name)![r] = v;
     }
   }

@@ -104,7 +104,14 @@ export async function sourceFromUri(uri: string, ctx: UriContext): Promise<Sourc
       const { MqttSource } = await import('./sources/mqtt.js');
       const channels = typeof ctx.channels === 'number' ? Array.from({ length: ctx.channels }, (_, i) => String(i)) : ctx.channels;
       // fromUri keeps '#' wildcards (a URL parser would read them as a fragment).
-      return MqttSource.fromUri(uri, q.has('channels') ? {} : { channels });
+      // `format=` reads payload lines with the same line format as serial/file/stdin.
+      // `stream=topic|field` is the MQTT stream mode, not a stream column.
+      const lq = new URLSearchParams(q);
+      if (['topic', 'field'].includes(lq.get('stream') ?? '')) lq.delete('stream');
+      const framing = q.has('format') ? framingFrom(uri, lq, ctx) : undefined;
+      if (framing?.kind === 'binary') bad(uri, 'format', 'csv, whitespace, kv or jsonl for MQTT payloads', 'binary');
+      const lineFormat = framing?.kind === 'line' ? framing : undefined;
+      return MqttSource.fromUri(uri, { ...(q.has('channels') ? {} : { channels }), ...(lineFormat ? { lineFormat } : {}) });
     }
     default:
       return bad(uri, 'scheme', 'serial:, file:, stdin:, sim: or mqtt://', scheme);

@@ -351,8 +351,20 @@ describe('HttpSink: health, metrics, routes', () => {
     const page = await fetch(`${sink.url}/`);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/^text\/html/);
-    expect(page.headers.get('content-security-policy')).toMatch(/default-src 'none'/);
-    expect(await page.text()).toMatch(/<script src="\/assets\/uplot\.js">/);
+    const csp = page.headers.get('content-security-policy') ?? '';
+    expect(csp).toMatch(/default-src 'none'/);
+    // The page script is a same-origin asset (compiled from dashboard-client/main.ts): no inline script, no script hash.
+    expect(csp).toMatch(/script-src 'self'(;|$)/);
+    const html = await page.text();
+    expect(html).toMatch(/<script src="\/assets\/uplot\.js">/);
+    expect(html).toMatch(/<script src="\/assets\/dashboard\.js"><\/script>/);
+    expect(html).not.toMatch(/<script>/);
+    const script = await fetch(`${sink.url}/assets/dashboard.js`);
+    expect(script.status).toBe(200);
+    expect(script.headers.get('content-type')).toMatch(/^text\/javascript/);
+    const code = await script.text();
+    expect(code).toContain('new EventSource(');
+    expect(code).not.toMatch(/^\s*(export|import)\b/m);
 
     for (const path of ['/nope', '/assets/uPlot.iife.js', '/assets/../package.json', '/metrics/', '//healthz']) {
       expect((await fetch(`${sink.url}${path}`)).status, path).toBe(404);

@@ -180,15 +180,21 @@ describe('sensor-stream daemon over a real pty (socat)', () => {
       await pty.start();
       const out = join(dir, `${name}.jsonl`);
       const d = startDaemon(['--model', model, '--source', `serial:${pty.dev}?format=csv&header=${header}&columns=0`, '--sink', `jsonl:${out}`, '--checkpoint', cp, '--checkpoint-every', '3600', '--log-level', 'warn']);
-      await new Promise((r) => setTimeout(r, 1500));
-      const ws = createWriteStream(pty.feed);
-      await feed(ws, part);
-      const got = await waitFor(() => readJsonl(out), (r) => r.length >= part.length, 20000, `${part.length} predictions`);
-      d.proc.kill('SIGTERM');
-      expect(await d.exited).toBe(0);
-      ws.destroy();
-      await pty.kill();
-      return got;
+      // socat and the daemon go whatever happens (a failed wait used to leave both running).
+      let ws: ReturnType<typeof createWriteStream> | undefined;
+      try {
+        await new Promise((r) => setTimeout(r, 1500));
+        ws = createWriteStream(pty.feed);
+        await feed(ws, part);
+        const got = await waitFor(() => readJsonl(out), (r) => r.length >= part.length, 20000, `${part.length} predictions`);
+        d.proc.kill('SIGTERM');
+        expect(await d.exited).toBe(0);
+        return got;
+      } finally {
+        ws?.destroy();
+        if (d.proc.exitCode === null) d.proc.kill('SIGKILL');
+        await pty.kill();
+      }
     };
     const first = await runPart(lines.slice(0, 500), 'd1', false);
     const second = await runPart(lines.slice(500), 'd2', false);

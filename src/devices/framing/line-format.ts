@@ -2,8 +2,13 @@
  * Turns one text line into a reading: CSV, whitespace-separated, `key=value` pairs, or JSON
  * lines. Columns are chosen by name (with a header line, or keys) or by index; an optional
  * stream-id column and timestamp column. Every failure is a DropReason, never an exception.
+ *
+ * Fields, numbers, gaps, `nan`/`inf`, JSON `null`, quoting, BOM and CRLF follow the one
+ * reading grammar of ./grammar.ts (its header states the rules); serial, file, stdin and MQTT
+ * (with `format=`) all read lines through this class.
  */
 import type { DropReason, Reading } from '../types.js';
+import { parseJsonNumber, parseNumberField, splitFields, type FieldSeparator } from './grammar.js';
 
 export type LineFormat = 'csv' | 'whitespace' | 'kv' | 'jsonl';
 
@@ -22,16 +27,14 @@ export interface LineFormatOptions {
 
 export type ParseResult = { reading: Reading } | { drop: DropReason; detail: string } | { header: true };
 
-const NUMERIC = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^[-+]?(nan|inf|infinity)$/i;
-
 export class LineFormatParser {
   private names: string[] | undefined;
   private first = true;
-  private readonly sep: RegExp | string;
+  private readonly sep: FieldSeparator;
 
   constructor(readonly opts: LineFormatOptions) {
     if (!opts.columns.length) throw new RangeError("'columns' must name at least one channel");
-    this.sep = opts.format === 'whitespace' ? /\s+/ : ',';
+    this.sep = opts.format === 'whitespace' ? 'whitespace' : ',';
   }
 
   /** Column index of a name or index, once the header is known. */
@@ -52,10 +55,10 @@ export class LineFormatParser {
   }
 
   private parseDelimited(text: string, arrival: number): ParseResult {
-    const cells = text.split(this.sep).map((c) => c.trim());
+    const cells = splitFields(text, this.sep);
     if (this.first) {
       this.first = false;
-      const wantHeader = this.opts.header === true || (this.opts.header !== false && cells.some((c) => !NUMERIC.test(c)) && this.opts.columns.some((c) => typeof c === 'string'));
+      const wantHeader = this.opts.header === true || (this.opts.header !== false && cells.some((c) => c === '' || parseNumberField(c) === undefined) && this.opts.columns.some((c) => typeof c === 'string'));
       if (wantHeader) {
         this.names = cells;
         const missing = [...this.opts.columns, this.opts.streamColumn, this.opts.timeColumn].filter((c) => typeof c === 'string' && !cells.includes(c));
@@ -102,14 +105,10 @@ export class LineFormatParser {
     const values: number[] = [];
     for (const c of this.opts.columns) {
       const raw = get(c);
-      if (raw === undefined || raw === null) return { drop: 'column-count', detail: `missing channel '${c}'` };
-      // An empty cell is a gap in the data: NaN, handled by the stream's non-finite policy.
-      if (raw === '') {
-        values.push(NaN);
-        continue;
-      }
-      const v = typeof raw === 'number' ? raw : Number(raw);
-      if (typeof raw !== 'number' && !NUMERIC.test(String(raw).trim())) return { drop: 'malformed', detail: `channel '${c}' is '${String(raw).slice(0, 20)}', not a number` };
+      if (raw === undefined) return { drop: 'column-count', detail: `missing channel '${c}'` };
+      // An empty cell or JSON null is a gap in the data: NaN, handled by the stream's non-finite policy.
+      const v = parseJsonNumber(raw);
+      if (v === undefined) return { drop: 'malformed', detail: `channel '${c}' is '${String(typeof raw === 'string' ? raw : JSON.stringify(raw)).slice(0, 20)}', not a number` };
       values.push(v);
     }
     const streamRaw = this.opts.streamColumn !== undefined ? get(this.opts.streamColumn) : obj?.stream;

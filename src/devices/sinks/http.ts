@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 import { InputError } from '../../errors.js';
 import type { DaemonMetrics } from '../metrics.js';
 import type { PredictionRecord, Sink } from '../types.js';
-import { DASHBOARD_CSP, dashboardHtml } from './dashboard.js';
+import { DASHBOARD_CSP, dashboardHtml, loadDashboardScript } from './dashboard.js';
 
 /** What `/healthz` reports: 200 when `ok`, else 503, with the object as JSON. */
 export interface HealthReport {
@@ -171,7 +171,7 @@ export class HttpSink implements Sink {
   private constructor(
     private readonly server: Server,
     private readonly opts: Required<Pick<HttpSinkOptions, 'metrics' | 'health' | 'title' | 'historyPerStream' | 'historyStreams' | 'maxClients' | 'snapshotBytes' | 'maxClientBacklog'>> & { token?: string },
-    private readonly assets: { js: Buffer; css: Buffer },
+    private readonly assets: { js: Buffer; css: Buffer; dashboard: Buffer },
   ) {
     const addr = server.address() as AddressInfo;
     const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
@@ -225,7 +225,7 @@ export class HttpSink implements Sink {
     if (!(maxClientBacklog > 0)) {
       throw new InputError(`http sink: maxClientBacklog must be positive, got ${maxClientBacklog}`, { field: 'maxClientBacklog', expected: 'bytes > 0' });
     }
-    const assets = loadUplotAssets();
+    const assets = { ...loadUplotAssets(), dashboard: loadDashboardScript() };
     const server = createServer();
     const bindHost = host.trim().replace(/^\[(.*)\]$/, '$1');
     await new Promise<void>((resolve, reject) => {
@@ -408,7 +408,7 @@ export class HttpSink implements Sink {
     if (!this.tokenDigest && !isLoopbackHost(hostHeaderName(req.headers.host ?? ''))) {
       return text(res, 403, 'forbidden: this daemon answers only to loopback host names\n');
     }
-    const known = ['/', '/healthz', '/metrics', '/events', '/assets/uplot.js', '/assets/uplot.css'];
+    const known = ['/', '/healthz', '/metrics', '/events', '/assets/uplot.js', '/assets/uplot.css', '/assets/dashboard.js'];
     if (!known.includes(path)) return text(res, 404, 'not found\n');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
@@ -427,6 +427,8 @@ export class HttpSink implements Sink {
         return asset(res, 'text/javascript; charset=utf-8', this.assets.js);
       case '/assets/uplot.css':
         return asset(res, 'text/css; charset=utf-8', this.assets.css);
+      case '/assets/dashboard.js':
+        return asset(res, 'text/javascript; charset=utf-8', this.assets.dashboard);
     }
   }
 

@@ -12,8 +12,15 @@
  * the filter has none) or from the payload (`streamFrom: 'field'`: the JSON field `stream`, or
  * the first column of a CSV line).
  *
+ * With `lineFormat` (URI `format=csv|whitespace|kv|jsonl` and the other line parameters of a
+ * serial or file source), every payload line goes through the same {@link LineFormatParser} as
+ * those sources, so a line reads the same whichever way it arrives; the stream id is then the
+ * configured stream column (or a JSON `stream` field), else the topic's. Without it the payload
+ * form is detected per line (JSON object, or CSV/whitespace numbers, below), with the same
+ * number grammar (src/devices/framing/grammar.ts).
+ *
  * A payload that cannot be read is reported through `events.drop(reason, detail)` and never
- * throws. `nan`/`inf` tokens and JSON `null` are passed on as NaN/±Infinity: whether such a
+ * throws. `nan`/`inf` tokens, empty fields and JSON `null` are passed on as NaN/±Infinity: whether such a
  * reading is dropped ('non-finite') or repaired is the validation stage's policy, not ours.
  * Broker loss is reported with `status('disconnected')`; the mqtt client reconnects by itself
  * with exponential backoff (reconnectPeriodMs doubling up to maxReconnectPeriodMs, ±20 % jitter
@@ -25,77 +32,11 @@
  * await src.start({ reading: (r) => pool.push(r), drop: (why) => metrics.drop(why), status: (s) => log.info(s) });
  * ```
  */
-import { connect as mqttConnect, type IClientOptions } from 'mqtt';
 import { InputError } from '../../errors.js';
+import { parseJsonNumber, parseNumberField, splitFields } from '../framing/grammar.js';
+import { LineFormatParser, type LineFormatOptions } from '../framing/line-format.js';
 import type { DropReason, Reading, Source, SourceEvents } from '../types.js';
-
-/** The part of an mqtt.js `MqttClient` that streamcell uses; a test may hand in its own. */
-export interface MqttClientLike {
-  readonly connected: boolean;
-  /** mqtt.js reads `reconnectPeriod` from here before each retry; we change it for backoff. */
-  options: { reconnectPeriod?: number };
-  on(event: 'connect', listener: (packet: { sessionPresent?: boolean }) => void): unknown;
-  on(event: 'message', listener: (topic: string, payload: Buffer) => void): unknown;
-  on(event: 'error', listener: (error: Error) => void): unknown;
-  on(event: 'close' | 'reconnect' | 'offline', listener: () => void): unknown;
-  subscribe(
-    topic: string,
-    opts: { qos: 0 | 1 | 2 },
-    callback: (err: Error | null, granted?: Array<{ topic: string; qos: number }>) => void,
-  ): unknown;
-  publish(topic: string, payload: string, opts: { qos: 0 | 1 | 2 }, callback: (err?: Error) => void): unknown;
-  end(force: boolean, opts: object, callback: () => void): unknown;
-}
-
-/** Creates a client; defaults to mqtt.js `connect`. */
-export type MqttConnect = (url: string, options: IClientOptions) => MqttClientLike;
-
-export const defaultMqttConnect: MqttConnect = (url, options) => mqttConnect(url, options);
-
-/**
- * Splits `mqtt://host:1883/sensors/+?qos=1` into the broker URL, the topic (the whole path,
- * wildcards included; `#` is taken literally, not as a URL fragment) and the query.
- */
-export function splitMqttUri(uri: string): { url: string; topic: string; params: URLSearchParams } {
-  const m = /^(mqtts?|wss?|tcp|ssl):\/\/([^/?]+)(?:\/([^?]*))?(?:\?(.*))?$/.exec(uri);
-  if (!m) {
-    throw new InputError(`not an MQTT URI: '${uri}'`, { field: 'uri', expected: 'mqtt://host:1883/topic' });
-  }
-  const [, scheme, authority, path = '', query = ''] = m;
-  return { url: `${scheme}://${authority}`, topic: decodeURIComponent(path), params: new URLSearchParams(query) };
-}
-
-/** Checks an MQTT topic filter (subscribe side): `+` and `#` must fill a whole level, `#` only last. */
-export function validateTopicFilter(topic: string, field = 'topic'): void {
-  const levels = topic.split('/');
-  const bad =
-    topic.length === 0 ||
-    topic.includes('\u0000') ||
-    levels.some((l, i) => (l.includes('+') && l !== '+') || (l.includes('#') && (l !== '#' || i !== levels.length - 1)));
-  if (bad) {
-    throw new InputError(`invalid MQTT topic filter '${topic}'`, {
-      field,
-      expected: "levels separated by '/', '+' for one whole level, '#' only as the last level",
-    });
-  }
-}
-
-/**
- * Makes mqtt.js's fixed `reconnectPeriod` an exponential backoff: base, 2×base, … up to max,
- * with ±20 % jitter, back to base after a successful connect.
- */
-export function reconnectWithBackoff(client: MqttClientLike, baseMs: number, maxMs: number): void {
-  let period = baseMs;
-  const jitter = (ms: number) => Math.round(ms * (0.8 + 0.4 * Math.random()));
-  client.on('reconnect', () => {
-    period = Math.min(maxMs, period * 2);
-    client.options.reconnectPeriod = jitter(period);
-  });
-  client.on('connect', () => {
-    period = baseMs;
-    client.options.reconnectPeriod = baseMs;
-  });
-}
+import { defaultMqttConnect, splitMqttUri, reconnectWithBackoff, validateTopicFilter, type MqttClientLike, type MqttConnect } from '../mqtt/client.js';
 
 export interface MqttSourceOptions {
   /** Broker URL, `mqtt://host:1883`; may carry the topic as its path when `topic` is not given. */
@@ -119,29 +60,14 @@ export interface MqttSourceOptions {
   maxPayloadBytes?: number;
   /** Client factory; defaults to mqtt.js `connect`. */
   connect?: MqttConnect;
+  /** Read payload lines with this line format (as serial/file/stdin do) instead of detecting the form per line. */
+  lineFormat?: LineFormatOptions;
   /** Arrival-time clock for payloads without `t`. Default Date.now. */
   now?: () => number;
 }
 
 /** Result of reading one payload line. */
 export type ParsedLine = { reading: Reading } | { drop: DropReason; detail: string };
-
-const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
-const NON_FINITE = /^([+-]?)(nan|inf|infinity)$/i;
-
-function numberToken(tok: string): number | undefined {
-  if (NUMBER.test(tok)) return Number(tok);
-  const m = NON_FINITE.exec(tok);
-  if (m) return m[2].toLowerCase() === 'nan' ? NaN : m[1] === '-' ? -Infinity : Infinity;
-  return undefined;
-}
-
-function jsonNumber(v: unknown): number | undefined {
-  if (typeof v === 'number') return v;
-  if (v === null) return NaN; // a missing sample; the validation policy decides
-  if (typeof v === 'string') return numberToken(v.trim());
-  return undefined;
-}
 
 export interface PayloadFormat {
   streamFrom: 'topic' | 'field';
@@ -202,14 +128,15 @@ export function parsePayloadLine(line: string, topicStream: string, fmt: Payload
     }
     const values: number[] = [];
     for (const v of raw) {
-      const n = jsonNumber(v);
+      const n = parseJsonNumber(v);
       if (n === undefined) return { drop: 'malformed', detail: `not a number: ${JSON.stringify(v)} in ${snippet}` };
       values.push(n);
     }
     if (values.length === 0) return { drop: 'column-count', detail: `no values: ${snippet}` };
     return { reading: { stream, values, t } };
   }
-  const tokens = line.split(/[\s,;]+/).filter((s) => s.length > 0);
+  // The one field grammar: comma (quote-aware, empty field = gap), else semicolon, else whitespace.
+  const tokens = splitFields(line, line.includes(',') ? ',' : line.includes(';') ? ';' : 'whitespace');
   let stream = topicStream;
   if (fmt.streamFrom === 'field') {
     const id = tokens.shift();
@@ -222,7 +149,7 @@ export function parsePayloadLine(line: string, topicStream: string, fmt: Payload
   if (tokens.length === 0) return { drop: 'column-count', detail: `no values: ${snippet}` };
   const values: number[] = [];
   for (const tok of tokens) {
-    const n = numberToken(tok);
+    const n = parseNumberField(tok);
     if (n === undefined) return { drop: 'malformed', detail: `not a number: '${tok}' in ${snippet}` };
     values.push(n);
   }
@@ -258,11 +185,15 @@ export class MqttSource implements Source {
   private readonly maxPayload: number;
   private readonly connectFn: MqttConnect;
   private readonly now: () => number;
+  private readonly lineFormat?: LineFormatParser;
   private client?: MqttClientLike;
   private state: 'connected' | 'disconnected' | undefined;
   private stopped = false;
 
-  /** From a URI: `mqtt://host:1883/sensors/+?stream=field&channels=a,b&qos=1&client=ID`. */
+  /**
+   * From a URI: `mqtt://host:1883/sensors/+?stream=field&channels=a,b&qos=1&client=ID`;
+   * `maxLength=N` is the payload limit in bytes (`format=` is read by `sourceFromUri`, see `lineFormat`).
+   */
   static fromUri(uri: string, options: Partial<MqttSourceOptions> = {}): MqttSource {
     const { url, topic, params } = splitMqttUri(uri);
     const stream = params.get('stream');
@@ -270,7 +201,9 @@ export class MqttSource implements Source {
       throw new InputError(`unknown stream mode '${stream}'`, { field: 'stream', expected: "'topic' or 'field'" });
     }
     const qos = params.get('qos');
+    const maxLength = params.get('maxLength');
     return new MqttSource({
+      maxPayloadBytes: maxLength === null ? undefined : Number(maxLength),
       url,
       topic,
       streamFrom: stream ?? undefined,
@@ -306,6 +239,7 @@ export class MqttSource implements Source {
     this.maxPayload = options.maxPayloadBytes ?? 65_536;
     this.connectFn = options.connect ?? defaultMqttConnect;
     this.now = options.now ?? Date.now;
+    if (options.lineFormat) this.lineFormat = new LineFormatParser(options.lineFormat);
     this.uri = `${this.url}/${this.topic}`;
   }
 
@@ -368,10 +302,20 @@ export class MqttSource implements Source {
     for (const raw of payload.toString('utf8').split('\n')) {
       const line = raw.trim();
       if (line.length === 0) continue;
-      const res = parsePayloadLine(line, topicStream, this.fmt, now);
+      const res = this.lineFormat ? this.readLine(line, topicStream, now) : parsePayloadLine(line, topicStream, this.fmt, now);
+      if ('header' in res) continue;
       if ('reading' in res) events.reading(res.reading);
       else events.drop(res.drop, `${res.detail} (topic '${topic}')`);
     }
+  }
+
+  /** One payload line through the configured line format; the topic names the stream unless a column does. */
+  private readLine(line: string, topicStream: string, now: number): ReturnType<LineFormatParser['parse']> {
+    const res = this.lineFormat!.parse(line, now);
+    if ('reading' in res && this.fmt.streamFrom === 'topic' && this.lineFormat!.opts.streamColumn === undefined && res.reading.stream === 'default') {
+      return { reading: { ...res.reading, stream: topicStream } };
+    }
+    return res;
   }
 
   async stop(): Promise<void> {
