@@ -30,29 +30,20 @@ export function loadTfjs(): Promise<TfjsInfo> {
         reason = `@tensorflow/tfjs-node not usable: ${(e as Error).message.split('\n')[0]}`;
       }
     } else reason = 'STREAMCELL_TFJS_NODE=0';
-    // tfjs prints a "install tfjs-node" banner on import in Node; we already say which backend is used.
-    const warn = console.warn;
-    const log = console.log;
-    console.warn = () => {};
-    console.log = () => {};
     let tf: Tf;
     try {
-      try {
-        tf = await import('@tensorflow/tfjs');
-      } catch (e) {
-        // A device install (scripts/install-on-device.sh) leaves tfjs out on purpose.
-        throw new InputError(`@tensorflow/tfjs is not installed (${(e as Error).message.split('\n')[0]}): training, export parity and tfjs models need the workstation install`, {
-          expected: "run this on the workstation install (npm install, which includes tfjs), or 'npm install @tensorflow/tfjs' here; on a device, export with --no-verify or bring ONNX models",
-        });
-      }
-      await tf.setBackend('cpu');
-      await tf.ready();
-      // The cpu backend prints its banner on the first tensor write: take it here, silenced.
-      tf.tensor([0]).dispose();
-    } finally {
-      console.warn = warn;
-      console.log = log;
+      tf = await import('@tensorflow/tfjs');
+    } catch (e) {
+      // A device install (scripts/install-on-device.sh) leaves tfjs out on purpose.
+      throw new InputError(`@tensorflow/tfjs is not installed (${(e as Error).message.split('\n')[0]}): training, export parity and tfjs models need the workstation install`, {
+        expected: "run this on the workstation install (npm install, which includes tfjs), or 'npm install @tensorflow/tfjs' here; on a device, export with --no-verify or bring ONNX models",
+      });
     }
+    // The cpu backend prints an "install tfjs-node" banner on its first tensor unless in
+    // production mode; we already say which backend is used.
+    tf.env().set('PROD', true);
+    await tf.setBackend('cpu');
+    await tf.ready();
     return { tf, backend: `${tf.getBackend()} (@tensorflow/tfjs)`, fallbackReason: reason };
   })();
   return loaded;
