@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect as mqttConnect } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { track } from '../helpers/children.js';
 import { CLI, runCli } from '../helpers/cli.js';
 import { freePort, metric, readJsonl, waitFor } from '../helpers/daemon.js';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
@@ -54,7 +55,7 @@ interface Daemon {
 function daemon(args: string[], wrap?: (argv: string[]) => string[]): Daemon {
   const argv = [process.execPath, CLI, 'stream', '--bundle', BUNDLE, '--source', 'stdin:?format=jsonl&stream=stream', '--log-level', 'warn', ...args];
   const full = wrap ? wrap(argv) : argv;
-  const proc = spawn(full[0]!, full.slice(1), { stdio: ['pipe', 'ignore', 'pipe'] });
+  const proc = track(spawn(full[0]!, full.slice(1), { stdio: ['pipe', 'ignore', 'pipe'] }));
   children.add(proc);
   let err = '';
   proc.stderr!.on('data', (d) => (err += d));

@@ -16,6 +16,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'no
 import { createServer, connect as netConnect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { track } from './children.js';
 
 const CANDIDATES = ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/bin/mosquitto'];
 
@@ -105,7 +106,7 @@ export async function startMosquitto(): Promise<Mosquitto> {
     },
     async start() {
       if (proc) return;
-      const p = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const p = track(spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] }));
       let stderr = '';
       p.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
       live.add(p);

@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { track } from './children.js';
 
 export class PtyPair {
   proc?: ChildProcess;
@@ -17,7 +18,7 @@ export class PtyPair {
   }
 
   async start(): Promise<void> {
-    this.proc = spawn('socat', [`pty,raw,echo=0,link=${this.dev}`, `pty,raw,echo=0,link=${this.feed}`], { stdio: 'ignore' });
+    this.proc = track(spawn('socat', [`pty,raw,echo=0,link=${this.dev}`, `pty,raw,echo=0,link=${this.feed}`], { stdio: 'ignore' }));
     const t0 = Date.now();
     while (!(existsSync(this.dev) && existsSync(this.feed))) {
       if (Date.now() - t0 > 5000) throw new Error('socat did not create the pty pair within 5 s (is socat installed?)');
