@@ -3,7 +3,7 @@
  * test writes sensor lines into `feed`. Killing socat makes `dev` disappear (an unplug).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { track } from './children.js';
 
@@ -26,6 +26,25 @@ export class PtyPair {
     }
   }
 
+  /**
+   * Resolves once process `pid` holds `dev` open (its /proc/PID/fd links to the pty), e.g. the
+   * daemon has opened the serial port: a poll instead of a fixed sleep before feeding lines.
+   */
+  async openedBy(pid: number, timeoutMs = 20_000): Promise<void> {
+    const t0 = Date.now();
+    for (;;) {
+      let target: string | undefined;
+      try {
+        target = realpathSync(this.dev);
+        if (readdirSync(`/proc/${pid}/fd`).some((fd) => readlinkSafe(`/proc/${pid}/fd/${fd}`) === target)) return;
+      } catch {
+        /* the link or the process is not there (yet) */
+      }
+      if (Date.now() - t0 > timeoutMs) throw new Error(`process ${pid} did not open ${this.dev} (${target ?? 'no pty'}) within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   /** Unplug: kill socat; both links vanish. */
   async kill(): Promise<void> {
     const p = this.proc;
@@ -36,5 +55,13 @@ export class PtyPair {
     });
     const t0 = Date.now();
     while (existsSync(this.dev) && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function readlinkSafe(p: string): string | undefined {
+  try {
+    return readlinkSync(p);
+  } catch {
+    return undefined;
   }
 }
