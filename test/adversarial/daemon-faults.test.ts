@@ -342,6 +342,8 @@ describe('hostile flags and secrets', () => {
     const at = (t: number) => JSON.stringify({ stream: 'a', t, ax: 0, ay: 0, az: 1 });
     await d.send([at(1000), at(2000), at(1500), at(3000)]);
     await waitFor(() => metric(url, 'streamcell_dropped_total', { reason: 'time-backwards' }), (n) => n === 1, 10_000, 'the backwards reading dropped');
+    // The drop is counted at validation, before the readings around it are predicted: wait for those.
+    await waitFor(() => metric(url, 'streamcell_predictions_out_total'), (n) => n >= 3, 10_000, 'the three in-order readings predicted');
     expect(await metric(url, 'streamcell_predictions_out_total')).toBe(3);
     d.proc.kill('SIGTERM');
     expect(await d.exited).toBe(0);
