@@ -52,11 +52,32 @@ describe('bundles', () => {
     expect(again.stderr).toMatch(/refusing to overwrite/);
   });
 
-  it('run accepts the verified bundle (float step model and its int8 twin)', () => {
-    const r = runBundle(bundle);
-    expect(r.status, r.stderr).toBe(0);
-    const q = runCli(['run', bundle, '--int8', '--input', here('../models/co2-weekly-mauna-loa.csv'), '-o', join(dir, 'out8.jsonl')]);
-    expect(q.status, q.stderr).toBe(0);
+  it('run accepts the verified bundle (float step model and its int8 twin): the predictions of its step models run directly', async () => {
+    const csv = here('../models/co2-weekly-mauna-loa.csv');
+    const rows = (await readFile(csv, 'utf8')).trim().split('\n').length - 1; // less the header
+    // Predictions without the wall-clock field: everything else must match line for line.
+    const predictions = async (f: string) =>
+      (await readFile(f, 'utf8')).trim().split('\n').map((l) => {
+        const { t, ...rest } = JSON.parse(l) as Record<string, unknown>;
+        expect(typeof t).toBe('number');
+        return rest;
+      });
+    const dropped = (stderr: string) => Number(/^dropped: non-finite (\d+)$/m.exec(stderr)?.[1] ?? 0);
+    for (const [flag, step] of [[[], 'step.onnx'], [['--int8'], 'step-int8.onnx']] as const) {
+      const out = join(dir, `via-bundle${flag.length ? '-int8' : ''}.jsonl`);
+      const r = runCli(['run', bundle, ...flag, '--input', csv, '-o', out, '--public-key', join(dir, 'keys/streamcell.pub')]);
+      expect(r.status, r.stderr).toBe(0);
+      const direct = join(dir, `direct-${step}.jsonl`);
+      const d = runCli(['run', join(bundle, step), '--input', csv, '-o', direct]);
+      expect(d.status, d.stderr).toBe(0);
+      const got = await predictions(out);
+      const want = await predictions(direct);
+      expect(got.length, step).toBe(rows - dropped(r.stderr));
+      expect(dropped(r.stderr)).toBe(dropped(d.stderr));
+      expect(got, step).toEqual(want);
+      expect(got[0]).toMatchObject({ stream: 'default', seq: 0 });
+      expect(Number.isFinite((got[0]!.outputs as { delta: number[] }).delta[0])).toBe(true);
+    }
   });
 
   it('one byte of the int8 model changed → exit 2 naming int8.onnx', async () => {

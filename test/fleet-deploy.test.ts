@@ -77,8 +77,10 @@ describe('streamcell deploy over sshd hosts', () => {
   }, 120_000);
 
   it('a host unreachable mid-rollout is reported as failed within the timeout and counts against --max-fail', async () => {
-    hosts[2]!.proc.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 300));
+    const h3proc = hosts[2]!.proc;
+    const gone = new Promise<void>((r) => (h3proc.exitCode !== null || h3proc.signalCode !== null ? r() : h3proc.once('exit', () => r())));
+    h3proc.kill('SIGTERM');
+    await gone; // sshd -D has exited: its port refuses connections from now on
     const t0 = Date.now();
     // No ssh connection sharing here: a persisted control connection would outlive the killed sshd.
     const r = await runCliAsync(['deploy', '--bundle', join(dir, 'b-1.0.0'), '--inventory', inventory, '--timeout', '3', '--json'], { env: { ANSIBLE_SSH_ARGS: '-o ControlMaster=no' } });

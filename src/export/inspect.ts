@@ -1,6 +1,9 @@
-/** `streamcell inspect`: a summary of an ONNX file or a tfjs model.json. */
-import { readFile, stat } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+/** `streamcell inspect`: a summary of an ONNX file, a tfjs model.json or a bundle directory. */
+import type { KeyObject } from 'node:crypto';
+import { lstat, readFile, stat } from 'node:fs/promises';
+import { extname, join, resolve } from 'node:path';
+import { verifyBundle } from '../bundle/bundle.js';
+import { MANIFEST, SIGNATURE, type ManifestJson, type ModelRole } from '../bundle/manifest.js';
 import { InputError } from '../errors.js';
 import { META, type StateMeta } from './metadata.js';
 import { decodeUserModel, DTYPE_NAMES, toNum, type GraphProto, type ValueInfoProto } from '../onnx/proto.js';
@@ -69,8 +72,8 @@ export async function inspectFile(path: string): Promise<InspectReport> {
   return inspectOnnx(path, st.size);
 }
 
-async function inspectOnnx(path: string, size: number): Promise<InspectReport> {
-  const bytes = await readFile(path);
+async function inspectOnnx(path: string, size: number, given?: Uint8Array): Promise<InspectReport> {
+  const bytes = given ?? (await readFile(path));
   const m = decodeUserModel(bytes, path);
   const g = m.graph;
   const inits = new Set((g.initializer ?? []).map((t) => t.name));
@@ -121,5 +124,61 @@ async function inspectTfjs(path: string, size: number): Promise<InspectReport> {
       generatedBy: art.modelJson.generatedBy, convertedBy: art.modelJson.convertedBy, keras_version: art.topology.keras_version, backend: art.topology.backend,
     }).filter(([, v]) => typeof v === 'string') as [string, string][]),
     states,
+  };
+}
+
+/** A bundle directory's manifest, signature state and the summary of each of its models. */
+export interface BundleInspectReport {
+  format: 'bundle';
+  dir: string;
+  name: string;
+  version: string;
+  created: string;
+  task: ManifestJson['task'];
+  channels: string[];
+  window: number;
+  minStreamcellVersion: string;
+  /** Every file the manifest lists, by role, with its size and SHA-256 (all verified). */
+  files: { role: string; path: string; bytes: number; sha256: string }[];
+  signature: {
+    /** manifest.sig is there. */
+    present: boolean;
+    /** true: checked against the given public key; false: no key was given (not checked). */
+    verified: boolean;
+  };
+  /** Every listed file matched its size and SHA-256 (inspect fails otherwise). */
+  checksumsVerified: true;
+  /** The ONNX summary of each model, by role (float, int8, step, step_int8). */
+  models: (InspectReport & { role: ModelRole })[];
+}
+
+const MODEL_ROLES: ModelRole[] = ['float', 'int8', 'step', 'step_int8'];
+
+/** Whether `path` is a directory holding a bundle manifest (and so a bundle, not a tfjs model). */
+export async function isBundleDir(path: string): Promise<boolean> {
+  const st = await stat(path).catch(() => undefined);
+  if (!st?.isDirectory()) return false;
+  return lstat(join(path, MANIFEST)).then(() => true, () => false);
+}
+
+/**
+ * Verifies a bundle (checksums always; the signature when `publicKey` is given, through
+ * src/bundle's verifyBundle: a mismatch is the same InputError `run` gives) and summarises it.
+ */
+export async function inspectBundle(dir: string, opts: { publicKey?: KeyObject } = {}): Promise<BundleInspectReport> {
+  const b = await verifyBundle(dir, { publicKey: opts.publicKey });
+  const m = b.manifest;
+  const present = await lstat(join(b.dir, SIGNATURE)).then(() => true, () => false);
+  const files = Object.entries(m.files).map(([role, f]) => ({ role, path: f!.path, bytes: f!.bytes, sha256: f!.sha256 }));
+  const models: BundleInspectReport['models'] = [];
+  for (const role of MODEL_ROLES) {
+    const bytes = b.model(role);
+    const f = m.files[role];
+    if (!bytes || !f) continue;
+    models.push({ role, ...(await inspectOnnx(resolve(b.dir, f.path), bytes.length, bytes)) });
+  }
+  return {
+    format: 'bundle', dir: b.dir, name: m.name, version: m.version, created: m.created, task: m.task, channels: m.channels, window: m.window,
+    minStreamcellVersion: m.min_streamcell_version, files, signature: { present, verified: b.signed }, checksumsVerified: true, models,
   };
 }

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect as mqttConnect } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { track } from '../helpers/children.js';
 import { CLI, runCli } from '../helpers/cli.js';
 import { freePort, metric, readJsonl, waitFor } from '../helpers/daemon.js';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
@@ -54,7 +55,7 @@ interface Daemon {
 function daemon(args: string[], wrap?: (argv: string[]) => string[]): Daemon {
   const argv = [process.execPath, CLI, 'stream', '--bundle', BUNDLE, '--source', 'stdin:?format=jsonl&stream=stream', '--log-level', 'warn', ...args];
   const full = wrap ? wrap(argv) : argv;
-  const proc = spawn(full[0]!, full.slice(1), { stdio: ['pipe', 'ignore', 'pipe'] });
+  const proc = track(spawn(full[0]!, full.slice(1), { stdio: ['pipe', 'ignore', 'pipe'] }));
   children.add(proc);
   let err = '';
   proc.stderr!.on('data', (d) => (err += d));
@@ -341,6 +342,8 @@ describe('hostile flags and secrets', () => {
     const at = (t: number) => JSON.stringify({ stream: 'a', t, ax: 0, ay: 0, az: 1 });
     await d.send([at(1000), at(2000), at(1500), at(3000)]);
     await waitFor(() => metric(url, 'streamcell_dropped_total', { reason: 'time-backwards' }), (n) => n === 1, 10_000, 'the backwards reading dropped');
+    // The drop is counted at validation, before the readings around it are predicted: wait for those.
+    await waitFor(() => metric(url, 'streamcell_predictions_out_total'), (n) => n >= 3, 10_000, 'the three in-order readings predicted');
     expect(await metric(url, 'streamcell_predictions_out_total')).toBe(3);
     d.proc.kill('SIGTERM');
     expect(await d.exited).toBe(0);

@@ -2,6 +2,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { track } from './children.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli/bin.js', import.meta.url));
 
@@ -13,7 +14,7 @@ export interface CliResult {
 }
 
 export function runCli(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): CliResult {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run build' (npm test does it first)`);
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run build' (vitest's globalSetup, test/global-setup.ts, does it first)`);
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: opts.cwd, env: { ...process.env, ...opts.env }, timeout: 120_000 });
   let json: unknown;
   if (args.includes('--json')) {
@@ -29,7 +30,7 @@ export function runCli(args: string[], opts: { cwd?: string; env?: Record<string
 /** Like runCli, without blocking this process's event loop (for tests that serve HTTP to the CLI). */
 export function runCliAsync(args: string[], opts: { env?: Record<string, string> } = {}): Promise<CliResult> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...opts.env } });
+    const p = track(spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...opts.env } }));
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));

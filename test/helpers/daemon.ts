@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { track } from './children.js';
 import { CLI } from './cli.js';
 
 export async function freePort(): Promise<number> {
@@ -22,7 +23,7 @@ export interface DaemonProc {
 }
 
 export function startDaemon(args: string[]): DaemonProc {
-  const proc = spawn(process.execPath, [CLI, 'stream', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = track(spawn(process.execPath, [CLI, 'stream', ...args], { stdio: ['ignore', 'ignore', 'pipe'] }));
   let err = '';
   proc.stderr!.on('data', (d) => (err += d));
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));

@@ -16,6 +16,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'no
 import { createServer, connect as netConnect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { track } from './children.js';
 
 const CANDIDATES = ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/bin/mosquitto'];
 
@@ -105,7 +106,7 @@ export async function startMosquitto(): Promise<Mosquitto> {
     },
     async start() {
       if (proc) return;
-      const p = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const p = track(spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] }));
       let stderr = '';
       p.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
       live.add(p);
@@ -151,4 +152,23 @@ export async function startMosquitto(): Promise<Mosquitto> {
   };
   await broker.start();
   return broker;
+}
+
+/**
+ * Publishes `payload` on `topic` (QoS 1) every 50 ms until `seen()` says the subscriber under test
+ * got it: proof that its SUBSCRIBE is active, instead of a fixed sleep after connecting.
+ */
+export async function publishUntilSeen(
+  pub: { publishAsync(topic: string, payload: string, opts: { qos: 0 | 1 | 2 }): Promise<unknown> },
+  topic: string,
+  payload: string,
+  seen: () => boolean,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!seen()) {
+    if (Date.now() > end) throw new Error(`no subscriber got ${topic} within ${timeoutMs} ms (its SUBSCRIBE never became active)`);
+    await pub.publishAsync(topic, payload, { qos: 1 });
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

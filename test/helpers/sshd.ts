@@ -6,6 +6,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { track } from './children.js';
 import { freePort } from './daemon.js';
 
 export interface SshHost {
@@ -44,7 +45,7 @@ export async function startSshHosts(dir: string, names: string[]): Promise<{ hos
       `AuthorizedKeysFile ${authorized}`, 'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no',
       'UsePAM no', 'StrictModes no', 'Subsystem sftp internal-sftp', 'LogLevel ERROR',
     ].join('\n') + '\n');
-    const proc = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', cfg], { stdio: 'ignore' });
+    const proc = track(spawn('/usr/sbin/sshd', ['-D', '-e', '-f', cfg], { stdio: 'ignore' }));
     const t0 = Date.now();
     while (!(await listening(port))) {
       if (Date.now() - t0 > 5000) throw new Error(`sshd for ${name} did not listen on ${port}`);

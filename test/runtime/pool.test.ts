@@ -322,6 +322,7 @@ describe('StreamPool', () => {
   it('a reset or delete while a batch runs keeps that result out of the stream state', async () => {
     const { backend: real } = await resolveBackend(['onnxruntime-node']);
     let gate: Promise<void> | undefined;
+    let reachedGate = () => {};
     const gated: Backend = {
       name: real.name,
       version: real.version,
@@ -332,7 +333,10 @@ describe('StreamPool', () => {
           inputNames: s.inputNames, outputNames: s.outputNames, release: () => s.release(),
           run: async (feeds, names) => {
             const out = await s.run(feeds, names);
-            if (gate) await gate;
+            if (gate) {
+              reachedGate();
+              await gate;
+            }
             return out;
           },
         };
@@ -345,9 +349,10 @@ describe('StreamPool', () => {
     await p.push('b', xs[0]!);
     let open!: () => void;
     gate = new Promise((r) => (open = r));
+    const atGate = new Promise<void>((r) => (reachedGate = r));
     const inFlightA = p.push('a', xs[1]!);
     const inFlightB = p.push('b', xs[1]!);
-    await new Promise((r) => setTimeout(r, 5)); // the batch is now running, held at the gate
+    await atGate; // the batch is now running, held at the gate
     p.reset('a');
     p.delete('b');
     p.open('c'); // a stream opened meanwhile is not touched by b's discarded result

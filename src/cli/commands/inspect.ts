@@ -1,16 +1,23 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
-import { inspectFile, type InspectReport } from '../../export/inspect.js';
+import { loadPublicKey } from '../../bundle/bundle.js';
+import { InputError } from '../../errors.js';
+import { inspectBundle, inspectFile, isBundleDir, type BundleInspectReport, type InspectReport } from '../../export/inspect.js';
 import { emit, fmtBytes, guarded, type GlobalArgs } from '../output.js';
 
 export const command = 'inspect <file>';
-export const describe = 'Show inputs, outputs, ops, parameters, state tensors and metadata of an ONNX file or tfjs model.json';
+export const describe = 'Show inputs, outputs, ops, parameters, state tensors and metadata of an ONNX file or tfjs model.json; of a bundle directory, its manifest, signature state and each model';
 
 interface Args extends GlobalArgs {
   file: string;
+  publicKey?: string;
 }
 
 export function builder(y: Argv): Argv<Args> {
-  return y.positional('file', { type: 'string', describe: '.onnx file, model.json or its directory', demandOption: true }) as unknown as Argv<Args>;
+  return y
+    .positional('file', { type: 'string', describe: '.onnx file, model.json or its directory, or a bundle directory', demandOption: true })
+    .option('public-key', { type: 'string', describe: 'bundle: verify its signature with this key (or STREAMCELL_PUBLIC_KEY)' }) as unknown as Argv<Args>;
 }
 
 export function human(r: InspectReport): string {
@@ -29,8 +36,31 @@ export function human(r: InspectReport): string {
   return lines.join('\n');
 }
 
+export function humanBundle(r: BundleInspectReport): string {
+  const sig = r.signature.verified ? 'signed, signature verified with the given public key' : r.signature.present ? 'signed, signature NOT checked (give --public-key or STREAMCELL_PUBLIC_KEY)' : 'not signed';
+  const lines = [
+    `${r.dir} (bundle ${r.name} ${r.version}, created ${r.created})`,
+    `  task ${r.task}, channels ${r.channels.join(', ')}, window ${r.window}, needs streamcell ≥ ${r.minStreamcellVersion}`,
+    `  signature: ${sig}`,
+    `  checksums: all ${r.files.length} files verified`,
+    '  files:',
+    ...r.files.map((f) => `    ${f.role.padEnd(13)} ${f.path.padEnd(20)} ${fmtBytes(f.bytes).padStart(10)}  sha256 ${f.sha256.slice(0, 16)}…`),
+  ];
+  for (const m of r.models) lines.push('', `model ${m.role}:`, human(m).split('\n').map((l) => `  ${l}`).join('\n'));
+  return lines.join('\n');
+}
+
 export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
   await guarded(args, async () => {
+    if (await isBundleDir(args.file)) {
+      const keyFile = args.publicKey ?? process.env.STREAMCELL_PUBLIC_KEY;
+      const publicKey = keyFile ? loadPublicKey(await readFile(resolve(keyFile), 'utf8').catch(() => {
+        throw new InputError('cannot read the public key', { file: resolve(keyFile), expected: 'a PEM public key (streamcell keygen)' });
+      }), resolve(keyFile)) : undefined;
+      const r = await inspectBundle(args.file, { publicKey });
+      emit(args, r, () => humanBundle(r));
+      return;
+    }
     const r = await inspectFile(args.file);
     emit(args, r, () => human(r));
   });
