@@ -13,7 +13,7 @@ import type { MqttClientLike, MqttConnect } from '../../src/devices/mqtt/client.
 import { MqttSink } from '../../src/devices/sinks/mqtt.js';
 import { MqttSource, parsePayloadLine, streamFromTopic, type PayloadFormat } from '../../src/devices/sources/mqtt.js';
 import type { DropReason, PredictionRecord, Reading } from '../../src/devices/types.js';
-import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
+import { publishUntilSeen, startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -157,7 +157,9 @@ describe('MQTT with a real mosquitto', () => {
     expect(statuses).toEqual(['connected']);
     const pub = await connect(broker.url, { reconnectPeriod: 100 });
     await new Promise<void>((r) => pub.once('connect', () => r()));
-    await sleep(100); // the source's SUBSCRIBE
+    // The source's SUBSCRIBE is active once a probe arrives; then start from a clean slate.
+    await publishUntilSeen(pub, 'sensors/probe', '0,0', () => readings.some((r) => r.stream === 'probe'));
+    readings.length = 0;
     const send = (topic: string, payload: string) => pub.publishAsync(topic, payload, { qos: 1 });
     await send('sensors/ecg-1', '0.5,1.5');
     await send('sensors/ecg-2', '2 3\n4 5');
@@ -190,9 +192,8 @@ describe('MQTT with a real mosquitto', () => {
     await until('reconnected status', () => statuses.length === 3, 10_000);
     expect(statuses).toEqual(['connected', 'disconnected', 'connected']);
     await until('publisher back', () => pub.connected);
-    await sleep(200);
-    await send('sensors/ecg-9', '10,11');
-    await until('reading after restart', () => readings.some((r) => r.stream === 'ecg-9'));
+    // Published until the resubscribed source gets it (its SUBSCRIBE after the restart is not observable otherwise).
+    await publishUntilSeen(pub, 'sensors/ecg-9', '10,11', () => readings.some((r) => r.stream === 'ecg-9'));
     await src.stop();
     await pub.endAsync();
   });
@@ -203,7 +204,8 @@ describe('MQTT with a real mosquitto', () => {
     await src.start({ reading: (r) => readings.push(r), drop: () => {}, status: () => {} });
     const pub = await connect(broker.url);
     await new Promise<void>((r) => pub.once('connect', () => r()));
-    await sleep(100);
+    await publishUntilSeen(pub, 'fleet/all', '{"stream":"probe","values":[0,0,0]}', () => readings.some((r) => r.stream === 'probe'));
+    readings.length = 0;
     await pub.publishAsync('fleet/all', '{"stream":"dev-7","values":[1,2,3]}', { qos: 1 });
     await pub.publishAsync('fleet/all', 'dev-8,4,5', { qos: 1 });
     await until('two readings', () => readings.length === 2);

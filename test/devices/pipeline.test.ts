@@ -100,10 +100,11 @@ describe('Pipeline', () => {
     let released = false;
     void wait!.then(() => (released = true));
     for (let i = 0; i < 4; i++) pending.shift()!(); // 4 left in flight: not below half yet
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setImmediate(r)); // every settled push has been handled
     expect(released).toBe(false);
     pending.shift()!(); // 3 left
-    await new Promise((r) => setTimeout(r, 20));
+    await wait;
+    await new Promise((r) => setImmediate(r));
     expect(released).toBe(true);
     while (pending.length) pending.shift()!();
     await p.drained();

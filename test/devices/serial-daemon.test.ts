@@ -56,7 +56,7 @@ describe('sensor-stream daemon over a real pty (socat)', () => {
     const out = join(dir, 'a.jsonl');
     const d = startDaemon(['--model', model, '--source', `serial:${pty.dev}?baud=115200&format=csv`, '--sink', `jsonl:${out}`, '--log-level', 'warn']);
     try {
-      await new Promise((r) => setTimeout(r, 1500)); // let the daemon open the port
+      await pty.openedBy(d.proc.pid!); // the daemon holds the port open
       const lines = sensorLines(10000);
       const ws = createWriteStream(pty.feed);
       ws.write('co2\n');
@@ -159,7 +159,9 @@ describe('sensor-stream daemon over a real pty (socat)', () => {
         await new Promise((r) => setTimeout(r, 10));
       }
       const got = await waitFor(() => readJsonl(out).length, (n) => n >= valid.length, 20000, 'all valid lines predicted');
-      await new Promise((r) => setTimeout(r, 300));
+      // The drops are counted as the garbage is read: wait until the counts reach what was sent.
+      const total = Object.values(expected).reduce((a, b) => a + b, 0);
+      await waitFor(() => metric(url, 'streamcell_dropped_total'), (n) => n >= total, 20000, 'every drop counted');
       ws.destroy();
       expect(got).toBe(valid.length);
       for (const [reason, n] of Object.entries(expected)) expect(await metric(url, 'streamcell_dropped_total', { reason }), reason).toBe(n);
@@ -183,7 +185,7 @@ describe('sensor-stream daemon over a real pty (socat)', () => {
       // socat and the daemon go whatever happens (a failed wait used to leave both running).
       let ws: ReturnType<typeof createWriteStream> | undefined;
       try {
-        await new Promise((r) => setTimeout(r, 1500));
+        await pty.openedBy(d.proc.pid!);
         ws = createWriteStream(pty.feed);
         await feed(ws, part);
         const got = await waitFor(() => readJsonl(out), (r) => r.length >= part.length, 20000, `${part.length} predictions`);

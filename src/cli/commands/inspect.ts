@@ -1,23 +1,18 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { ArgumentsCamelCase, Argv } from 'yargs';
+import type { Argv } from 'yargs';
 import { loadPublicKey } from '../../bundle/bundle.js';
 import { InputError } from '../../errors.js';
 import { inspectBundle, inspectFile, isBundleDir, type BundleInspectReport, type InspectReport } from '../../export/inspect.js';
-import { emit, fmtBytes, guarded, type GlobalArgs } from '../output.js';
+import { emit, fmtBytes, guarded, type ArgsOf } from '../output.js';
 
 export const command = 'inspect <file>';
 export const describe = 'Show inputs, outputs, ops, parameters, state tensors and metadata of an ONNX file or tfjs model.json; of a bundle directory, its manifest, signature state and each model';
 
-interface Args extends GlobalArgs {
-  file: string;
-  publicKey?: string;
-}
-
-export function builder(y: Argv): Argv<Args> {
+export function builder(y: Argv) {
   return y
     .positional('file', { type: 'string', describe: '.onnx file, model.json or its directory, or a bundle directory', demandOption: true })
-    .option('public-key', { type: 'string', describe: 'bundle: verify its signature with this key (or STREAMCELL_PUBLIC_KEY)' }) as unknown as Argv<Args>;
+    .option('public-key', { type: 'string', describe: 'bundle: verify its signature with this key (or STREAMCELL_PUBLIC_KEY)' });
 }
 
 export function human(r: InspectReport): string {
@@ -50,7 +45,7 @@ export function humanBundle(r: BundleInspectReport): string {
   return lines.join('\n');
 }
 
-export async function handler(args: ArgumentsCamelCase<Args>): Promise<void> {
+export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
     if (await isBundleDir(args.file)) {
       const keyFile = args.publicKey ?? process.env.STREAMCELL_PUBLIC_KEY;
