@@ -188,6 +188,17 @@ async function startSink(opts: Partial<HttpSinkOptions> = {}): Promise<HttpSink>
   return sink;
 }
 
+/** Polls `get` until `ok` holds (then returns the value) or `ms` pass (then throws with the last value). */
+async function pollUntil<T>(get: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await get();
+    if (ok(v)) return v;
+    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms (last: ${String(v).slice(0, 200)})`);
+    await sleep(50);
+  }
+}
+
 async function waitUntil(ok: () => boolean, ms = 5000): Promise<void> {
   const t0 = Date.now();
   while (!ok()) {
@@ -602,8 +613,8 @@ describe('HttpSink dashboard in headless Chromium', () => {
       const chart = page.locator('#chart');
       await page.locator('#chart canvas').waitFor();
       await page.locator('#status', { hasText: /samples\/s/ }).waitFor();
-      await sleep(1200); // one full rate window
-      const status = (await page.locator('#status').textContent())!;
+      // Until a full rate window has passed: live, a rate, and 200+ predictions seen.
+      const status = await pollUntil(async () => (await page.locator('#status').textContent()) ?? '', (t) => /live/.test(t) && Number(/([\d.]+) samples\/s/.exec(t)?.[1] ?? 0) > 20 && Number(/last seq (\d+)/.exec(t)?.[1] ?? 0) > 200);
       expect(status).toMatch(/live/);
       expect(status).toMatch(/stream ecg/);
       const rate = Number(/([\d.]+) samples\/s/.exec(status)![1]);
@@ -616,8 +627,7 @@ describe('HttpSink dashboard in headless Chromium', () => {
       expect(box.width).toBeGreaterThan(800);
       expect(box.height).toBeGreaterThan(300);
       const shot1 = PNG.sync.read(await chart.screenshot());
-      await sleep(1000);
-      const shot2 = PNG.sync.read(await chart.screenshot());
+      const shot2 = await pollUntil(async () => PNG.sync.read(await chart.screenshot()), (shot) => differingPixels(shot1, shot) > 500);
       expect(differingPixels(shot1, shot2)).toBeGreaterThan(500);
       for (const shot of [shot1, shot2]) {
         expect(countColour(shot, INPUT_RGB)).toBeGreaterThan(300);
@@ -631,8 +641,7 @@ describe('HttpSink dashboard in headless Chromium', () => {
       await select.selectOption('beats');
       await page.locator('#status', { hasText: /stream beats/ }).waitFor();
       await page.locator('#chart .u-legend .u-label', { hasText: 'predicted class' }).waitFor();
-      await sleep(300);
-      const shot3 = PNG.sync.read(await chart.screenshot());
+      const shot3 = await pollUntil(async () => PNG.sync.read(await chart.screenshot()), (shot) => countColour(shot, FORECAST_RGB) > 300 && countColour(shot, INPUT_RGB) > 300);
       expect(countColour(shot3, FORECAST_RGB)).toBeGreaterThan(300);
       expect(countColour(shot3, INPUT_RGB)).toBeGreaterThan(300);
       expect(await page.locator('#status').textContent()).toMatch(/label [NV]/);
@@ -655,8 +664,7 @@ describe('HttpSink dashboard in headless Chromium', () => {
     try {
       await page.locator('#chart canvas').waitFor();
       await page.locator('#status', { hasText: /live/ }).waitFor();
-      await sleep(500);
-      const shot = PNG.sync.read(await page.locator('#chart').screenshot());
+      const shot = await pollUntil(async () => PNG.sync.read(await page.locator('#chart').screenshot()), (x) => countColour(x, FORECAST_RGB) > 300);
       expect(countColour(shot, FORECAST_RGB)).toBeGreaterThan(300);
       expect(await page.locator('#stream').isVisible()).toBe(false); // one stream: no selector
       expect(errors).toEqual([]);
