@@ -80,5 +80,17 @@ export async function runE2e({ model, dir, rate, seconds, streams = 1 }) {
   pty.stop();
   const dropped = (await daemon.metrics.dropped.get()).values.reduce((a, v) => a + v.value, 0);
   lat.sort((a, b) => a - b);
-  return { rate, streams, seconds, written: total, predicted: received, dropped, p50Ms: pct(lat, 0.5), p90Ms: pct(lat, 0.9), p95Ms: pct(lat, 0.95), p99Ms: pct(lat, 0.99), maxMs: lat[lat.length - 1] };
+  return {
+    rate,
+    streams,
+    seconds,
+    written: total,
+    predicted: received,
+    dropped,
+    p50Ms: pct(lat, 0.5),
+    p90Ms: pct(lat, 0.9),
+    p95Ms: pct(lat, 0.95),
+    p99Ms: pct(lat, 0.99),
+    maxMs: lat[lat.length - 1],
+  };
 }

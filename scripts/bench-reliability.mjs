@@ -46,7 +46,8 @@ async function writeCsv(file, rows) {
   out.write('time,ax,ay,az\n');
   for (let i = 0; i < rows; i += 1000) {
     let b = '';
-    for (let k = i; k < Math.min(rows, i + 1000); k++) b += `${(k * 0.02).toFixed(2)},${Math.sin(k / 7).toFixed(4)},${Math.cos(k / 5).toFixed(4)},${(1 + 0.1 * Math.sin(k / 3)).toFixed(4)}\n`;
+    for (let k = i; k < Math.min(rows, i + 1000); k++)
+      b += `${(k * 0.02).toFixed(2)},${Math.sin(k / 7).toFixed(4)},${Math.cos(k / 5).toFixed(4)},${(1 + 0.1 * Math.sin(k / 3)).toFixed(4)}\n`;
     if (!out.write(b)) await new Promise((r) => out.once('drain', r));
   }
   await new Promise((r) => out.end(r));
@@ -69,11 +70,13 @@ function measured(argv, { stdin } = {}) {
     }
   };
   const timer = setInterval(sample, 100);
-  const done = new Promise((r) => p.once('exit', (code) => {
-    clearInterval(timer);
-    children.delete(p);
-    r({ code, seconds: (performance.now() - t0) / 1000, peakMb: peak, stderr: err });
-  }));
+  const done = new Promise((r) =>
+    p.once('exit', (code) => {
+      clearInterval(timer);
+      children.delete(p);
+      r({ code, seconds: (performance.now() - t0) / 1000, peakMb: peak, stderr: err });
+    }),
+  );
   return { proc: p, done, sample: () => (sample(), peak) };
 }
 
@@ -90,16 +93,23 @@ async function http(url) {
 
 async function metric(base, name) {
   const t = (await http(`${base}/metrics`)).body;
-  return t.split('\n').filter((l) => l.startsWith(name + ' ') || l.startsWith(name + '{')).reduce((a, l) => a + Number(l.split(' ').at(-1)), 0);
+  return t
+    .split('\n')
+    .filter((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'))
+    .reduce((a, l) => a + Number(l.split(' ').at(-1)), 0);
 }
 
 let portSeq = 20_000 + Math.floor(Math.random() * 20_000);
 function daemon(extra) {
   const port = portSeq++;
-  const m = measured([CLI, 'stream', '--bundle', BUNDLE, '--source', 'stdin:?format=jsonl&stream=stream', '--sink', `http://127.0.0.1:${port}`, '--log-level', 'warn', ...extra], { stdin: true });
+  const m = measured(
+    [CLI, 'stream', '--bundle', BUNDLE, '--source', 'stdin:?format=jsonl&stream=stream', '--sink', `http://127.0.0.1:${port}`, '--log-level', 'warn', ...extra],
+    { stdin: true },
+  );
   m.proc.stdin.on('error', () => undefined);
   const send = async (lines) => {
-    for (let i = 0; i < lines.length; i += 500) if (!m.proc.stdin.write(lines.slice(i, i + 500).join('\n') + '\n')) await new Promise((r) => m.proc.stdin.once('drain', r));
+    for (let i = 0; i < lines.length; i += 500)
+      if (!m.proc.stdin.write(lines.slice(i, i + 500).join('\n') + '\n')) await new Promise((r) => m.proc.stdin.once('drain', r));
   };
   return { ...m, base: `http://127.0.0.1:${port}`, send };
 }
@@ -123,7 +133,13 @@ for (const rows of ONLY.has('run') ? [Math.round(ROWS / 10), ROWS] : []) {
   const out = join(dir, `rows-${rows}.jsonl`);
   const r = await measured([CLI, 'run', BUNDLE, '--input', csv, '--output', out]).done;
   const lines = readFileSync(out, 'utf8').split('\n').length - 1;
-  results[`run_${rows}`] = { exit: r.code, seconds: +r.seconds.toFixed(1), peak_rss_mb: Math.round(r.peakMb), predictions: lines, us_per_row: +((r.seconds * 1e6) / rows).toFixed(1) };
+  results[`run_${rows}`] = {
+    exit: r.code,
+    seconds: +r.seconds.toFixed(1),
+    peak_rss_mb: Math.round(r.peakMb),
+    predictions: lines,
+    us_per_row: +((r.seconds * 1e6) / rows).toFixed(1),
+  };
   rmSync(out);
   rmSync(csv);
 }
@@ -135,15 +151,34 @@ if (small && big) results.run_linearity = +(big.us_per_row / small.us_per_row).t
 if (ONLY.has('ids')) {
   const ckpt = join(dir, 'ids.ckpt');
   const d = daemon(['--checkpoint', ckpt, '--checkpoint-every', '1']);
-  await until(() => http(`${d.base}/healthz`), (h) => h.status === 200, 30_000, 'daemon');
+  await until(
+    () => http(`${d.base}/healthz`),
+    (h) => h.status === 200,
+    30_000,
+    'daemon',
+  );
   const N = 100_000;
   await d.send(Array.from({ length: N }, (_, i) => reading(`id-${i}`, i)));
-  await until(() => metric(d.base, 'streamcell_predictions_out_total'), (n) => n === N, 120_000, 'predictions');
-  await until(() => (existsSync(ckpt) ? 1 : 0), (n) => n === 1, 10_000, 'checkpoint');
+  await until(
+    () => metric(d.base, 'streamcell_predictions_out_total'),
+    (n) => n === N,
+    120_000,
+    'predictions',
+  );
+  await until(
+    () => (existsSync(ckpt) ? 1 : 0),
+    (n) => n === 1,
+    10_000,
+    'checkpoint',
+  );
   const metricsBytes = (await http(`${d.base}/metrics`)).body.length;
   results.unique_ids = {
-    ids: N, pool_streams: await metric(d.base, 'streamcell_streams'), evicted: await metric(d.base, 'streamcell_streams_evicted'),
-    metrics_bytes: metricsBytes, checkpoint_bytes: statSync(ckpt).size, peak_rss_mb: Math.round(d.sample()),
+    ids: N,
+    pool_streams: await metric(d.base, 'streamcell_streams'),
+    evicted: await metric(d.base, 'streamcell_streams_evicted'),
+    metrics_bytes: metricsBytes,
+    checkpoint_bytes: statSync(ckpt).size,
+    peak_rss_mb: Math.round(d.sample()),
   };
   d.proc.kill('SIGTERM');
   await d.done;
@@ -152,9 +187,19 @@ if (ONLY.has('ids')) {
 // 3. 80 dashboard clients that never read.
 if (ONLY.has('sse')) {
   const d = daemon([]);
-  await until(() => http(`${d.base}/healthz`), (h) => h.status === 200, 30_000, 'daemon');
+  await until(
+    () => http(`${d.base}/healthz`),
+    (h) => h.status === 200,
+    30_000,
+    'daemon',
+  );
   await d.send(Array.from({ length: 50_000 }, (_, i) => reading(`h${i % 100}`, i)));
-  await until(() => metric(d.base, 'streamcell_predictions_out_total'), (n) => n === 50_000, 120_000, 'history');
+  await until(
+    () => metric(d.base, 'streamcell_predictions_out_total'),
+    (n) => n === 50_000,
+    120_000,
+    'history',
+  );
   const port = Number(new URL(d.base).port);
   const statuses = [];
   const socks = [];
@@ -166,7 +211,12 @@ if (ONLY.has('sse')) {
     socks.push(s);
   }
   const burst = (await http(`${d.base}/healthz`)).ms;
-  await until(() => statuses.length, (n) => n === 80, 30_000, 'clients answered');
+  await until(
+    () => statuses.length,
+    (n) => n === 80,
+    30_000,
+    'clients answered',
+  );
   const lat = [];
   const sending = d.send(Array.from({ length: 20_000 }, (_, i) => reading(`h${i % 100}`, i)));
   const t0 = Date.now();
@@ -174,8 +224,12 @@ if (ONLY.has('sse')) {
   await sending;
   lat.sort((a, b) => a - b);
   results.sse_80_clients = {
-    refused_503: statuses.filter((s) => s.includes(' 503 ')).length, healthz_during_connect_ms: +burst.toFixed(1), healthz_requests: lat.length,
-    healthz_p50_ms: +lat[lat.length >> 1].toFixed(1), healthz_p95_ms: +lat[Math.floor(lat.length * 0.95)].toFixed(1), healthz_max_ms: +lat.at(-1).toFixed(1),
+    refused_503: statuses.filter((s) => s.includes(' 503 ')).length,
+    healthz_during_connect_ms: +burst.toFixed(1),
+    healthz_requests: lat.length,
+    healthz_p50_ms: +lat[lat.length >> 1].toFixed(1),
+    healthz_p95_ms: +lat[Math.floor(lat.length * 0.95)].toFixed(1),
+    healthz_max_ms: +lat.at(-1).toFixed(1),
   };
   for (const s of socks) s.destroy();
   d.proc.kill('SIGTERM');
@@ -185,12 +239,26 @@ if (ONLY.has('sse')) {
 const rows = [];
 if (small && big) {
   rows.push([`run, ${small.predictions.toLocaleString('en-US')} rows`, `${small.seconds} s, ${small.us_per_row} µs/row`, `peak RSS ${small.peak_rss_mb} MB`]);
-  rows.push([`run, ${big.predictions.toLocaleString('en-US')} rows`, `${big.seconds} s, ${big.us_per_row} µs/row`, `peak RSS ${big.peak_rss_mb} MB; per-row time ×${results.run_linearity} of the small run`]);
+  rows.push([
+    `run, ${big.predictions.toLocaleString('en-US')} rows`,
+    `${big.seconds} s, ${big.us_per_row} µs/row`,
+    `peak RSS ${big.peak_rss_mb} MB; per-row time ×${results.run_linearity} of the small run`,
+  ]);
 }
 const ids = results.unique_ids;
-if (ids) rows.push(['100,000 unique stream ids', `pool ${ids.pool_streams}, evicted ${ids.evicted}`, `/metrics ${ids.metrics_bytes} B, checkpoint ${(ids.checkpoint_bytes / 2 ** 20).toFixed(1)} MiB, peak RSS ${ids.peak_rss_mb} MB`]);
+if (ids)
+  rows.push([
+    '100,000 unique stream ids',
+    `pool ${ids.pool_streams}, evicted ${ids.evicted}`,
+    `/metrics ${ids.metrics_bytes} B, checkpoint ${(ids.checkpoint_bytes / 2 ** 20).toFixed(1)} MiB, peak RSS ${ids.peak_rss_mb} MB`,
+  ]);
 const sse = results.sse_80_clients;
-if (sse) rows.push(['80 silent dashboard clients', `${sse.refused_503} refused (503)`, `/healthz p50 ${sse.healthz_p50_ms} ms, p95 ${sse.healthz_p95_ms} ms, max ${sse.healthz_max_ms} ms (${sse.healthz_during_connect_ms} ms while they connect)`]);
+if (sse)
+  rows.push([
+    '80 silent dashboard clients',
+    `${sse.refused_503} refused (503)`,
+    `/healthz p50 ${sse.healthz_p50_ms} ms, p95 ${sse.healthz_p95_ms} ms, max ${sse.healthz_max_ms} ms (${sse.healthz_during_connect_ms} ms while they connect)`,
+  ]);
 const w = [0, 1, 2].map((c) => Math.max(...rows.map((r) => r[c].length)));
 console.log(rows.map((r) => r.map((c, i) => c.padEnd(w[i])).join(' | ')).join('\n'));
 mkdirSync(dirname(OUT), { recursive: true });

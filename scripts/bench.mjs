@@ -49,24 +49,38 @@ async function timeAsync(fn, n, warmup) {
 
 async function save(model, dir) {
   await mkdir(dir, { recursive: true });
-  await model.save(tf.io.withSaveHandler(async (a) => {
-    await writeFile(join(dir, 'weights.bin'), new Uint8Array(a.weightData));
-    await writeFile(join(dir, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }));
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-  }));
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      await writeFile(join(dir, 'weights.bin'), new Uint8Array(a.weightData));
+      await writeFile(
+        join(dir, 'model.json'),
+        JSON.stringify({ format: 'layers-model', modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }),
+      );
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
   return join(dir, 'model.json');
 }
 
-const results = { version: VERSION, date: new Date().toISOString(), machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: +(totalmem() / 2 ** 30).toFixed(1), node: process.version }, tfjs: tfjsBackend, onnxruntime: `${record.name} ${record.version}`, benchmarks: {} };
+const results = {
+  version: VERSION,
+  date: new Date().toISOString(),
+  machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: +(totalmem() / 2 ** 30).toFixed(1), node: process.version },
+  tfjs: tfjsBackend,
+  onnxruntime: `${record.name} ${record.version}`,
+  benchmarks: {},
+};
 
 // 1. Export time of a ~1M-parameter stacked LSTM (load model.json + shards, convert, encode).
 {
-  const m = tf.sequential({ layers: [
-    tf.layers.lstm({ units: 256, returnSequences: true, inputShape: [null, 32], recurrentInitializer: 'glorotUniform' }),
-    tf.layers.lstm({ units: 256, returnSequences: true, recurrentInitializer: 'glorotUniform' }),
-    tf.layers.lstm({ units: 128, recurrentInitializer: 'glorotUniform' }),
-    tf.layers.dense({ units: 8 }),
-  ] });
+  const m = tf.sequential({
+    layers: [
+      tf.layers.lstm({ units: 256, returnSequences: true, inputShape: [null, 32], recurrentInitializer: 'glorotUniform' }),
+      tf.layers.lstm({ units: 256, returnSequences: true, recurrentInitializer: 'glorotUniform' }),
+      tf.layers.lstm({ units: 128, recurrentInitializer: 'glorotUniform' }),
+      tf.layers.dense({ units: 8 }),
+    ],
+  });
   const params = m.countParams();
   const p = await save(m, join(tmp, 'big'));
   const runs = [];
@@ -87,11 +101,9 @@ const results = { version: VERSION, date: new Date().toISOString(), machine: { c
 {
   const T = 64;
   const F = 8;
-  const m = tf.sequential({ layers: [
-    tf.layers.lstm({ units: 64, returnSequences: true, inputShape: [T, F] }),
-    tf.layers.lstm({ units: 64 }),
-    tf.layers.dense({ units: 1 }),
-  ] });
+  const m = tf.sequential({
+    layers: [tf.layers.lstm({ units: 64, returnSequences: true, inputShape: [T, F] }), tf.layers.lstm({ units: 64 }), tf.layers.dense({ units: 1 })],
+  });
   const p = await save(m, join(tmp, 'lstm64'));
   const { model } = await exportToOnnx(await loadTfjsArtifacts(p));
   const session = await ort.createSession(model);
@@ -99,14 +111,22 @@ const results = { version: VERSION, date: new Date().toISOString(), machine: { c
   const feeds = { [session.inputNames[0]]: { type: 'float32', data: x, dims: [1, T, F] } };
   const ortStats = await timeAsync(() => session.run(feeds), quick ? 100 : 500, 50);
   const xt = tf.tensor3d(x, [1, T, F]);
-  const tfStats = await timeAsync(async () => {
-    const y = m.predict(xt);
-    await y.data();
-    y.dispose();
-  }, quick ? 10 : 40, 3);
+  const tfStats = await timeAsync(
+    async () => {
+      const y = m.predict(xt);
+      await y.data();
+      y.dispose();
+    },
+    quick ? 10 : 40,
+    3,
+  );
   await session.release();
   results.benchmarks.window64_lstm64x2 = {
-    onnxruntime: ortStats, tfjs: tfStats, speedupP50: tfStats.p50 / ortStats.p50, goalSpeedup: 50, meetsGoal: tfStats.p50 / ortStats.p50 >= 50,
+    onnxruntime: ortStats,
+    tfjs: tfStats,
+    speedupP50: tfStats.p50 / ortStats.p50,
+    goalSpeedup: 50,
+    meetsGoal: tfStats.p50 / ortStats.p50 >= 50,
   };
   m.dispose();
 }
@@ -114,18 +134,19 @@ const results = { version: VERSION, date: new Date().toISOString(), machine: { c
 // 3. Streaming: LSTM-64 step model in the StreamPool vs bare onnxruntime; throughput per stream
 //    count; memory; window mode; tfjs predict on the same window.
 {
-  const m = tf.sequential({ layers: [
-    tf.layers.lstm({ units: 64, inputShape: [null, 8], recurrentInitializer: 'glorotUniform' }),
-    tf.layers.dense({ units: 1 }),
-  ] });
+  const m = tf.sequential({
+    layers: [tf.layers.lstm({ units: 64, inputShape: [null, 8], recurrentInitializer: 'glorotUniform' }), tf.layers.dense({ units: 1 })],
+  });
   const p = await save(m, join(tmp, 'lstm64-stream'));
   const { model } = await exportToOnnx(await loadTfjsArtifacts(p));
   const r = await benchModel(model, { streams: [1, 16, 256, 1024], steps: quick ? 500 : 2000, window: 64, tfjs: p, memoryStreams: quick ? 2000 : 10000 });
   results.benchmarks.streaming_lstm64 = {
     ...r,
     goals: {
-      poolOverheadMax: 1.2, poolOverheadOk: r.step.latency.ratioPaired <= 1.2,
-      streamStepsAt256Min: 500000, streamStepsAt256Ok: r.step.throughput.find((t) => t.streams === 256).streamStepsPerSec >= 500000,
+      poolOverheadMax: 1.2,
+      poolOverheadOk: r.step.latency.ratioPaired <= 1.2,
+      streamStepsAt256Min: 500000,
+      streamStepsAt256Ok: r.step.throughput.find((t) => t.streams === 256).streamStepsPerSec >= 500000,
     },
   };
   results.streamingTable = benchTable(r);
@@ -137,10 +158,9 @@ const results = { version: VERSION, date: new Date().toISOString(), machine: { c
 {
   results.benchmarks.quantized_step = {};
   for (const kind of ['lstm', 'gru']) {
-    const m = tf.sequential({ layers: [
-      tf.layers[kind]({ units: 64, inputShape: [null, 8], recurrentInitializer: 'glorotUniform' }),
-      tf.layers.dense({ units: 1 }),
-    ] });
+    const m = tf.sequential({
+      layers: [tf.layers[kind]({ units: 64, inputShape: [null, 8], recurrentInitializer: 'glorotUniform' }), tf.layers.dense({ units: 1 })],
+    });
     const p = await save(m, join(tmp, `${kind}64-q`));
     const { model: seq } = await exportToOnnx(await loadTfjsArtifacts(p));
     const { model: step } = await streamifyModel(seq);
@@ -186,7 +206,9 @@ const results = { version: VERSION, date: new Date().toISOString(), machine: { c
   }
   if (hasSocat) {
     const stepPath = join(tmp, 'e2e.step.onnx');
-    const m = tf.sequential({ layers: [tf.layers.lstm({ units: 64, inputShape: [null, 1], recurrentInitializer: 'glorotUniform' }), tf.layers.dense({ units: 1 })] });
+    const m = tf.sequential({
+      layers: [tf.layers.lstm({ units: 64, inputShape: [null, 1], recurrentInitializer: 'glorotUniform' }), tf.layers.dense({ units: 1 })],
+    });
     const { model: seq } = await exportToOnnx(await loadTfjsArtifacts(await save(m, join(tmp, 'e2e'))));
     const { model: step } = await streamifyModel(seq);
     await writeFile(stepPath, step);
@@ -200,7 +222,9 @@ const results = { version: VERSION, date: new Date().toISOString(), machine: { c
     // Sustained: every line predicted, nothing dropped, and the backlog drained within the run (p99 < 1 s).
     const sustained = multi.filter((r) => r.predicted === r.written && r.dropped === 0 && r.p99Ms < 1000).map((r) => r.rate);
     results.benchmarks.daemon_e2e = {
-      single, multi, sustainedRate64Streams: sustained.length ? Math.max(...sustained) : 0,
+      single,
+      multi,
+      sustainedRate64Streams: sustained.length ? Math.max(...sustained) : 0,
       goals: { p99MsAt1kHz: 2, p99Ok: single.p99Ms <= 2, rate64Streams: 64000, rateOk: sustained.some((r) => r >= 64000) },
     };
     m.dispose();
@@ -214,13 +238,39 @@ results.benchmarks.training = await trainBenchmark({ epochs: quick ? 1 : 2 });
 const fmt = (ms) => (ms < 1 ? `${(ms * 1000).toFixed(1)} µs` : `${ms.toFixed(2)} ms`);
 const rows = [
   ['benchmark', 'p50', 'p99', 'goal', 'result'],
-  ['export ~1M-param stacked LSTM (load+convert)', fmt(results.benchmarks.export_1m_lstm.ms.p50), fmt(results.benchmarks.export_1m_lstm.ms.p99), '< 3 s', results.benchmarks.export_1m_lstm.meetsGoal ? 'OK' : 'MISSED'],
-  ['2×LSTM-64, 64-step window: onnxruntime', fmt(results.benchmarks.window64_lstm64x2.onnxruntime.p50), fmt(results.benchmarks.window64_lstm64x2.onnxruntime.p99), '', ''],
-  [`2×LSTM-64, 64-step window: tfjs ${tfjsBackend}`, fmt(results.benchmarks.window64_lstm64x2.tfjs.p50), fmt(results.benchmarks.window64_lstm64x2.tfjs.p99), '', ''],
-  ['  speed-up onnxruntime vs tfjs (p50)', `${results.benchmarks.window64_lstm64x2.speedupP50.toFixed(1)}×`, '', '≥ 50×', results.benchmarks.window64_lstm64x2.meetsGoal ? 'OK' : 'MISSED'],
+  [
+    'export ~1M-param stacked LSTM (load+convert)',
+    fmt(results.benchmarks.export_1m_lstm.ms.p50),
+    fmt(results.benchmarks.export_1m_lstm.ms.p99),
+    '< 3 s',
+    results.benchmarks.export_1m_lstm.meetsGoal ? 'OK' : 'MISSED',
+  ],
+  [
+    '2×LSTM-64, 64-step window: onnxruntime',
+    fmt(results.benchmarks.window64_lstm64x2.onnxruntime.p50),
+    fmt(results.benchmarks.window64_lstm64x2.onnxruntime.p99),
+    '',
+    '',
+  ],
+  [
+    `2×LSTM-64, 64-step window: tfjs ${tfjsBackend}`,
+    fmt(results.benchmarks.window64_lstm64x2.tfjs.p50),
+    fmt(results.benchmarks.window64_lstm64x2.tfjs.p99),
+    '',
+    '',
+  ],
+  [
+    '  speed-up onnxruntime vs tfjs (p50)',
+    `${results.benchmarks.window64_lstm64x2.speedupP50.toFixed(1)}×`,
+    '',
+    '≥ 50×',
+    results.benchmarks.window64_lstm64x2.meetsGoal ? 'OK' : 'MISSED',
+  ],
 ];
 const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
-console.log(`streamcell ${VERSION} benchmarks — ${results.machine.cpus}× ${results.machine.cpu}, node ${process.version}, ${results.onnxruntime}, tfjs ${tfjsBackend}`);
+console.log(
+  `streamcell ${VERSION} benchmarks — ${results.machine.cpus}× ${results.machine.cpu}, node ${process.version}, ${results.onnxruntime}, tfjs ${tfjsBackend}`,
+);
 for (const [i, r] of rows.entries()) {
   console.log(r.map((v, c) => String(v).padEnd(widths[c])).join('  '));
   if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
@@ -228,16 +278,25 @@ for (const [i, r] of rows.entries()) {
 console.log(`(${results.benchmarks.export_1m_lstm.params} parameters, ${(results.benchmarks.export_1m_lstm.onnxBytes / 2 ** 20).toFixed(2)} MiB ONNX)`);
 console.log('\nQuantized step models (batch 1, p50 per step; median of interleaved rounds):');
 for (const [kind, r] of Object.entries(results.benchmarks.quantized_step)) {
-  console.log(`  ${kind.toUpperCase()}-64: float ${fmt(r.float.p50Ms)} (${(r.float.bytes / 1024).toFixed(1)} KiB), int8 ${fmt(r.int8.p50Ms)} (${(r.int8.bytes / 1024).toFixed(1)} KiB, ${r.int8VsFloat.toFixed(2)}× float), fp16 ${fmt(r.fp16.p50Ms)} (${(r.fp16.bytes / 1024).toFixed(1)} KiB, ${r.fp16VsFloat.toFixed(2)}× float)`);
+  console.log(
+    `  ${kind.toUpperCase()}-64: float ${fmt(r.float.p50Ms)} (${(r.float.bytes / 1024).toFixed(1)} KiB), int8 ${fmt(r.int8.p50Ms)} (${(r.int8.bytes / 1024).toFixed(1)} KiB, ${r.int8VsFloat.toFixed(2)}× float), fp16 ${fmt(r.fp16.p50Ms)} (${(r.fp16.bytes / 1024).toFixed(1)} KiB, ${r.fp16VsFloat.toFixed(2)}× float)`,
+  );
 }
 const e2e = results.benchmarks.daemon_e2e;
 if (e2e.single) {
-  console.log(`\nDaemon end to end over a pty (LSTM-64 step model): 1 stream at 1 kHz: p50 ${fmt(e2e.single.p50Ms)}, p99 ${fmt(e2e.single.p99Ms)} (goal p99 ≤ 2 ms: ${e2e.goals.p99Ok ? 'OK' : 'MISSED'}); ${e2e.single.predicted}/${e2e.single.written} predicted`);
-  for (const r of e2e.multi) console.log(`  64 streams, ${r.rate} lines/s: ${r.predicted}/${r.written} predicted, ${r.dropped} dropped, p50 ${fmt(r.p50Ms)}, p99 ${fmt(r.p99Ms)}`);
-  console.log(`  highest sustained rate with 64 streams, nothing lost: ${e2e.sustainedRate64Streams} lines/s (goal ≥ 64,000: ${e2e.goals.rateOk ? 'OK' : 'MISSED'})`);
+  console.log(
+    `\nDaemon end to end over a pty (LSTM-64 step model): 1 stream at 1 kHz: p50 ${fmt(e2e.single.p50Ms)}, p99 ${fmt(e2e.single.p99Ms)} (goal p99 ≤ 2 ms: ${e2e.goals.p99Ok ? 'OK' : 'MISSED'}); ${e2e.single.predicted}/${e2e.single.written} predicted`,
+  );
+  for (const r of e2e.multi)
+    console.log(`  64 streams, ${r.rate} lines/s: ${r.predicted}/${r.written} predicted, ${r.dropped} dropped, p50 ${fmt(r.p50Ms)}, p99 ${fmt(r.p99Ms)}`);
+  console.log(
+    `  highest sustained rate with 64 streams, nothing lost: ${e2e.sustainedRate64Streams} lines/s (goal ≥ 64,000: ${e2e.goals.rateOk ? 'OK' : 'MISSED'})`,
+  );
 } else console.log(`\nDaemon end to end: skipped (${e2e.skipped})`);
 const tr = results.benchmarks.training;
-console.log(`\nTraining (${tr.task}): ${tr.meanEpochSeconds.toFixed(1)} s per epoch, ${Math.round(tr.windowsPerSecond)} windows/s on tfjs ${tr.backend}${tr.fallbackReason ? ` (${tr.fallbackReason})` : ''}`);
+console.log(
+  `\nTraining (${tr.task}): ${tr.meanEpochSeconds.toFixed(1)} s per epoch, ${Math.round(tr.windowsPerSecond)} windows/s on tfjs ${tr.backend}${tr.fallbackReason ? ` (${tr.fallbackReason})` : ''}`,
+);
 console.log('\nStreaming, LSTM-64 (8 inputs) step model:');
 console.log(results.streamingTable);
 delete results.streamingTable;

@@ -14,7 +14,14 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'streamcell-device-report-'));
 const STEP = join(ROOT, 'models/imu-activity.bundle/step.onnx');
 const CPUINFO = join(tmp, 'cpuinfo');
-writeFileSync(CPUINFO, Array.from({ length: 2 }, (_, i) => `processor\t: ${i}\nFeatures\t: fp asimd evtstrm crc32 cpuid\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n`).join('\n') + '\nModel\t\t: Raspberry Pi 4 Model B Rev 1.4\n');
+writeFileSync(
+  CPUINFO,
+  Array.from(
+    { length: 2 },
+    (_, i) =>
+      `processor\t: ${i}\nFeatures\t: fp asimd evtstrm crc32 cpuid\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n`,
+  ).join('\n') + '\nModel\t\t: Raspberry Pi 4 Model B Rev 1.4\n',
+);
 const du = (p) => Number(execFileSync('du', ['-sb', p], { encoding: 'utf8' }).split('\t')[0]);
 const mb = (b) => `${(b / 2 ** 20).toFixed(0)} MB`;
 const result = { date: new Date().toISOString(), host: `${process.platform}-${process.arch} Node ${process.version}`, sizes: {}, startup: {}, stepP50Us: {} };
@@ -55,7 +62,18 @@ function firstPrediction(cmd, args) {
 }
 const csv = join(tmp, 'imu.csv');
 writeFileSync(csv, readFileSync(join(ROOT, 'models/imu-activity/data.csv'), 'utf8').split('\n').slice(0, 101).join('\n') + '\n');
-const daemonArgs = (app) => [join(app, 'dist/cli/bin.js'), 'stream', '--bundle', join(ROOT, 'models/imu-activity.bundle'), '--source', `file:${csv}`, '--sink', 'jsonl:-', '--log-level', 'silent'];
+const daemonArgs = (app) => [
+  join(app, 'dist/cli/bin.js'),
+  'stream',
+  '--bundle',
+  join(ROOT, 'models/imu-activity.bundle'),
+  '--source',
+  `file:${csv}`,
+  '--sink',
+  'jsonl:-',
+  '--log-level',
+  'silent',
+];
 result.startup.versionMs = timeIt(process.execPath, [join(apps.x64, 'dist/cli/bin.js'), '--version']);
 const firsts = [];
 for (let i = 0; i < 3; i++) firsts.push(await firstPrediction(process.execPath, daemonArgs(apps.x64)));
@@ -71,8 +89,16 @@ const armRun = (arch, extra = []) => [join(ROOT, 'scripts/arm-run.sh'), arch, ..
 result.stepP50Us['host onnxruntime-node'] = bench([process.execPath], apps.x64, 'onnxruntime-node');
 result.stepP50Us['host onnxruntime-web'] = bench([process.execPath], apps.x64, 'onnxruntime-web');
 if (existsSync(join(ROOT, '.arm/arm64/node/bin/node'))) {
-  result.stepP50Us['arm64 Cortex-A72 (emulated) onnxruntime-node'] = bench(armRun('arm64', ['--cpu', 'cortex-a72', '--cpuinfo', CPUINFO]), apps.arm64, 'onnxruntime-node');
-  result.stepP50Us['arm64 Cortex-A72 (emulated) onnxruntime-web'] = bench(armRun('arm64', ['--cpu', 'cortex-a72', '--cpuinfo', CPUINFO]), apps.arm64, 'onnxruntime-web');
+  result.stepP50Us['arm64 Cortex-A72 (emulated) onnxruntime-node'] = bench(
+    armRun('arm64', ['--cpu', 'cortex-a72', '--cpuinfo', CPUINFO]),
+    apps.arm64,
+    'onnxruntime-node',
+  );
+  result.stepP50Us['arm64 Cortex-A72 (emulated) onnxruntime-web'] = bench(
+    armRun('arm64', ['--cpu', 'cortex-a72', '--cpuinfo', CPUINFO]),
+    apps.arm64,
+    'onnxruntime-web',
+  );
   result.startup['arm64 (emulated) versionMs'] = timeIt(join(ROOT, 'scripts/arm-run.sh'), ['arm64', '--', join(apps.arm64, 'dist/cli/bin.js'), '--version'], 3);
 }
 if (existsSync(join(ROOT, '.arm/armv7/node/bin/node'))) {

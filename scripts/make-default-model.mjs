@@ -30,7 +30,11 @@ console.warn = warn;
 
 // --- data: weekly series with gaps; linear interpolation over the gaps, counted ---
 const text = await readFile(join(root, 'models', 'co2-weekly-mauna-loa.csv'), 'utf8');
-const rows = text.trim().split('\n').slice(1).map((l) => l.split(','));
+const rows = text
+  .trim()
+  .split('\n')
+  .slice(1)
+  .map((l) => l.split(','));
 const raw = rows.map(([, v]) => (v === undefined || v.trim() === '' ? NaN : Number(v)));
 let gaps = 0;
 const series = raw.slice();
@@ -75,7 +79,9 @@ const model = tf.sequential({
   name: 'co2_lstm',
   layers: [
     tf.layers.lstm({
-      units: UNITS, inputShape: [null, 1], name: 'lstm',
+      units: UNITS,
+      inputShape: [null, 1],
+      name: 'lstm',
       kernelInitializer: tf.initializers.glorotUniform({ seed: SEED }),
       recurrentInitializer: tf.initializers.orthogonal({ seed: SEED + 1 }),
     }),
@@ -99,17 +105,36 @@ const rmse = Math.sqrt(se / te.n);
 const rmseNaive = Math.sqrt(seNaive / te.n);
 
 await mkdir(out, { recursive: true });
-await model.save(tf.io.withSaveHandler(async (a) => {
-  await writeFile(join(out, 'weights.bin'), new Uint8Array(a.weightData));
-  await writeFile(join(out, 'model.json'), JSON.stringify({
-    format: 'layers-model', generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`, convertedBy: null,
-    modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }],
-  }, null, 1));
-  return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-}));
+await model.save(
+  tf.io.withSaveHandler(async (a) => {
+    await writeFile(join(out, 'weights.bin'), new Uint8Array(a.weightData));
+    await writeFile(
+      join(out, 'model.json'),
+      JSON.stringify(
+        {
+          format: 'layers-model',
+          generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`,
+          convertedBy: null,
+          modelTopology: a.modelTopology,
+          weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }],
+        },
+        null,
+        1,
+      ),
+    );
+    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+  }),
+);
 const preprocessing = {
-  task: 'forecast', target: 'co2', channels: ['co2'], window: WINDOW, horizon: 1, sample_rate: 1 / (7 * 24 * 3600),
-  normalization: { co2: { mean, std } }, output: { kind: 'delta', mean: dMean, std: dStd }, seed: SEED,
+  task: 'forecast',
+  target: 'co2',
+  channels: ['co2'],
+  window: WINDOW,
+  horizon: 1,
+  sample_rate: 1 / (7 * 24 * 3600),
+  normalization: { co2: { mean, std } },
+  output: { kind: 'delta', mean: dMean, std: dStd },
+  seed: SEED,
   data: { file: 'models/co2-weekly-mauna-loa.csv', rows: n, gaps_interpolated: gaps, split: [trainEnd, valEnd, n] },
   metrics: { test_rmse_ppm: rmse, last_value_rmse_ppm: rmseNaive, epochs: EPOCHS, train_seconds: trainSeconds, backend: tf.getBackend() },
 };

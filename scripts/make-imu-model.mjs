@@ -25,7 +25,7 @@ const HZ = 50;
 const CLASSES = ['still', 'walk', 'run'];
 
 let seed = 20261128;
-const rand = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 4294967296);
+const rand = () => (seed = (seed * 1664525 + 1013904223) >>> 0) / 4294967296;
 const gauss = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
 
 // Segments of 3–8 s; each class has its own cadence, amplitude and axis mix.
@@ -82,10 +82,16 @@ const te = windows(trainEnd, n);
 const model = tf.sequential({
   name: 'imu_activity',
   layers: [
-    ...Array.from({ length: LAYERS }, (_, l) => tf.layers.lstm({
-      units: UNITS, returnSequences: l < LAYERS - 1, name: l === 0 ? 'lstm' : `lstm_${l + 1}`, ...(l === 0 ? { inputShape: [null, 3] } : {}),
-      kernelInitializer: tf.initializers.glorotUniform({ seed: 1 + 10 * l }), recurrentInitializer: tf.initializers.glorotUniform({ seed: 2 + 10 * l }),
-    })),
+    ...Array.from({ length: LAYERS }, (_, l) =>
+      tf.layers.lstm({
+        units: UNITS,
+        returnSequences: l < LAYERS - 1,
+        name: l === 0 ? 'lstm' : `lstm_${l + 1}`,
+        ...(l === 0 ? { inputShape: [null, 3] } : {}),
+        kernelInitializer: tf.initializers.glorotUniform({ seed: 1 + 10 * l }),
+        recurrentInitializer: tf.initializers.glorotUniform({ seed: 2 + 10 * l }),
+      }),
+    ),
     tf.layers.dense({ units: CLASSES.length, activation: 'softmax', name: 'activity', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }),
   ],
 });
@@ -98,16 +104,34 @@ const acc = pred.reduce((a, p, i) => a + (p === te.labels[i] ? 1 : 0), 0) / te.l
 const counts = CLASSES.map((_, c) => te.labels.filter((l) => l === c).length);
 const majority = Math.max(...counts) / te.labels.length;
 
-await model.save(tf.io.withSaveHandler(async (a) => {
-  await writeFile(join(out, 'weights.bin'), new Uint8Array(a.weightData));
-  await writeFile(join(out, 'model.json'), JSON.stringify({
-    format: 'layers-model', generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`, convertedBy: null,
-    modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }],
-  }, null, 1));
-  return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-}));
+await model.save(
+  tf.io.withSaveHandler(async (a) => {
+    await writeFile(join(out, 'weights.bin'), new Uint8Array(a.weightData));
+    await writeFile(
+      join(out, 'model.json'),
+      JSON.stringify(
+        {
+          format: 'layers-model',
+          generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`,
+          convertedBy: null,
+          modelTopology: a.modelTopology,
+          weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }],
+        },
+        null,
+        1,
+      ),
+    );
+    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+  }),
+);
 const preprocessing = {
-  task: 'classify', channels, window: WINDOW, label: 'activity', classes: CLASSES, normalization, sample_rate: HZ,
+  task: 'classify',
+  channels,
+  window: WINDOW,
+  label: 'activity',
+  classes: CLASSES,
+  normalization,
+  sample_rate: HZ,
   data: { file: 'models/imu-activity/data.csv', rows: n, split: [trainEnd, n] },
   metrics: { test_accuracy: acc, majority_class_accuracy: majority, epochs: EPOCHS, train_seconds: seconds, backend: tf.getBackend() },
 };

@@ -56,10 +56,7 @@ export class UnsupportedError extends StreamcellError {
   /** What is supported instead (class names, option values). */
   readonly supported: readonly string[];
 
-  constructor(
-    message: string,
-    opts: { layer?: { name: string; className: string }; supported?: readonly string[]; field?: string; file?: string } = {},
-  ) {
+  constructor(message: string, opts: { layer?: { name: string; className: string }; supported?: readonly string[]; field?: string; file?: string } = {}) {
     const list = opts.supported && opts.supported.length > 0 ? `\nSupported: ${opts.supported.join(', ')}` : '';
     const where = opts.layer ? `layer '${opts.layer.name}' (${opts.layer.className}): ` : '';
     super(`${where}${message}${list}`, { field: opts.field, file: opts.file });

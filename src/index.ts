@@ -1,5 +1,15 @@
 /** streamcell's public library API. Everything a user imports is named here. */
-export { StreamcellError, InputError, UnsupportedError, CheckFailedError, isStreamcellError, isInputError, isUnsupportedError, isCheckFailedError, describeError } from './errors.js';
+export {
+  StreamcellError,
+  InputError,
+  UnsupportedError,
+  CheckFailedError,
+  isStreamcellError,
+  isInputError,
+  isUnsupportedError,
+  isCheckFailedError,
+  describeError,
+} from './errors.js';
 export type { ErrorContext } from './errors.js';
 export { VERSION } from './version.js';
 export { loadTfjsArtifacts } from './export/tfjs-format/load.js';
@@ -19,8 +29,41 @@ export { META, readPreprocessing, parseStateMetadata, serializeStateMetadata } f
 export type { StateMeta } from './export/metadata.js';
 export { resolveBackend } from './runtime/backend-impl.js';
 export type { Backend, BackendName, BackendRecord, Session, SessionOptions, TensorData } from './runtime/backend.js';
-export { readModelInfo, STATE_METADATA_KEY, StreamPool, WindowPool, SampleError, StreamRejectedError, InferenceError, PoolBusyError, isSampleError, isStreamRejectedError, isInferenceError, isPoolBusyError, SNAPSHOT_VERSION, benchPool } from './runtime/index.js';
-export type { ModelInfo, IoSpec, StateSpec, DimSpec, Pool, PoolOptions, WindowPoolOptions, PoolStats, Prediction, Sample, RejectReason, NonFinitePolicy, UnknownStreamPolicy, FullPolicy, BenchPoolOptions, BenchPoolResult, LatencyStats } from './runtime/index.js';
+export {
+  readModelInfo,
+  STATE_METADATA_KEY,
+  StreamPool,
+  WindowPool,
+  SampleError,
+  StreamRejectedError,
+  InferenceError,
+  PoolBusyError,
+  isSampleError,
+  isStreamRejectedError,
+  isInferenceError,
+  isPoolBusyError,
+  SNAPSHOT_VERSION,
+  benchPool,
+} from './runtime/index.js';
+export type {
+  ModelInfo,
+  IoSpec,
+  StateSpec,
+  DimSpec,
+  Pool,
+  PoolOptions,
+  WindowPoolOptions,
+  PoolStats,
+  Prediction,
+  Sample,
+  RejectReason,
+  NonFinitePolicy,
+  UnknownStreamPolicy,
+  FullPolicy,
+  BenchPoolOptions,
+  BenchPoolResult,
+  LatencyStats,
+} from './runtime/index.js';
 export { streamifyModel, checkStepModel, assertStepCheck } from './export/streamify/index.js';
 export type { StreamifyOptions, StreamifyReport, StepCheck } from './export/streamify/index.js';
 export { trainModel, trainBenchmark } from './train/train.js';

@@ -36,10 +36,13 @@ export function checkGeneratedSize(dims: readonly number[], what: string, ctx: E
   const n = elementCount(dims);
   if (n <= MAX_GENERATED_ELEMENTS) return;
   const shown = Number.isFinite(n) ? `${n.toExponential(2)} elements` : 'an invalid size';
-  throw new InputError(`${what} would be [${dims.join(', ')}]: ${shown}, over streamcell's limit of 2^26 (${MAX_GENERATED_ELEMENTS}) elements for data it generates`, {
-    expected: `declared dims whose product stays within 2^26 elements (the model's fixed dims are used as they are)`,
-    ...ctx,
-  });
+  throw new InputError(
+    `${what} would be [${dims.join(', ')}]: ${shown}, over streamcell's limit of 2^26 (${MAX_GENERATED_ELEMENTS}) elements for data it generates`,
+    {
+      expected: `declared dims whose product stays within 2^26 elements (the model's fixed dims are used as they are)`,
+      ...ctx,
+    },
+  );
 }
 
 /** Throws {@link InputError} unless `v` is an integer in [min, max]; `flag` names the option. */

@@ -25,7 +25,8 @@ export function mkdirpSync(dir: string): void {
 }
 
 export async function mkdirp(dir: string): Promise<void> {
-  for (const p of prefixes(dir)) await mkdir(p).catch((e: unknown) => {
-    if (!exists(e)) throw e;
-  });
+  for (const p of prefixes(dir))
+    await mkdir(p).catch((e: unknown) => {
+      if (!exists(e)) throw e;
+    });
 }

@@ -21,7 +21,18 @@ beforeAll(async () => {
   expect(runCli(['keygen', '-o', join(dir, 'keys')]).status).toBe(0);
   expect(runCli(['keygen', '-o', join(dir, 'other')]).status).toBe(0);
   bundle = join(dir, 'b');
-  const r = runCli(['bundle', '--model', here('../models/co2-lstm'), '-o', bundle, '--sign', join(dir, 'keys/streamcell.key'), '--calibration', here('../models/co2-weekly-mauna-loa.csv'), '--json']);
+  const r = runCli([
+    'bundle',
+    '--model',
+    here('../models/co2-lstm'),
+    '-o',
+    bundle,
+    '--sign',
+    join(dir, 'keys/streamcell.key'),
+    '--calibration',
+    here('../models/co2-weekly-mauna-loa.csv'),
+    '--json',
+  ]);
   expect(r.status, r.stderr).toBe(0);
 }, 120_000);
 
@@ -57,13 +68,19 @@ describe('bundles', () => {
     const rows = (await readFile(csv, 'utf8')).trim().split('\n').length - 1; // less the header
     // Predictions without the wall-clock field: everything else must match line for line.
     const predictions = async (f: string) =>
-      (await readFile(f, 'utf8')).trim().split('\n').map((l) => {
-        const { t, ...rest } = JSON.parse(l) as Record<string, unknown>;
-        expect(typeof t).toBe('number');
-        return rest;
-      });
+      (await readFile(f, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => {
+          const { t, ...rest } = JSON.parse(l) as Record<string, unknown>;
+          expect(typeof t).toBe('number');
+          return rest;
+        });
     const dropped = (stderr: string) => Number(/^dropped: non-finite (\d+)$/m.exec(stderr)?.[1] ?? 0);
-    for (const [flag, step] of [[[], 'step.onnx'], [['--int8'], 'step-int8.onnx']] as const) {
+    for (const [flag, step] of [
+      [[], 'step.onnx'],
+      [['--int8'], 'step-int8.onnx'],
+    ] as const) {
       const out = join(dir, `via-bundle${flag.length ? '-int8' : ''}.jsonl`);
       const r = runCli(['run', bundle, ...flag, '--input', csv, '-o', out, '--public-key', join(dir, 'keys/streamcell.pub')]);
       expect(r.status, r.stderr).toBe(0);
@@ -163,7 +180,12 @@ describe('malformed manifests (signed, so only the structure is under test): exi
   }
 
   it('bundle refuses a name or version that cannot name a folder, before any work', () => {
-    for (const [flag, value] of [['--name', '.hidden'], ['--bundle-version', '1/2'], ['--name', 'a b'], ['--bundle-version', 'v'.repeat(101)]]) {
+    for (const [flag, value] of [
+      ['--name', '.hidden'],
+      ['--bundle-version', '1/2'],
+      ['--name', 'a b'],
+      ['--bundle-version', 'v'.repeat(101)],
+    ]) {
       const r = runCli(['bundle', '--model', here('../models/co2-lstm'), '-o', join(dir, 'never'), '--sign', join(dir, 'keys/streamcell.key'), flag!, value!]);
       expect(r.status, r.stderr).toBe(2);
       expect(r.stderr).toContain(`field '${flag}'`);

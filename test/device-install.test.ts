@@ -43,12 +43,35 @@ describe('install-on-device.sh on a fresh x86 root', () => {
     const mb = Number(/installed in \S+ \((\d+(?:\.\d+)?)M, linux-x64/.exec(r.stdout)?.[1]);
     expect(mb).toBeLessThanOrEqual(120);
     const out = join(tmp, 'installed.jsonl');
-    const d = spawnSync(process.execPath, [join(app, 'dist/cli/bin.js'), 'stream', '--bundle', BUNDLE, '--source', `file:${csv}?rate=20`, '--sink', `jsonl:${out}`, '--duration', '5'], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, XDG_CACHE_HOME: join(tmp, 'cache') } });
+    const d = spawnSync(
+      process.execPath,
+      [join(app, 'dist/cli/bin.js'), 'stream', '--bundle', BUNDLE, '--source', `file:${csv}?rate=20`, '--sink', `jsonl:${out}`, '--duration', '5'],
+      { encoding: 'utf8', timeout: 60_000, env: { ...process.env, XDG_CACHE_HOME: join(tmp, 'cache') } },
+    );
     expect(d.status, d.stderr).toBe(0);
     expect(d.stderr).toMatch(/--duration 5 s reached/);
     expect(readFileSync(out, 'utf8').trim().split('\n').length).toBeGreaterThan(50);
     // Training and export parity need tfjs: a clear exit 2 there, not a crash.
-    const t = spawnSync(process.execPath, [join(app, 'dist/cli/bin.js'), 'train', '--data', join(ROOT, 'models/imu-activity/data.csv'), '--label', 'activity', '--inputs', 'ax,ay,az', '--window', '8', '--arch', 'lstm:4', '-o', join(tmp, 't')], { encoding: 'utf8' });
+    const t = spawnSync(
+      process.execPath,
+      [
+        join(app, 'dist/cli/bin.js'),
+        'train',
+        '--data',
+        join(ROOT, 'models/imu-activity/data.csv'),
+        '--label',
+        'activity',
+        '--inputs',
+        'ax,ay,az',
+        '--window',
+        '8',
+        '--arch',
+        'lstm:4',
+        '-o',
+        join(tmp, 't'),
+      ],
+      { encoding: 'utf8' },
+    );
     expect(t.status, t.stderr).toBe(2);
     expect(t.stderr).toMatch(/@tensorflow\/tfjs is not installed/);
   }, 300_000);
@@ -58,19 +81,30 @@ describe('install-on-device.sh on a fresh x86 root', () => {
     const p = spawnSync('bash', [join(ROOT, 'scripts/device-package.sh'), 'x64', '-o', pkg], { encoding: 'utf8', timeout: 300_000, cwd: ROOT });
     expect(p.status, p.stderr).toBe(0);
     const root = join(tmp, 'root2');
-    const r = spawnSync('bash', [join(ROOT, 'scripts/install-on-device.sh'), '--root', root, '--no-service', '--package', pkg], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, npm_config_offline: 'true', NPM: 'false' } });
+    const r = spawnSync('bash', [join(ROOT, 'scripts/install-on-device.sh'), '--root', root, '--no-service', '--package', pkg], {
+      encoding: 'utf8',
+      timeout: 300_000,
+      env: { ...process.env, npm_config_offline: 'true', NPM: 'false' },
+    });
     expect(r.status, r.stderr + r.stdout).toBe(0);
-    const v = spawnSync(process.execPath, [join(root, 'opt/streamcell/dist/cli/bin.js'), 'run', BUNDLE, '--input', csv, '-o', join(tmp, 'pkg.jsonl')], { encoding: 'utf8' });
+    const v = spawnSync(process.execPath, [join(root, 'opt/streamcell/dist/cli/bin.js'), 'run', BUNDLE, '--input', csv, '-o', join(tmp, 'pkg.jsonl')], {
+      encoding: 'utf8',
+    });
     expect(v.status, v.stderr).toBe(0);
     // The package says which platform it is for: a package for another board is refused before
     // anything is replaced, and the installed app keeps working.
     const wrong = join(tmp, 'arm.tgz');
-    spawnSync('bash', ['-c', `mkdir -p ${tmp}/w/streamcell/dist && echo linux-arm64 > ${tmp}/w/streamcell/.platform && echo broken > ${tmp}/w/streamcell/dist/cli.js && tar -czf ${wrong} -C ${tmp}/w streamcell`]);
+    spawnSync('bash', [
+      '-c',
+      `mkdir -p ${tmp}/w/streamcell/dist && echo linux-arm64 > ${tmp}/w/streamcell/.platform && echo broken > ${tmp}/w/streamcell/dist/cli.js && tar -czf ${wrong} -C ${tmp}/w streamcell`,
+    ]);
     const bad = spawnSync('bash', [join(ROOT, 'scripts/install-on-device.sh'), '--root', root, '--no-service', '--package', wrong], { encoding: 'utf8' });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/was made for linux-arm64, this device is linux-x64/);
     expect(existsSync(join(root, 'opt/streamcell/dist/cli.js'))).toBe(false);
-    const again = spawnSync(process.execPath, [join(root, 'opt/streamcell/dist/cli/bin.js'), 'run', BUNDLE, '--input', csv, '-o', join(tmp, 'pkg2.jsonl')], { encoding: 'utf8' });
+    const again = spawnSync(process.execPath, [join(root, 'opt/streamcell/dist/cli/bin.js'), 'run', BUNDLE, '--input', csv, '-o', join(tmp, 'pkg2.jsonl')], {
+      encoding: 'utf8',
+    });
     expect(again.status, again.stderr).toBe(0);
   }, 300_000);
 });
@@ -109,7 +143,21 @@ describe('which backend, and why, everywhere', () => {
 
   it('the daemon reports it on /healthz and as streamcell_backend_info on /metrics', async () => {
     const port = 18000 + Math.floor(Math.random() * 900);
-    const run = runCliAsync(['stream', '--bundle', BUNDLE, '--source', 'sim:imu?hz=50', '--sink', `http://127.0.0.1:${port}`, '--sink', 'jsonl:/dev/null', '--duration', '6', '--backend', 'onnxruntime-web']);
+    const run = runCliAsync([
+      'stream',
+      '--bundle',
+      BUNDLE,
+      '--source',
+      'sim:imu?hz=50',
+      '--sink',
+      `http://127.0.0.1:${port}`,
+      '--sink',
+      'jsonl:/dev/null',
+      '--duration',
+      '6',
+      '--backend',
+      'onnxruntime-web',
+    ]);
     let health: { backend?: { name: string; how: string } } | undefined;
     let metrics = '';
     for (let i = 0; i < 100 && !metrics.includes('streamcell_backend_info'); i++) {
@@ -138,7 +186,10 @@ describe('Jetson', () => {
     const root = join(tmp, 'jetson/');
     mkdirSync(join(root, 'etc'), { recursive: true });
     mkdirSync(join(root, 'proc/device-tree'), { recursive: true });
-    writeFileSync(join(root, 'etc/nv_tegra_release'), '# R35 (release), REVISION: 4.1, GCID: 33958178, BOARD: t186ref, EABI: aarch64, DATE: Tue Aug  1 19:57:35 UTC 2023\n');
+    writeFileSync(
+      join(root, 'etc/nv_tegra_release'),
+      '# R35 (release), REVISION: 4.1, GCID: 33958178, BOARD: t186ref, EABI: aarch64, DATE: Tue Aug  1 19:57:35 UTC 2023\n',
+    );
     writeFileSync(join(root, 'proc/device-tree/model'), 'NVIDIA Jetson Orin Nano Developer Kit\0');
     const d = detectDevice(root);
     expect(d.kind).toBe('jetson');

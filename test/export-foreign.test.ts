@@ -83,7 +83,12 @@ describe('Keras 3 models converted by tensorflowjs 4.22', () => {
     const mj = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8'));
     // Keras 3.7+ has initializers tfjs 4.22 does not know; inference never uses them.
     const lstm = mj.modelTopology.model_config.config.layers.find((l: { class_name: string }) => l.class_name === 'LSTM');
-    lstm.config.kernel_initializer = { module: 'keras.initializers', class_name: 'STFT', config: { side: 'real', window: 'hann', scaling: 'density', periodic: false }, registered_name: null };
+    lstm.config.kernel_initializer = {
+      module: 'keras.initializers',
+      class_name: 'STFT',
+      config: { side: 'real', window: 'hann', scaling: 'density', periodic: false },
+      registered_name: null,
+    };
     await writeFile(join(dir, 'model.json'), JSON.stringify(mj));
     const r = runCli(['export', dir, '-o', join(tmp, 'stft.onnx'), '--json']);
     expect(r.status, r.stderr).toBe(0);
@@ -99,7 +104,9 @@ describe('parity without false alarms', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/random normal inputs: max abs error \S+ over 2 cases/);
     expect(r.stdout).toMatch(/judged against the float64 reference: ONNX is off by \S+, tfjs by \S+; float32 rounding .* passed/);
-    const j = runCli(['export', charrnn, '-o', join(tmp, 'charrnn.onnx'), '--json']).json as { parity: { maxAbsError: number; adjudicated: number; tolerance: number } };
+    const j = runCli(['export', charrnn, '-o', join(tmp, 'charrnn.onnx'), '--json']).json as {
+      parity: { maxAbsError: number; adjudicated: number; tolerance: number };
+    };
     expect(j.parity.maxAbsError).toBeGreaterThan(j.parity.tolerance);
     expect(j.parity.adjudicated).toBeGreaterThanOrEqual(1);
     written.push(join(tmp, 'charrnn.onnx'));
@@ -110,7 +117,9 @@ describe('parity without false alarms', () => {
     expect(npy.status, npy.stderr).toBe(0);
     expect((npy.json as { parity: { inputs: string; cases: unknown[] } }).parity.inputs).toMatch(/^24 samples from .*onehot\.npy$/);
     // Four one-hot sequences as nested JSON arrays.
-    const seqs = Array.from({ length: 4 }, (_, n) => Array.from({ length: 40 }, (_, t) => Array.from({ length: 57 }, (_, v) => (v === (n * 7 + t * 3) % 57 ? 1 : 0))));
+    const seqs = Array.from({ length: 4 }, (_, n) =>
+      Array.from({ length: 40 }, (_, t) => Array.from({ length: 57 }, (_, v) => (v === (n * 7 + t * 3) % 57 ? 1 : 0))),
+    );
     await writeFile(join(tmp, 'onehot.json'), JSON.stringify(seqs));
     const json = runCli(['export', charrnn, '-o', join(tmp, 'charrnn3.onnx'), '--sample-data', join(tmp, 'onehot.json'), '--json']);
     expect(json.status, json.stderr).toBe(0);

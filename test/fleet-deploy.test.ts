@@ -25,7 +25,8 @@ let inventory: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'streamcell-fleet-'));
   expect(runCli(['keygen', '-o', join(dir, 'keys')]).status).toBe(0);
-  for (const v of ['1.0.0', '2.0.0-broken']) await buildBundle({ modelDir: co2, out: join(dir, `b-${v}`), name: 'co2', version: v, signKey: join(dir, 'keys/streamcell.key') });
+  for (const v of ['1.0.0', '2.0.0-broken'])
+    await buildBundle({ modelDir: co2, out: join(dir, `b-${v}`), name: 'co2', version: v, signKey: join(dir, 'keys/streamcell.key') });
   ({ hosts, clientKey, stop: stopHosts } = await startSshHosts(dir, ['h1', 'h2', 'h3']));
   // Pin the key on every device, as install-on-device would.
   for (const h of hosts) expect(runCli(['device', 'trust', join(dir, 'keys/streamcell.pub'), '--root', h.root]).status).toBe(0);
@@ -39,8 +40,13 @@ beforeAll(async () => {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   healthBase = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   inventory = join(dir, 'hosts.yml');
-  writeInventory(inventory, hosts, clientKey, { streamcell_bin: `${process.execPath} ${CLI}`, streamcell_restart: 'true', streamcell_deadline: 3 },
-    Object.fromEntries(hosts.map((h) => [h.name, { streamcell_health: `${healthBase}/${h.name}` }])));
+  writeInventory(
+    inventory,
+    hosts,
+    clientKey,
+    { streamcell_bin: `${process.execPath} ${CLI}`, streamcell_restart: 'true', streamcell_deadline: 3 },
+    Object.fromEntries(hosts.map((h) => [h.name, { streamcell_health: `${healthBase}/${h.name}` }])),
+  );
 }, 120_000);
 
 afterAll(() => {
@@ -52,11 +58,26 @@ const current = (h: SshHost) => readlink(join(h.root, 'current')).catch(() => nu
 
 describe('streamcell deploy over sshd hosts', () => {
   it('a signed bundle reaches every host through the playbook; all activated; fleet status reports the version', async () => {
-    const r = await runCliAsync(['deploy', '--bundle', join(dir, 'b-1.0.0'), '--inventory', inventory, '--canary', '1', '--json', '--report', join(dir, 'r1.json')]);
+    const r = await runCliAsync([
+      'deploy',
+      '--bundle',
+      join(dir, 'b-1.0.0'),
+      '--inventory',
+      inventory,
+      '--canary',
+      '1',
+      '--json',
+      '--report',
+      join(dir, 'r1.json'),
+    ]);
     expect(r.status, r.stderr + r.stdout.slice(0, 2000)).toBe(0);
     const j = r.json as { ok: boolean; hosts: { host: string; status: string; active: string }[] };
     expect(j.ok).toBe(true);
-    expect(j.hosts.map((h) => [h.host, h.status, h.active])).toEqual([['h1', 'activated', 'co2-1.0.0'], ['h2', 'activated', 'co2-1.0.0'], ['h3', 'activated', 'co2-1.0.0']]);
+    expect(j.hosts.map((h) => [h.host, h.status, h.active])).toEqual([
+      ['h1', 'activated', 'co2-1.0.0'],
+      ['h2', 'activated', 'co2-1.0.0'],
+      ['h3', 'activated', 'co2-1.0.0'],
+    ]);
     for (const h of hosts) expect(await current(h)).toBe('bundles/co2-1.0.0');
     const s = await runCliAsync(['fleet', 'status', '--inventory', inventory, '--json']);
     expect(s.status, s.stderr).toBe(0);
@@ -83,7 +104,9 @@ describe('streamcell deploy over sshd hosts', () => {
     await gone; // sshd -D has exited: its port refuses connections from now on
     const t0 = Date.now();
     // No ssh connection sharing here: a persisted control connection would outlive the killed sshd.
-    const r = await runCliAsync(['deploy', '--bundle', join(dir, 'b-1.0.0'), '--inventory', inventory, '--timeout', '3', '--json'], { env: { ANSIBLE_SSH_ARGS: '-o ControlMaster=no' } });
+    const r = await runCliAsync(['deploy', '--bundle', join(dir, 'b-1.0.0'), '--inventory', inventory, '--timeout', '3', '--json'], {
+      env: { ANSIBLE_SSH_ARGS: '-o ControlMaster=no' },
+    });
     const seconds = (Date.now() - t0) / 1000;
     expect(r.status).toBe(1);
     const j = r.json as { ok: boolean; hosts: { host: string; status: string; detail: string }[] };

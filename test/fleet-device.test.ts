@@ -24,7 +24,8 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'streamcell-device-'));
   root = join(dir, 'root');
   expect(runCli(['keygen', '-o', join(dir, 'keys')]).status).toBe(0);
-  for (const v of ['1.0.0', '2.0.0-broken', '1.1.0']) await buildBundle({ modelDir: co2, out: join(dir, `b-${v}`), name: 'co2', version: v, signKey: join(dir, 'keys/streamcell.key') });
+  for (const v of ['1.0.0', '2.0.0-broken', '1.1.0'])
+    await buildBundle({ modelDir: co2, out: join(dir, `b-${v}`), name: 'co2', version: v, signKey: join(dir, 'keys/streamcell.key') });
   // Stands in for the daemon: healthy unless the active bundle is the broken one.
   server = createServer(async (_req, res) => {
     const target = await readlink(join(root, 'current')).catch(() => '');
@@ -40,7 +41,20 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-const device = (...args: string[]) => runCliAsync(['device', ...args, '--root', root, '--restart', `echo restarted >> ${join(dir, 'restarts.log')}`, '--health', health, '--deadline', '2', '--json']);
+const device = (...args: string[]) =>
+  runCliAsync([
+    'device',
+    ...args,
+    '--root',
+    root,
+    '--restart',
+    `echo restarted >> ${join(dir, 'restarts.log')}`,
+    '--health',
+    health,
+    '--deadline',
+    '2',
+    '--json',
+  ]);
 
 describe('streamcell device', () => {
   it('refuses to install anything before a key is pinned', async () => {
@@ -109,7 +123,8 @@ describe('the device store holds real copies of listed regular files only', () =
       expect(n.endsWith('.tmp'), `leftover ${n}`).toBe(false);
       const st = await lstat(join(store, 'bundles', n));
       expect(st.isDirectory() && !st.isSymbolicLink(), `${n} is a real directory`).toBe(true);
-      for (const f of await readdir(join(store, 'bundles', n))) expect((await lstat(join(store, 'bundles', n, f))).isFile(), `${n}/${f} is a regular file`).toBe(true);
+      for (const f of await readdir(join(store, 'bundles', n)))
+        expect((await lstat(join(store, 'bundles', n, f))).isFile(), `${n}/${f} is a regular file`).toBe(true);
     }
     return names.sort();
   }
@@ -130,20 +145,43 @@ describe('the device store holds real copies of listed regular files only', () =
     expect(await storeIsClean()).toEqual(['co2-4.0.0']);
     const a = await dev('activate', 'co2-4.0.0');
     expect(a.status, a.stderr).toBe(0);
-    expect(runCli(['run', join(store, 'current'), '--input', fileURLToPath(new URL('../models/co2-weekly-mauna-loa.csv', import.meta.url)), '-o', join(dir, 'store-run.jsonl'), '--public-key', join(dir, 'keys/streamcell.pub')]).status).toBe(0);
+    expect(
+      runCli([
+        'run',
+        join(store, 'current'),
+        '--input',
+        fileURLToPath(new URL('../models/co2-weekly-mauna-loa.csv', import.meta.url)),
+        '-o',
+        join(dir, 'store-run.jsonl'),
+        '--public-key',
+        join(dir, 'keys/streamcell.pub'),
+      ]).status,
+    ).toBe(0);
   });
 
   it('unlisted files and links are neither copied nor trusted, and reported', async () => {
-    const b = await resigned('extras', (m) => (m.version = '4.1.0'), async (d) => {
-      await writeFile(join(d, 'evil.sh'), '#!/bin/sh\necho pwned\n', { mode: 0o755 });
-      await symlink('/etc', join(d, 'etc-link'));
-      await mkdir(join(d, 'sub'));
-    });
+    const b = await resigned(
+      'extras',
+      (m) => (m.version = '4.1.0'),
+      async (d) => {
+        await writeFile(join(d, 'evil.sh'), '#!/bin/sh\necho pwned\n', { mode: 0o755 });
+        await symlink('/etc', join(d, 'etc-link'));
+        await mkdir(join(d, 'sub'));
+      },
+    );
     const r = await dev('install', b);
     expect(r.status, r.stderr).toBe(0);
     expect((r.json as { ignored: string[] }).ignored).toEqual(['etc-link (a symbolic link)', 'evil.sh', 'sub (a directory)']);
     expect(r.stderr).toMatch(/ignored 3 file\(s\) the manifest does not list \(not copied\): etc-link \(a symbolic link\), evil\.sh, sub/);
-    expect((await readdir(join(store, 'bundles/co2-4.1.0'))).sort()).toEqual(['float.onnx', 'int8.onnx', 'manifest.json', 'manifest.sig', 'preprocessing.json', 'step-int8.onnx', 'step.onnx']);
+    expect((await readdir(join(store, 'bundles/co2-4.1.0'))).sort()).toEqual([
+      'float.onnx',
+      'int8.onnx',
+      'manifest.json',
+      'manifest.sig',
+      'preprocessing.json',
+      'step-int8.onnx',
+      'step.onnx',
+    ]);
     await storeIsClean();
   });
 
@@ -151,17 +189,32 @@ describe('the device store holds real copies of listed regular files only', () =
     const outside = join(dir, 'outside-step.onnx');
     await cp(join(dir, 'b-1.0.0/step.onnx'), outside);
     const cases: [string, (d: string) => Promise<void>, RegExp, string][] = [
-      ['symlink', async (d) => {
-        await rm(join(d, 'step.onnx'));
-        await symlink(outside, join(d, 'step.onnx'));
-      }, /is a symbolic link to .*outside-step\.onnx/, 'step.onnx'],
-      ['fifo', async (d) => {
-        await rm(join(d, 'int8.onnx'));
-        execFileSync('mkfifo', [join(d, 'int8.onnx')]);
-      }, /is a FIFO/, 'int8.onnx'],
-      ['padded', async (d) => {
-        await writeFile(join(d, 'float.onnx'), Buffer.alloc(64 << 20), { flag: 'a' }); // 64 MiB appended
-      }, /size mismatch: the file has \d+ bytes, the manifest says \d+/, 'float.onnx'],
+      [
+        'symlink',
+        async (d) => {
+          await rm(join(d, 'step.onnx'));
+          await symlink(outside, join(d, 'step.onnx'));
+        },
+        /is a symbolic link to .*outside-step\.onnx/,
+        'step.onnx',
+      ],
+      [
+        'fifo',
+        async (d) => {
+          await rm(join(d, 'int8.onnx'));
+          execFileSync('mkfifo', [join(d, 'int8.onnx')]);
+        },
+        /is a FIFO/,
+        'int8.onnx',
+      ],
+      [
+        'padded',
+        async (d) => {
+          await writeFile(join(d, 'float.onnx'), Buffer.alloc(64 << 20), { flag: 'a' }); // 64 MiB appended
+        },
+        /size mismatch: the file has \d+ bytes, the manifest says \d+/,
+        'float.onnx',
+      ],
     ];
     for (const [name, damage, why, file] of cases) {
       const b = await resigned(`bad-${name}`, (m) => (m.version = `5.0.0-${name}`), damage);
@@ -187,7 +240,15 @@ describe('the device store holds real copies of listed regular files only', () =
   });
 
   it('names and versions that cannot name a folder are refused, naming the field', async () => {
-    const bad: [string, string][] = [['name', '.hidden'], ['name', 'a/b'], ['version', '..'], ['version', '1.0\u0000x'], ['name', 'two words'], ['name', 'x'.repeat(101)], ['version', '1..2']];
+    const bad: [string, string][] = [
+      ['name', '.hidden'],
+      ['name', 'a/b'],
+      ['version', '..'],
+      ['version', '1.0\u0000x'],
+      ['name', 'two words'],
+      ['name', 'x'.repeat(101)],
+      ['version', '1..2'],
+    ];
     for (const [field, value] of bad) {
       const b = await resigned('badname', (m) => (m[field] = value));
       const r = await dev('install', b);

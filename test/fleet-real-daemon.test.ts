@@ -68,19 +68,24 @@ async function killDaemons(): Promise<void> {
   const pids = new Set<number>();
   for (const h of hosts) {
     const f = join(hdir(h), 'pids.log');
-    if (existsSync(f)) readFileSync(f, 'utf8').split('\n').filter(Boolean).forEach((p) => pids.add(Number(p)));
+    if (existsSync(f))
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .forEach((p) => pids.add(Number(p)));
   }
-  const signal = (sig: NodeJS.Signals) => pids.forEach((p) => {
-    try {
-      process.kill(-p, sig);
-    } catch {
+  const signal = (sig: NodeJS.Signals) =>
+    pids.forEach((p) => {
       try {
-        process.kill(p, sig);
+        process.kill(-p, sig);
       } catch {
-        /* gone */
+        try {
+          process.kill(p, sig);
+        } catch {
+          /* gone */
+        }
       }
-    }
-  });
+    });
   signal('SIGTERM');
   const t0 = Date.now();
   while ([...pids].some(alive) && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 100));
@@ -99,7 +104,12 @@ const count = (h: SshHost) => readJsonl(jsonl(h)).length;
 /** The daemon writes predictions: the JSONL grows by `n` lines from now. */
 async function grows(h: SshHost, n = 20): Promise<void> {
   const n0 = count(h);
-  await waitFor(() => count(h), (c) => c >= n0 + n, 30_000, `${h.name}'s JSONL to grow by ${n} lines (from ${n0})`);
+  await waitFor(
+    () => count(h),
+    (c) => c >= n0 + n,
+    30_000,
+    `${h.name}'s JSONL to grow by ${n} lines (from ${n0})`,
+  );
 }
 
 beforeAll(async () => {
@@ -110,8 +120,11 @@ beforeAll(async () => {
   // Genuinely broken, properly signed: its models are bytes that are no ONNX model, under correct checksums.
   const good = JSON.parse(await readFile(join(dir, 'b-1.0.0/manifest.json'), 'utf8'));
   const garbage = Buffer.from('this is not an ONNX model\n'.repeat(200));
-  await writeBundle(join(dir, 'b-2.0.0'), { name: 'co2', version: '2.0.0', preprocessing: good.preprocessing, models: { float: garbage, step: garbage }, sourceSha256: good.source_sha256 },
-    loadPrivateKey(await readFile(key, 'utf8'), key));
+  await writeBundle(
+    join(dir, 'b-2.0.0'),
+    { name: 'co2', version: '2.0.0', preprocessing: good.preprocessing, models: { float: garbage, step: garbage }, sourceSha256: good.source_sha256 },
+    loadPrivateKey(await readFile(key, 'utf8'), key),
+  );
   const started = await startSshHosts(dir, ['h1', 'h2', 'h3']);
   ({ hosts } = started);
   stopHosts = started.stop;
@@ -139,7 +152,9 @@ describe('deploy onto real daemons', () => {
   it('a good bundle: every host runs a daemon on it, /healthz 200 (token mode on h1 too), predictions flow', async () => {
     const r = await runCliAsync(['deploy', '--bundle', join(dir, 'b-1.0.0'), '--inventory', inventory, '--canary', '1', '--json']);
     expect(r.status, r.stderr + r.stdout.slice(0, 3000)).toBe(0);
-    expect((r.json as { hosts: { status: string; active: string }[] }).hosts.map((h) => [h.status, h.active])).toEqual(Array(3).fill(['activated', 'co2-1.0.0']));
+    expect((r.json as { hosts: { status: string; active: string }[] }).hosts.map((h) => [h.status, h.active])).toEqual(
+      Array(3).fill(['activated', 'co2-1.0.0']),
+    );
     for (const h of hosts) {
       expect(await readlink(join(h.root, 'current'))).toBe('bundles/co2-1.0.0');
       expect(alive(pidOf(h)), `${h.name}'s daemon`).toBe(true);
@@ -165,7 +180,11 @@ describe('deploy onto real daemons', () => {
     expect(j.hosts.slice(1).map((h) => h.status)).toEqual(['skipped', 'skipped']);
     const h1 = hosts[0]!;
     // The broken bundle was tried (installed, verified, started) and v1 was started again after it.
-    expect((await readFile(join(hdir(h1), 'restarts.log'), 'utf8')).trim().split('\n')).toEqual(['start bundles/co2-1.0.0', 'start bundles/co2-2.0.0', 'start bundles/co2-1.0.0']);
+    expect((await readFile(join(hdir(h1), 'restarts.log'), 'utf8')).trim().split('\n')).toEqual([
+      'start bundles/co2-1.0.0',
+      'start bundles/co2-2.0.0',
+      'start bundles/co2-1.0.0',
+    ]);
     expect(await readFile(join(hdir(h1), 'daemon.log'), 'utf8')).toMatch(/streamcell: .*not an ONNX model/);
     expect(await readlink(join(h1.root, 'current'))).toBe('bundles/co2-1.0.0');
     const s = runCli(['device', 'status', '--root', h1.root, '--json']);
@@ -174,7 +193,12 @@ describe('deploy onto real daemons', () => {
     const pid = pidOf(h1);
     expect(pid).not.toBe(before.get('h1'));
     expect(alive(pid)).toBe(true);
-    await waitFor(() => healthz(h1), (c) => c === 200, 20_000, "h1's /healthz after the rollback");
+    await waitFor(
+      () => healthz(h1),
+      (c) => c === 200,
+      20_000,
+      "h1's /healthz after the rollback",
+    );
     await grows(h1);
     // h2 and h3: the same daemons as before, still predicting on v1; nothing staged there.
     for (const h of hosts.slice(1)) {

@@ -38,21 +38,69 @@ const debianPython = (mod: string) => () => {
 const file = (p: string) => () => existsSync(p);
 const onPath = (cmd: string) => () => (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, cmd)));
 
-const ONNX_CHECKED = /^test\/(keras-origin|parity-matrix|export-foreign|streamify-torch|quantize|streamify-foreign|streamify-matrix|cli\/export-inspect)\.test\.ts$/;
+const ONNX_CHECKED =
+  /^test\/(keras-origin|parity-matrix|export-foreign|streamify-torch|quantize|streamify-foreign|streamify-matrix|cli\/export-inspect)\.test\.ts$/;
 
 export const REQUIREMENTS: Requirement[] = [
   { what: 'python3-onnx (/usr/bin/python3 cannot import onnx)', install: 'apt-get install python3-onnx', files: ONNX_CHECKED, present: debianPython('onnx') },
   { what: 'python3-numpy', install: 'apt-get install python3-numpy', files: ONNX_CHECKED, present: debianPython('numpy') },
   { what: 'python3-torch', install: 'apt-get install python3-torch', files: /^test\/streamify-torch\.test\.ts$/, present: debianPython('torch') },
-  { what: 'qemu-x86_64-static', install: 'apt-get install qemu-user-static', files: /^test\/(quantize-cpu|arm\/arm)\.test\.ts$/, present: onPath('qemu-x86_64-static') },
-  { what: '/usr/share/libonnx-testdata', install: 'apt-get install libonnx-testdata', files: /^test\/(cli\/streamify|streamify-foreign)\.test\.ts$/, present: file('/usr/share/libonnx-testdata/data/node') },
-  { what: '/usr/bin/chromium', install: 'apt-get install chromium', files: /^test\/(quantize-report|devices\/http-sink)\.test\.ts$/, present: file('/usr/bin/chromium') },
-  { what: 'socat', install: 'apt-get install socat', files: /^test\/(cli\/demo|devices\/bundle-stream|devices\/serial-daemon)\.test\.ts$/, present: onPath('socat') },
-  { what: 'mosquitto', install: 'apt-get install mosquitto', files: /^test\/(adversarial\/daemon-faults|devices\/mqtt|devices\/mqtt-daemon)\.test\.ts$/, present: () => Boolean(process.env.MOSQUITTO_BIN) || ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/bin/mosquitto'].some(existsSync) },
-  { what: 'ansible-playbook', install: 'apt-get install ansible', files: /^test\/(fleet-deploy|fleet-real-daemon)\.test\.ts$/, present: onPath('ansible-playbook') },
-  { what: '/usr/sbin/sshd', install: 'apt-get install openssh-server', files: /^test\/(fleet-deploy|fleet-real-daemon)\.test\.ts$/, present: file('/usr/sbin/sshd') },
-  { what: 'ssh, ssh-keygen', install: 'apt-get install openssh-client', files: /^test\/(fleet-deploy|fleet-real-daemon)\.test\.ts$/, present: () => onPath('ssh')() && onPath('ssh-keygen')() },
-  { what: '.arm/ (Node for arm64/armv7/18 and the ARM sysroots)', install: 'bash scripts/arm-sysroot.sh', files: /^test\/(quantize-cpu|device-install|arm\/arm)\.test\.ts$/, present: () => ['arm64/node/bin/node', 'armv7/node/bin/node', 'node18/bin/node'].every((p) => existsSync(join(ROOT, '.arm', p))) },
+  {
+    what: 'qemu-x86_64-static',
+    install: 'apt-get install qemu-user-static',
+    files: /^test\/(quantize-cpu|arm\/arm)\.test\.ts$/,
+    present: onPath('qemu-x86_64-static'),
+  },
+  {
+    what: '/usr/share/libonnx-testdata',
+    install: 'apt-get install libonnx-testdata',
+    files: /^test\/(cli\/streamify|streamify-foreign)\.test\.ts$/,
+    present: file('/usr/share/libonnx-testdata/data/node'),
+  },
+  {
+    what: '/usr/bin/chromium',
+    install: 'apt-get install chromium',
+    files: /^test\/(quantize-report|devices\/http-sink)\.test\.ts$/,
+    present: file('/usr/bin/chromium'),
+  },
+  {
+    what: 'socat',
+    install: 'apt-get install socat',
+    files: /^test\/(cli\/demo|devices\/bundle-stream|devices\/serial-daemon)\.test\.ts$/,
+    present: onPath('socat'),
+  },
+  {
+    what: 'mosquitto',
+    install: 'apt-get install mosquitto',
+    files: /^test\/(adversarial\/daemon-faults|devices\/mqtt|devices\/mqtt-daemon)\.test\.ts$/,
+    present: () =>
+      Boolean(process.env.MOSQUITTO_BIN) ||
+      ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/bin/mosquitto'].some(existsSync),
+  },
+  {
+    what: 'ansible-playbook',
+    install: 'apt-get install ansible',
+    files: /^test\/(fleet-deploy|fleet-real-daemon)\.test\.ts$/,
+    present: onPath('ansible-playbook'),
+  },
+  {
+    what: '/usr/sbin/sshd',
+    install: 'apt-get install openssh-server',
+    files: /^test\/(fleet-deploy|fleet-real-daemon)\.test\.ts$/,
+    present: file('/usr/sbin/sshd'),
+  },
+  {
+    what: 'ssh, ssh-keygen',
+    install: 'apt-get install openssh-client',
+    files: /^test\/(fleet-deploy|fleet-real-daemon)\.test\.ts$/,
+    present: () => onPath('ssh')() && onPath('ssh-keygen')(),
+  },
+  {
+    what: '.arm/ (Node for arm64/armv7/18 and the ARM sysroots)',
+    install: 'bash scripts/arm-sysroot.sh',
+    files: /^test\/(quantize-cpu|device-install|arm\/arm)\.test\.ts$/,
+    present: () => ['arm64/node/bin/node', 'armv7/node/bin/node', 'node18/bin/node'].every((p) => existsSync(join(ROOT, '.arm', p))),
+  },
 ];
 
 /** Test files vitest will run, as far as the command line tells: undefined means all. */

@@ -7,7 +7,9 @@ import { hasReferenceLayer, REFERENCE_LAYER_CLASSES } from '../src/export/refere
 const converterAccepts = (c: string) => canonicalLayerClass(c) === 'InputLayer' || converterFor(c) !== undefined;
 
 describe('layer class table', () => {
-  const candidates = [...new Set([...acceptedLayerClasses(), ...supportedLayers(), ...REFERENCE_LAYER_CLASSES, 'Conv2D', 'LSTMCell', 'toString', 'constructor', 'conv1d'])];
+  const candidates = [
+    ...new Set([...acceptedLayerClasses(), ...supportedLayers(), ...REFERENCE_LAYER_CLASSES, 'Conv2D', 'LSTMCell', 'toString', 'constructor', 'conv1d']),
+  ];
 
   it.each(candidates)('converter and reference agree on %s', (c) => {
     expect(converterAccepts(c)).toBe(hasReferenceLayer(c));

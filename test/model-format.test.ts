@@ -32,7 +32,13 @@ describe('model-format', () => {
   });
 
   it('checks state entries against a graph when given one', () => {
-    const graph = { inputs: new Map([['state_in.lstm.h', { dims: ['batch', 4] }], ['state_in.conv.buf', { dims: [] }]]), outputs: new Set(['state_out.lstm.h', 'state_out.conv.buf']) };
+    const graph = {
+      inputs: new Map([
+        ['state_in.lstm.h', { dims: ['batch', 4] }],
+        ['state_in.conv.buf', { dims: [] }],
+      ]),
+      outputs: new Set(['state_out.lstm.h', 'state_out.conv.buf']),
+    };
     expect(parseStateMetadata(serializeStateMetadata(states), graph)).toEqual(states);
     const e = inputErrorOf(() => parseStateMetadata(serializeStateMetadata([{ ...states[0]!, shape: [5] }]), graph, 'm.onnx'));
     expect(e.context.field).toBe('streamcell.state[0].shape');

@@ -42,11 +42,22 @@ describe('tfjs → ONNX parity matrix (onnxruntime-node vs tfjs predict)', () =>
     const modelJson = await saveModel(model, dir);
     const onnxPath = join(dir, 'model.onnx');
     const r = await exportModelFile(modelJson, {
-      opset: c.opset, tolerance: c.scaled ? Infinity : 1e-5, batchSizes: [1, 7], timeLengths: [5, 12], write: (b) => writeFile(onnxPath, b),
+      opset: c.opset,
+      tolerance: c.scaled ? Infinity : 1e-5,
+      batchSizes: [1, 7],
+      timeLengths: [5, 12],
+      write: (b) => writeFile(onnxPath, b),
     });
     written.push(onnxPath);
     const p = r.parity!;
-    summary.push({ name: c.name, maxAbsError: p.maxAbsError, maxScaledError: p.maxScaledError, scaled: !!c.scaled, cases: p.cases.length, reference: p.reference });
+    summary.push({
+      name: c.name,
+      maxAbsError: p.maxAbsError,
+      maxScaledError: p.maxScaledError,
+      scaled: !!c.scaled,
+      cases: p.cases.length,
+      reference: p.reference,
+    });
     expect(p.cases.length).toBeGreaterThanOrEqual(2);
     if (c.scaled) expect(p.maxScaledError, JSON.stringify(p.cases)).toBeLessThanOrEqual(1e-5);
     else expect(p.maxAbsError, JSON.stringify(p.cases)).toBeLessThanOrEqual(1e-5);
@@ -73,7 +84,10 @@ afterAll(() => {
     const abs = summary.filter((s) => !s.scaled);
     const worst = abs.reduce((a, b) => (b.maxAbsError > a.maxAbsError ? b : a));
     const cases = summary.reduce((n, s) => n + s.cases, 0);
-    process.stdout.write(`parity matrix: ${summary.length} models, ${cases} cases; worst max abs error ${worst.maxAbsError.toExponential(2)} (${worst.name})\n`);
-    for (const s of summary.filter((x) => x.scaled)) process.stdout.write(`  ${s.name}: max abs ${s.maxAbsError.toExponential(2)}, scaled ${s.maxScaledError.toExponential(2)}\n`);
+    process.stdout.write(
+      `parity matrix: ${summary.length} models, ${cases} cases; worst max abs error ${worst.maxAbsError.toExponential(2)} (${worst.name})\n`,
+    );
+    for (const s of summary.filter((x) => x.scaled))
+      process.stdout.write(`  ${s.name}: max abs ${s.maxAbsError.toExponential(2)}, scaled ${s.maxScaledError.toExponential(2)}\n`);
   }
 });

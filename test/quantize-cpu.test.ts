@@ -41,13 +41,20 @@ let files: string[];
 function run(prefix: string[], backend: string, node = process.execPath): Record<string, number[]> {
   const cmd = prefix.length ? prefix[0]! : node;
   const args = [...(prefix.length ? [...prefix.slice(1), node] : []), RUNNER, backend, '32', '3', ...files];
-  return JSON.parse(execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] })) as Record<string, number[]>;
+  return JSON.parse(execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] })) as Record<
+    string,
+    number[]
+  >;
 }
 
 /** Node for arm64 under qemu-aarch64 as `cpu`, with an ARM /proc/cpuinfo in a private mount namespace. */
 function runArm(cpu: string): Record<string, number[]> {
   const script = 'mount --bind "$1" /proc/cpuinfo && shift && exec "$@"';
-  return run(['unshare', '-m', 'sh', '-c', script, 'sh', join(dir, 'cpuinfo'), QEMU_ARM, '-cpu', cpu, '-L', join(ARM, 'sysroot')], 'onnxruntime-node', join(ARM, 'node/bin/node'));
+  return run(
+    ['unshare', '-m', 'sh', '-c', script, 'sh', join(dir, 'cpuinfo'), QEMU_ARM, '-cpu', cpu, '-L', join(ARM, 'sysroot')],
+    'onnxruntime-node',
+    join(ARM, 'node/bin/node'),
+  );
 }
 
 function maxDiff(a: number[], b: number[]): number {

@@ -32,7 +32,18 @@ describe('quantization HTML report in Chromium', () => {
     const onnx = join(dir, 'co2.onnx');
     await writeFile(onnx, (await exportToOnnx(await loadTfjsArtifacts(here('../models/co2-lstm64/model.json')))).model);
     const html = join(dir, 'report.html');
-    const r = runCli(['quantize', onnx, '-o', join(dir, 'co2.int8.onnx'), '--mode', 'int8', '--eval', here('../models/co2-weekly-mauna-loa.csv'), '--report', html]);
+    const r = runCli([
+      'quantize',
+      onnx,
+      '-o',
+      join(dir, 'co2.int8.onnx'),
+      '--mode',
+      'int8',
+      '--eval',
+      here('../models/co2-weekly-mauna-loa.csv'),
+      '--report',
+      html,
+    ]);
     expect(r.status, r.stderr).toBe(0);
 
     const browser = await launchChromium();

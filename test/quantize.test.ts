@@ -59,7 +59,9 @@ describe.each(Object.entries(MODELS))('%s model', (key, files) => {
     const { model, report } = await quantizeModel(float, { mode, calibration: { pre, data, method: 'minmax' } });
     const c = await compareModels(float, model, { pre, data });
     const m = c.metrics!;
-    summary.push(`${key} ${mode}: ${(report.ratio * 100).toFixed(1)}% of ${float.byteLength} B; ${m.a.primary.name} ${m.a.primary.value.toFixed(4)} → ${m.b.primary.value.toFixed(4)} (drop ${(m.drop * 100).toFixed(3)}%); latency ${c.latencyUs.a.toFixed(0)} → ${c.latencyUs.b.toFixed(0)} µs`);
+    summary.push(
+      `${key} ${mode}: ${(report.ratio * 100).toFixed(1)}% of ${float.byteLength} B; ${m.a.primary.name} ${m.a.primary.value.toFixed(4)} → ${m.b.primary.value.toFixed(4)} (drop ${(m.drop * 100).toFixed(3)}%); latency ${c.latencyUs.a.toFixed(0)} → ${c.latencyUs.b.toFixed(0)} µs`,
+    );
     if (mode !== 'fp16') expect(report.ratio, `${key} ${mode} size`).toBeLessThanOrEqual(mode === 'int8' ? 0.3 : 0.34);
     else expect(report.ratio).toBeLessThanOrEqual(0.55);
     expect(m.drop, `${key} ${mode} metric drop`).toBeLessThanOrEqual(0.01);
@@ -123,10 +125,40 @@ describe('accuracy gate and refusals (CLI)', () => {
     await writeFile(onnx, (await exportToOnnx(await loadTfjsArtifacts(MODELS.imu.json))).model);
     const out = join(dir, 'imu.bad.onnx');
     // The same data with sane settings passes the gate…
-    const ok = runCli(['quantize', onnx, '-o', join(dir, 'imu.ok.onnx'), '--mode', 'int8-static', '--calibration', MODELS.imu.csv, '--eval', MODELS.imu.csv, '--max-drop', '0.01']);
+    const ok = runCli([
+      'quantize',
+      onnx,
+      '-o',
+      join(dir, 'imu.ok.onnx'),
+      '--mode',
+      'int8-static',
+      '--calibration',
+      MODELS.imu.csv,
+      '--eval',
+      MODELS.imu.csv,
+      '--max-drop',
+      '0.01',
+    ]);
     expect(ok.status, ok.stderr).toBe(0);
     // …while a percentile of 5 keeps only the central 5% of each activation's values.
-    const r = runCli(['quantize', onnx, '-o', out, '--mode', 'int8-static', '--calibration', MODELS.imu.csv, '--method', 'percentile', '--percentile', '5', '--eval', MODELS.imu.csv, '--max-drop', '0.01']);
+    const r = runCli([
+      'quantize',
+      onnx,
+      '-o',
+      out,
+      '--mode',
+      'int8-static',
+      '--calibration',
+      MODELS.imu.csv,
+      '--method',
+      'percentile',
+      '--percentile',
+      '5',
+      '--eval',
+      MODELS.imu.csv,
+      '--max-drop',
+      '0.01',
+    ]);
     expect(r.status, r.stdout + r.stderr).toBe(1);
     expect(r.stderr).toMatch(/accuracy gate failed: accuracy .* relative drop > --max-drop 1\.00%; nothing was written/);
     expect(r.stdout).toMatch(/accuracy\s+0\.\d+\s+0\.\d+/); // the table still shows what was measured
@@ -134,7 +166,9 @@ describe('accuracy gate and refusals (CLI)', () => {
   });
 
   it('a model with no quantizable op is reported with exit 2, not failed silently', async () => {
-    const m = tf.sequential({ layers: [tf.layers.activation({ activation: 'tanh', inputShape: [null, 3] }), tf.layers.layerNormalization({ center: false, scale: false })] });
+    const m = tf.sequential({
+      layers: [tf.layers.activation({ activation: 'tanh', inputShape: [null, 3] }), tf.layers.layerNormalization({ center: false, scale: false })],
+    });
     const p = await saveModel(m, join(dir, 'noq'));
     const onnx = join(dir, 'noq.onnx');
     expect(runCli(['export', p, '-o', onnx, '--no-verify']).status).toBe(0);

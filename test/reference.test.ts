@@ -24,7 +24,10 @@ afterAll(() => {
 function uniform(shape: number[], seed: number, lo = -1, hi = 1): NDArray {
   const r = rng(seed);
   const n = shape.reduce((a, b) => a * b, 1);
-  return ndarray(shape, Float32Array.from({ length: n }, () => lo + (hi - lo) * r()));
+  return ndarray(
+    shape,
+    Float32Array.from({ length: n }, () => lo + (hi - lo) * r()),
+  );
 }
 
 /** Replaces every weight with seeded values; variances stay positive. */
@@ -43,10 +46,12 @@ function randomizeWeights(model: tf.LayersModel, seed: number, scale = 0.6): voi
 /** Saves `model` in memory and builds the exporter's LayerGraph from what would be on disk. */
 async function graphOf(model: tf.LayersModel): Promise<LayerGraph> {
   let art: tf.io.ModelArtifacts | undefined;
-  await model.save(tf.io.withSaveHandler(async (a) => {
-    art = a;
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-  }));
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      art = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
   const specs = art!.weightSpecs ?? [];
   const raw = art!.weightData;
   const buffer = raw === undefined ? new ArrayBuffer(0) : Array.isArray(raw) ? tf.io.concatenateArrayBuffers(raw) : raw;
@@ -120,8 +125,15 @@ function weight(name: string, shape: number[], seed: number): WeightTensor {
 describe('reference activations', () => {
   it('erf agrees with high-precision values to 1e-15', () => {
     const known: [number, number][] = [
-      [0.1, 0.1124629160182849], [0.5, 0.5204998778130465], [1, 0.8427007929497149], [2, 0.9953222650189527],
-      [2.9, 0.9999589021219005], [3, 0.9999779095030014], [3.5, 0.9999992569016276], [5, 0.9999999999984626], [-1.5, -0.9661051464753108],
+      [0.1, 0.1124629160182849],
+      [0.5, 0.5204998778130465],
+      [1, 0.8427007929497149],
+      [2, 0.9953222650189527],
+      [2.9, 0.9999589021219005],
+      [3, 0.9999779095030014],
+      [3.5, 0.9999992569016276],
+      [5, 0.9999999999984626],
+      [-1.5, -0.9661051464753108],
     ];
     for (const [x, v] of known) expect(Math.abs(erf(x) - v)).toBeLessThan(1e-15);
     expect(erf(0)).toBe(0);
@@ -146,7 +158,23 @@ describe('reference activations', () => {
 });
 
 describe('reference vs tfjs: dense and activations', () => {
-  const acts = ['linear', 'relu', 'relu6', 'elu', 'selu', 'tanh', 'sigmoid', 'hardSigmoid', 'softmax', 'softplus', 'softsign', 'swish', 'mish', 'gelu', 'gelu_new'] as const;
+  const acts = [
+    'linear',
+    'relu',
+    'relu6',
+    'elu',
+    'selu',
+    'tanh',
+    'sigmoid',
+    'hardSigmoid',
+    'softmax',
+    'softplus',
+    'softsign',
+    'swish',
+    'mish',
+    'gelu',
+    'gelu_new',
+  ] as const;
   for (const activation of acts) {
     it(`Dense(${activation})`, async () => {
       const m = seq([5], [tf.layers.dense({ units: 4, activation, name: 'd' })]);
@@ -163,39 +191,41 @@ describe('reference vs tfjs: dense and activations', () => {
   });
 
   it('advanced activation layers', async () => {
-    const m = seq([6], [
-      tf.layers.dense({ units: 6, name: 'd' }),
-      tf.layers.leakyReLU({ alpha: 0.2, name: 'lr' }),
-      tf.layers.dense({ units: 6, name: 'd2' }),
-      tf.layers.elu({ name: 'elu' }),
-      tf.layers.dense({ units: 6, name: 'd3' }),
-      tf.layers.thresholdedReLU({ theta: 0.1, name: 'tr' }),
-      tf.layers.dense({ units: 6, name: 'd4' }),
-      tf.layers.reLU({ maxValue: 0.3, name: 'relu' }),
-      tf.layers.dense({ units: 6, name: 'd5' }),
-      tf.layers.softmax({ name: 'sm' }),
-    ]);
+    const m = seq(
+      [6],
+      [
+        tf.layers.dense({ units: 6, name: 'd' }),
+        tf.layers.leakyReLU({ alpha: 0.2, name: 'lr' }),
+        tf.layers.dense({ units: 6, name: 'd2' }),
+        tf.layers.elu({ name: 'elu' }),
+        tf.layers.dense({ units: 6, name: 'd3' }),
+        tf.layers.thresholdedReLU({ theta: 0.1, name: 'tr' }),
+        tf.layers.dense({ units: 6, name: 'd4' }),
+        tf.layers.reLU({ maxValue: 0.3, name: 'relu' }),
+        tf.layers.dense({ units: 6, name: 'd5' }),
+        tf.layers.softmax({ name: 'sm' }),
+      ],
+    );
     await compare(m, [uniform([4, 6], 13, -2, 2)]);
   });
 
   it('PReLU with and without shared axes, then Softmax', async () => {
-    const m = seq([5, 3], [
-      tf.layers.prelu({ name: 'p1' }),
-      tf.layers.prelu({ sharedAxes: [1], name: 'p2' }),
-      tf.layers.softmax({ axis: -1, name: 'sm' }),
-    ]);
+    const m = seq([5, 3], [tf.layers.prelu({ name: 'p1' }), tf.layers.prelu({ sharedAxes: [1], name: 'p2' }), tf.layers.softmax({ axis: -1, name: 'sm' })]);
     await compare(m, [uniform([2, 5, 3], 14, -2, 2)]);
   });
 
   it('identity-at-inference layers', async () => {
-    const m = seq([5, 3], [
-      tf.layers.dropout({ rate: 0.5, name: 'do' }),
-      tf.layers.spatialDropout1d({ rate: 0.5, name: 'sd' }),
-      tf.layers.gaussianNoise({ stddev: 1, name: 'gn' }),
-      tf.layers.gaussianDropout({ rate: 0.5, name: 'gd' }),
-      tf.layers.alphaDropout({ rate: 0.5, name: 'ad' }),
-      tf.layers.dense({ units: 2, name: 'd' }),
-    ]);
+    const m = seq(
+      [5, 3],
+      [
+        tf.layers.dropout({ rate: 0.5, name: 'do' }),
+        tf.layers.spatialDropout1d({ rate: 0.5, name: 'sd' }),
+        tf.layers.gaussianNoise({ stddev: 1, name: 'gn' }),
+        tf.layers.gaussianDropout({ rate: 0.5, name: 'gd' }),
+        tf.layers.alphaDropout({ rate: 0.5, name: 'ad' }),
+        tf.layers.dense({ units: 2, name: 'd' }),
+      ],
+    );
     await compare(m, [uniform([2, 5, 3], 15)]);
   });
 });
@@ -205,12 +235,22 @@ describe('reference vs tfjs: recurrent', () => {
   const cases = [
     { name: 'LSTM sequences', make: () => tf.layers.lstm({ units: 4, returnSequences: true, name: 'r' }) },
     { name: 'LSTM last, go_backwards', make: () => tf.layers.lstm({ units: 4, goBackwards: true, name: 'r' }) },
-    { name: 'LSTM sequences, go_backwards, sigmoid/relu, no bias', make: () => tf.layers.lstm({ units: 3, returnSequences: true, goBackwards: true, useBias: false, recurrentActivation: 'sigmoid', activation: 'relu', name: 'r' }) },
+    {
+      name: 'LSTM sequences, go_backwards, sigmoid/relu, no bias',
+      make: () =>
+        tf.layers.lstm({ units: 3, returnSequences: true, goBackwards: true, useBias: false, recurrentActivation: 'sigmoid', activation: 'relu', name: 'r' }),
+    },
     { name: 'GRU sequences', make: () => tf.layers.gru({ units: 4, returnSequences: true, name: 'r' }) },
     { name: 'GRU last, go_backwards, sigmoid', make: () => tf.layers.gru({ units: 5, goBackwards: true, recurrentActivation: 'sigmoid', name: 'r' }) },
-    { name: 'GRU sequences, go_backwards, no bias, softsign', make: () => tf.layers.gru({ units: 3, returnSequences: true, goBackwards: true, useBias: false, activation: 'softsign', name: 'r' }) },
+    {
+      name: 'GRU sequences, go_backwards, no bias, softsign',
+      make: () => tf.layers.gru({ units: 3, returnSequences: true, goBackwards: true, useBias: false, activation: 'softsign', name: 'r' }),
+    },
     { name: 'SimpleRNN sequences', make: () => tf.layers.simpleRNN({ units: 4, returnSequences: true, name: 'r' }) },
-    { name: 'SimpleRNN last, go_backwards, relu, no bias', make: () => tf.layers.simpleRNN({ units: 4, goBackwards: true, activation: 'relu', useBias: false, name: 'r' }) },
+    {
+      name: 'SimpleRNN last, go_backwards, relu, no bias',
+      make: () => tf.layers.simpleRNN({ units: 4, goBackwards: true, activation: 'relu', useBias: false, name: 'r' }),
+    },
   ];
   for (const c of cases) {
     it(c.name, async () => {
@@ -219,11 +259,10 @@ describe('reference vs tfjs: recurrent', () => {
   }
 
   it('stacked LSTM → GRU → Dense over a free time axis', async () => {
-    const m = seq([null as unknown as number, 2], [
-      tf.layers.lstm({ units: 5, returnSequences: true, name: 'l' }),
-      tf.layers.gru({ units: 4, name: 'g' }),
-      tf.layers.dense({ units: 2, name: 'd' }),
-    ]);
+    const m = seq(
+      [null as unknown as number, 2],
+      [tf.layers.lstm({ units: 5, returnSequences: true, name: 'l' }), tf.layers.gru({ units: 4, name: 'g' }), tf.layers.dense({ units: 2, name: 'd' })],
+    );
     await compare(m, [uniform([2, 7, 2], 22)]);
   });
 
@@ -262,7 +301,11 @@ describe('reference vs tfjs: recurrent', () => {
     for (const returnSequences of [true, false]) {
       it(`Bidirectional(LSTM) merge_mode=${mergeMode} return_sequences=${returnSequences}`, async () => {
         const x = tf.input({ shape: [T, 3], name: 'x' });
-        const bi = tf.layers.bidirectional({ layer: tf.layers.lstm({ units: 3, returnSequences, name: 'inner' }) as tf.RNN, mergeMode: mergeMode as 'concat', name: 'bi' });
+        const bi = tf.layers.bidirectional({
+          layer: tf.layers.lstm({ units: 3, returnSequences, name: 'inner' }) as tf.RNN,
+          mergeMode: mergeMode as 'concat',
+          name: 'bi',
+        });
         const y = bi.apply(x) as tf.SymbolicTensor | tf.SymbolicTensor[];
         const m = tf.model({ inputs: x, outputs: y });
         await compare(m, [uniform([2, T, 3], 40)]);
@@ -272,17 +315,24 @@ describe('reference vs tfjs: recurrent', () => {
 
   it('Bidirectional(GRU) and Bidirectional(SimpleRNN) with return_state', async () => {
     const x = tf.input({ shape: [T, 3], name: 'x' });
-    const g = tf.layers.bidirectional({ layer: tf.layers.gru({ units: 3, returnSequences: true, returnState: true, name: 'g' }) as tf.RNN, mergeMode: 'concat', name: 'bg' }).apply(x) as tf.SymbolicTensor[];
-    const s = tf.layers.bidirectional({ layer: tf.layers.simpleRNN({ units: 2, returnState: true, name: 's' }) as tf.RNN, mergeMode: 'ave', name: 'bs' }).apply(g[0]!) as tf.SymbolicTensor[];
+    const g = tf.layers
+      .bidirectional({ layer: tf.layers.gru({ units: 3, returnSequences: true, returnState: true, name: 'g' }) as tf.RNN, mergeMode: 'concat', name: 'bg' })
+      .apply(x) as tf.SymbolicTensor[];
+    const s = tf.layers
+      .bidirectional({ layer: tf.layers.simpleRNN({ units: 2, returnState: true, name: 's' }) as tf.RNN, mergeMode: 'ave', name: 'bs' })
+      .apply(g[0]!) as tf.SymbolicTensor[];
     const m = tf.model({ inputs: x, outputs: [...g, ...s] });
     await compare(m, [uniform([2, T, 3], 41)]);
   });
 
   it('TimeDistributed(Dense) after a recurrent layer', async () => {
-    const m = seq([T, 3], [
-      tf.layers.simpleRNN({ units: 4, returnSequences: true, name: 'r' }),
-      tf.layers.timeDistributed({ layer: tf.layers.dense({ units: 2, activation: 'sigmoid', name: 'inner' }), name: 'td' }),
-    ]);
+    const m = seq(
+      [T, 3],
+      [
+        tf.layers.simpleRNN({ units: 4, returnSequences: true, name: 'r' }),
+        tf.layers.timeDistributed({ layer: tf.layers.dense({ units: 2, activation: 'sigmoid', name: 'inner' }), name: 'td' }),
+      ],
+    );
     await compare(m, [uniform([2, T, 3], 42)]);
   });
 });
@@ -334,19 +384,22 @@ describe('reference vs tfjs: convolution, pooling, normalization', () => {
   // axis ≠ -1 is checked by hand below: tfjs' CPU batchNorm kernel indexes the statistics as
   // if they ran along the last axis, so tfjs itself gets BatchNormalization(axis=1) wrong.
   it('BatchNormalization (default, no center/scale)', async () => {
-    const m = seq([5, 3], [
-      tf.layers.batchNormalization({ name: 'bn1' }),
-      tf.layers.batchNormalization({ center: false, scale: false, epsilon: 0.01, name: 'bn2' }),
-    ]);
+    const m = seq(
+      [5, 3],
+      [tf.layers.batchNormalization({ name: 'bn1' }), tf.layers.batchNormalization({ center: false, scale: false, epsilon: 0.01, name: 'bn2' })],
+    );
     await compare(m, [uniform([2, 5, 3], 54, -2, 2)]);
   });
 
   it('LayerNormalization (last axis, several axes, no scale)', async () => {
-    const m = seq([5, 4], [
-      tf.layers.layerNormalization({ name: 'ln1' }),
-      tf.layers.layerNormalization({ axis: [1, 2], epsilon: 1e-5, name: 'ln2' }),
-      tf.layers.layerNormalization({ scale: false, name: 'ln3' }),
-    ]);
+    const m = seq(
+      [5, 4],
+      [
+        tf.layers.layerNormalization({ name: 'ln1' }),
+        tf.layers.layerNormalization({ axis: [1, 2], epsilon: 1e-5, name: 'ln2' }),
+        tf.layers.layerNormalization({ scale: false, name: 'ln3' }),
+      ],
+    );
     await compare(m, [uniform([2, 5, 4], 55, -2, 2)]);
   });
 });
@@ -370,13 +423,16 @@ describe('reference vs tfjs: merges, shapes, embedding', () => {
   });
 
   it('Permute, Reshape, Flatten, RepeatVector', async () => {
-    const m = seq([4, 6], [
-      tf.layers.permute({ dims: [2, 1], name: 'perm' }),
-      tf.layers.reshape({ targetShape: [3, 8], name: 'resh' }),
-      tf.layers.flatten({ name: 'flat' }),
-      tf.layers.dense({ units: 3, name: 'd' }),
-      tf.layers.repeatVector({ n: 4, name: 'rep' }),
-    ]);
+    const m = seq(
+      [4, 6],
+      [
+        tf.layers.permute({ dims: [2, 1], name: 'perm' }),
+        tf.layers.reshape({ targetShape: [3, 8], name: 'resh' }),
+        tf.layers.flatten({ name: 'flat' }),
+        tf.layers.dense({ units: 3, name: 'd' }),
+        tf.layers.repeatVector({ n: 4, name: 'rep' }),
+      ],
+    );
     await compare(m, [uniform([2, 4, 6], 63)]);
   });
 
@@ -399,9 +455,11 @@ describe('reference: Keras-only layers, checked by hand', () => {
   it('ZeroPadding1D and Cropping1D', () => {
     const pad = evaluateReference(handGraph([5, 3], [{ class_name: 'ZeroPadding1D', config: { name: 'zp', padding: [2, 1] } }]), [x]).outputs[0]!;
     expect(pad.shape).toEqual([2, 8, 3]);
-    for (let b = 0; b < 2; b++) for (let t = 0; t < 8; t++) for (let c = 0; c < 3; c++) {
-      expect(at(pad, b, t, c)).toBe(t < 2 || t >= 7 ? 0 : at(x, b, t - 2, c));
-    }
+    for (let b = 0; b < 2; b++)
+      for (let t = 0; t < 8; t++)
+        for (let c = 0; c < 3; c++) {
+          expect(at(pad, b, t, c)).toBe(t < 2 || t >= 7 ? 0 : at(x, b, t - 2, c));
+        }
     const sym = evaluateReference(handGraph([5, 3], [{ class_name: 'ZeroPadding1D', config: { name: 'zp', padding: 1 } }]), [x]).outputs[0]!;
     expect(sym.shape).toEqual([2, 7, 3]);
     const crop = evaluateReference(handGraph([5, 3], [{ class_name: 'Cropping1D', config: { name: 'cr', cropping: [1, 2] } }]), [x]).outputs[0]!;
@@ -417,9 +475,22 @@ describe('reference: Keras-only layers, checked by hand', () => {
         layers: [
           { class_name: 'InputLayer', name: 'a', config: { name: 'a', batch_input_shape: [null, 3], dtype: 'float32' }, inbound_nodes: [] },
           { class_name: 'InputLayer', name: 'b', config: { name: 'b', batch_input_shape: [null, 3], dtype: 'float32' }, inbound_nodes: [] },
-          { class_name: 'Subtract', name: 's', config: { name: 's' }, inbound_nodes: [[['a', 0, 0, {}], ['b', 0, 0, {}]]] },
+          {
+            class_name: 'Subtract',
+            name: 's',
+            config: { name: 's' },
+            inbound_nodes: [
+              [
+                ['a', 0, 0, {}],
+                ['b', 0, 0, {}],
+              ],
+            ],
+          },
         ],
-        input_layers: [['a', 0, 0], ['b', 0, 0]],
+        input_layers: [
+          ['a', 0, 0],
+          ['b', 0, 0],
+        ],
         output_layers: [['s', 0, 0]],
       },
     } as unknown as ModelTopologyJson;
@@ -431,13 +502,18 @@ describe('reference: Keras-only layers, checked by hand', () => {
   });
 
   it('causal Conv1D equals tfjs valid conv on a left-zero-padded input', async () => {
-    for (const [k, d] of [[3, 1], [2, 3], [4, 2]] as const) {
+    for (const [k, d] of [
+      [3, 1],
+      [2, 3],
+      [4, 2],
+    ] as const) {
       const m = seq([5 + (k - 1) * d, 3], [tf.layers.conv1d({ filters: 2, kernelSize: k, dilationRate: d, padding: 'valid', name: 'c' })]);
       randomizeWeights(m, 73);
       const valid = await graphOf(m);
       const spec = valid.layers.get('c')!;
       const causal = handGraph([5, 3], [{ class_name: 'Conv1D', config: { ...spec.config, padding: 'causal', name: 'c' } }], spec.weights);
-      const padded = evaluateReference(handGraph([5, 3], [{ class_name: 'ZeroPadding1D', config: { name: 'zp', padding: [(k - 1) * d, 0] } }]), [x]).outputs[0]!;
+      const padded = evaluateReference(handGraph([5, 3], [{ class_name: 'ZeroPadding1D', config: { name: 'zp', padding: [(k - 1) * d, 0] } }]), [x])
+        .outputs[0]!;
       expectClose(evaluateReference(causal, [x]).outputs[0]!, predict(m, [padded])[0]!);
     }
   });
@@ -446,17 +522,22 @@ describe('reference: Keras-only layers, checked by hand', () => {
     const kernel = weight('g/kernel', [3, 2, 4], 74);
     const bias = weight('g/bias', [4], 75);
     const x4 = uniform([2, 6, 4], 76);
-    const y = evaluateReference(handGraph([6, 4], [{ class_name: 'Conv1D', config: { name: 'g', filters: 4, kernel_size: [3], groups: 2, padding: 'same' } }], [kernel, bias]), [x4]).outputs[0]!;
-    for (let b = 0; b < 2; b++) for (let t = 0; t < 6; t++) for (let o = 0; o < 4; o++) {
-      const g = o >> 1;
-      let acc = bias.data[o]!;
-      for (let j = 0; j < 3; j++) {
-        const ti = t - 1 + j;
-        if (ti < 0 || ti >= 6) continue;
-        for (let c = 0; c < 2; c++) acc += at(x4, b, ti, g * 2 + c) * kernel.data[(j * 2 + c) * 4 + o]!;
-      }
-      expect(at(y, b, t, o)).toBeCloseTo(acc, 12);
-    }
+    const y = evaluateReference(
+      handGraph([6, 4], [{ class_name: 'Conv1D', config: { name: 'g', filters: 4, kernel_size: [3], groups: 2, padding: 'same' } }], [kernel, bias]),
+      [x4],
+    ).outputs[0]!;
+    for (let b = 0; b < 2; b++)
+      for (let t = 0; t < 6; t++)
+        for (let o = 0; o < 4; o++) {
+          const g = o >> 1;
+          let acc = bias.data[o]!;
+          for (let j = 0; j < 3; j++) {
+            const ti = t - 1 + j;
+            if (ti < 0 || ti >= 6) continue;
+            for (let c = 0; c < 2; c++) acc += at(x4, b, ti, g * 2 + c) * kernel.data[(j * 2 + c) * 4 + o]!;
+          }
+          expect(at(y, b, t, o)).toBeCloseTo(acc, 12);
+        }
   });
 
   it('GRU reset_after=true (Keras) matches a hand-written loop, with go_backwards and return_state', () => {
@@ -464,9 +545,22 @@ describe('reference: Keras-only layers, checked by hand', () => {
     const kernel = weight('gru/gru_cell/kernel', [3, 3 * u], 77);
     const rec = weight('gru/gru_cell/recurrent_kernel', [u, 3 * u], 78);
     const bias = weight('gru/gru_cell/bias', [2, 3 * u], 79);
-    const config = { name: 'gru', units: u, activation: 'tanh', recurrent_activation: 'sigmoid', use_bias: true, reset_after: true, return_sequences: true, return_state: true, go_backwards: true };
+    const config = {
+      name: 'gru',
+      units: u,
+      activation: 'tanh',
+      recurrent_activation: 'sigmoid',
+      use_bias: true,
+      reset_after: true,
+      return_sequences: true,
+      return_state: true,
+      go_backwards: true,
+    };
     const graph = handGraph([5, 3], [{ class_name: 'GRU', config }], [kernel, rec, bias]);
-    graph.outputs = [{ layer: 'gru', node: 0, index: 0 }, { layer: 'gru', node: 0, index: 1 }];
+    graph.outputs = [
+      { layer: 'gru', node: 0, index: 0 },
+      { layer: 'gru', node: 0, index: 1 },
+    ];
     const [ys, hLast] = evaluateReference(graph, [x]).outputs as [NDArray, NDArray];
     const sig = (v: number) => 1 / (1 + Math.exp(-v));
     const W = (i: number, j: number) => kernel.data[i * 3 * u + j]!;
@@ -493,11 +587,14 @@ describe('reference: Keras-only layers, checked by hand', () => {
   it('BatchNormalization over axis 1', () => {
     const stats = ['gamma', 'beta', 'moving_mean', 'moving_variance'].map((n, i) => weight(`bn/${n}`, [5], 80 + i));
     stats[3] = { ...stats[3]!, data: stats[3]!.data.map((v) => v + 1) };
-    const y = evaluateReference(handGraph([5, 3], [{ class_name: 'BatchNormalization', config: { name: 'bn', axis: 1, epsilon: 0.01 } }], stats), [x]).outputs[0]!;
+    const y = evaluateReference(handGraph([5, 3], [{ class_name: 'BatchNormalization', config: { name: 'bn', axis: 1, epsilon: 0.01 } }], stats), [x])
+      .outputs[0]!;
     const [g, b, mu, v] = stats.map((s) => s.data);
-    for (let i = 0; i < 2; i++) for (let t = 0; t < 5; t++) for (let c = 0; c < 3; c++) {
-      expect(at(y, i, t, c)).toBeCloseTo(((at(x, i, t, c) - mu![t]!) / Math.sqrt(v![t]! + 0.01)) * g![t]! + b![t]!, 12);
-    }
+    for (let i = 0; i < 2; i++)
+      for (let t = 0; t < 5; t++)
+        for (let c = 0; c < 3; c++) {
+          expect(at(y, i, t, c)).toBeCloseTo(((at(x, i, t, c) - mu![t]!) / Math.sqrt(v![t]! + 0.01)) * g![t]! + b![t]!, 12);
+        }
   });
 
   it('Softmax over the time axis and over two axes', () => {
@@ -524,8 +621,28 @@ describe('reference: Keras-only layers, checked by hand', () => {
   });
 
   it('refuses unknown classes and options', () => {
-    expect(() => evaluateReference(handGraph([4, 2], [{ class_name: 'Conv1DTranspose', config: { name: 'ct' } }]), [uniform([1, 4, 2], 1)])).toThrow(UnsupportedError);
-    expect(() => evaluateReference(handGraph([4, 2], [{ class_name: 'Conv1D', config: { name: 'c', filters: 1, kernel_size: 2, padding: 'reflect' } }], [weight('c/kernel', [2, 2, 1], 1), weight('c/bias', [1], 2)]), [uniform([1, 4, 2], 1)])).toThrow(/padding/);
-    expect(() => evaluateReference(handGraph([4], [{ class_name: 'Dense', config: { name: 'd', units: 1, activation: 'weird' } }], [weight('d/kernel', [4, 1], 1), weight('d/bias', [1], 2)]), [uniform([1, 4], 1)])).toThrow(/layer 'd' \(Dense\)/);
+    expect(() => evaluateReference(handGraph([4, 2], [{ class_name: 'Conv1DTranspose', config: { name: 'ct' } }]), [uniform([1, 4, 2], 1)])).toThrow(
+      UnsupportedError,
+    );
+    expect(() =>
+      evaluateReference(
+        handGraph(
+          [4, 2],
+          [{ class_name: 'Conv1D', config: { name: 'c', filters: 1, kernel_size: 2, padding: 'reflect' } }],
+          [weight('c/kernel', [2, 2, 1], 1), weight('c/bias', [1], 2)],
+        ),
+        [uniform([1, 4, 2], 1)],
+      ),
+    ).toThrow(/padding/);
+    expect(() =>
+      evaluateReference(
+        handGraph(
+          [4],
+          [{ class_name: 'Dense', config: { name: 'd', units: 1, activation: 'weird' } }],
+          [weight('d/kernel', [4, 1], 1), weight('d/bias', [1], 2)],
+        ),
+        [uniform([1, 4], 1)],
+      ),
+    ).toThrow(/layer 'd' \(Dense\)/);
   });
 });

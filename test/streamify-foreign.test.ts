@@ -17,7 +17,11 @@ import { initialStateRows } from '../src/runtime/step-model.js';
 import { checkOnnxFiles } from './helpers/onnx-checker.js';
 
 const ROOT = '/usr/share/libonnx-testdata/data/node';
-const dirs = existsSync(ROOT) ? readdirSync(ROOT).filter((d) => /^test_(lstm|gru|simple_rnn)_|^test_rnn_seq_length$/.test(d)).sort() : [];
+const dirs = existsSync(ROOT)
+  ? readdirSync(ROOT)
+      .filter((d) => /^test_(lstm|gru|simple_rnn)_|^test_rnn_seq_length$/.test(d))
+      .sort()
+  : [];
 const written: string[] = [];
 
 function isForward(modelBytes: Uint8Array): boolean {
@@ -48,7 +52,8 @@ function stack(parts: TensorData[], axis: number): Float32Array {
   const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
   const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
   const out = new Float32Array(outer * parts.length * inner);
-  for (let o = 0; o < outer; o++) parts.forEach((p, t) => out.set((p.data as Float32Array).subarray(o * inner, (o + 1) * inner), (o * parts.length + t) * inner));
+  for (let o = 0; o < outer; o++)
+    parts.forEach((p, t) => out.set((p.data as Float32Array).subarray(o * inner, (o + 1) * inner), (o * parts.length + t) * inner));
   return out;
 }
 
@@ -70,7 +75,9 @@ describe('streamify ONNX backend-test models (libonnx-testdata)', () => {
       const t = tensorValues(decodeTensor(await readFile(join(data, `input_${i}.pb`))));
       inputs[t.name || name] = { type: t.dtype as TensorData['type'], data: t.data as Float32Array, dims: t.dims };
     }
-    const expected = await Promise.all(outputNames.map(async (name, i) => ({ name, t: tensorValues(decodeTensor(await readFile(join(data, `output_${i}.pb`)))) })));
+    const expected = await Promise.all(
+      outputNames.map(async (name, i) => ({ name, t: tensorValues(decodeTensor(await readFile(join(data, `output_${i}.pb`)))) })),
+    );
 
     const { model, report } = await streamifyModel(bytes, { tolerance: 1e-5 });
     expect(report.verification!.passed).toBe(true);
@@ -89,12 +96,15 @@ describe('streamify ONNX backend-test models (libonnx-testdata)', () => {
     for (const s of report.states) {
       const kind = s.name.split('.').pop();
       const given = report.replacedInputs.find((r) => (kind === 'h' ? /initial_h/.test(r) : /initial_c/.test(r)));
-      state[s.input] = given ? { type: 'float32', data: inputs[given]!.data, dims: [batch, ...s.shape] } : { type: 'float32', data: initialStateRows(s, batch), dims: [batch, ...s.shape] };
+      state[s.input] = given
+        ? { type: 'float32', data: inputs[given]!.data, dims: [batch, ...s.shape] }
+        : { type: 'float32', data: initialStateRows(s, batch), dims: [batch, ...s.shape] };
     }
     const perStep: Record<string, TensorData>[] = [];
     for (let t = 0; t < T; t++) {
       const feeds: Record<string, TensorData> = { ...state };
-      for (const name of step.inputNames) if (!name.startsWith('state_in.')) feeds[name] = name === xName ? batchMajor(slice(x, axis, t), report.transposed.includes(name)) : inputs[name]!;
+      for (const name of step.inputNames)
+        if (!name.startsWith('state_in.')) feeds[name] = name === xName ? batchMajor(slice(x, axis, t), report.transposed.includes(name)) : inputs[name]!;
       const r = await step.run(feeds);
       perStep.push(r);
       state = Object.fromEntries(report.states.map((s) => [s.input, r[s.output]!]));
@@ -106,7 +116,13 @@ describe('streamify ONNX backend-test models (libonnx-testdata)', () => {
       const asState = report.stateOutputs.find((o) => o.output === name);
       const finalName = asState ? report.states.find((s) => s.name === asState.states[0])!.output : name;
       if (asState) expect(asState.states).toHaveLength(1);
-      const got = t.dims.length === 4 ? stack(perStep.map((r) => r[name]!), axis) : (perStep[T - 1]![finalName]!.data as Float32Array);
+      const got =
+        t.dims.length === 4
+          ? stack(
+              perStep.map((r) => r[name]!),
+              axis,
+            )
+          : (perStep[T - 1]![finalName]!.data as Float32Array);
       const want = t.data as Float32Array;
       expect(got.length).toBe(want.length);
       let err = 0;

@@ -20,7 +20,10 @@ import { saveModel, seededValues, writeKerasModel } from './helpers/tfjs-save.js
 
 /** Why each refused model cannot stream (matched against the case name). */
 const NOT_STREAMABLE: [RegExp, RegExp][] = [
-  [/^dense |dense on 3-D|^activation layers|^reLU plain|^prelu$|^batchNormalization after dense|^layerNormalization no scale|shared layer called twice/, /no input with a time axis|nothing to carry/],
+  [
+    /^dense |dense on 3-D|^activation layers|^reLU plain|^prelu$|^batchNormalization after dense|^layerNormalization no scale|shared layer called twice/,
+    /no input with a time axis|nothing to carry/,
+  ],
   [/goBackwards/, /reverse|backwards|reverses an axis/],
   [/^bidirectional/, /bidirectional|reverse|backwards/],
   [/^conv1d (valid|same)|conv1d \+ lstm|shared input, three branches|^conv pooling/, /pads|SAME_UPPER|stride/],
@@ -62,7 +65,11 @@ describe('step model == sequence model at every step (exporter matrix)', () => {
     const p = join(dir, 'model.step.onnx');
     await writeFile(p, step);
     written.push(p);
-    results.push({ name: c.name, status: `streams (${report.states.map((s) => s.name).join(', ')})`, err: Math.max(report.verification!.maxAbsError, wasm.maxAbsError) });
+    results.push({
+      name: c.name,
+      status: `streams (${report.states.map((s) => s.name).join(', ')})`,
+      err: Math.max(report.verification!.maxAbsError, wasm.maxAbsError),
+    });
   });
 
   it('every step model passes the ONNX checker', () => {
@@ -73,7 +80,8 @@ describe('step model == sequence model at every step (exporter matrix)', () => {
 });
 
 afterAll(() => {
-  if (process.env.STREAMCELL_STREAM_REPORT) for (const r of results) process.stdout.write(`${r.name}: ${r.status}${r.err !== undefined ? ` max err ${r.err.toExponential(2)}` : ''}\n`);
+  if (process.env.STREAMCELL_STREAM_REPORT)
+    for (const r of results) process.stdout.write(`${r.name}: ${r.status}${r.err !== undefined ? ` max err ${r.err.toExponential(2)}` : ''}\n`);
 });
 
 describe('causal convolution front-ends stream through ring buffers', () => {
@@ -81,26 +89,49 @@ describe('causal convolution front-ends stream through ring buffers', () => {
     const dir = await mkdtemp(join(tmpdir(), 'streamcell-causal-'));
     const I = 3;
     const conv = (name: string, k: number, d: number, f: number) => ({
-      class_name: 'Conv1D', config: { name, filters: f, kernel_size: [k], strides: [1], padding: 'causal', data_format: 'channels_last', dilation_rate: [d], groups: 1, activation: 'relu', use_bias: true },
+      class_name: 'Conv1D',
+      config: {
+        name,
+        filters: f,
+        kernel_size: [k],
+        strides: [1],
+        padding: 'causal',
+        data_format: 'channels_last',
+        dilation_rate: [d],
+        groups: 1,
+        activation: 'relu',
+        use_bias: true,
+      },
     });
-    const p = await writeKerasModel(dir, {
-      class_name: 'Sequential',
-      config: { name: 'tcn', layers: [
-        { class_name: 'InputLayer', config: { batch_input_shape: [null, null, I], dtype: 'float32', name: 'sensor' } },
-        conv('conv_a', 3, 2, 4),
-        conv('conv_b', 2, 1, 4),
-        { class_name: 'LSTM', config: { name: 'lstm', units: 5, activation: 'tanh', recurrent_activation: 'sigmoid', use_bias: true, return_sequences: true } },
-      ] },
-      keras_version: '2.15.0', backend: 'tensorflow',
-    }, [
-      { name: 'conv_a/kernel', shape: [3, I, 4], data: seededValues(36, 1) },
-      { name: 'conv_a/bias', shape: [4], data: seededValues(4, 2) },
-      { name: 'conv_b/kernel', shape: [2, 4, 4], data: seededValues(32, 3) },
-      { name: 'conv_b/bias', shape: [4], data: seededValues(4, 4) },
-      { name: 'lstm/lstm_cell/kernel', shape: [4, 20], data: seededValues(80, 5) },
-      { name: 'lstm/lstm_cell/recurrent_kernel', shape: [5, 20], data: seededValues(100, 6, 0.4) },
-      { name: 'lstm/lstm_cell/bias', shape: [20], data: seededValues(20, 7) },
-    ]);
+    const p = await writeKerasModel(
+      dir,
+      {
+        class_name: 'Sequential',
+        config: {
+          name: 'tcn',
+          layers: [
+            { class_name: 'InputLayer', config: { batch_input_shape: [null, null, I], dtype: 'float32', name: 'sensor' } },
+            conv('conv_a', 3, 2, 4),
+            conv('conv_b', 2, 1, 4),
+            {
+              class_name: 'LSTM',
+              config: { name: 'lstm', units: 5, activation: 'tanh', recurrent_activation: 'sigmoid', use_bias: true, return_sequences: true },
+            },
+          ],
+        },
+        keras_version: '2.15.0',
+        backend: 'tensorflow',
+      },
+      [
+        { name: 'conv_a/kernel', shape: [3, I, 4], data: seededValues(36, 1) },
+        { name: 'conv_a/bias', shape: [4], data: seededValues(4, 2) },
+        { name: 'conv_b/kernel', shape: [2, 4, 4], data: seededValues(32, 3) },
+        { name: 'conv_b/bias', shape: [4], data: seededValues(4, 4) },
+        { name: 'lstm/lstm_cell/kernel', shape: [4, 20], data: seededValues(80, 5) },
+        { name: 'lstm/lstm_cell/recurrent_kernel', shape: [5, 20], data: seededValues(100, 6, 0.4) },
+        { name: 'lstm/lstm_cell/bias', shape: [20], data: seededValues(20, 7) },
+      ],
+    );
     const { model: seq } = await exportToOnnx(await loadTfjsArtifacts(p));
     const { model: step, report } = await streamifyModel(seq, { tolerance: 1e-5, steps: 9 });
     expect(report.states.map((s) => `${s.name} [${s.shape}]`)).toEqual(['conv_a.buf [3,4]', 'conv_b.buf [4,1]', 'lstm.h [5]', 'lstm.c [5]']);

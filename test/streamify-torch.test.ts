@@ -20,7 +20,10 @@ import { runCli } from './helpers/cli.js';
 import { checkOnnxFiles, SYSTEM_PYTHON } from './helpers/onnx-checker.js';
 
 const DIR = new URL('./fixtures/torch/', import.meta.url).pathname;
-const names = readdirSync(DIR).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();
+const names = readdirSync(DIR)
+  .filter((f) => f.endsWith('.json'))
+  .map((f) => f.slice(0, -5))
+  .sort();
 /** Exports that cannot stream, with the reason streamify must give (exit 2). */
 const REFUSED: Record<string, RegExp> = {
   bilstm: /direction 'bidirectional': it needs the future of the sequence and cannot stream/,
@@ -52,7 +55,7 @@ const ref = (name: string): Ref => JSON.parse(readFileSync(join(DIR, `${name}.js
 /** [time, batch] of the reference input. */
 function lengths(r: Ref): [number, number] {
   const a = (r.x as unknown[]).length;
-  const b = ((r.x as unknown[][])[0]!).length;
+  const b = (r.x as unknown[][])[0]!.length;
   return r.time_axis === 0 ? [a, b] : [b, a];
 }
 
@@ -99,7 +102,9 @@ async function stepThrough(model: Uint8Array, report: StreamifyReport, r: Ref, i
   const s = await backend.createSession(model);
   try {
     const [T, B] = lengths(r);
-    let state: Record<string, TensorData> = Object.fromEntries(report.states.map((st) => [st.input, { type: 'float32', data: init[st.input] ?? initialStateRows(st, B), dims: [B, ...st.shape] } as TensorData]));
+    let state: Record<string, TensorData> = Object.fromEntries(
+      report.states.map((st) => [st.input, { type: 'float32', data: init[st.input] ?? initialStateRows(st, B), dims: [B, ...st.shape] } as TensorData]),
+    );
     const steps: Record<string, TensorData>[] = [];
     for (let t = 0; t < T; t++) {
       const got = await s.run({ ...state, [report.sequenceInputs[0]!.name]: stepInput(r, t) });
@@ -170,9 +175,11 @@ describe('PyTorch exports stream and equal PyTorch at every step', () => {
     const s = await backend.createSession(model);
     try {
       const xs = flat(r.x);
-      const outer = [(r.x as unknown[]).length, ((r.x as unknown[][])[0]!).length];
+      const outer = [(r.x as unknown[]).length, (r.x as unknown[][])[0]!.length];
       const dims = r.x_dtype === 'int64' ? outer : [...outer, 3];
-      const feeds: Record<string, TensorData> = { x: r.x_dtype === 'int64' ? { type: 'int64', data: BigInt64Array.from(xs.map(BigInt)), dims } : { type: 'float32', data: Float32Array.from(xs), dims } };
+      const feeds: Record<string, TensorData> = {
+        x: r.x_dtype === 'int64' ? { type: 'int64', data: BigInt64Array.from(xs.map(BigInt)), dims } : { type: 'float32', data: Float32Array.from(xs), dims },
+      };
       if (r.outputs.includes('hn')) for (const k of ['h0', 'c0']) feeds[k] = { type: 'float32', data: new Float32Array(2 * 2 * 8), dims: [2, 2, 8] };
       const got = await s.run(feeds);
       const err = maxDiff(got.y!.data as Float32Array, flat(r.zero_state[0]));

@@ -32,7 +32,10 @@ beforeAll(async () => {
 describe('--arch', () => {
   it('parses conv1d → recurrent stack → dense', () => {
     expect(parseArch('conv1d:16:3,lstm:32,gru:8,dense:16')).toEqual([
-      { kind: 'conv1d', filters: 16, kernel: 3 }, { kind: 'lstm', units: 32 }, { kind: 'gru', units: 8 }, { kind: 'dense', units: 16 },
+      { kind: 'conv1d', filters: 16, kernel: 3 },
+      { kind: 'lstm', units: 32 },
+      { kind: 'gru', units: 8 },
+      { kind: 'dense', units: 16 },
     ]);
     expect(formatArch(parseArch(' RNN:4 , dense:2'))).toBe('rnn:4,dense:2');
   });
@@ -100,21 +103,42 @@ describe('windows and splits', () => {
   });
 
   it('causal pads fold into the Conv1D after them on save', () => {
-    const topo = { class_name: 'Sequential', config: { name: 'm', layers: [
-      { class_name: 'StreamcellCausalPad1D', config: { name: 'c_pad', pad: 2, batch_input_shape: [null, null, 3] } },
-      { class_name: 'Conv1D', config: { name: 'c', padding: 'valid' } },
-      { class_name: 'LSTM', config: { name: 'lstm' } },
-    ] } };
-    expect(foldCausalPads(topo)).toEqual({ class_name: 'Sequential', config: { name: 'm', layers: [
-      { class_name: 'Conv1D', config: { name: 'c', padding: 'causal', batch_input_shape: [null, null, 3] } },
-      { class_name: 'LSTM', config: { name: 'lstm' } },
-    ] } });
+    const topo = {
+      class_name: 'Sequential',
+      config: {
+        name: 'm',
+        layers: [
+          { class_name: 'StreamcellCausalPad1D', config: { name: 'c_pad', pad: 2, batch_input_shape: [null, null, 3] } },
+          { class_name: 'Conv1D', config: { name: 'c', padding: 'valid' } },
+          { class_name: 'LSTM', config: { name: 'lstm' } },
+        ],
+      },
+    };
+    expect(foldCausalPads(topo)).toEqual({
+      class_name: 'Sequential',
+      config: {
+        name: 'm',
+        layers: [
+          { class_name: 'Conv1D', config: { name: 'c', padding: 'causal', batch_input_shape: [null, null, 3] } },
+          { class_name: 'LSTM', config: { name: 'lstm' } },
+        ],
+      },
+    });
   });
 });
 
 describe('progress output', () => {
-  const p = (epoch: number, batch: number, epochEnd: boolean, valLoss?: number): TrainProgress =>
-    ({ epoch, epochs: 4, batch, batches: 10, loss: 0.5, valLoss, epochEnd, elapsedSeconds: 3, etaSeconds: 65 });
+  const p = (epoch: number, batch: number, epochEnd: boolean, valLoss?: number): TrainProgress => ({
+    epoch,
+    epochs: 4,
+    batch,
+    batches: 10,
+    loss: 0.5,
+    valLoss,
+    epochEnd,
+    elapsedSeconds: 3,
+    etaSeconds: 65,
+  });
 
   it('not a TTY: one plain line per epoch', () => {
     let out = '';
@@ -148,8 +172,10 @@ describe('CO2 forecast: beats the last-value baseline, exports with its preproce
 
   it('test RMSE below the last-value RMSE (acceptance 1)', () => {
     const r = res.report;
-    console.log(`CO2 lstm:16 window 26: test RMSE ${r.test.rmse!.toFixed(4)} ppm vs last value ${r.baseline.rmse!.toFixed(4)} ppm; ` +
-      `${r.training.epochs} epochs × ${r.meanEpochSeconds.toFixed(2)} s on ${r.backend}`);
+    console.log(
+      `CO2 lstm:16 window 26: test RMSE ${r.test.rmse!.toFixed(4)} ppm vs last value ${r.baseline.rmse!.toFixed(4)} ppm; ` +
+        `${r.training.epochs} epochs × ${r.meanEpochSeconds.toFixed(2)} s on ${r.backend}`,
+    );
     expect(r.primary.name).toBe('rmse');
     expect(r.test.n).toBe(r.baseline.n);
     expect(r.test.n).toBeGreaterThan(300);
@@ -210,7 +236,10 @@ describe('CO2 forecast: beats the last-value baseline, exports with its preproce
     const r = runCli(['run', join(out, 'co2.step.onnx'), '-i', CO2, '-o', jsonl]);
     expect(r.status).toBe(0);
     // Gap rows are dropped by the pipeline; each record's forecast is for the next record's reading.
-    const recs = readFileSync(jsonl, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { input: number[]; forecast: number });
+    const recs = readFileSync(jsonl, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { input: number[]; forecast: number });
     const from = Math.floor(recs.length * 0.85);
     let se = 0;
     let seLast = 0;
@@ -225,13 +254,39 @@ describe('CO2 forecast: beats the last-value baseline, exports with its preproce
 describe('IMU classification through the CLI: beats the majority class (acceptance 2)', () => {
   it('train --label activity --inputs ax,ay,az --json', async () => {
     const out = join(tmp, 'imu');
-    const r = runCli(['train', '--data', IMU, '--label', 'activity', '--inputs', 'ax,ay,az', '--window', '32', '--arch', 'lstm:16', '--epochs', '3', '-o', out, '--json']);
+    const r = runCli([
+      'train',
+      '--data',
+      IMU,
+      '--label',
+      'activity',
+      '--inputs',
+      'ax,ay,az',
+      '--window',
+      '32',
+      '--arch',
+      'lstm:16',
+      '--epochs',
+      '3',
+      '-o',
+      out,
+      '--json',
+    ]);
     expect(r.status).toBe(0);
     // Not a TTY: one log line per epoch on stderr.
     expect(r.stderr.match(/^epoch \d\/3 loss \S+ val_loss \S+ elapsed/gm)).toHaveLength(3);
-    const j = r.json as { ok: boolean; test: { accuracy: number; f1: number }; baseline: { accuracy: number; name: string }; backend: string; meanEpochSeconds: number; seconds: number };
-    console.log(`IMU lstm:16 window 32: test accuracy ${j.test.accuracy.toFixed(3)} (F1 ${j.test.f1.toFixed(3)}) vs ${j.baseline.name} ${j.baseline.accuracy.toFixed(3)}; ` +
-      `${j.meanEpochSeconds.toFixed(2)} s/epoch on ${j.backend}`);
+    const j = r.json as {
+      ok: boolean;
+      test: { accuracy: number; f1: number };
+      baseline: { accuracy: number; name: string };
+      backend: string;
+      meanEpochSeconds: number;
+      seconds: number;
+    };
+    console.log(
+      `IMU lstm:16 window 32: test accuracy ${j.test.accuracy.toFixed(3)} (F1 ${j.test.f1.toFixed(3)}) vs ${j.baseline.name} ${j.baseline.accuracy.toFixed(3)}; ` +
+        `${j.meanEpochSeconds.toFixed(2)} s/epoch on ${j.backend}`,
+    );
     expect(j.ok).toBe(true);
     expect(j.test.accuracy).toBeGreaterThan(j.baseline.accuracy + 0.2);
     const pre = checkPreprocessing(JSON.parse(await readFile(join(out, 'preprocessing.json'), 'utf8')), 'preprocessing.json');
@@ -244,9 +299,18 @@ describe('determinism (acceptance 4)', () => {
   it('same --seed → identical weights (conv1d + GRU + dropout + shuffling); another seed differs', async () => {
     const small = join(tmp, 'co2-small.csv');
     await writeFile(small, (await readFile(CO2, 'utf8')).split('\n').slice(0, 301).join('\n') + '\n');
-    const run = (seed: number, dir: string) => trainModel({
-      data: small, target: 'co2', window: 12, arch: 'conv1d:4:3,gru:6,dense:4', dropout: 0.2, epochs: 2, batchSize: 16, seed, outDir: join(tmp, dir),
-    });
+    const run = (seed: number, dir: string) =>
+      trainModel({
+        data: small,
+        target: 'co2',
+        window: 12,
+        arch: 'conv1d:4:3,gru:6,dense:4',
+        dropout: 0.2,
+        epochs: 2,
+        batchSize: 16,
+        seed,
+        outDir: join(tmp, dir),
+      });
     const a = await run(7, 'seed-a');
     const b = await run(7, 'seed-b');
     const c = await run(8, 'seed-c');
@@ -255,8 +319,15 @@ describe('determinism (acceptance 4)', () => {
     expect(a.report.test.rmse).toBe(b.report.test.rmse);
     expect(Buffer.from(a.weights).equals(Buffer.from(c.weights))).toBe(false);
     const topo = JSON.parse(await readFile(join(tmp, 'seed-a', 'model.json'), 'utf8')).modelTopology.config.layers;
-    expect(topo.map((l: { class_name: string; config: { padding?: string } }) => `${l.class_name}${l.config.padding ? `:${l.config.padding}` : ''}`))
-      .toEqual(['Conv1D:causal', 'Conv1D:causal', 'GRU', 'Dropout', 'Dense', 'Dropout', 'Dense']);
+    expect(topo.map((l: { class_name: string; config: { padding?: string } }) => `${l.class_name}${l.config.padding ? `:${l.config.padding}` : ''}`)).toEqual([
+      'Conv1D:causal',
+      'Conv1D:causal',
+      'GRU',
+      'Dropout',
+      'Dense',
+      'Dropout',
+      'Dense',
+    ]);
   }, 30_000);
 });
 

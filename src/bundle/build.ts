@@ -40,12 +40,20 @@ export async function buildBundle(opts: BuildBundleOptions): Promise<BuildBundle
   try {
     preRaw = JSON.parse(await readFile(prePath, 'utf8'));
   } catch (e) {
-    throw new InputError(`cannot read preprocessing.json: ${(e as Error).message}`, { file: prePath, expected: 'the preprocessing.json written by streamcell train' });
+    throw new InputError(`cannot read preprocessing.json: ${(e as Error).message}`, {
+      file: prePath,
+      expected: 'the preprocessing.json written by streamcell train',
+    });
   }
   const pre = checkPreprocessing(preRaw, prePath);
-  const key = opts.signKey ? loadPrivateKey(await readFile(resolve(opts.signKey), 'utf8').catch(() => {
-    throw new InputError('cannot read the signing key', { file: resolve(opts.signKey!), expected: 'a PEM private key (streamcell keygen)' });
-  }), resolve(opts.signKey)) : undefined;
+  const key = opts.signKey
+    ? loadPrivateKey(
+        await readFile(resolve(opts.signKey), 'utf8').catch(() => {
+          throw new InputError('cannot read the signing key', { file: resolve(opts.signKey!), expected: 'a PEM private key (streamcell keygen)' });
+        }),
+        resolve(opts.signKey),
+      )
+    : undefined;
   const exp = await exportModelFile(join(dir, 'model.json'), { tolerance: 1e-4 });
   exp.assertParity();
   const float = exp.result.model;
@@ -68,12 +76,22 @@ export async function buildBundle(opts: BuildBundleOptions): Promise<BuildBundle
   void _m;
   const name = opts.name ?? exp.result.graph.name;
   if (opts.name === undefined && badBundleName(name)) {
-    throw new InputError(`the model's name ${JSON.stringify(name.slice(0, 60))} ${badBundleName(name)}, so it cannot name the bundle`, { option: 'name', expected: 'a name (option \'name\'): 1–100 characters, not starting with \'.\' or \'-\', without \'/\', \'..\' or whitespace' });
+    throw new InputError(`the model's name ${JSON.stringify(name.slice(0, 60))} ${badBundleName(name)}, so it cannot name the bundle`, {
+      option: 'name',
+      expected: "a name (option 'name'): 1–100 characters, not starting with '.' or '-', without '/', '..' or whitespace",
+    });
   }
-  const manifest = await writeBundle(opts.out, {
-    name, version: opts.version ?? '1.0.0',
-    preprocessing: { ...(inference as typeof pre & Record<string, unknown>) }, models, sourceSha256: exp.result.sourceSha256,
-  }, key);
+  const manifest = await writeBundle(
+    opts.out,
+    {
+      name,
+      version: opts.version ?? '1.0.0',
+      preprocessing: { ...(inference as typeof pre & Record<string, unknown>) },
+      models,
+      sourceSha256: exp.result.sourceSha256,
+    },
+    key,
+  );
   if (!key) notes.push('unsigned: devices that pin a public key will refuse it (streamcell keygen; bundle --sign KEY)');
   return { manifest, notes, parityMaxAbsError: exp.parity?.maxAbsError ?? 0 };
 }

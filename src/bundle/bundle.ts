@@ -12,7 +12,18 @@ import { lstat, mkdir, open, readdir, readlink, rename, rm, writeFile, type File
 import { join, resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import { VERSION } from '../version.js';
-import { BUNDLE_FORMAT, checkBundleName, checkManifest, MANIFEST, MAX_FILE_BYTES, MAX_MANIFEST_BYTES, SIGNATURE, type ManifestFileJson, type ManifestJson, type ModelRole } from './manifest.js';
+import {
+  BUNDLE_FORMAT,
+  checkBundleName,
+  checkManifest,
+  MANIFEST,
+  MAX_FILE_BYTES,
+  MAX_MANIFEST_BYTES,
+  SIGNATURE,
+  type ManifestFileJson,
+  type ManifestJson,
+  type ModelRole,
+} from './manifest.js';
 import { mkdirp } from '../mkdirp.js';
 
 export function sha256(bytes: Uint8Array): string {
@@ -68,9 +79,18 @@ export async function writeBundle(out: string, parts: BundleParts, privateKey?: 
   await put('preprocessing', 'preprocessing.json', Buffer.from(JSON.stringify(parts.preprocessing, null, 2) + '\n'));
   const p = parts.preprocessing;
   const manifest: ManifestJson = {
-    format: BUNDLE_FORMAT, name: parts.name, version: parts.version, created: new Date().toISOString(),
-    channels: p.channels, sample_rate: p.sample_rate ?? null, window: p.window, task: p.task, preprocessing: p,
-    files, min_streamcell_version: VERSION, source_sha256: parts.sourceSha256,
+    format: BUNDLE_FORMAT,
+    name: parts.name,
+    version: parts.version,
+    created: new Date().toISOString(),
+    channels: p.channels,
+    sample_rate: p.sample_rate ?? null,
+    window: p.window,
+    task: p.task,
+    preprocessing: p,
+    files,
+    min_streamcell_version: VERSION,
+    source_sha256: parts.sourceSha256,
   };
   const bytes = Buffer.from(JSON.stringify(manifest, null, 2) + '\n');
   await writeFile(join(tmp, MANIFEST), bytes);
@@ -97,7 +117,19 @@ function cmpVersion(a: string, b: string): number {
 }
 
 function kind(st: Stats): string {
-  return st.isSymbolicLink() ? 'a symbolic link' : st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device' : 'not a regular file';
+  return st.isSymbolicLink()
+    ? 'a symbolic link'
+    : st.isDirectory()
+      ? 'a directory'
+      : st.isFIFO()
+        ? 'a FIFO'
+        : st.isSocket()
+          ? 'a socket'
+          : st.isCharacterDevice()
+            ? 'a character device'
+            : st.isBlockDevice()
+              ? 'a block device'
+              : 'not a regular file';
 }
 
 /**
@@ -120,7 +152,10 @@ async function openRegular(path: string, ctx: { field: string; expected: string 
     fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new InputError(code === 'ELOOP' ? 'bundle file is a symbolic link: bundles hold regular files only' : `cannot open bundle file: ${code ?? (e as Error).message}`, { file: path, ...ctx });
+    throw new InputError(
+      code === 'ELOOP' ? 'bundle file is a symbolic link: bundles hold regular files only' : `cannot open bundle file: ${code ?? (e as Error).message}`,
+      { file: path, ...ctx },
+    );
   }
   const now = await fh.stat();
   if (!now.isFile() || now.ino !== st.ino || now.dev !== st.dev) {
@@ -135,14 +170,24 @@ async function openRegular(path: string, ctx: { field: string; expected: string 
  * byte is read, and never reading past it — optionally handing each chunk to `sink` and
  * keeping the bytes. Throws an InputError naming the file and the field on any mismatch.
  */
-async function readListed(path: string, role: string, f: ManifestFileJson, opts: { keep?: boolean; sink?: (chunk: Uint8Array) => Promise<unknown> } = {}): Promise<Buffer | undefined> {
+async function readListed(
+  path: string,
+  role: string,
+  f: ManifestFileJson,
+  opts: { keep?: boolean; sink?: (chunk: Uint8Array) => Promise<unknown> } = {},
+): Promise<Buffer | undefined> {
   const { fh, size } = await openRegular(path, { field: `files.${role}.path`, expected: `the ${role} file listed in the manifest, a regular file` });
   try {
     const limit = f.bytes ?? MAX_FILE_BYTES;
     if (f.bytes !== undefined && size !== f.bytes) {
-      throw new InputError(`size mismatch: the file has ${size} bytes, the manifest says ${f.bytes} (refused without reading it)`, { file: path, field: `files.${role}.bytes`, expected: 'the file as the bundle was built' });
+      throw new InputError(`size mismatch: the file has ${size} bytes, the manifest says ${f.bytes} (refused without reading it)`, {
+        file: path,
+        field: `files.${role}.bytes`,
+        expected: 'the file as the bundle was built',
+      });
     }
-    if (size > limit) throw new InputError(`the file has ${size} bytes, more than ${limit}`, { file: path, field: `files.${role}.bytes`, expected: `at most ${limit} bytes` });
+    if (size > limit)
+      throw new InputError(`the file has ${size} bytes, more than ${limit}`, { file: path, field: `files.${role}.bytes`, expected: `at most ${limit} bytes` });
     const hash = createHash('sha256');
     const chunks: Buffer[] = [];
     let total = 0;
@@ -151,7 +196,12 @@ async function readListed(path: string, role: string, f: ManifestFileJson, opts:
       const { bytesRead } = await fh.read(buf, 0, buf.length, null);
       if (bytesRead === 0) break;
       total += bytesRead;
-      if (total > limit) throw new InputError(`the file grew past ${limit} bytes while being read`, { file: path, field: `files.${role}.bytes`, expected: 'the file as the bundle was built' });
+      if (total > limit)
+        throw new InputError(`the file grew past ${limit} bytes while being read`, {
+          file: path,
+          field: `files.${role}.bytes`,
+          expected: 'the file as the bundle was built',
+        });
       const chunk = buf.subarray(0, bytesRead);
       hash.update(chunk);
       if (opts.keep) chunks.push(Buffer.from(chunk));
@@ -159,7 +209,11 @@ async function readListed(path: string, role: string, f: ManifestFileJson, opts:
     }
     const got = hash.digest('hex');
     if (got !== f.sha256) {
-      throw new InputError(`checksum mismatch: SHA-256 is ${got.slice(0, 16)}…, the manifest says ${f.sha256.slice(0, 16)}…`, { file: path, field: `files.${role}.sha256`, expected: 'the file as the bundle was built' });
+      throw new InputError(`checksum mismatch: SHA-256 is ${got.slice(0, 16)}…, the manifest says ${f.sha256.slice(0, 16)}…`, {
+        file: path,
+        field: `files.${role}.sha256`,
+        expected: 'the file as the bundle was built',
+      });
     }
     return opts.keep ? Buffer.concat(chunks, total) : undefined;
   } finally {
@@ -199,20 +253,33 @@ async function readManifest(root: string, publicKey?: KeyObject): Promise<ReadMa
   const mpath = join(root, MANIFEST);
   let bytes: Buffer;
   try {
-    bytes = await readSmall(mpath, MAX_MANIFEST_BYTES, { field: MANIFEST, expected: `the manifest written by streamcell bundle, a regular file of at most ${MAX_MANIFEST_BYTES} bytes` });
+    bytes = await readSmall(mpath, MAX_MANIFEST_BYTES, {
+      field: MANIFEST,
+      expected: `the manifest written by streamcell bundle, a regular file of at most ${MAX_MANIFEST_BYTES} bytes`,
+    });
   } catch (e) {
-    if (e instanceof InputError && /^bundle file is missing/.test(e.message)) throw new InputError(`not a bundle: ${e.message.replace(/^bundle file is missing: /, '')}`, { file: mpath, expected: 'a directory written by streamcell bundle' });
+    if (e instanceof InputError && /^bundle file is missing/.test(e.message))
+      throw new InputError(`not a bundle: ${e.message.replace(/^bundle file is missing: /, '')}`, {
+        file: mpath,
+        expected: 'a directory written by streamcell bundle',
+      });
     throw e;
   }
   const spath = join(root, SIGNATURE);
-  const sigExists = await lstat(spath).then(() => true, () => false);
+  const sigExists = await lstat(spath).then(
+    () => true,
+    () => false,
+  );
   const sigBytes = sigExists ? await readSmall(spath, 4096, { field: SIGNATURE, expected: 'manifest.sig (streamcell bundle --sign KEY)' }) : undefined;
   let signed = false;
   if (publicKey) {
     if (!sigBytes) throw new InputError('the bundle is not signed', { file: spath, expected: 'manifest.sig (streamcell bundle --sign KEY)' });
     const sig = Buffer.from(sigBytes.toString('utf8').trim(), 'base64');
     if (sig.length !== 64 || !verify(null, bytes, publicKey, sig)) {
-      throw new InputError('signature does not match the manifest: the manifest was changed or signed with another key', { file: spath, expected: 'an Ed25519 signature of manifest.json by the pinned key' });
+      throw new InputError('signature does not match the manifest: the manifest was changed or signed with another key', {
+        file: spath,
+        expected: 'an Ed25519 signature of manifest.json by the pinned key',
+      });
     }
     signed = true;
   }
@@ -220,11 +287,19 @@ async function readManifest(root: string, publicKey?: KeyObject): Promise<ReadMa
   try {
     raw = JSON.parse(bytes.toString('utf8'));
   } catch (e) {
-    throw new InputError(`manifest is not valid JSON: ${(e as Error).message}`, { file: mpath, field: '(manifest)', expected: 'the manifest written by streamcell bundle' });
+    throw new InputError(`manifest is not valid JSON: ${(e as Error).message}`, {
+      file: mpath,
+      field: '(manifest)',
+      expected: 'the manifest written by streamcell bundle',
+    });
   }
   const manifest = checkManifest(raw, mpath);
   if (manifest.min_streamcell_version && cmpVersion(manifest.min_streamcell_version, VERSION) > 0) {
-    throw new InputError(`the bundle needs streamcell ≥ ${manifest.min_streamcell_version}, this is ${VERSION}`, { file: mpath, field: 'min_streamcell_version', expected: `≤ ${VERSION}` });
+    throw new InputError(`the bundle needs streamcell ≥ ${manifest.min_streamcell_version}, this is ${VERSION}`, {
+      file: mpath,
+      field: 'min_streamcell_version',
+      expected: `≤ ${VERSION}`,
+    });
   }
   return { manifest, bytes, sig: sigBytes, signed };
 }

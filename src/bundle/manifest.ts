@@ -41,7 +41,8 @@ export interface ManifestJson {
   source_sha256: string;
 }
 
-const kindOf = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? `the string ${JSON.stringify(v.slice(0, 40))}` : typeof v);
+const kindOf = (v: unknown): string =>
+  v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? `the string ${JSON.stringify(v.slice(0, 40))}` : typeof v;
 
 /**
  * Why a bundle name or version cannot be used (it names a folder on every device), or
@@ -64,7 +65,11 @@ export function badBundleName(v: unknown): string | undefined {
 
 export function checkBundleName(v: unknown, field: string, file?: string): string {
   const bad = badBundleName(v);
-  if (bad) throw new InputError(`the bundle ${/version/.test(field) ? 'version' : 'name'} ${typeof v === 'string' ? JSON.stringify(v.length > 60 ? v.slice(0, 60) + '…' : v) + ' ' : ''}${bad}`, { file, field, expected: `1–${MAX_NAME_LENGTH} characters, not starting with '.' or '-', without '/', '\\', '..', whitespace or control characters` });
+  if (bad)
+    throw new InputError(
+      `the bundle ${/version/.test(field) ? 'version' : 'name'} ${typeof v === 'string' ? JSON.stringify(v.length > 60 ? v.slice(0, 60) + '…' : v) + ' ' : ''}${bad}`,
+      { file, field, expected: `1–${MAX_NAME_LENGTH} characters, not starting with '.' or '-', without '/', '\\', '..', whitespace or control characters` },
+    );
   return v as string;
 }
 
@@ -85,7 +90,8 @@ export function checkManifest(raw: unknown, file: string): ManifestJson {
   const fail = (field: string, msg: string, expected: string): never => {
     throw new InputError(msg, { file, field, expected });
   };
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('(manifest)', `the manifest is ${kindOf(raw)}, not a JSON object`, 'the manifest written by streamcell bundle');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    fail('(manifest)', `the manifest is ${kindOf(raw)}, not a JSON object`, 'the manifest written by streamcell bundle');
   const m = raw as Record<string, unknown>;
   if (m.format !== BUNDLE_FORMAT) fail('format', `unsupported bundle format ${JSON.stringify(m.format) ?? 'undefined'}`, String(BUNDLE_FORMAT));
   checkBundleName(m.name, 'name', file);
@@ -95,7 +101,11 @@ export function checkManifest(raw: unknown, file: string): ManifestJson {
   }
   const files = m.files;
   if (typeof files !== 'object' || files === null || Array.isArray(files)) {
-    fail('files', `'files' is ${kindOf(files)}, not an object mapping each role to {path, sha256, bytes}`, 'an object such as {"step": {"path": "step.onnx", "sha256": "…", "bytes": 1234}}');
+    fail(
+      'files',
+      `'files' is ${kindOf(files)}, not an object mapping each role to {path, sha256, bytes}`,
+      'an object such as {"step": {"path": "step.onnx", "sha256": "…", "bytes": 1234}}',
+    );
   }
   const entries = Object.entries(files as Record<string, unknown>);
   if (entries.length === 0) fail('files', "'files' lists no file", 'at least one model');
@@ -106,11 +116,19 @@ export function checkManifest(raw: unknown, file: string): ManifestJson {
     const e = f as Record<string, unknown>;
     if (typeof e.path !== 'string') fail(`${at}.path`, `${at}.path is ${kindOf(e.path)}, not a string`, 'a file name inside the bundle');
     const p = e.path as string;
-    if (p.split(/[\\/]/).includes('..') || p.startsWith('/')) fail(`${at}.path`, `file '${p.slice(0, 100)}' lies outside the bundle`, 'a path inside the bundle');
-    if (!FILE_NAME.test(p)) fail(`${at}.path`, `file '${p.slice(0, 100)}' is not a plain file name in the bundle folder`, "a name of letters, digits, '.', '_' and '-' with no folder");
+    if (p.split(/[\\/]/).includes('..') || p.startsWith('/'))
+      fail(`${at}.path`, `file '${p.slice(0, 100)}' lies outside the bundle`, 'a path inside the bundle');
+    if (!FILE_NAME.test(p))
+      fail(
+        `${at}.path`,
+        `file '${p.slice(0, 100)}' is not a plain file name in the bundle folder`,
+        "a name of letters, digits, '.', '_' and '-' with no folder",
+      );
     if (p === MANIFEST || p === SIGNATURE) fail(`${at}.path`, `file '${p}' is the manifest itself`, 'a model or preprocessing file');
-    if (typeof e.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(e.sha256)) fail(`${at}.sha256`, `${at}.sha256 is ${e.sha256 === undefined ? 'missing' : kindOf(e.sha256)}`, '64 lowercase hex digits');
-    if (e.bytes !== undefined && (typeof e.bytes !== 'number' || !Number.isSafeInteger(e.bytes) || e.bytes < 0)) fail(`${at}.bytes`, `${at}.bytes is ${kindOf(e.bytes)} ${typeof e.bytes === 'number' ? e.bytes : ''}`.trim(), 'the file size, a non-negative integer');
+    if (typeof e.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(e.sha256))
+      fail(`${at}.sha256`, `${at}.sha256 is ${e.sha256 === undefined ? 'missing' : kindOf(e.sha256)}`, '64 lowercase hex digits');
+    if (e.bytes !== undefined && (typeof e.bytes !== 'number' || !Number.isSafeInteger(e.bytes) || e.bytes < 0))
+      fail(`${at}.bytes`, `${at}.bytes is ${kindOf(e.bytes)} ${typeof e.bytes === 'number' ? e.bytes : ''}`.trim(), 'the file size, a non-negative integer');
   }
   return m as unknown as ManifestJson;
 }

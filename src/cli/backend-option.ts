@@ -16,7 +16,8 @@ export interface BackendArgs {
 export function withBackendOption<T>(y: Argv<T>) {
   return y.option('backend', {
     choices: BACKEND_NAMES,
-    describe: 'force an inference backend (also STREAMCELL_BACKEND); default: the board\'s preference, onnxruntime-node after a crash-safe probe, else onnxruntime-web',
+    describe:
+      "force an inference backend (also STREAMCELL_BACKEND); default: the board's preference, onnxruntime-node after a crash-safe probe, else onnxruntime-web",
   });
 }
 
@@ -37,12 +38,20 @@ export function backendChoice(args: BackendArgs, configured?: BackendName): Back
 export function executionProviders(v: string | string[] | undefined): string[] | undefined {
   if (v === undefined) return undefined;
   const list = (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim().toLowerCase()).filter(Boolean);
-  if (list.length === 0) throw new InputError('--execution-provider is empty', { field: '--execution-provider', expected: 'a comma-separated list, e.g. cuda' });
+  if (list.length === 0)
+    throw new InputError('--execution-provider is empty', { field: '--execution-provider', expected: 'a comma-separated list, e.g. cuda' });
   return list;
 }
 
 /** One line: which backend ran and why (for stderr or a text report). */
 export function describeBackend(r: BackendRecord): string {
-  const why = r.how === 'forced' ? 'forced' : r.skipped.length ? `fallback: ${r.skipped.map((s) => `${s.name} skipped — ${s.reason}`).join('; ')}` : r.probe?.ok ? `native probe ok${r.probe.cached ? ', cached' : ''}` : 'preferred';
+  const why =
+    r.how === 'forced'
+      ? 'forced'
+      : r.skipped.length
+        ? `fallback: ${r.skipped.map((s) => `${s.name} skipped — ${s.reason}`).join('; ')}`
+        : r.probe?.ok
+          ? `native probe ok${r.probe.cached ? ', cached' : ''}`
+          : 'preferred';
   return `backend: ${r.name} ${r.version} (${why})`;
 }

@@ -72,17 +72,26 @@ export async function benchModel(bytes: Uint8Array, opts: BenchModelOptions = {}
   if (step) {
     // Every stream holds its state and one sample row: the most streams asked for must fit.
     const stepInfo = readModelInfo(step);
-    const perStream = Math.max(1, stepInfo.states.reduce((n, s) => n + elementCount(s.shape), 0) +
-      stepInfo.sampleInputs.reduce((n, i) => n + elementCount(i.dims.slice(1).map((d) => (typeof d === 'number' ? d : 1))), 0));
+    const perStream = Math.max(
+      1,
+      stepInfo.states.reduce((n, s) => n + elementCount(s.shape), 0) +
+        stepInfo.sampleInputs.reduce((n, i) => n + elementCount(i.dims.slice(1).map((d) => (typeof d === 'number' ? d : 1))), 0),
+    );
     const streams = opts.streams ?? [1, 16, 256, 1024];
     const most = Math.max(...streams);
     if (most * perStream > MAX_GENERATED_ELEMENTS) {
-      throw new InputError(`${most} streams of this model hold ${(most * perStream).toExponential(2)} floats of state and samples (${perStream} per stream), over streamcell's limit of 2^26 (${MAX_GENERATED_ELEMENTS}) for data it generates`, {
-        field: '--streams', expected: `at most ${Math.floor(MAX_GENERATED_ELEMENTS / perStream)} streams for this model`,
-      });
+      throw new InputError(
+        `${most} streams of this model hold ${(most * perStream).toExponential(2)} floats of state and samples (${perStream} per stream), over streamcell's limit of 2^26 (${MAX_GENERATED_ELEMENTS}) for data it generates`,
+        {
+          field: '--streams',
+          expected: `at most ${Math.floor(MAX_GENERATED_ELEMENTS / perStream)} streams for this model`,
+        },
+      );
     }
     result.step = await benchPool(step, {
-      streams, steps: opts.steps ?? 2000, backend: opts.backend,
+      streams,
+      steps: opts.steps ?? 2000,
+      backend: opts.backend,
       memoryStreams: Math.min(opts.memoryStreams ?? 10_000, Math.max(1, Math.floor(MAX_GENERATED_ELEMENTS / perStream))),
     });
   }
@@ -95,7 +104,11 @@ export async function benchModel(bytes: Uint8Array, opts: BenchModelOptions = {}
     // A declared window of 10⁹ samples is a model for streaming, not one to time in window mode.
     if (W > MAX_CHECK_STEPS || W * features > MAX_GENERATED_ELEMENTS) {
       const why = `input '${input.name}' is [${input.dims.join(', ')}]: a window of ${W} × ${features} is over streamcell's limits for generated data (${MAX_CHECK_STEPS} steps, 2^26 elements)`;
-      if (!result.step) throw new InputError(`nothing to measure: ${notes.join('; ')}; window mode: ${why}`, { field: input.name, expected: 'a step model, or a sequence model whose window fits the limits' });
+      if (!result.step)
+        throw new InputError(`nothing to measure: ${notes.join('; ')}; window mode: ${why}`, {
+          field: input.name,
+          expected: 'a step model, or a sequence model whose window fits the limits',
+        });
       notes.push(`window mode skipped: ${why}`);
       return result;
     }
@@ -126,14 +139,20 @@ async function tfjsWindow(file: string, W: number, features: number): Promise<Wi
   const shape = spec?.shape ?? [];
   if (shape.length !== 3 || shape.some((d, k) => d !== null && d !== want[k])) {
     throw new InputError(`the tfjs model takes [${shape.map((d) => d ?? '?').join(', ')}], not the ONNX model's window [1, ${W}, ${features}]`, {
-      file: art.modelJsonPath, field: '--tfjs', expected: 'the tfjs model.json of the same model',
+      file: art.modelJsonPath,
+      field: '--tfjs',
+      expected: 'the tfjs model.json of the same model',
     });
   }
   try {
     return await tfjsPredict(file, art, W, features);
   } catch (e) {
     if (isStreamcellError(e)) throw e;
-    throw new InputError(`tfjs cannot load or run it: ${(e as Error).message.split('\n')[0]}`, { file: art.modelJsonPath, field: '--tfjs', expected: 'a tfjs LayersModel model.json tfjs can load' });
+    throw new InputError(`tfjs cannot load or run it: ${(e as Error).message.split('\n')[0]}`, {
+      file: art.modelJsonPath,
+      field: '--tfjs',
+      expected: 'a tfjs LayersModel model.json tfjs can load',
+    });
   }
 }
 
@@ -147,15 +166,25 @@ async function tfjsPredict(file: string, art: LoadedArtifacts, W: number, featur
       weightData.set(new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength), off);
       off += w.data.byteLength;
     }
-    return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: art.topology as object, weightSpecs: art.weights.map((w) => ({ name: w.name, shape: w.shape, dtype: w.dtype })), weightData: weightData.buffer }));
+    return tf.loadLayersModel(
+      tf.io.fromMemory({
+        modelTopology: art.topology as object,
+        weightSpecs: art.weights.map((w) => ({ name: w.name, shape: w.shape, dtype: w.dtype })),
+        weightData: weightData.buffer,
+      }),
+    );
   });
   const xt = tf.randomNormal([1, W, features]);
   try {
-    const r = await timeUs(async () => {
-      const y = model.predict(xt) as import('@tensorflow/tfjs').Tensor;
-      await y.data();
-      y.dispose();
-    }, 30, 3);
+    const r = await timeUs(
+      async () => {
+        const y = model.predict(xt) as import('@tensorflow/tfjs').Tensor;
+        await y.data();
+        y.dispose();
+      },
+      30,
+      3,
+    );
     return { window: W, backend, ...r };
   } finally {
     xt.dispose();
@@ -172,13 +201,28 @@ export function benchTable(r: BenchModelResult): string {
     rows.push(['step, 1 stream: StreamPool p50 / p99', `${us(s.latency.pool.p50Us)} / ${us(s.latency.pool.p99Us)}`, s.backend.name]);
     rows.push(['step, 1 stream: bare session.run p50 / p99', `${us(s.latency.bare.p50Us)} / ${us(s.latency.bare.p99Us)}`, '']);
     rows.push(['pool overhead (paired ratio)', `${s.latency.ratioPaired.toFixed(2)}×`, 'goal ≤ 1.2×']);
-    for (const t of s.throughput) rows.push([`throughput at ${t.streams} streams`, `${Math.round(t.streamStepsPerSec).toLocaleString('en-US')} steps/s`, `bare ${Math.round(t.bareStreamStepsPerSec).toLocaleString('en-US')}, mean batch ${t.meanBatchSize.toFixed(0)}`]);
-    rows.push(['memory per 1000 streams', `${(s.memory.heapBytesPer1000 / 1024).toFixed(0)} KiB heap`, `RSS ${(s.memory.rssBytesPer1000 / 1024).toFixed(0)} KiB; state ${s.memory.stateBytesPerStream} B/stream`]);
+    for (const t of s.throughput)
+      rows.push([
+        `throughput at ${t.streams} streams`,
+        `${Math.round(t.streamStepsPerSec).toLocaleString('en-US')} steps/s`,
+        `bare ${Math.round(t.bareStreamStepsPerSec).toLocaleString('en-US')}, mean batch ${t.meanBatchSize.toFixed(0)}`,
+      ]);
+    rows.push([
+      'memory per 1000 streams',
+      `${(s.memory.heapBytesPer1000 / 1024).toFixed(0)} KiB heap`,
+      `RSS ${(s.memory.rssBytesPer1000 / 1024).toFixed(0)} KiB; state ${s.memory.stateBytesPerStream} B/stream`,
+    ]);
   }
-  if (r.windowMode) rows.push([`window mode (${r.windowMode.window} steps) p50 / p99`, `${us(r.windowMode.p50Us)} / ${us(r.windowMode.p99Us)}`, 'WindowPool, hop 1']);
+  if (r.windowMode)
+    rows.push([`window mode (${r.windowMode.window} steps) p50 / p99`, `${us(r.windowMode.p50Us)} / ${us(r.windowMode.p99Us)}`, 'WindowPool, hop 1']);
   if (r.tfjs) rows.push([`tfjs predict (${r.tfjs.window} steps) p50 / p99`, `${us(r.tfjs.p50Us)} / ${us(r.tfjs.p99Us)}`, r.tfjs.backend]);
   const w = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
-  const lines = rows.map((row) => row.map((v, c) => v.padEnd(w[c]!)).join('  ').trimEnd());
+  const lines = rows.map((row) =>
+    row
+      .map((v, c) => v.padEnd(w[c]!))
+      .join('  ')
+      .trimEnd(),
+  );
   lines.splice(1, 0, w.map((n) => '-'.repeat(n)).join('  '));
   return [...lines, ...r.notes.map((n) => `note: ${n}`)].join('\n');
 }

@@ -56,7 +56,9 @@ class TerminalSink implements Sink {
     const spark = this.hist.map((v) => SPARK[Math.min(7, Math.floor(((v - lo) / (hi - lo || 1)) * 7.999))]).join('');
     const probs = Object.values(r.outputs)[0] ?? [];
     const conf = probs.length ? Math.max(...probs) : 0;
-    this.out.write(`${pre}#${String(r.seq).padStart(5)}  ax ${spark}  → ${(r.label ?? String(r.forecast?.toFixed(3))).padEnd(6)} ${(conf * 100).toFixed(0).padStart(3)}%${post}`);
+    this.out.write(
+      `${pre}#${String(r.seq).padStart(5)}  ax ${spark}  → ${(r.label ?? String(r.forecast?.toFixed(3))).padEnd(6)} ${(conf * 100).toFixed(0).padStart(3)}%${post}`,
+    );
   }
 
   async flush(): Promise<void> {}
@@ -90,12 +92,16 @@ async function startPtySensor(hz: number): Promise<{ dev: string; begin: () => v
       writeSync(fd, 'ax,ay,az\n');
       let i = 0;
       let seed = 7;
-      const rand = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 4294967296);
+      const rand = () => (seed = (seed * 1664525 + 1013904223) >>> 0) / 4294967296;
       const start = performance.now();
       timer = setInterval(() => {
         const due = Math.floor(((performance.now() - start) / 1000) * hz);
         let text = '';
-        for (; i < due; i++) text += simValue('imu', i, hz, rand, 0).map((v) => v.toFixed(4)).join(',') + '\n';
+        for (; i < due; i++)
+          text +=
+            simValue('imu', i, hz, rand, 0)
+              .map((v) => v.toFixed(4))
+              .join(',') + '\n';
         if (text) writeSync(fd!, text);
       }, 10);
     },
@@ -126,8 +132,16 @@ export async function runDemo(o: DemoOptions): Promise<{ predictions: number; vi
   }
   const terminal = new TerminalSink(o.out);
   const url = `http://127.0.0.1:${o.port}`;
-  const daemon = await Daemon.create({ model: o.bytes, sources: [source], sinks: [sinkFromUri(url), async () => terminal], backend: o.backend?.force, preferBackends: o.backend?.prefer });
-  o.out.write(`streamcell demo: ${o.bundle}\n  sensor:    ${via}\n  model:     ${daemon.info.kind} model, sha256 ${daemon.info.sha256.slice(0, 12)}…, classes ${(daemon.pre?.classes ?? []).join(' / ')}\n  ${describeBackend(daemon.backendRecord)}\n  dashboard: ${url}  (metrics ${url}/metrics, health ${url}/healthz)\n  ${o.seconds ? `stops after ${o.seconds} s` : 'runs until Ctrl-C'}\n\n`);
+  const daemon = await Daemon.create({
+    model: o.bytes,
+    sources: [source],
+    sinks: [sinkFromUri(url), async () => terminal],
+    backend: o.backend?.force,
+    preferBackends: o.backend?.prefer,
+  });
+  o.out.write(
+    `streamcell demo: ${o.bundle}\n  sensor:    ${via}\n  model:     ${daemon.info.kind} model, sha256 ${daemon.info.sha256.slice(0, 12)}…, classes ${(daemon.pre?.classes ?? []).join(' / ')}\n  ${describeBackend(daemon.backendRecord)}\n  dashboard: ${url}  (metrics ${url}/metrics, health ${url}/healthz)\n  ${o.seconds ? `stops after ${o.seconds} s` : 'runs until Ctrl-C'}\n\n`,
+  );
   await daemon.start();
   beginSensor();
   await new Promise<void>((resolve) => {

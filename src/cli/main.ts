@@ -47,15 +47,21 @@ export function cli(argv: string[]) {
     .command(deviceCmd)
     .command(deployCmd)
     .command(fleetCmd)
-    .middleware(((argv: Record<string, unknown>, y: { getOptions(): { array: string[] } }) => {
-      // yargs turns a single-valued option given twice into an array; refuse it by name.
-      const arrays = new Set(y.getOptions().array);
-      for (const [k, v] of Object.entries(argv)) {
-        if (k !== '_' && Array.isArray(v) && !arrays.has(k) && /^[a-z]/.test(k) && !/[A-Z]/.test(k)) {
-          throw new InputError(`option --${k} is given ${v.length} times (${v.map((x) => JSON.stringify(x)).join(', ')})`, { field: `--${k}`, expected: 'one value' });
+    .middleware(
+      ((argv: Record<string, unknown>, y: { getOptions(): { array: string[] } }) => {
+        // yargs turns a single-valued option given twice into an array; refuse it by name.
+        const arrays = new Set(y.getOptions().array);
+        for (const [k, v] of Object.entries(argv)) {
+          if (k !== '_' && Array.isArray(v) && !arrays.has(k) && /^[a-z]/.test(k) && !/[A-Z]/.test(k)) {
+            throw new InputError(`option --${k} is given ${v.length} times (${v.map((x) => JSON.stringify(x)).join(', ')})`, {
+              field: `--${k}`,
+              expected: 'one value',
+            });
+          }
         }
-      }
-    }) as unknown as MiddlewareFunction, true)
+      }) as unknown as MiddlewareFunction,
+      true,
+    )
     .demandCommand(1, 'name a command; see --help')
     .strict()
     .fail((msg, err) => {

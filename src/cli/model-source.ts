@@ -25,17 +25,30 @@ export async function resolveModel(path: string, opts: { publicKey?: string; rol
   try {
     isDir = statSync(file).isDirectory();
   } catch (e) {
-    throw new InputError(`cannot read model: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file, expected: 'an ONNX model or a bundle directory' });
+    throw new InputError(`cannot read model: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+      file,
+      expected: 'an ONNX model or a bundle directory',
+    });
   }
   if (isDir) {
     const keyFile = opts.publicKey ?? process.env.STREAMCELL_PUBLIC_KEY;
-    const publicKey = keyFile ? loadPublicKey(await readFile(resolve(keyFile), 'utf8').catch(() => {
-      throw new InputError('cannot read the public key', { file: resolve(keyFile), expected: 'a PEM public key (streamcell keygen)' });
-    }), resolve(keyFile)) : undefined;
+    const publicKey = keyFile
+      ? loadPublicKey(
+          await readFile(resolve(keyFile), 'utf8').catch(() => {
+            throw new InputError('cannot read the public key', { file: resolve(keyFile), expected: 'a PEM public key (streamcell keygen)' });
+          }),
+          resolve(keyFile),
+        )
+      : undefined;
     const bundle = await verifyBundle(file, { publicKey });
     const role = opts.role ?? 'step';
     const bytes = bundle.model(role) ?? (role === 'step' ? bundle.model('float') : undefined);
-    if (!bytes) throw new InputError(`the bundle has no ${role} model`, { file: join(file, MANIFEST), field: `files.${role}`, expected: 'a bundle built by streamcell bundle' });
+    if (!bytes)
+      throw new InputError(`the bundle has no ${role} model`, {
+        file: join(file, MANIFEST),
+        field: `files.${role}`,
+        expected: 'a bundle built by streamcell bundle',
+      });
     return { file, bytes, bundle };
   }
   try {
@@ -68,7 +81,8 @@ export async function assertOnnxLoads(bytes: Uint8Array, file: string, choice: B
   } catch (e) {
     if (isStreamcellError(e)) throw e;
     throw new InputError(`onnxruntime cannot load ${file}: ${ortMessage(e)}`, {
-      file, expected: 'an ONNX model onnxruntime can load: known ops of a released opset, every node input defined, initializers as large as their data',
+      file,
+      expected: 'an ONNX model onnxruntime can load: known ops of a released opset, every node input defined, initializers as large as their data',
     });
   }
   await session.release();

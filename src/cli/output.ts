@@ -12,7 +12,16 @@ export async function writeOutput(file: string, data: string | Uint8Array, flag 
     await writeFile(file, data, mode === undefined ? undefined : { mode });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'its folder does not exist' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EISDIR' ? 'it is a folder' : code === 'ENOSPC' ? 'the disk is full' : (e as Error).message;
+    const why =
+      code === 'ENOENT'
+        ? 'its folder does not exist'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'permission denied'
+          : code === 'EISDIR'
+            ? 'it is a folder'
+            : code === 'ENOSPC'
+              ? 'the disk is full'
+              : (e as Error).message;
     throw new InputError(`cannot write '${file}': ${why}`, { file, field: flag, expected: 'a file path in an existing, writable folder' });
   }
 }
@@ -50,7 +59,9 @@ export function reportError(args: GlobalArgs, e: unknown): void {
   if (isStreamcellError(e) && e.context.option && !e.context.field) (e.context as { field?: string }).field = flagOf(e.context.option);
   if (args.json) {
     const ctx = isStreamcellError(e) ? e.context : {};
-    process.stdout.write(JSON.stringify({ ok: false, error: { name: (e as Error).name, message: (e as Error).message, ...ctx }, exitCode: code }, null, 2) + '\n');
+    process.stdout.write(
+      JSON.stringify({ ok: false, error: { name: (e as Error).name, message: (e as Error).message, ...ctx }, exitCode: code }, null, 2) + '\n',
+    );
   }
   process.stderr.write(`streamcell: ${describeError(e)}\n`);
   if (code === 3 && e instanceof Error && e.stack && process.env.STREAMCELL_DEBUG) process.stderr.write(e.stack + '\n');

@@ -54,7 +54,11 @@ export function parseCsv(text: string, file: string, opts: { textColumns?: strin
   for (let r = 0; r < n; r++) {
     const cells = splitLine(lines[r + 1]!, sep);
     if (cells.length !== columns.length) {
-      throw new InputError(`row has ${cells.length} cells, the header has ${columns.length}`, { file, line: r + 2, expected: `${columns.length} comma-separated cells (${columns.join(', ')})` });
+      throw new InputError(`row has ${cells.length} cells, the header has ${columns.length}`, {
+        file,
+        line: r + 2,
+        expected: `${columns.length} comma-separated cells (${columns.join(', ')})`,
+      });
     }
     for (let c = 0; c < columns.length; c++) {
       const name = columns[c]!;
@@ -69,7 +73,13 @@ export function parseCsv(text: string, file: string, opts: { textColumns?: strin
         continue;
       }
       const v = parseNumberField(raw);
-      if (v === undefined || v === Infinity || v === -Infinity) throw new InputError(`cell ${JSON.stringify(raw)} is not a number`, { file, line: r + 2, field: name, expected: 'a finite number, or an empty cell for a gap' });
+      if (v === undefined || v === Infinity || v === -Infinity)
+        throw new InputError(`cell ${JSON.stringify(raw)} is not a number`, {
+          file,
+          line: r + 2,
+          field: name,
+          expected: 'a finite number, or an empty cell for a gap',
+        });
       numeric.get(name)![r] = v;
     }
   }

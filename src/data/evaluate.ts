@@ -51,7 +51,11 @@ export async function loadDataset(file: string, pre: PreprocessingJson): Promise
     const { mean, std } = pre.normalization[c]!;
     return Float32Array.from(v, (x) => (x - mean) / std);
   });
-  if (table.rows <= pre.window) throw new InputError(`the CSV has ${table.rows} rows; the model's window needs more than ${pre.window}`, { file, expected: `more than ${pre.window} rows` });
+  if (table.rows <= pre.window)
+    throw new InputError(`the CSV has ${table.rows} rows; the model's window needs more than ${pre.window}`, {
+      file,
+      expected: `more than ${pre.window} rows`,
+    });
   return { table, features, gapsFilled };
 }
 
@@ -89,7 +93,12 @@ export function stepRow(data: Dataset, t: number, rank: number): TensorData {
  * const e = await evaluateModel(bytes, pre, await loadDataset('test.csv', pre));
  * console.log(e.metrics.rmse);
  */
-export async function evaluateModel(model: Uint8Array, pre: PreprocessingJson, data: Dataset, opts: { backend?: BackendName; stride?: number; maxWindows?: number } = {}): Promise<Evaluation> {
+export async function evaluateModel(
+  model: Uint8Array,
+  pre: PreprocessingJson,
+  data: Dataset,
+  opts: { backend?: BackendName; stride?: number; maxWindows?: number } = {},
+): Promise<Evaluation> {
   const info = readModelInfo(model);
   const { backend } = await resolveBackend(opts.backend ? [opts.backend] : undefined);
   const session = await backend.createSession(model);
@@ -141,7 +150,11 @@ export async function evaluateModel(model: Uint8Array, pre: PreprocessingJson, d
   positions.forEach((t, i) => {
     const y = raws.slice(i * outSize, (i + 1) * outSize);
     if (pre.task === 'forecast') {
-      const o = pre.output ?? { kind: 'value', mean: pre.normalization[pre.target ?? pre.channels[0]!]!.mean, std: pre.normalization[pre.target ?? pre.channels[0]!]!.std };
+      const o = pre.output ?? {
+        kind: 'value',
+        mean: pre.normalization[pre.target ?? pre.channels[0]!]!.mean,
+        std: pre.normalization[pre.target ?? pre.channels[0]!]!.std,
+      };
       const v = o.mean + o.std * y[0]!;
       pred[i] = o.kind === 'delta' ? target![t - 1]! + v : v;
       truth[i] = target![t + horizon - 1]!;
@@ -151,9 +164,22 @@ export async function evaluateModel(model: Uint8Array, pre: PreprocessingJson, d
       pred[i] = best;
       const label = labels![t - 1]!;
       const idx = classIndex.get(label);
-      if (idx === undefined) throw new InputError(`label '${label}' is not one of the model's classes`, { file: data.table.file, line: t + 1, field: pre.label, expected: pre.classes!.join(', ') });
+      if (idx === undefined)
+        throw new InputError(`label '${label}' is not one of the model's classes`, {
+          file: data.table.file,
+          line: t + 1,
+          field: pre.label,
+          expected: pre.classes!.join(', '),
+        });
       truth[i] = idx;
     }
   });
-  return { metrics: metricsOf(pre, pred, truth), predictions: pred, raw: Float32Array.from(raws), truth, rows: Int32Array.from(positions), gapsFilled: data.gapsFilled };
+  return {
+    metrics: metricsOf(pre, pred, truth),
+    predictions: pred,
+    raw: Float32Array.from(raws),
+    truth,
+    rows: Int32Array.from(positions),
+    gapsFilled: data.gapsFilled,
+  };
 }

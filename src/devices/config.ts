@@ -7,26 +7,42 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { InputError } from '../errors.js';
 
-export const DaemonConfigSchema = z.object({
-  model: z.string().min(1).describe('step model (.onnx) or bundle directory'),
-  sources: z.array(z.string().min(1)).min(1).describe('source URIs'),
-  sinks: z.array(z.string().min(1)).default(['jsonl:-']),
-  checkpoint: z.object({ file: z.string().min(1), every_s: z.number().min(1).max(604_800).default(30) }).strict().optional(),
-  policy: z.object({
-    non_finite: z.enum(['skip', 'hold', 'reset']).default('skip'),
-    min: z.number().optional(),
-    max: z.number().optional(),
-    monotonic_time: z.boolean().default(true),
-  }).strict().optional(),
-  resample_hz: z.number().positive().optional(),
-  window: z.number().int().positive().optional().describe('window length for a sequence model whose time dimension is free (default: its preprocessing)'),
-  backend: z.enum(['onnxruntime-node', 'onnxruntime-web']).optional(),
-  execution_providers: z.array(z.string().min(1)).optional().describe('onnxruntime execution providers to try first, e.g. ["cuda"]'),
-  http_token: z.string().min(16).optional(),
-  http_token_file: z.string().min(1).optional().describe('file holding the HTTP token (one line, at least 16 characters)'),
-  log_level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
-  pool: z.object({ max_batch: z.number().int().positive().max(65_536).optional(), max_wait_ms: z.number().nonnegative().max(60_000).optional(), max_streams: z.number().int().positive().max(1_000_000).optional().describe('streams kept (least recently used evicted); default 10000'), idle_ms: z.number().positive().optional() }).strict().optional(),
-}).strict();
+export const DaemonConfigSchema = z
+  .object({
+    model: z.string().min(1).describe('step model (.onnx) or bundle directory'),
+    sources: z.array(z.string().min(1)).min(1).describe('source URIs'),
+    sinks: z.array(z.string().min(1)).default(['jsonl:-']),
+    checkpoint: z
+      .object({ file: z.string().min(1), every_s: z.number().min(1).max(604_800).default(30) })
+      .strict()
+      .optional(),
+    policy: z
+      .object({
+        non_finite: z.enum(['skip', 'hold', 'reset']).default('skip'),
+        min: z.number().optional(),
+        max: z.number().optional(),
+        monotonic_time: z.boolean().default(true),
+      })
+      .strict()
+      .optional(),
+    resample_hz: z.number().positive().optional(),
+    window: z.number().int().positive().optional().describe('window length for a sequence model whose time dimension is free (default: its preprocessing)'),
+    backend: z.enum(['onnxruntime-node', 'onnxruntime-web']).optional(),
+    execution_providers: z.array(z.string().min(1)).optional().describe('onnxruntime execution providers to try first, e.g. ["cuda"]'),
+    http_token: z.string().min(16).optional(),
+    http_token_file: z.string().min(1).optional().describe('file holding the HTTP token (one line, at least 16 characters)'),
+    log_level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+    pool: z
+      .object({
+        max_batch: z.number().int().positive().max(65_536).optional(),
+        max_wait_ms: z.number().nonnegative().max(60_000).optional(),
+        max_streams: z.number().int().positive().max(1_000_000).optional().describe('streams kept (least recently used evicted); default 10000'),
+        idle_ms: z.number().positive().optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
 
 export type DaemonConfig = z.infer<typeof DaemonConfigSchema>;
 
@@ -35,13 +51,19 @@ export async function loadDaemonConfig(file: string): Promise<DaemonConfig> {
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    throw new InputError(`cannot read config: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file, expected: 'a JSON or YAML daemon config' });
+    throw new InputError(`cannot read config: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+      file,
+      expected: 'a JSON or YAML daemon config',
+    });
   }
   let raw: unknown;
   try {
     raw = /\.json$/i.test(file) ? JSON.parse(text) : parseYaml(text);
   } catch (e) {
-    throw new InputError(`config is not valid ${/\.json$/i.test(file) ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`, { file, expected: 'a JSON or YAML document' });
+    throw new InputError(`config is not valid ${/\.json$/i.test(file) ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`, {
+      file,
+      expected: 'a JSON or YAML document',
+    });
   }
   const r = DaemonConfigSchema.safeParse(raw);
   if (!r.success) {
@@ -54,9 +76,12 @@ export async function loadDaemonConfig(file: string): Promise<DaemonConfig> {
 
 function describeExpected(field: string): string {
   const hints: Record<string, string> = {
-    model: 'a path to a step model (.onnx)', sources: 'a list of source URIs, e.g. ["serial:/dev/ttyUSB0?baud=115200"]',
-    sinks: 'a list of sink URIs, e.g. ["jsonl:-", "http://127.0.0.1:8080"]', 'policy.non_finite': 'skip, hold or reset',
-    http_token: 'a secret of at least 16 characters', http_token_file: 'a readable file holding the token',
+    model: 'a path to a step model (.onnx)',
+    sources: 'a list of source URIs, e.g. ["serial:/dev/ttyUSB0?baud=115200"]',
+    sinks: 'a list of sink URIs, e.g. ["jsonl:-", "http://127.0.0.1:8080"]',
+    'policy.non_finite': 'skip, hold or reset',
+    http_token: 'a secret of at least 16 characters',
+    http_token_file: 'a readable file holding the token',
   };
   return hints[field] ?? 'see the README config reference';
 }
@@ -66,18 +91,27 @@ function describeExpected(field: string): string {
  * environment's `STREAMCELL_HTTP_TOKEN`, or the file named by `STREAMCELL_HTTP_TOKEN_FILE`;
  * never from the command line. At least 16 characters.
  */
-export async function resolveHttpToken(cfg: Pick<DaemonConfig, 'http_token' | 'http_token_file'>, env: NodeJS.ProcessEnv = process.env, configFile?: string): Promise<string | undefined> {
+export async function resolveHttpToken(
+  cfg: Pick<DaemonConfig, 'http_token' | 'http_token_file'>,
+  env: NodeJS.ProcessEnv = process.env,
+  configFile?: string,
+): Promise<string | undefined> {
   const fromFile = async (file: string, field: string): Promise<string> => {
     let text: string;
     try {
       text = await readFile(file, 'utf8');
     } catch (e) {
-      throw new InputError(`cannot read the HTTP token file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file, field, expected: 'a readable file holding the token' });
+      throw new InputError(`cannot read the HTTP token file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+        file,
+        field,
+        expected: 'a readable file holding the token',
+      });
     }
     return check(text.trim(), field, file);
   };
   const check = (token: string, field: string, file?: string): string => {
-    if (token.length < 16) throw new InputError(`the HTTP token has ${token.length} characters`, { file, field, expected: 'a secret of at least 16 characters' });
+    if (token.length < 16)
+      throw new InputError(`the HTTP token has ${token.length} characters`, { file, field, expected: 'a secret of at least 16 characters' });
     return token;
   };
   if (cfg.http_token !== undefined) return check(cfg.http_token, 'http_token', configFile);

@@ -87,12 +87,18 @@ export class Daemon {
     const d = new Daemon(opts);
     const poolOpts = { backend: opts.backend, preferBackends: opts.preferBackends, ...opts.pool, maxStreams: opts.pool?.maxStreams ?? DEFAULT_MAX_STREAMS };
     const window = opts.window ?? d.pre?.window;
-    d.pool = d.info.kind === 'step' ? await StreamPool.create(opts.model, poolOpts) : await WindowPool.create(opts.model, { ...poolOpts, window }).catch((e: unknown) => {
-      if (isInputError(e) && e.context.field === 'window') {
-        throw new InputError("the model is a sequence model with a free time dimension and carries no preprocessing window: give the window length (option 'window'), or streamify it to a step model", { field: 'window', expected: 'an integer number of samples' });
-      }
-      throw e;
-    });
+    d.pool =
+      d.info.kind === 'step'
+        ? await StreamPool.create(opts.model, poolOpts)
+        : await WindowPool.create(opts.model, { ...poolOpts, window }).catch((e: unknown) => {
+            if (isInputError(e) && e.context.field === 'window') {
+              throw new InputError(
+                "the model is a sequence model with a free time dimension and carries no preprocessing window: give the window length (option 'window'), or streamify it to a step model",
+                { field: 'window', expected: 'an integer number of samples' },
+              );
+            }
+            throw e;
+          });
     const b = d.pool.backendRecord;
     d.metrics.backendInfo.set({ backend: b.name, version: b.version, how: b.how, native_probe: b.probe ? (b.probe.ok ? 'ok' : 'failed') : 'not-run' }, 1);
     d.metrics.poolStats = () => ({ streams: d.pool.size, evicted: d.pool.stats().evicted });
@@ -106,7 +112,17 @@ export class Daemon {
       throw e;
     }
     const channels = d.pre?.channels.length ?? Number(d.info.sampleInputs[0]?.dims.at(-1) ?? 1);
-    d.pipeline = new Pipeline({ pool: d.pool, channels, pre: d.pre, metrics: d.metrics, sinks: d.sinks, policy: opts.policy, resampleHz: opts.resampleHz, log: d.log, maxStreams: poolOpts.maxStreams });
+    d.pipeline = new Pipeline({
+      pool: d.pool,
+      channels,
+      pre: d.pre,
+      metrics: d.metrics,
+      sinks: d.sinks,
+      policy: opts.policy,
+      resampleHz: opts.resampleHz,
+      log: d.log,
+      maxStreams: poolOpts.maxStreams,
+    });
     return d;
   }
 
@@ -149,7 +165,10 @@ export class Daemon {
         // next periodic write does not overwrite it (a rollback to that model can restore it).
         this.restored = 'mismatch';
         this.refusedCheckpoint = await this.moveAside(cp).catch(() => undefined);
-        this.log.warn({ checkpoint: cp, movedTo: this.refusedCheckpoint, err: (e as Error).message }, isInputError(e) ? 'checkpoint refused; starting from the initial state' : 'checkpoint unreadable');
+        this.log.warn(
+          { checkpoint: cp, movedTo: this.refusedCheckpoint, err: (e as Error).message },
+          isInputError(e) ? 'checkpoint refused; starting from the initial state' : 'checkpoint unreadable',
+        );
       }
     }
     if (cp && this.opts.checkpointEveryS) {
@@ -183,7 +202,10 @@ export class Daemon {
 
   /** `FILE` → `FILE.refused-<first 12 hex of its SHA-256>`; returns the new path. */
   private async moveAside(file: string): Promise<string> {
-    const sha = createHash('sha256').update(await readFile(file)).digest('hex').slice(0, 12);
+    const sha = createHash('sha256')
+      .update(await readFile(file))
+      .digest('hex')
+      .slice(0, 12);
     const to = `${file}.refused-${sha}`;
     await rename(file, to);
     return to;

@@ -34,7 +34,11 @@ export function detectDevice(root = '/'): DeviceInfo {
   const kind = tegra || /jetson|nvidia/i.test(dt ?? '') ? 'jetson' : /raspberry/i.test(dt ?? '') ? 'raspberry-pi' : 'generic';
   const model = dt ?? (tegra ? `NVIDIA Jetson (${tegra.split('\n')[0]})` : `${a} ${cpus()[0]?.model ?? ''}`.trim());
   return {
-    model, kind, arch: a, cores, memoryMiB: Math.round(totalmem() / 2 ** 20),
+    model,
+    kind,
+    arch: a,
+    cores,
+    memoryMiB: Math.round(totalmem() / 2 ** 20),
     threads: cores <= 2 ? 1 : Math.min(4, cores - 1),
     backend: a === 'arm' || a === 'ia32' ? 'onnxruntime-web' : 'onnxruntime-node',
   };

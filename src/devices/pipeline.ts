@@ -77,8 +77,8 @@ export class Pipeline implements SourceEvents {
     this.highWater = opts.highWater ?? 256;
     this.sinkHighWater = opts.sinkHighWater ?? 16_384;
     const pre = opts.pre;
-    this.mean = Array.from({ length: opts.channels }, (_, c) => (pre ? pre.normalization[pre.channels[c]!]?.mean ?? 0 : 0));
-    this.std = Array.from({ length: opts.channels }, (_, c) => (pre ? pre.normalization[pre.channels[c]!]?.std ?? 1 : 1));
+    this.mean = Array.from({ length: opts.channels }, (_, c) => (pre ? (pre.normalization[pre.channels[c]!]?.mean ?? 0) : 0));
+    this.std = Array.from({ length: opts.channels }, (_, c) => (pre ? (pre.normalization[pre.channels[c]!]?.std ?? 1) : 1));
   }
 
   drop(reason: DropReason, detail: string): void {
@@ -103,7 +103,12 @@ export class Pipeline implements SourceEvents {
 
   /** SourceEvents bound to a source name (so reconnects are counted per source). */
   eventsFor(source: string): SourceEvents {
-    return { reading: (r) => this.reading(r), drop: (reason, d) => this.drop(reason, d), status: (s, d) => this.status(s, d, source), pressure: () => this.pressure() };
+    return {
+      reading: (r) => this.reading(r),
+      drop: (reason, d) => this.drop(reason, d),
+      status: (s, d) => this.status(s, d, source),
+      pressure: () => this.pressure(),
+    };
   }
 
   /** Readings pushed to the pool and not yet predicted or dropped. */
@@ -176,7 +181,11 @@ export class Pipeline implements SourceEvents {
     const a = st.prev;
     while (st.nextT! <= r.t) {
       const f = r.t === a.t ? 1 : (st.nextT! - a.t) / (r.t - a.t);
-      this.step(r.stream, r.values.map((v, c) => a.values[c]! + f * (v - a.values[c]!)), st.nextT!);
+      this.step(
+        r.stream,
+        r.values.map((v, c) => a.values[c]! + f * (v - a.values[c]!)),
+        st.nextT!,
+      );
       st.nextT! += period;
     }
     st.prev = r;

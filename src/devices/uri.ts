@@ -56,14 +56,22 @@ export function framingFrom(uri: string, q: URLSearchParams, ctx: UriContext): F
     const dtype = q.get('dtype') ?? 'int16';
     if (dtype !== 'int16' && dtype !== 'float32') bad(uri, 'dtype', 'int16 or float32', dtype);
     const sync = q.get('sync');
-    return { kind: 'binary', dtype, channels: num(uri, q, 'channels', count)!, scale: num(uri, q, 'scale'), sync: sync ? (sync.match(/../g) ?? []).map((h) => parseInt(h, 16)) : undefined };
+    return {
+      kind: 'binary',
+      dtype,
+      channels: num(uri, q, 'channels', count)!,
+      scale: num(uri, q, 'scale'),
+      sync: sync ? (sync.match(/../g) ?? []).map((h) => parseInt(h, 16)) : undefined,
+    };
   }
   if (!['csv', 'whitespace', 'kv', 'jsonl'].includes(format)) bad(uri, 'format', 'csv, whitespace, kv, jsonl or binary', format);
   const colParam = q.get('columns');
   const columns: (string | number)[] = colParam
     ? colParam.split(',').map((c) => (/^\d+$/.test(c) ? Number(c) : c))
     : typeof ctx.channels === 'number' || format === 'csv' || format === 'whitespace'
-      ? typeof ctx.channels === 'number' ? Array.from({ length: ctx.channels }, (_, i) => i) : ctx.channels
+      ? typeof ctx.channels === 'number'
+        ? Array.from({ length: ctx.channels }, (_, i) => i)
+        : ctx.channels
       : ctx.channels;
   const col = (k: string) => {
     const v = q.get(k);
@@ -71,8 +79,14 @@ export function framingFrom(uri: string, q: URLSearchParams, ctx: UriContext): F
   };
   const header = q.get('header');
   return {
-    kind: 'line', format: format as LineFormat, columns, streamColumn: col('stream'), timeColumn: col('time'), timeUnit: q.get('timeUnit') === 's' ? 's' : 'ms',
-    header: header === null || header === 'auto' ? 'auto' : header === 'true', maxLength: num(uri, q, 'maxLength'),
+    kind: 'line',
+    format: format as LineFormat,
+    columns,
+    streamColumn: col('stream'),
+    timeColumn: col('time'),
+    timeUnit: q.get('timeUnit') === 's' ? 's' : 'ms',
+    header: header === null || header === 'auto' ? 'auto' : header === 'true',
+    maxLength: num(uri, q, 'maxLength'),
   };
 }
 
@@ -125,7 +139,11 @@ export function sinkFromUri(uri: string): SinkFactory {
       return async (ctx) => {
         const { JsonlSink } = await import('./sinks/jsonl.js');
         return new JsonlSink({
-          path: path || '-', maxBytes: num(uri, q, 'maxBytes'), keep: num(uri, q, 'keep'), maxQueueBytes: num(uri, q, 'maxQueueBytes'), metrics: ctx.metrics,
+          path: path || '-',
+          maxBytes: num(uri, q, 'maxBytes'),
+          keep: num(uri, q, 'keep'),
+          maxQueueBytes: num(uri, q, 'maxQueueBytes'),
+          metrics: ctx.metrics,
           onError: (e, queued) => ctx.log?.error({ sink: uri, code: e.code, err: e.message, queued }, 'sink write failed; queueing and retrying'),
           onRecover: (ms) => ctx.log?.info({ sink: uri, afterMs: ms }, 'sink writing again'),
         });
@@ -140,7 +158,10 @@ export function sinkFromUri(uri: string): SinkFactory {
       if (!u.hostname) bad(uri, 'host', 'http://HOST:PORT, e.g. http://127.0.0.1:8080');
       // A secret on the command line is visible to every user in `ps`.
       if (q.has('token')) {
-        throw new InputError(`sink URI '${uri.replace(/([?&]token=)[^&]*/, '$1…')}': a token in the URI is visible to every user of this machine (ps)`, { field: 'token', expected: 'the token in STREAMCELL_HTTP_TOKEN, a file named by STREAMCELL_HTTP_TOKEN_FILE, or http_token / http_token_file in the config' });
+        throw new InputError(`sink URI '${uri.replace(/([?&]token=)[^&]*/, '$1…')}': a token in the URI is visible to every user of this machine (ps)`, {
+          field: 'token',
+          expected: 'the token in STREAMCELL_HTTP_TOKEN, a file named by STREAMCELL_HTTP_TOKEN_FILE, or http_token / http_token_file in the config',
+        });
       }
       return async (ctx) => {
         const { HttpSink } = await import('./sinks/http.js');
@@ -151,7 +172,11 @@ export function sinkFromUri(uri: string): SinkFactory {
     case 'mqtts':
       return async (ctx) => {
         const { MqttSink } = await import('./sinks/mqtt.js');
-        return MqttSink.fromUri(uri, { metrics: ctx.metrics, onStatus: (state, detail) => (state === 'connected' ? ctx.log?.info({ sink: uri }, 'broker connected') : ctx.log?.error({ sink: uri, detail }, 'broker unreachable; queueing')) });
+        return MqttSink.fromUri(uri, {
+          metrics: ctx.metrics,
+          onStatus: (state, detail) =>
+            state === 'connected' ? ctx.log?.info({ sink: uri }, 'broker connected') : ctx.log?.error({ sink: uri, detail }, 'broker unreachable; queueing'),
+        });
       };
     default:
       return bad(uri, 'scheme', 'jsonl:, http:// or mqtt://', scheme);

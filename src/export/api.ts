@@ -56,8 +56,14 @@ export interface ExportSummary {
  * const r = await exportModelFile('model/model.json', { write: (b) => writeFile('m.onnx', b) });
  * r.assertParity(); // throws CheckFailedError over tolerance
  */
-export async function exportModelFile(modelJson: string, opts: ExportFileOptions = {}): Promise<{
-  result: ExportResult; summary: ExportSummary; parity?: ParityReport; assertParity: () => void;
+export async function exportModelFile(
+  modelJson: string,
+  opts: ExportFileOptions = {},
+): Promise<{
+  result: ExportResult;
+  summary: ExportSummary;
+  parity?: ParityReport;
+  assertParity: () => void;
 }> {
   const t0 = performance.now();
   const art = await loadTfjsArtifacts(modelJson);
@@ -65,7 +71,10 @@ export async function exportModelFile(modelJson: string, opts: ExportFileOptions
   const elapsedMs = performance.now() - t0;
   if (opts.verify !== false && !opts.sampleData) checkParityInputs(result.graph, art.modelJsonPath, opts);
   await opts.write?.(result.model);
-  const samples = opts.sampleData && opts.verify !== false ? await readSampleData(opts.sampleData, result.graph.inputs[0]!, await siblingPreprocessing(art.modelJsonPath)) : undefined;
+  const samples =
+    opts.sampleData && opts.verify !== false
+      ? await readSampleData(opts.sampleData, result.graph.inputs[0]!, await siblingPreprocessing(art.modelJsonPath))
+      : undefined;
   const parity = opts.verify === false ? undefined : await checkParity(art, result, { ...opts, samples });
   const summary: ExportSummary = {
     source: art.modelJsonPath,
@@ -73,7 +82,12 @@ export async function exportModelFile(modelJson: string, opts: ExportFileOptions
     opset: result.opset,
     parameters: art.weights.reduce((n, w) => n + w.data.length, 0),
     nodes: Object.values(result.opHistogram).reduce((a, b) => a + b, 0),
-    inputs: result.inputs, outputs: result.outputs, states: result.states, ops: result.opHistogram, warnings: result.warnings, keras3: art.keras3,
+    inputs: result.inputs,
+    outputs: result.outputs,
+    states: result.states,
+    ops: result.opHistogram,
+    warnings: result.warnings,
+    keras3: art.keras3,
     sourceSha256: result.sourceSha256,
     elapsedMs,
   };

@@ -77,12 +77,17 @@ export function sourceHash(art: LoadedArtifacts): string {
 export async function exportToOnnx(art: LoadedArtifacts, opts: ExportOptions = {}): Promise<ExportResult> {
   const opset = opts.opset ?? DEFAULT_OPSET;
   if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET) {
-    throw new InputError(`opset ${opset} is not supported`, { option: 'opset', expected: `an integer from ${MIN_OPSET} to ${MAX_OPSET} (default ${DEFAULT_OPSET})` });
+    throw new InputError(`opset ${opset} is not supported`, {
+      option: 'opset',
+      expected: `an integer from ${MIN_OPSET} to ${MAX_OPSET} (default ${DEFAULT_OPSET})`,
+    });
   }
   if (art.nonFiniteWeights.length > 0 && !opts.allowNonFinite) {
     throw new InputError(
-      `weights ${art.nonFiniteWeights.slice(0, 5).map((n) => `'${n}'`).join(', ')} contain NaN or Infinity: the model would predict NaN. ` +
-        'Refusing to export (retrain, or pass --allow-nan to export anyway)',
+      `weights ${art.nonFiniteWeights
+        .slice(0, 5)
+        .map((n) => `'${n}'`)
+        .join(', ')} contain NaN or Infinity: the model would predict NaN. ` + 'Refusing to export (retrain, or pass --allow-nan to export anyway)',
       { file: art.modelJsonPath, field: 'weightsManifest', expected: 'finite weights' },
     );
   }
@@ -119,18 +124,26 @@ export async function exportToOnnx(art: LoadedArtifacts, opts: ExportOptions = {
   // Output names are the tfjs layer names: reserve them before any node can take them.
   const usedOut = new Map<string, number>();
   for (const k of graph.outputs) usedOut.set(k.layer, (usedOut.get(k.layer) ?? 0) + 1);
-  const outputNames = graph.outputs.map((k) => g.reserve(usedOut.get(k.layer) === 1 && k.index === 0 && k.node === 0 ? k.layer : `${k.layer}:${k.node}:${k.index}`));
+  const outputNames = graph.outputs.map((k) =>
+    g.reserve(usedOut.get(k.layer) === 1 && k.index === 0 && k.node === 0 ? k.layer : `${k.layer}:${k.node}:${k.index}`),
+  );
 
   for (const call of graph.calls) {
     const conv = converterFor(call.layer.className);
     if (!conv) {
       throw new UnsupportedError(`layer class '${call.layer.className}' is not supported`, {
-        layer: { name: call.layer.name, className: call.layer.className }, supported: supportedLayers(), file: art.modelJsonPath,
+        layer: { name: call.layer.name, className: call.layer.className },
+        supported: supportedLayers(),
+        file: art.modelJsonPath,
       });
     }
     const inputs = call.inputs.map((k) => {
       const t = tensors.get(keyId(k));
-      if (!t) throw new InputError(`layer '${call.layer.name}' uses output ${k.index} of '${k.layer}', which does not exist`, { file: art.modelJsonPath, field: `${call.layer.name}.inbound_nodes` });
+      if (!t)
+        throw new InputError(`layer '${call.layer.name}' uses output ${k.index} of '${k.layer}', which does not exist`, {
+          file: art.modelJsonPath,
+          field: `${call.layer.name}.inbound_nodes`,
+        });
       return t;
     });
     let outs: Tensor[];
@@ -147,7 +160,8 @@ export async function exportToOnnx(art: LoadedArtifacts, opts: ExportOptions = {
   const outputs: IoInfo[] = [];
   for (const [oi, k] of graph.outputs.entries()) {
     const t = tensors.get(keyId(k));
-    if (!t) throw new InputError(`model output refers to missing tensor ${k.layer}[${k.node}][${k.index}]`, { file: art.modelJsonPath, field: 'output_layers' });
+    if (!t)
+      throw new InputError(`model output refers to missing tensor ${k.layer}[${k.node}][${k.index}]`, { file: art.modelJsonPath, field: 'output_layers' });
     const name = outputNames[oi]!;
     g.op('Identity', [t.name], {}, { output: name });
     const dims = onnxDims(t.shape, name);
@@ -158,7 +172,14 @@ export async function exportToOnnx(art: LoadedArtifacts, opts: ExportOptions = {
   const stateOutputs = g.outputs.filter((o) => o.name?.startsWith('state_out.'));
   g.outputs.splice(0, g.outputs.length, ...g.outputs.filter((o) => !o.name?.startsWith('state_out.')), ...stateOutputs);
 
-  const stateMeta: StateMeta[] = states.map((s) => ({ name: `${s.layer}.${s.kind}`, input: s.input, output: s.output, shape: s.shape, dtype: 'float32', init: 0 }));
+  const stateMeta: StateMeta[] = states.map((s) => ({
+    name: `${s.layer}.${s.kind}`,
+    input: s.input,
+    output: s.output,
+    shape: s.shape,
+    dtype: 'float32',
+    init: 0,
+  }));
   const sha = sourceHash(art);
   const metadata: Record<string, string> = {
     [META.version]: VERSION,
@@ -180,7 +201,13 @@ export async function exportToOnnx(art: LoadedArtifacts, opts: ExportOptions = {
   };
   count(g.nodes);
   return {
-    model, graph, opset, warnings, opHistogram, states: stateMeta, sourceSha256: sha,
+    model,
+    graph,
+    opset,
+    warnings,
+    opHistogram,
+    states: stateMeta,
+    sourceSha256: sha,
     inputs: graph.inputs.map((i) => ({ name: i.name, dtype: i.dtype, dims: onnxDims(i.shape, i.name) })),
     outputs,
   };

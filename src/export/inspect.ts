@@ -65,7 +65,10 @@ export async function inspectFile(path: string): Promise<InspectReport> {
   try {
     st = await stat(path);
   } catch (e) {
-    throw new InputError(`cannot read '${path}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: path, expected: 'an .onnx file or a tfjs model.json' });
+    throw new InputError(`cannot read '${path}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+      file: path,
+      expected: 'an .onnx file or a tfjs model.json',
+    });
   }
   if (st.isDirectory()) return inspectFile(join(path, 'model.json'));
   if (extname(path).toLowerCase() === '.json') return inspectTfjs(path, st.size);
@@ -90,10 +93,15 @@ async function inspectOnnx(path: string, size: number, given?: Uint8Array): Prom
     }
   }
   return {
-    file: path, format: 'onnx', sizeBytes: size,
+    file: path,
+    format: 'onnx',
+    sizeBytes: size,
     inputs: (g.input ?? []).filter((i) => !inits.has(i.name)).map(ioOf),
     outputs: (g.output ?? []).map(ioOf),
-    ops, parameters: countParams(g), metadata, states,
+    ops,
+    parameters: countParams(g),
+    metadata,
+    states,
     opset: Object.fromEntries((m.opsetImport ?? []).map((o) => [o.domain || 'ai.onnx', toNum(o.version as number)])),
     irVersion: toNum(m.irVersion as number),
     producer: `${m.producerName ?? ''} ${m.producerVersion ?? ''}`.trim(),
@@ -110,19 +118,38 @@ async function inspectTfjs(path: string, size: number): Promise<InspectReport> {
     if (l.config.stateful === true) {
       const units = Number(l.config.units);
       for (const kind of l.className === 'LSTM' ? ['h', 'c'] : ['h']) {
-        states.push({ name: `${l.name}.${kind}`, input: `state_in.${l.name}.${kind}`, output: `state_out.${l.name}.${kind}`, shape: [units], dtype: 'float32', init: 0 });
+        states.push({
+          name: `${l.name}.${kind}`,
+          input: `state_in.${l.name}.${kind}`,
+          output: `state_out.${l.name}.${kind}`,
+          shape: [units],
+          dtype: 'float32',
+          init: 0,
+        });
       }
     }
   }
   const outShape = (layer: string) => graph.layers.get(layer)?.config.units;
   return {
-    file: art.modelJsonPath, format: 'tfjs-layers-model', sizeBytes: size,
+    file: art.modelJsonPath,
+    format: 'tfjs-layers-model',
+    sizeBytes: size,
     inputs: graph.inputs.map((i) => ({ name: i.name, dtype: i.dtype, shape: i.shape })),
-    outputs: graph.outputs.map((o) => ({ name: o.index ? `${o.layer}:${o.node}:${o.index}` : o.layer, dtype: 'float32', shape: typeof outShape(o.layer) === 'number' ? [null, outShape(o.layer) as number] : [] })),
-    ops, parameters: art.weights.reduce((n, w) => n + w.data.length, 0),
-    metadata: Object.fromEntries(Object.entries({
-      generatedBy: art.modelJson.generatedBy, convertedBy: art.modelJson.convertedBy, keras_version: art.topology.keras_version, backend: art.topology.backend,
-    }).filter(([, v]) => typeof v === 'string') as [string, string][]),
+    outputs: graph.outputs.map((o) => ({
+      name: o.index ? `${o.layer}:${o.node}:${o.index}` : o.layer,
+      dtype: 'float32',
+      shape: typeof outShape(o.layer) === 'number' ? [null, outShape(o.layer) as number] : [],
+    })),
+    ops,
+    parameters: art.weights.reduce((n, w) => n + w.data.length, 0),
+    metadata: Object.fromEntries(
+      Object.entries({
+        generatedBy: art.modelJson.generatedBy,
+        convertedBy: art.modelJson.convertedBy,
+        keras_version: art.topology.keras_version,
+        backend: art.topology.backend,
+      }).filter(([, v]) => typeof v === 'string') as [string, string][],
+    ),
     states,
   };
 }
@@ -158,7 +185,10 @@ const MODEL_ROLES: ModelRole[] = ['float', 'int8', 'step', 'step_int8'];
 export async function isBundleDir(path: string): Promise<boolean> {
   const st = await stat(path).catch(() => undefined);
   if (!st?.isDirectory()) return false;
-  return lstat(join(path, MANIFEST)).then(() => true, () => false);
+  return lstat(join(path, MANIFEST)).then(
+    () => true,
+    () => false,
+  );
 }
 
 /**
@@ -168,7 +198,10 @@ export async function isBundleDir(path: string): Promise<boolean> {
 export async function inspectBundle(dir: string, opts: { publicKey?: KeyObject } = {}): Promise<BundleInspectReport> {
   const b = await verifyBundle(dir, { publicKey: opts.publicKey });
   const m = b.manifest;
-  const present = await lstat(join(b.dir, SIGNATURE)).then(() => true, () => false);
+  const present = await lstat(join(b.dir, SIGNATURE)).then(
+    () => true,
+    () => false,
+  );
   const files = Object.entries(m.files).map(([role, f]) => ({ role, path: f!.path, bytes: f!.bytes, sha256: f!.sha256 }));
   const models: BundleInspectReport['models'] = [];
   for (const role of MODEL_ROLES) {
@@ -178,7 +211,18 @@ export async function inspectBundle(dir: string, opts: { publicKey?: KeyObject }
     models.push({ role, ...(await inspectOnnx(resolve(b.dir, f.path), bytes.length, bytes)) });
   }
   return {
-    format: 'bundle', dir: b.dir, name: m.name, version: m.version, created: m.created, task: m.task, channels: m.channels, window: m.window,
-    minStreamcellVersion: m.min_streamcell_version, files, signature: { present, verified: b.signed }, checksumsVerified: true, models,
+    format: 'bundle',
+    dir: b.dir,
+    name: m.name,
+    version: m.version,
+    created: m.created,
+    task: m.task,
+    channels: m.channels,
+    window: m.window,
+    minStreamcellVersion: m.min_streamcell_version,
+    files,
+    signature: { present, verified: b.signed },
+    checksumsVerified: true,
+    models,
   };
 }

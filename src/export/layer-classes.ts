@@ -6,13 +6,46 @@
 
 /** Canonical layer class names (as tfjs writes them in model.json). */
 export const LAYER_CLASSES = [
-  'InputLayer', 'Dense', 'Dropout', 'SpatialDropout1D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout',
-  'Flatten', 'Reshape', 'Permute', 'RepeatVector', 'Embedding',
-  'Activation', 'ReLU', 'LeakyReLU', 'PReLU', 'ELU', 'ThresholdedReLU', 'Softmax',
-  'LSTM', 'GRU', 'SimpleRNN', 'Bidirectional', 'TimeDistributed',
-  'Conv1D', 'MaxPooling1D', 'AveragePooling1D', 'GlobalAveragePooling1D', 'GlobalMaxPooling1D', 'ZeroPadding1D', 'Cropping1D',
-  'BatchNormalization', 'LayerNormalization',
-  'Concatenate', 'Add', 'Subtract', 'Multiply', 'Average', 'Maximum', 'Minimum',
+  'InputLayer',
+  'Dense',
+  'Dropout',
+  'SpatialDropout1D',
+  'GaussianNoise',
+  'GaussianDropout',
+  'AlphaDropout',
+  'Flatten',
+  'Reshape',
+  'Permute',
+  'RepeatVector',
+  'Embedding',
+  'Activation',
+  'ReLU',
+  'LeakyReLU',
+  'PReLU',
+  'ELU',
+  'ThresholdedReLU',
+  'Softmax',
+  'LSTM',
+  'GRU',
+  'SimpleRNN',
+  'Bidirectional',
+  'TimeDistributed',
+  'Conv1D',
+  'MaxPooling1D',
+  'AveragePooling1D',
+  'GlobalAveragePooling1D',
+  'GlobalMaxPooling1D',
+  'ZeroPadding1D',
+  'Cropping1D',
+  'BatchNormalization',
+  'LayerNormalization',
+  'Concatenate',
+  'Add',
+  'Subtract',
+  'Multiply',
+  'Average',
+  'Maximum',
+  'Minimum',
 ] as const;
 
 /** A canonical layer class name. */
@@ -20,13 +53,24 @@ export type LayerClass = (typeof LAYER_CLASSES)[number];
 
 /** Other spellings Keras and tfjs use for the same class → canonical name. */
 export const LAYER_CLASS_ALIASES: Readonly<Record<string, LayerClass>> = {
-  Conv1d: 'Conv1D', Convolution1D: 'Conv1D', MaxPool1D: 'MaxPooling1D', MaxPooling1d: 'MaxPooling1D',
-  AvgPool1D: 'AveragePooling1D', AveragePool1D: 'AveragePooling1D',
-  GlobalAvgPool1D: 'GlobalAveragePooling1D', GlobalMaxPool1D: 'GlobalMaxPooling1D',
+  Conv1d: 'Conv1D',
+  Convolution1D: 'Conv1D',
+  MaxPool1D: 'MaxPooling1D',
+  MaxPooling1d: 'MaxPooling1D',
+  AvgPool1D: 'AveragePooling1D',
+  AveragePool1D: 'AveragePooling1D',
+  GlobalAvgPool1D: 'GlobalAveragePooling1D',
+  GlobalMaxPool1D: 'GlobalMaxPooling1D',
 };
 
 /** Classes that are the identity at inference (noise and dropout): both tables map them to one no-op. */
-export const INFERENCE_IDENTITY_CLASSES = ['Dropout', 'SpatialDropout1D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout'] as const satisfies readonly LayerClass[];
+export const INFERENCE_IDENTITY_CLASSES = [
+  'Dropout',
+  'SpatialDropout1D',
+  'GaussianNoise',
+  'GaussianDropout',
+  'AlphaDropout',
+] as const satisfies readonly LayerClass[];
 
 /** `{Dropout: identity, SpatialDropout1D: identity, ...}` for a table's own identity implementation. */
 export function inferenceIdentities<T>(identity: T): Record<(typeof INFERENCE_IDENTITY_CLASSES)[number], T> {

@@ -71,16 +71,21 @@ export function tfjsCannotRun(graph: LayerGraph): string | undefined {
   for (const call of graph.calls) {
     const l = call.layer;
     if (['ZeroPadding1D', 'Cropping1D', 'Subtract'].includes(l.className)) return `tfjs has no ${l.className} layer ('${l.name}')`;
-    const inner = l.className === 'Bidirectional' || l.className === 'TimeDistributed' ? ((l.config.layer as { class_name?: string; config?: Record<string, unknown> }) ?? {}) : { class_name: l.className, config: l.config };
+    const inner =
+      l.className === 'Bidirectional' || l.className === 'TimeDistributed'
+        ? ((l.config.layer as { class_name?: string; config?: Record<string, unknown> }) ?? {})
+        : { class_name: l.className, config: l.config };
     if (inner.class_name === 'GRU' && inner.config?.reset_after === true) return `tfjs cannot build GRU with reset_after=true ('${l.name}')`;
-    if ((l.className === 'Conv1D' || l.className === 'Convolution1D') && l.config.padding === 'causal') return `tfjs' Conv1D 'causal' padding throws at predict ('${l.name}')`;
+    if ((l.className === 'Conv1D' || l.className === 'Convolution1D') && l.config.padding === 'causal')
+      return `tfjs' Conv1D 'causal' padding throws at predict ('${l.name}')`;
     const acts = [l.config.activation, l.config.recurrent_activation, inner.config?.activation, inner.config?.recurrent_activation];
     if (acts.includes('gelu_new')) return `tfjs 4.22 cannot deserialize the 'gelu_new' activation it saves ('${l.name}')`;
     if (l.className === 'ReLU' && (l.config.negative_slope || l.config.threshold)) return `tfjs' ReLU has no negative_slope/threshold ('${l.name}')`;
     if (l.className === 'BatchNormalization') {
       const axis = Array.isArray(l.config.axis) ? l.config.axis : [l.config.axis ?? -1];
       // tfjs' cpu kernel applies the statistics along the last axis whatever `axis` says.
-      if (axis.some((a) => a !== -1 && !(typeof a === 'number' && a === (graph.inputs[0]?.shape.length ?? 0) - 1))) return `tfjs computes BatchNormalization wrongly for a non-last axis ('${l.name}')`;
+      if (axis.some((a) => a !== -1 && !(typeof a === 'number' && a === (graph.inputs[0]?.shape.length ?? 0) - 1)))
+        return `tfjs computes BatchNormalization wrongly for a non-last axis ('${l.name}')`;
     }
     if (l.className === 'Conv1D' && typeof l.config.groups === 'number' && l.config.groups > 1) return `tfjs' Conv1D has no groups ('${l.name}')`;
     if (call.inputs.length > 1 && ['LSTM', 'GRU', 'SimpleRNN'].includes(l.className)) return `initial_state inputs ('${l.name}')`;
@@ -129,12 +134,19 @@ export function checkParityInputs(graph: LayerGraph, file: string, opts: Pick<Pa
   for (const spec of graph.inputs) {
     const t = spec.shape[1];
     if (spec.shape.length >= 3 && typeof t === 'number' && t > MAX_CHECK_STEPS) {
-      throw new InputError(`input '${spec.name}' fixes its time dimension at ${t} steps; the parity check runs the model on whole sequences, and streamcell generates at most ${MAX_CHECK_STEPS} steps`, {
-        file, field: spec.name, expected: `a time dimension of at most ${MAX_CHECK_STEPS} or a free one (null), or --no-verify to skip the check (the exported model still streams any length once streamified)`,
-      });
+      throw new InputError(
+        `input '${spec.name}' fixes its time dimension at ${t} steps; the parity check runs the model on whole sequences, and streamcell generates at most ${MAX_CHECK_STEPS} steps`,
+        {
+          file,
+          field: spec.name,
+          expected: `a time dimension of at most ${MAX_CHECK_STEPS} or a free one (null), or --no-verify to skip the check (the exported model still streams any length once streamified)`,
+        },
+      );
     }
     checkGeneratedSize(inputDims(spec, batch, time), `the parity check's input '${spec.name}' (declared [${spec.shape.map((d) => d ?? '?').join(', ')}])`, {
-      file, field: spec.name, expected: 'declared dims whose product stays within 2^26 elements, or --no-verify to skip the check',
+      file,
+      field: spec.name,
+      expected: 'declared dims whose product stays within 2^26 elements, or --no-verify to skip the check',
     });
   }
 }
@@ -224,7 +236,12 @@ function float32Scale(graph: LayerGraph): number {
 function perturbedGraph(graph: LayerGraph, rand: () => number, scale: number): LayerGraph {
   const layers = new Map<string, LayerSpec>();
   for (const [name, l] of graph.layers) {
-    layers.set(name, { ...l, weights: l.weights.map((w) => (w.data instanceof Float32Array ? { ...w, data: Float32Array.from(w.data, (v) => v * (1 + (rand() * 2 - 1) * scale)) } : w)) });
+    layers.set(name, {
+      ...l,
+      weights: l.weights.map((w) =>
+        w.data instanceof Float32Array ? { ...w, data: Float32Array.from(w.data, (v) => v * (1 + (rand() * 2 - 1) * scale)) } : w,
+      ),
+    });
   }
   return { ...graph, layers, calls: graph.calls.map((c) => ({ ...c, layer: layers.get(c.layer.name)! })) };
 }
@@ -238,7 +255,11 @@ async function float64Runner(graph: LayerGraph, result: ExportResult): Promise<{
   return {
     name: 'streamcell float64 reference',
     run: async (feeds) => {
-      const r = evaluateReference(graph, feeds.map((f) => ({ shape: f.dims, data: Float64Array.from(f.data) })), state);
+      const r = evaluateReference(
+        graph,
+        feeds.map((f) => ({ shape: f.dims, data: Float64Array.from(f.data) })),
+        state,
+      );
       if (result.states.length > 0) state = r.state;
       return r.outputs.map((o) => o.data);
     },
@@ -268,7 +289,11 @@ export async function checkParity(art: LoadedArtifacts, result: ExportResult, op
   const plan: { batch: number; time: number; calls: number }[] = [];
   if (samples) {
     if (samples.dims[0]! < SAMPLE_BATCH && typeof fixedBatch === 'number') {
-      throw new InputError(`the model's batch is fixed at ${fixedBatch}; the sample data has ${samples.dims[0]} samples`, { file: samples.source, option: 'sampleData', expected: `at least ${fixedBatch} samples` });
+      throw new InputError(`the model's batch is fixed at ${fixedBatch}; the sample data has ${samples.dims[0]} samples`, {
+        file: samples.source,
+        option: 'sampleData',
+        expected: `at least ${fixedBatch} samples`,
+      });
     }
     const n = typeof fixedBatch === 'number' ? Math.floor(samples.dims[0]! / fixedBatch) : Math.ceil(samples.dims[0]! / SAMPLE_BATCH);
     plan.push({ batch: SAMPLE_BATCH, time: samples.dims[1] ?? 0, calls: n });
@@ -329,7 +354,14 @@ export async function checkParity(art: LoadedArtifacts, result: ExportResult, op
           perOutput[o.name] = d.abs;
           maxScaledError = Math.max(maxScaledError, d.scaled);
         });
-        const c: ParityCase = { batch, time: freeTime || samples ? (feeds[0]!.dims[1] ?? null) : null, call, maxAbsError: Math.max(...Object.values(perOutput)), maxScaledError, perOutput };
+        const c: ParityCase = {
+          batch,
+          time: freeTime || samples ? (feeds[0]!.dims[1] ?? null) : null,
+          call,
+          maxAbsError: Math.max(...Object.values(perOutput)),
+          maxScaledError,
+          perOutput,
+        };
         // Stateful references keep state: they see every call, failing or not.
         const f64 = judge && (stateful || c.maxAbsError > tolerance) ? await judge.run(feeds) : undefined;
         const f64n = noisy && (stateful || c.maxAbsError > tolerance) ? await noisy.run(perturbFeeds(feeds, noiseRand, float32Scale(graph))) : undefined;
@@ -369,8 +401,12 @@ export function assertParity(report: ParityReport, file?: string): void {
     throw new CheckFailedError(
       `parity check failed: max abs error ${report.maxAbsError.toExponential(3)} > tolerance ${report.tolerance} ` +
         `(output '${out}', batch ${worst.batch}${worst.time !== null ? `, time ${worst.time}` : ''}; reference: ${report.reference}; inputs: ${report.inputs})` +
-        (adj ? `; against the float64 reference ONNX is further off (${adj.onnxVsFloat64.toExponential(2)}) than tfjs (${adj.tfjsVsFloat64.toExponential(2)})` : '') +
-        (report.inputs.startsWith('random') ? '. If the model only ever sees certain inputs (one-hot, a bounded range), check on them with --sample-data F (.npy, .json or .csv)' : ''),
+        (adj
+          ? `; against the float64 reference ONNX is further off (${adj.onnxVsFloat64.toExponential(2)}) than tfjs (${adj.tfjsVsFloat64.toExponential(2)})`
+          : '') +
+        (report.inputs.startsWith('random')
+          ? '. If the model only ever sees certain inputs (one-hot, a bounded range), check on them with --sample-data F (.npy, .json or .csv)'
+          : ''),
       { file },
     );
   }

@@ -53,7 +53,11 @@ export function parseNpy(buf: Uint8Array, file: string): { dims: number[]; value
   if (fortran![1] === 'True') bad('the .npy array is in Fortran order', 'a C-order array (numpy.ascontiguousarray)');
   const type = NPY_TYPES[descr![2]!];
   if (!type) bad(`.npy dtype '${descr![1]}${descr![2]}' is not supported`, `one of ${Object.keys(NPY_TYPES).join(', ')}`);
-  const dims = shape![1]!.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  const dims = shape![1]!
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   if (!dims.every((d) => Number.isInteger(d) && d >= 0)) bad(`.npy shape (${shape![1]}) is not a list of sizes`);
   const n = dims.reduce((a, b) => a * b, 1);
   // Check the size before allocating: a header may claim anything.
@@ -75,11 +79,17 @@ function jsonArray(v: unknown, file: string): { dims: number[]; values: Float64A
   let k = 0;
   const walk = (x: unknown, depth: number, path: string): void => {
     if (depth === dims.length) {
-      if (typeof x !== 'number' || !Number.isFinite(x)) throw new InputError(`sample data${path} is ${JSON.stringify(x)}`, { file, field: path || '(root)', expected: 'a finite number' });
+      if (typeof x !== 'number' || !Number.isFinite(x))
+        throw new InputError(`sample data${path} is ${JSON.stringify(x)}`, { file, field: path || '(root)', expected: 'a finite number' });
       values[k++] = x;
       return;
     }
-    if (!Array.isArray(x) || x.length !== dims[depth]) throw new InputError(`sample data${path} is not an array of ${dims[depth]}`, { file, field: path || '(root)', expected: `a rectangular nested array of shape [${dims}]` });
+    if (!Array.isArray(x) || x.length !== dims[depth])
+      throw new InputError(`sample data${path} is not an array of ${dims[depth]}`, {
+        file,
+        field: path || '(root)',
+        expected: `a rectangular nested array of shape [${dims}]`,
+      });
     x.forEach((y, i) => walk(y, depth + 1, `${path}[${i}]`));
   };
   walk(v, 0, '');
@@ -92,10 +102,11 @@ async function csvWindows(file: string, input: InputSpec, pre: PreprocessingJson
   const channels = pre?.channels ?? table.columns.filter((c) => table.numeric.has(c));
   if (typeof C === 'number' && channels.length !== C) {
     throw new InputError(`the CSV has ${channels.length} numeric columns (${channels.join(', ')}) but the model's input '${input.name}' has ${C} channels`, {
-      file, expected: `${C} columns, or a preprocessing.json next to model.json naming the model's channels`,
+      file,
+      expected: `${C} columns, or a preprocessing.json next to model.json naming the model's channels`,
     });
   }
-  const T = typeof input.shape[1] === 'number' ? input.shape[1] : pre?.window ?? 32;
+  const T = typeof input.shape[1] === 'number' ? input.shape[1] : (pre?.window ?? 32);
   const cols = channels.map((c) => {
     const v = Float64Array.from(column(table, c));
     fillGaps(v);
@@ -106,7 +117,8 @@ async function csvWindows(file: string, input: InputSpec, pre: PreprocessingJson
   const count = Math.min(MAX_WINDOWS, table.rows - T + 1);
   const stride = Math.max(1, Math.floor((table.rows - T) / Math.max(1, count - 1)));
   const values = new Float64Array(count * T * channels.length);
-  for (let w = 0; w < count; w++) for (let t = 0; t < T; t++) for (let c = 0; c < channels.length; c++) values[(w * T + t) * channels.length + c] = cols[c]![w * stride + t]!;
+  for (let w = 0; w < count; w++)
+    for (let t = 0; t < T; t++) for (let c = 0; c < channels.length; c++) values[(w * T + t) * channels.length + c] = cols[c]![w * stride + t]!;
   return { dims: [count, T, channels.length], values };
 }
 
@@ -119,9 +131,18 @@ export async function readSampleData(file: string, input: InputSpec, pre?: Prepr
   try {
     size = (await stat(file)).size;
   } catch (e) {
-    throw new InputError(`cannot read sample data: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file, option: 'sampleData', expected: 'a .npy, .json or .csv file' });
+    throw new InputError(`cannot read sample data: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+      file,
+      option: 'sampleData',
+      expected: 'a .npy, .json or .csv file',
+    });
   }
-  if (size > MAX_SAMPLE_BYTES) throw new InputError(`sample data is ${size} bytes; parity needs a few dozen samples`, { file, option: 'sampleData', expected: `at most ${MAX_SAMPLE_BYTES} bytes` });
+  if (size > MAX_SAMPLE_BYTES)
+    throw new InputError(`sample data is ${size} bytes; parity needs a few dozen samples`, {
+      file,
+      option: 'sampleData',
+      expected: `at most ${MAX_SAMPLE_BYTES} bytes`,
+    });
   const ext = extname(file).toLowerCase();
   let arr: { dims: number[]; values: Float64Array };
   if (ext === '.npy') arr = parseNpy(new Uint8Array(await readFile(file)), file);
@@ -142,7 +163,9 @@ export async function readSampleData(file: string, input: InputSpec, pre?: Prepr
   const fixed = (d: number | null, j: number) => d === null || d === dims[j + 1];
   if (dims.length !== want.length + 1 || !want.every(fixed) || dims[0] === 0) {
     throw new InputError(`sample data has shape [${arr.dims}]; the model's input '${input.name}' is [${input.shape.map((d) => d ?? '?')}]`, {
-      file, option: 'sampleData', expected: `[samples, ${want.map((d) => d ?? '?').join(', ')}] or one sample [${want.map((d) => d ?? '?').join(', ')}]`,
+      file,
+      option: 'sampleData',
+      expected: `[samples, ${want.map((d) => d ?? '?').join(', ')}] or one sample [${want.map((d) => d ?? '?').join(', ')}]`,
     });
   }
   const data = input.dtype === 'int32' ? Int32Array.from(arr.values, Math.round) : Float32Array.from(arr.values);

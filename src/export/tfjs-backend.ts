@@ -35,9 +35,13 @@ export function loadTfjs(): Promise<TfjsInfo> {
       tf = await import('@tensorflow/tfjs');
     } catch (e) {
       // A device install (scripts/install-on-device.sh) leaves tfjs out on purpose.
-      throw new InputError(`@tensorflow/tfjs is not installed (${(e as Error).message.split('\n')[0]}): training, export parity and tfjs models need the workstation install`, {
-        expected: "run this on the workstation install (npm install, which includes tfjs), or 'npm install @tensorflow/tfjs' here; on a device, export with --no-verify or bring ONNX models",
-      });
+      throw new InputError(
+        `@tensorflow/tfjs is not installed (${(e as Error).message.split('\n')[0]}): training, export parity and tfjs models need the workstation install`,
+        {
+          expected:
+            "run this on the workstation install (npm install, which includes tfjs), or 'npm install @tensorflow/tfjs' here; on a device, export with --no-verify or bring ONNX models",
+        },
+      );
     }
     // The cpu backend prints an "install tfjs-node" banner on its first tensor unless in
     // production mode; we already say which backend is used.

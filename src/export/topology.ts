@@ -82,7 +82,10 @@ export function buildLayerGraph(art: Pick<LoadedArtifacts, 'topology' | 'weights
   const orphan = art.weights.filter((w) => !used.has(w.name));
   if (orphan.length > 0) {
     throw new InputError(
-      `weights ${orphan.slice(0, 5).map((w) => `'${w.name}'`).join(', ')}${orphan.length > 5 ? ', …' : ''} belong to no layer of the topology`,
+      `weights ${orphan
+        .slice(0, 5)
+        .map((w) => `'${w.name}'`)
+        .join(', ')}${orphan.length > 5 ? ', …' : ''} belong to no layer of the topology`,
       { file, field: 'weightsManifest', expected: `weight names of the form '<layer name>/<weight>' for layers ${[...layers.keys()].join(', ')}` },
     );
   }
@@ -100,7 +103,11 @@ function inputSpecFrom(lj: LayerJson, file: string, name: string): InputSpec {
   const c = lj.config;
   const shape = (c.batch_input_shape ?? c.batch_shape ?? (Array.isArray(c.input_shape) ? [null, ...(c.input_shape as JsonValue[])] : undefined)) as JsonValue;
   if (!Array.isArray(shape) || !shape.every((d) => d === null || (typeof d === 'number' && Number.isInteger(d)))) {
-    throw new InputError(`layer '${name}' has no usable batch_input_shape`, { file, field: `${name}.config.batch_input_shape`, expected: 'an array like [null, time, features]' });
+    throw new InputError(`layer '${name}' has no usable batch_input_shape`, {
+      file,
+      field: `${name}.config.batch_input_shape`,
+      expected: 'an array like [null, time, features]',
+    });
   }
   const dt = c.dtype;
   const dtype = dt === 'int32' || dt === 'int64' ? 'int32' : 'float32';
@@ -200,7 +207,8 @@ function functionalGraph(cfg: JsonObject, file: string) {
   const inputKeys = parseKeyList(cfg.input_layers as JsonValue, file, 'modelTopology.config.input_layers');
   const ordered = inputKeys.map((k) => {
     const spec = inputs.find((i) => i.name === k.layer);
-    if (!spec) throw new InputError(`input '${k.layer}' is not an InputLayer`, { file, field: 'modelTopology.config.input_layers', expected: 'names of InputLayers' });
+    if (!spec)
+      throw new InputError(`input '${k.layer}' is not an InputLayer`, { file, field: 'modelTopology.config.input_layers', expected: 'names of InputLayers' });
     return spec;
   });
   const outputs = parseKeyList(cfg.output_layers as JsonValue, file, 'modelTopology.config.output_layers');
@@ -223,7 +231,9 @@ function topoSort(calls: LayerCall[], inputs: InputSpec[], file: string): LayerC
       const c = next[0]!;
       const missing = c.inputs.find((k) => !ready.has(`${k.layer}#${k.node}`))!;
       throw new InputError(`layer '${c.layer.name}' takes input from '${missing.layer}' (node ${missing.node}), which no layer produces`, {
-        file, field: `${c.layer.name}.inbound_nodes`, expected: 'references to layers of this model',
+        file,
+        field: `${c.layer.name}.inbound_nodes`,
+        expected: 'references to layers of this model',
       });
     }
     pending = next;
@@ -240,7 +250,8 @@ export class LayerConfig {
 
   private fail(field: string, expected: string, got: unknown): never {
     throw new InputError(`layer '${this.layer.name}' (${this.layer.className}): config field '${field}' is ${JSON.stringify(got)}`, {
-      field: `${this.layer.name}.config.${field}`, expected,
+      field: `${this.layer.name}.config.${field}`,
+      expected,
     });
   }
 
@@ -313,7 +324,9 @@ export class LayerConfig {
     const v = this.str(field, dflt);
     if (!(allowed as readonly string[]).includes(v)) {
       throw new UnsupportedError(`option ${field}=${JSON.stringify(v)} is not supported`, {
-        layer: { name: this.layer.name, className: this.layer.className }, supported: allowed.map((a) => `${field}=${a}`), field,
+        layer: { name: this.layer.name, className: this.layer.className },
+        supported: allowed.map((a) => `${field}=${a}`),
+        field,
       });
     }
     return v as T;
@@ -330,7 +343,10 @@ export class LayerConfig {
       cands.length === 0
         ? `layer '${this.layer.name}' (${this.layer.className}) has no weight '${suffix}'${opts.within ? ` under '${opts.within}'` : ''}`
         : `layer '${this.layer.name}' has ${cands.length} weights matching '${suffix}': ${cands.map((c) => c.name).join(', ')}`,
-      { field: `weightsManifest: ${this.layer.name}/${suffix}`, expected: `one weight named '${this.layer.name}/…/${suffix}' (found: ${this.layer.weights.map((w) => w.name).join(', ') || 'none'})` },
+      {
+        field: `weightsManifest: ${this.layer.name}/${suffix}`,
+        expected: `one weight named '${this.layer.name}/…/${suffix}' (found: ${this.layer.weights.map((w) => w.name).join(', ') || 'none'})`,
+      },
     );
   }
 
@@ -338,7 +354,10 @@ export class LayerConfig {
   weightOfShape(suffix: string, shape: number[], opts: { within?: string; optional?: boolean } = {}): WeightTensor | undefined {
     const w = this.weight(suffix, opts);
     if (w && (w.shape.length !== shape.length || w.shape.some((d, i) => d !== shape[i]))) {
-      throw new InputError(`weight '${w.name}' has shape [${w.shape}]`, { field: `weightsManifest: ${w.name}.shape`, expected: `[${shape}] for layer '${this.layer.name}' (${this.layer.className})` });
+      throw new InputError(`weight '${w.name}' has shape [${w.shape}]`, {
+        field: `weightsManifest: ${w.name}.shape`,
+        expected: `[${shape}] for layer '${this.layer.name}' (${this.layer.className})`,
+      });
     }
     return w;
   }

@@ -32,7 +32,12 @@ export interface DeployReport {
   ignored: string[];
 }
 
-function runAnsible(playbook: string, inventory: string, extra: Record<string, unknown>, timeoutS: number): Promise<{ code: number; json: any; stderr: string }> {
+function runAnsible(
+  playbook: string,
+  inventory: string,
+  extra: Record<string, unknown>,
+  timeoutS: number,
+): Promise<{ code: number; json: any; stderr: string }> {
   return new Promise((resolve, reject) => {
     const p = spawn('ansible-playbook', ['-i', inventory, PLAYBOOKS + playbook, '-e', JSON.stringify(extra), '-T', String(timeoutS)], {
       env: { ...process.env, ANSIBLE_STDOUT_CALLBACK: 'json', ANSIBLE_HOST_KEY_CHECKING: 'False', ANSIBLE_RETRY_FILES_ENABLED: 'False', ANSIBLE_NOCOLOR: '1' },
@@ -41,7 +46,9 @@ function runAnsible(playbook: string, inventory: string, extra: Record<string, u
     let err = '';
     p.stdout.on('data', (d) => (out += d));
     p.stderr.on('data', (d) => (err += d));
-    p.on('error', (e) => reject(new InputError(`cannot run ansible-playbook: ${e.message}`, { expected: 'Debian\'s ansible package (apt-get install ansible)' })));
+    p.on('error', (e) =>
+      reject(new InputError(`cannot run ansible-playbook: ${e.message}`, { expected: "Debian's ansible package (apt-get install ansible)" })),
+    );
     p.on('close', (code) => {
       let json: any;
       try {
@@ -61,7 +68,14 @@ function hostResults(json: any, task: string): Map<string, HostResult> {
     for (const t of play.tasks ?? []) {
       const name: string = t.task?.name ?? '';
       for (const [host, r] of Object.entries<any>(t.hosts ?? {})) {
-        if (r.unreachable) out.set(host, { host, status: 'unreachable', detail: String(r.msg ?? 'unreachable').split('\n')[0]!.slice(0, 200) });
+        if (r.unreachable)
+          out.set(host, {
+            host,
+            status: 'unreachable',
+            detail: String(r.msg ?? 'unreachable')
+              .split('\n')[0]!
+              .slice(0, 200),
+          });
         else if (name.startsWith(task)) {
           let parsed: any;
           try {
@@ -69,9 +83,24 @@ function hostResults(json: any, task: string): Map<string, HostResult> {
           } catch {
             parsed = undefined;
           }
-          if (r.failed) out.set(host, { host, status: 'failed', detail: String(r.stderr || r.msg || '').split('\n')[0]!.replace(/^streamcell: /, '').slice(0, 300) });
+          if (r.failed)
+            out.set(host, {
+              host,
+              status: 'failed',
+              detail: String(r.stderr || r.msg || '')
+                .split('\n')[0]!
+                .replace(/^streamcell: /, '')
+                .slice(0, 300),
+            });
           else out.set(host, { host, status: 'activated', detail: parsed?.activated?.restart ?? 'ok', active: parsed?.activated?.active ?? parsed?.active });
-        } else if (r.failed && !out.has(host)) out.set(host, { host, status: 'failed', detail: String(r.msg ?? '').split('\n')[0]!.slice(0, 300) });
+        } else if (r.failed && !out.has(host))
+          out.set(host, {
+            host,
+            status: 'failed',
+            detail: String(r.msg ?? '')
+              .split('\n')[0]!
+              .slice(0, 300),
+          });
       }
     }
   }
@@ -88,7 +117,15 @@ export function servingPlan(canary: string | undefined, batch: number | undefine
   return plan;
 }
 
-export async function deploy(opts: { bundle: string; inventory: string; canary?: string; batch?: number; maxFail?: number; timeoutS?: number; hosts: string[] }): Promise<DeployReport> {
+export async function deploy(opts: {
+  bundle: string;
+  inventory: string;
+  canary?: string;
+  batch?: number;
+  maxFail?: number;
+  timeoutS?: number;
+  hosts: string[];
+}): Promise<DeployReport> {
   if (!existsSync(opts.inventory)) throw new InputError('inventory not found', { file: opts.inventory, expected: 'an Ansible inventory (YAML or INI)' });
   const plan = servingPlan(opts.canary, opts.batch);
   // Ship a clean copy: the manifest, its signature and the listed regular files, checked as
@@ -99,8 +136,17 @@ export async function deploy(opts: { bundle: string; inventory: string; canary?:
     const b = await verifyBundle(join(stage, 'bundle'));
     const id = bundleId(b.manifest);
     const maxFailPct = opts.maxFail && opts.batch ? Math.floor((100 * opts.maxFail) / opts.batch) : 0;
-    const r = await runAnsible('deploy.yml', opts.inventory, { bundle_dir: b.dir, bundle_id: id, serial_plan: plan, max_fail_pct: maxFailPct }, opts.timeoutS ?? 10);
-    if (!r.json) throw new InputError(`ansible-playbook gave no result: ${r.stderr.split('\n').slice(0, 3).join(' ')}`, { file: opts.inventory, expected: 'a working inventory' });
+    const r = await runAnsible(
+      'deploy.yml',
+      opts.inventory,
+      { bundle_dir: b.dir, bundle_id: id, serial_plan: plan, max_fail_pct: maxFailPct },
+      opts.timeoutS ?? 10,
+    );
+    if (!r.json)
+      throw new InputError(`ansible-playbook gave no result: ${r.stderr.split('\n').slice(0, 3).join(' ')}`, {
+        file: opts.inventory,
+        expected: 'a working inventory',
+      });
     const res = hostResults(r.json, 'install, activate');
     const hosts = opts.hosts.map((h) => res.get(h) ?? { host: h, status: 'skipped' as const, detail: 'not reached: the rollout stopped before this batch' });
     return { bundle: id, ok: hosts.every((h) => h.status === 'activated'), hosts, plan, ignored: copy.ignored };
@@ -135,7 +181,7 @@ export function inventoryHosts(inventory: string): Promise<string[]> {
     let err = '';
     p.stdout.on('data', (d) => (out += d));
     p.stderr.on('data', (d) => (err += d));
-    p.on('error', (e) => reject(new InputError(`cannot run ansible-inventory: ${e.message}`, { expected: 'Debian\'s ansible package' })));
+    p.on('error', (e) => reject(new InputError(`cannot run ansible-inventory: ${e.message}`, { expected: "Debian's ansible package" })));
     p.on('close', () => {
       try {
         const j = JSON.parse(out) as { _meta?: { hostvars?: Record<string, unknown> } };
@@ -143,7 +189,12 @@ export function inventoryHosts(inventory: string): Promise<string[]> {
         if (!hosts.length) throw new Error('no hosts');
         resolve(hosts);
       } catch {
-        reject(new InputError(`inventory lists no hosts${err ? `: ${err.split('\n')[0]}` : ''}`, { file: inventory, expected: 'an Ansible inventory with at least one host' }));
+        reject(
+          new InputError(`inventory lists no hosts${err ? `: ${err.split('\n')[0]}` : ''}`, {
+            file: inventory,
+            expected: 'an Ansible inventory with at least one host',
+          }),
+        );
       }
     });
   });

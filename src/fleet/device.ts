@@ -78,7 +78,10 @@ export class DeviceStore {
   private async key() {
     const file = join(this.root, 'trusted.pub');
     const pem = await readFile(file, 'utf8').catch(() => {
-      throw new InputError('no public key is pinned on this device: only signed bundles are installed', { file, expected: 'streamcell device trust streamcell.pub' });
+      throw new InputError('no public key is pinned on this device: only signed bundles are installed', {
+        file,
+        expected: 'streamcell device trust streamcell.pub',
+      });
     });
     return loadPublicKey(pem, file);
   }
@@ -98,9 +101,13 @@ export class DeviceStore {
     try {
       src = await realpath(given);
     } catch (e) {
-      throw new InputError(`not a bundle: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: given, expected: 'a directory written by streamcell bundle' });
+      throw new InputError(`not a bundle: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+        file: given,
+        expected: 'a directory written by streamcell bundle',
+      });
     }
-    if (!(await lstat(src)).isDirectory()) throw new InputError('not a bundle: not a directory', { file: given, expected: 'a directory written by streamcell bundle' });
+    if (!(await lstat(src)).isDirectory())
+      throw new InputError('not a bundle: not a directory', { file: given, expected: 'a directory written by streamcell bundle' });
     // The name is only known from the manifest: stage under a pid-named folder first.
     const tmp = join(this.bundles, `.install.${process.pid}.tmp`);
     await rm(tmp, { recursive: true, force: true });
@@ -114,7 +121,11 @@ export class DeviceStore {
         // The same bundle again is a no-op (a rollout re-run); the same version with other content is not.
         const same = (await readFile(join(dest, MANIFEST), 'utf8').catch(() => '')) === (await readFile(join(tmp, MANIFEST), 'utf8'));
         if (same) return { id, ignored: copied.ignored };
-        throw new InputError(`bundle ${id} is active with different content; give the new bundle a new version`, { file: join(given, MANIFEST), field: 'version', expected: 'a version not already active' });
+        throw new InputError(`bundle ${id} is active with different content; give the new bundle a new version`, {
+          file: join(given, MANIFEST),
+          field: 'version',
+          expected: 'a version not already active',
+        });
       }
       await rm(dest, { recursive: true, force: true });
       await rename(tmp, dest);
@@ -182,7 +193,10 @@ export class DeviceStore {
         const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
         if (r.status === 200) return { ok: true, detail: '200' };
         // A token-mode daemon answers /healthz without the token to a loopback peer only.
-        detail = r.status === 401 ? 'HTTP 401: the daemon wants its token; /healthz answers without it only on 127.0.0.1, so point --health there' : `HTTP ${r.status}`;
+        detail =
+          r.status === 401
+            ? 'HTTP 401: the daemon wants its token; /healthz answers without it only on 127.0.0.1, so point --health there'
+            : `HTTP ${r.status}`;
       } catch (e) {
         detail = (e as Error).message;
       }
@@ -196,7 +210,8 @@ export class DeviceStore {
    * the previous bundle is put back and restarted, and a CheckFailedError says why.
    */
   async activate(id: string): Promise<{ active: string; previous: string | null; restart: string }> {
-    if (!(await this.list()).includes(id)) throw new InputError(`bundle '${id}' is not installed`, { field: 'version', expected: `one of: ${(await this.list()).join(', ') || '(none)'}` });
+    if (!(await this.list()).includes(id))
+      throw new InputError(`bundle '${id}' is not installed`, { field: 'version', expected: `one of: ${(await this.list()).join(', ') || '(none)'}` });
     await verifyBundle(join(this.bundles, id), { publicKey: await this.key() });
     const st = await this.state();
     const before = st.active;
@@ -207,7 +222,10 @@ export class DeviceStore {
       if (before) await this.point(before);
       else await rm(join(this.root, 'current'), { force: true }); // nothing was active: leave nothing active
       await this.restart().catch(() => undefined);
-      throw new CheckFailedError(`bundle ${id} failed its health check (${h.detail}) within ${this.opts.deadlineS ?? 30} s; ${before ? `rolled back to ${before}` : 'no previous bundle to return to'}`, { field: 'healthz' });
+      throw new CheckFailedError(
+        `bundle ${id} failed its health check (${h.detail}) within ${this.opts.deadlineS ?? 30} s; ${before ? `rolled back to ${before}` : 'no previous bundle to return to'}`,
+        { field: 'healthz' },
+      );
     }
     await this.saveState({ active: id, previous: before && before !== id ? before : st.previous });
     await this.prune();

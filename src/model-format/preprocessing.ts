@@ -41,9 +41,15 @@ export function checkPreprocessing(p: unknown, source: string, fieldPrefix = '')
   const bad = (field: string, expected: string): never => {
     throw new InputError(`${what} field '${field}' is ${JSON.stringify(o?.[field])}`, { file: source, field: fieldPrefix + field, expected });
   };
-  if (typeof o !== 'object' || o === null) throw new InputError(`${what} is not an object`, { file: source, ...(fieldPrefix ? { field: fieldPrefix.replace(/\.$/, '') } : {}), expected: 'the JSON written by streamcell train' });
+  if (typeof o !== 'object' || o === null)
+    throw new InputError(`${what} is not an object`, {
+      file: source,
+      ...(fieldPrefix ? { field: fieldPrefix.replace(/\.$/, '') } : {}),
+      expected: 'the JSON written by streamcell train',
+    });
   if (o.task !== 'forecast' && o.task !== 'classify') bad('task', '"forecast" or "classify"');
-  if (!Array.isArray(o.channels) || o.channels.length === 0 || !o.channels.every((c) => typeof c === 'string')) bad('channels', 'a non-empty list of column names');
+  if (!Array.isArray(o.channels) || o.channels.length === 0 || !o.channels.every((c) => typeof c === 'string'))
+    bad('channels', 'a non-empty list of column names');
   if (!Number.isInteger(o.window) || (o.window as number) < 1) bad('window', 'a positive integer');
   const norm = o.normalization as Record<string, { mean: number; std: number }> | undefined;
   if (typeof norm !== 'object' || norm === null) bad('normalization', '{column: {mean, std}}');
@@ -51,7 +57,8 @@ export function checkPreprocessing(p: unknown, source: string, fieldPrefix = '')
     const s = norm![c];
     if (!s || !Number.isFinite(s.mean) || !Number.isFinite(s.std) || s.std <= 0) bad('normalization', `finite mean and positive std for '${c}'`);
   }
-  if (o.task === 'classify' && (typeof o.label !== 'string' || !Array.isArray(o.classes) || o.classes.length < 2)) bad('classes', 'a label column and at least two class names');
+  if (o.task === 'classify' && (typeof o.label !== 'string' || !Array.isArray(o.classes) || o.classes.length < 2))
+    bad('classes', 'a label column and at least two class names');
   return o as unknown as PreprocessingJson;
 }
 
@@ -76,7 +83,11 @@ export function readPreprocessing(metadata: Readonly<Record<string, string>>, so
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new InputError(`metadata ${META.preprocessing} is not valid JSON: ${(e as Error).message}`, { file: source, field: META.preprocessing, expected: 'the preprocessing.json streamcell embeds' });
+    throw new InputError(`metadata ${META.preprocessing} is not valid JSON: ${(e as Error).message}`, {
+      file: source,
+      field: META.preprocessing,
+      expected: 'the preprocessing.json streamcell embeds',
+    });
   }
   return checkPreprocessing(json, source, `${META.preprocessing}.`);
 }

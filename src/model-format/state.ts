@@ -62,21 +62,25 @@ export function parseStateMetadata(raw: string, graph?: StateGraphView, file?: s
   const seen = new Set<string>();
   return json.map((entry: unknown, i): StateSpec => {
     const at = `${STATE_METADATA_KEY}[${i}]`;
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw bad(`${at} is not an object`, at, '{name, input, output, shape, dtype, init}', file);
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
+      throw bad(`${at} is not an object`, at, '{name, input, output, shape, dtype, init}', file);
     const e = entry as Record<string, unknown>;
     const str = (k: string): string => {
       if (typeof e[k] !== 'string' || (e[k] as string).length === 0) throw bad(`${at}.${k} must be a non-empty string`, `${at}.${k}`, 'a string', file);
       return e[k] as string;
     };
     const name = str('name');
-    if (!STATE_NAME.test(name)) throw bad(`${at}.name '${name}' is not '<layer>.<kind>' with kind h, c or buf`, `${at}.name`, "'<layer>.h', '<layer>.c' or '<layer>.buf'", file);
+    if (!STATE_NAME.test(name))
+      throw bad(`${at}.name '${name}' is not '<layer>.<kind>' with kind h, c or buf`, `${at}.name`, "'<layer>.h', '<layer>.c' or '<layer>.buf'", file);
     if (seen.has(name)) throw bad(`${at}.name '${name}' is listed twice`, `${at}.name`, 'unique state names', file);
     seen.add(name);
     const input = str('input');
     const output = str('output');
     const inSpec = graph?.inputs.get(input);
-    if (graph && !inSpec) throw bad(`${at}.input '${input}' is not an input of the graph`, `${at}.input`, `one of: ${[...graph.inputs.keys()].join(', ')}`, file);
-    if (graph && !graph.outputs.has(output)) throw bad(`${at}.output '${output}' is not an output of the graph`, `${at}.output`, `one of: ${[...graph.outputs.keys()].join(', ')}`, file);
+    if (graph && !inSpec)
+      throw bad(`${at}.input '${input}' is not an input of the graph`, `${at}.input`, `one of: ${[...graph.inputs.keys()].join(', ')}`, file);
+    if (graph && !graph.outputs.has(output))
+      throw bad(`${at}.output '${output}' is not an output of the graph`, `${at}.output`, `one of: ${[...graph.outputs.keys()].join(', ')}`, file);
     const shape = e.shape;
     if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && (d as number) >= 0)) {
       throw bad(`${at}.shape must be an array of non-negative integers`, `${at}.shape`, 'e.g. [64]', file);
@@ -86,13 +90,23 @@ export function parseStateMetadata(raw: string, graph?: StateGraphView, file?: s
     const init = e.init;
     const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
     if (!finite(init) && !(Array.isArray(init) && init.length === size && init.every(finite))) {
-      throw bad(`${at}.init must be a finite number or ${size} finite numbers (one per element of [${(shape as number[]).join(', ')}])`, `${at}.init`, 'a number, e.g. 0, or an array of the state size', file);
+      throw bad(
+        `${at}.init must be a finite number or ${size} finite numbers (one per element of [${(shape as number[]).join(', ')}])`,
+        `${at}.init`,
+        'a number, e.g. 0, or an array of the state size',
+        file,
+      );
     }
     // The graph's own declaration must agree, or every batch would fail inside onnxruntime.
     if (inSpec && inSpec.dims.length > 0) {
       const declared = inSpec.dims.slice(1);
       if (declared.length !== shape.length || declared.some((d, k) => typeof d === 'number' && d !== shape[k])) {
-        throw bad(`${at}.shape [${shape.join(', ')}] does not match input '${input}' dims [${inSpec.dims.join(', ')}]`, `${at}.shape`, `[${declared.join(', ')}]`, file);
+        throw bad(
+          `${at}.shape [${shape.join(', ')}] does not match input '${input}' dims [${inSpec.dims.join(', ')}]`,
+          `${at}.shape`,
+          `[${declared.join(', ')}]`,
+          file,
+        );
       }
     }
     return { name, input, output, shape: shape as number[], dtype: 'float32', init: init as number | number[] };

@@ -27,8 +27,14 @@ export function decodeModel(bytes: Uint8Array): onnxProto.onnx.ModelProto {
 /** Why bytes that failed to decode are not ONNX, with a hint when they are recognisably something else. */
 function notOnnx(bytes: Uint8Array, e: unknown): string {
   let i = 0;
-  while (i < bytes.length && i < 64 && (bytes[i] === 0x20 || bytes[i] === 0x0a || bytes[i] === 0x0d || bytes[i] === 0x09 || bytes[i] === 0xef || bytes[i] === 0xbb || bytes[i] === 0xbf)) i++;
-  const hint = bytes[i] === 0x7b || bytes[i] === 0x5b ? ' (it looks like a JSON file — a tfjs model.json? `streamcell export model.json -o model.onnx` converts it)' : '';
+  while (
+    i < bytes.length &&
+    i < 64 &&
+    (bytes[i] === 0x20 || bytes[i] === 0x0a || bytes[i] === 0x0d || bytes[i] === 0x09 || bytes[i] === 0xef || bytes[i] === 0xbb || bytes[i] === 0xbf)
+  )
+    i++;
+  const hint =
+    bytes[i] === 0x7b || bytes[i] === 0x5b ? ' (it looks like a JSON file — a tfjs model.json? `streamcell export model.json -o model.onnx` converts it)' : '';
   return `not an ONNX model: ${(e as Error).message}${hint}`;
 }
 
@@ -37,14 +43,21 @@ function notOnnx(bytes: Uint8Array, e: unknown): string {
  * size is a corrupt or hand-edited file, and would reach array allocations as a length.
  */
 export function checkDeclaredDims(g: onnxProto.onnx.IGraphProto, file?: string): void {
-  for (const [kind, list] of [['input', g.input], ['output', g.output]] as const) {
+  for (const [kind, list] of [
+    ['input', g.input],
+    ['output', g.output],
+  ] as const) {
     for (const v of list ?? []) {
       const dims = v.type?.tensorType?.shape?.dim ?? [];
       dims.forEach((d, k) => {
         if (d.dimValue === null || d.dimValue === undefined || d.dimParam) return;
         const n = toNum(d.dimValue as number);
         if (!Number.isSafeInteger(n) || n < 0) {
-          throw new InputError(`${kind} '${v.name}' declares dimension ${k} as ${n}`, { file, field: `graph.${kind}.${v.name}`, expected: 'dims that are non-negative sizes or symbolic names' });
+          throw new InputError(`${kind} '${v.name}' declares dimension ${k} as ${n}`, {
+            file,
+            field: `graph.${kind}.${v.name}`,
+            expected: 'dims that are non-negative sizes or symbolic names',
+          });
         }
       });
     }
@@ -62,7 +75,8 @@ export function decodeUserModel(bytes: Uint8Array, file?: string): onnxProto.onn
   } catch (e) {
     throw new InputError(notOnnx(bytes, e), { file, expected: 'an ONNX ModelProto' });
   }
-  if (!m.graph) throw new InputError(bytes.length === 0 ? 'the file is empty' : 'ONNX model has no graph', { file, expected: 'an ONNX ModelProto with a graph' });
+  if (!m.graph)
+    throw new InputError(bytes.length === 0 ? 'the file is empty' : 'ONNX model has no graph', { file, expected: 'an ONNX ModelProto with a graph' });
   checkDeclaredDims(m.graph, file);
   return m as onnxProto.onnx.ModelProto & { graph: onnxProto.onnx.GraphProto };
 }
@@ -78,8 +92,19 @@ export function toNum(v: number | { toNumber(): number } | null | undefined): nu
 }
 
 export const DTYPE_NAMES: Record<number, string> = {
-  1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string', 9: 'bool',
-  10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64',
+  1: 'float32',
+  2: 'uint8',
+  3: 'int8',
+  4: 'uint16',
+  5: 'int16',
+  6: 'int32',
+  7: 'int64',
+  8: 'string',
+  9: 'bool',
+  10: 'float16',
+  11: 'float64',
+  12: 'uint32',
+  13: 'uint64',
 };
 
 /** A decoded tensor as a flat JS array of the matching kind. */
@@ -100,27 +125,53 @@ export function tensorValues(t: TensorProto): DecodedTensor {
   if (raw) {
     const buf = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
     switch (t.dataType) {
-      case DataType.FLOAT: return { name, dims, dtype, data: new Float32Array(buf) };
-      case DataType.DOUBLE: return { name, dims, dtype, data: new Float64Array(buf) };
-      case DataType.INT32: return { name, dims, dtype, data: new Int32Array(buf) };
-      case DataType.INT64: return { name, dims, dtype, data: new BigInt64Array(buf) };
-      case DataType.UINT8: case DataType.BOOL: return { name, dims, dtype, data: new Uint8Array(buf) };
-      case DataType.INT8: return { name, dims, dtype, data: new Int8Array(buf) };
-      case DataType.FLOAT16: case DataType.UINT16: return { name, dims, dtype, data: new Uint16Array(buf) };
-      case DataType.INT16: return { name, dims, dtype, data: new Int16Array(buf) };
-      default: throw new UnsupportedError(`tensor '${name}': data type ${dtype} is not supported`, { field: name, supported: ['float', 'double', 'int8', 'uint8', 'bool', 'int16', 'uint16', 'float16', 'int32', 'int64'] });
+      case DataType.FLOAT:
+        return { name, dims, dtype, data: new Float32Array(buf) };
+      case DataType.DOUBLE:
+        return { name, dims, dtype, data: new Float64Array(buf) };
+      case DataType.INT32:
+        return { name, dims, dtype, data: new Int32Array(buf) };
+      case DataType.INT64:
+        return { name, dims, dtype, data: new BigInt64Array(buf) };
+      case DataType.UINT8:
+      case DataType.BOOL:
+        return { name, dims, dtype, data: new Uint8Array(buf) };
+      case DataType.INT8:
+        return { name, dims, dtype, data: new Int8Array(buf) };
+      case DataType.FLOAT16:
+      case DataType.UINT16:
+        return { name, dims, dtype, data: new Uint16Array(buf) };
+      case DataType.INT16:
+        return { name, dims, dtype, data: new Int16Array(buf) };
+      default:
+        throw new UnsupportedError(`tensor '${name}': data type ${dtype} is not supported`, {
+          field: name,
+          supported: ['float', 'double', 'int8', 'uint8', 'bool', 'int16', 'uint16', 'float16', 'int32', 'int64'],
+        });
     }
   }
   switch (t.dataType) {
-    case DataType.FLOAT: return { name, dims, dtype, data: Float32Array.from(t.floatData ?? []) };
-    case DataType.DOUBLE: return { name, dims, dtype, data: Float64Array.from(t.doubleData ?? []) };
-    case DataType.INT64: return { name, dims, dtype, data: BigInt64Array.from((t.int64Data ?? []).map((v) => BigInt(toNum(v as number)))) };
-    case DataType.INT32: return { name, dims, dtype, data: Int32Array.from(t.int32Data ?? []) };
-    case DataType.INT8: return { name, dims, dtype, data: Int8Array.from(t.int32Data ?? []) };
-    case DataType.UINT8: case DataType.BOOL: return { name, dims, dtype, data: Uint8Array.from(t.int32Data ?? []) };
-    case DataType.FLOAT16: case DataType.UINT16: return { name, dims, dtype, data: Uint16Array.from(t.int32Data ?? []) };
+    case DataType.FLOAT:
+      return { name, dims, dtype, data: Float32Array.from(t.floatData ?? []) };
+    case DataType.DOUBLE:
+      return { name, dims, dtype, data: Float64Array.from(t.doubleData ?? []) };
+    case DataType.INT64:
+      return { name, dims, dtype, data: BigInt64Array.from((t.int64Data ?? []).map((v) => BigInt(toNum(v as number)))) };
+    case DataType.INT32:
+      return { name, dims, dtype, data: Int32Array.from(t.int32Data ?? []) };
+    case DataType.INT8:
+      return { name, dims, dtype, data: Int8Array.from(t.int32Data ?? []) };
+    case DataType.UINT8:
+    case DataType.BOOL:
+      return { name, dims, dtype, data: Uint8Array.from(t.int32Data ?? []) };
+    case DataType.FLOAT16:
+    case DataType.UINT16:
+      return { name, dims, dtype, data: Uint16Array.from(t.int32Data ?? []) };
     default:
       if (n === 0) return { name, dims, dtype, data: new Float32Array(0) };
-      throw new UnsupportedError(`tensor '${name}': data type ${dtype} is not supported`, { field: name, supported: ['float', 'double', 'int8', 'uint8', 'bool', 'int16', 'uint16', 'float16', 'int32', 'int64'] });
+      throw new UnsupportedError(`tensor '${name}': data type ${dtype} is not supported`, {
+        field: name,
+        supported: ['float', 'double', 'int8', 'uint8', 'bool', 'int16', 'uint16', 'float16', 'int32', 'int64'],
+      });
   }
 }

@@ -21,7 +21,10 @@ async function loadOrt(name: BackendName): Promise<Ort> {
 }
 
 class OrtBackend implements Backend {
-  constructor(readonly name: BackendName, private readonly ort: Ort) {}
+  constructor(
+    readonly name: BackendName,
+    private readonly ort: Ort,
+  ) {}
 
   get version(): string {
     const v = this.ort.env.versions as Record<string, string | undefined>;
@@ -40,21 +43,26 @@ class OrtBackend implements Backend {
     const wanted = (options.executionProviders ?? []).filter((p) => p !== base);
     const missing = wanted.filter((p) => !this.executionProviders.includes(p));
     if (missing.length) {
-      throw new InputError(`${this.name} ${this.version} on ${process.platform}-${process.arch} has no execution provider ${missing.map((m) => `'${m}'`).join(', ')}`, {
-        field: 'executionProviders', expected: `one of: ${this.executionProviders.join(', ')} (onnxruntime-node's npm build has no CUDA/TensorRT provider on arm64, e.g. Jetson)`,
-      });
+      throw new InputError(
+        `${this.name} ${this.version} on ${process.platform}-${process.arch} has no execution provider ${missing.map((m) => `'${m}'`).join(', ')}`,
+        {
+          field: 'executionProviders',
+          expected: `one of: ${this.executionProviders.join(', ')} (onnxruntime-node's npm build has no CUDA/TensorRT provider on arm64, e.g. Jetson)`,
+        },
+      );
     }
-    const create = () => ort.InferenceSession.create(model, {
-      executionProviders: [...wanted, base] as never,
-      intraOpNumThreads: options.intraOpThreads ?? 1,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: options.graphOptimization ?? 'all',
-      // onnxruntime's KleidiAI kernels (ARM CPUs with SME) compute dynamic-int8 MatMul/LSTM
-      // differently from every other CPU: under emulation they were 0.77 off the NEON, x86 and
-      // WASM results. A fleet must get the same prediction on every board, so the MLAS kernels
-      // (the ones every Raspberry Pi and Jetson runs) are used everywhere.
-      ...(this.name === 'onnxruntime-node' ? { extra: { mlas: { disable_kleidiai: '1' } } } : {}),
-    });
+    const create = () =>
+      ort.InferenceSession.create(model, {
+        executionProviders: [...wanted, base] as never,
+        intraOpNumThreads: options.intraOpThreads ?? 1,
+        interOpNumThreads: 1,
+        graphOptimizationLevel: options.graphOptimization ?? 'all',
+        // onnxruntime's KleidiAI kernels (ARM CPUs with SME) compute dynamic-int8 MatMul/LSTM
+        // differently from every other CPU: under emulation they were 0.77 off the NEON, x86 and
+        // WASM results. A fleet must get the same prediction on every board, so the MLAS kernels
+        // (the ones every Raspberry Pi and Jetson runs) are used everywhere.
+        ...(this.name === 'onnxruntime-node' ? { extra: { mlas: { disable_kleidiai: '1' } } } : {}),
+      });
     let session: Awaited<ReturnType<typeof create>>;
     try {
       session = await create();
@@ -62,7 +70,8 @@ class OrtBackend implements Backend {
       // A provider listed by the build whose libraries are not on this machine (CUDA, TensorRT).
       if (wanted.length === 0) throw e;
       throw new InputError(`execution provider ${wanted.map((w) => `'${w}'`).join(', ')} did not start: ${(e as Error).message.split('\n')[0]}`, {
-        field: 'executionProviders', expected: `a provider whose libraries are installed here; this build lists ${this.executionProviders.join(', ')}, and 'cpu' always works`,
+        field: 'executionProviders',
+        expected: `a provider whose libraries are installed here; this build lists ${this.executionProviders.join(', ')}, and 'cpu' always works`,
       });
     }
     return {
@@ -104,14 +113,17 @@ function load(name: BackendName): Promise<Backend> {
  * explicit order or `{ force }` loads exactly what it names.
  */
 export async function resolveBackend(order?: readonly BackendName[] | BackendChoice): Promise<{ backend: Backend; record: BackendRecord }> {
-  const choice: BackendChoice = Array.isArray(order) ? { force: (order as BackendName[]).length === 1 ? (order as BackendName[])[0] : undefined, prefer: order as BackendName[] } : ((order as BackendChoice | undefined) ?? {});
+  const choice: BackendChoice = Array.isArray(order)
+    ? { force: (order as BackendName[]).length === 1 ? (order as BackendName[])[0] : undefined, prefer: order as BackendName[] }
+    : ((order as BackendChoice | undefined) ?? {});
   const forced = choice.force !== undefined;
   const list: readonly BackendName[] = forced ? [choice.force!] : [...new Set([...(choice.prefer ?? []), ...BACKEND_NAMES])];
   const probeIt = !forced && !Array.isArray(order);
   const skipped: BackendRecord['skipped'] = [];
   let probe: BackendRecord['probe'];
   for (const name of list) {
-    if (name === 'onnxruntime-node' && probeIt && cache.has(name)) probe = lastProbe; // loaded after a probe in this process
+    if (name === 'onnxruntime-node' && probeIt && cache.has(name))
+      probe = lastProbe; // loaded after a probe in this process
     else if (name === 'onnxruntime-node' && probeIt) {
       const { probeNative } = await import('./probe.js');
       const p = await probeNative();
@@ -128,5 +140,8 @@ export async function resolveBackend(order?: readonly BackendName[] | BackendCho
       skipped.push({ name, reason: (e as Error).message.split('\n')[0]! });
     }
   }
-  throw new UnsupportedError(`no inference backend could be loaded on this machine:\n${skipped.map((s) => `  ${s.name}: ${s.reason}`).join('\n')}`, { field: 'backend', supported: [...BACKEND_NAMES] });
+  throw new UnsupportedError(`no inference backend could be loaded on this machine:\n${skipped.map((s) => `  ${s.name}: ${s.reason}`).join('\n')}`, {
+    field: 'backend',
+    supported: [...BACKEND_NAMES],
+  });
 }

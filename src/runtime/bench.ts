@@ -96,7 +96,8 @@ function samples(info: ReturnType<typeof readModelInfo>): { name: string; rowDim
  */
 export async function benchPool(model: Uint8Array, opts: BenchPoolOptions): Promise<BenchPoolResult> {
   if (!Number.isInteger(opts.steps) || opts.steps < 1) throw new RangeError(`option 'steps' must be an integer >= 1, got ${opts.steps}`);
-  if (!Array.isArray(opts.streams) || !opts.streams.every((n) => Number.isInteger(n) && n >= 1)) throw new RangeError(`option 'streams' must be positive integers, got ${JSON.stringify(opts.streams)}`);
+  if (!Array.isArray(opts.streams) || !opts.streams.every((n) => Number.isInteger(n) && n >= 1))
+    throw new RangeError(`option 'streams' must be positive integers, got ${JSON.stringify(opts.streams)}`);
   const info = readModelInfo(model);
   const { backend, record } = await resolveBackend(opts.backend ? [opts.backend] : undefined);
   const ins = samples(info);
@@ -228,7 +229,10 @@ export async function benchPool(model: Uint8Array, opts: BenchPoolOptions): Prom
     const after = p.stats();
     const batches = after.batches - before.batches;
     throughput.push({
-      streams: n, rounds: opts.steps, seconds: poolUs / 1e6, streamStepsPerSec: (n * opts.steps) / (poolUs / 1e6),
+      streams: n,
+      rounds: opts.steps,
+      seconds: poolUs / 1e6,
+      streamStepsPerSec: (n * opts.steps) / (poolUs / 1e6),
       bareStreamStepsPerSec: (n * opts.steps) / (bareUs / 1e6),
       meanBatchSize: batches === 0 ? 0 : (after.steps - before.steps) / batches,
     });
@@ -241,13 +245,19 @@ export async function benchPool(model: Uint8Array, opts: BenchPoolOptions): Prom
     modelSha256: info.sha256,
     states: info.states.map((s) => ({ name: s.name, shape: s.shape })),
     latency: {
-      pool: poolLat, bare: bareLat, ratioP50: poolLat.p50Us / bareLat.p50Us, ratioMean: poolLat.meanUs / bareLat.meanUs,
+      pool: poolLat,
+      bare: bareLat,
+      ratioP50: poolLat.p50Us / bareLat.p50Us,
+      ratioMean: poolLat.meanUs / bareLat.meanUs,
       ratioPaired: blockRatios[blockRatios.length >> 1] ?? NaN,
     },
     throughput,
     memory: {
-      streams: memStreams, rssBytesPer1000: ((m1.rss - m0.rss) / memStreams) * 1000, heapBytesPer1000: ((heap(m1) - heap(m0)) / memStreams) * 1000,
-      stateBytesPerStream: info.states.reduce((a, st) => a + 4 * st.shape.reduce((x, y) => x * y, 1), 0), gcAvailable,
+      streams: memStreams,
+      rssBytesPer1000: ((m1.rss - m0.rss) / memStreams) * 1000,
+      heapBytesPer1000: ((heap(m1) - heap(m0)) / memStreams) * 1000,
+      stateBytesPerStream: info.states.reduce((a, st) => a + 4 * st.shape.reduce((x, y) => x * y, 1), 0),
+      gcAvailable,
     },
   };
 }

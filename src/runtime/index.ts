@@ -4,10 +4,26 @@ export type { ModelInfo, IoSpec, StateSpec, DimSpec } from './step-model.js';
 export { StreamPool } from './pool.js';
 export { WindowPool } from './window.js';
 export type {
-  FullPolicy, NonFinitePolicy, Pool, PoolOptions, PoolStats, Prediction, RejectReason, Sample, UnknownStreamPolicy, WindowPoolOptions,
+  FullPolicy,
+  NonFinitePolicy,
+  Pool,
+  PoolOptions,
+  PoolStats,
+  Prediction,
+  RejectReason,
+  Sample,
+  UnknownStreamPolicy,
+  WindowPoolOptions,
 } from './pool-types.js';
 export {
-  SampleError, StreamRejectedError, InferenceError, PoolBusyError, isSampleError, isStreamRejectedError, isInferenceError, isPoolBusyError,
+  SampleError,
+  StreamRejectedError,
+  InferenceError,
+  PoolBusyError,
+  isSampleError,
+  isStreamRejectedError,
+  isInferenceError,
+  isPoolBusyError,
 } from './pool-errors.js';
 export { SNAPSHOT_VERSION } from './snapshot.js';
 export { benchPool } from './bench.js';

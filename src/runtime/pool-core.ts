@@ -75,7 +75,10 @@ export class Batch {
 }
 
 /** Reads the model, picks the backend, opens the session. */
-export async function openModel(model: Uint8Array | string, opts: PoolOptions): Promise<{ info: ModelInfo; session: Session; record: BackendRecord; file?: string }> {
+export async function openModel(
+  model: Uint8Array | string,
+  opts: PoolOptions,
+): Promise<{ info: ModelInfo; session: Session; record: BackendRecord; file?: string }> {
   let bytes: Uint8Array;
   let file: string | undefined;
   if (typeof model === 'string') {
@@ -83,7 +86,10 @@ export async function openModel(model: Uint8Array | string, opts: PoolOptions): 
     try {
       bytes = await readFile(model);
     } catch (e) {
-      throw new InputError(`cannot read model '${model}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file, expected: 'an ONNX model file' });
+      throw new InputError(`cannot read model '${model}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+        file,
+        expected: 'an ONNX model file',
+      });
     }
   } else {
     bytes = model;
@@ -96,7 +102,9 @@ export async function openModel(model: Uint8Array | string, opts: PoolOptions): 
     record = { name: backend.name, version: backend.version, skipped: [], how: 'forced' };
   } else {
     if (opts.backend !== undefined && !BACKEND_NAMES.includes(opts.backend)) {
-      throw new RangeError(`option 'backend' must be one of ${BACKEND_NAMES.map((b) => `'${b}'`).join(', ')} or a Backend object, got ${JSON.stringify(opts.backend)}`);
+      throw new RangeError(
+        `option 'backend' must be one of ${BACKEND_NAMES.map((b) => `'${b}'`).join(', ')} or a Backend object, got ${JSON.stringify(opts.backend)}`,
+      );
     }
     ({ backend, record } = await resolveBackend(opts.backend ? { force: opts.backend } : { prefer: opts.preferBackends }));
   }
@@ -122,7 +130,11 @@ export function batchLimit(info: ModelInfo, maxBatch: number, file?: string): nu
     const b = i.dims[0];
     if (typeof b !== 'number') continue;
     if (b === 1) return 1;
-    throw new InputError(`input '${i.name}' has a fixed batch dimension of ${b}; a pool needs a symbolic batch dimension or 1`, { file, field: i.name, expected: "batch dimension 'batch' or 1" });
+    throw new InputError(`input '${i.name}' has a fixed batch dimension of ${b}; a pool needs a symbolic batch dimension or 1`, {
+      file,
+      field: i.name,
+      expected: "batch dimension 'batch' or 1",
+    });
   }
   return maxBatch;
 }
@@ -189,7 +201,15 @@ export abstract class PoolCore<P> implements Pool<P> {
   private counters = { pushes: 0, steps: 0, batches: 0, rows: 0, evicted: 0, repaired: 0 };
   private readonly rejected: Partial<Record<RejectReason, number>> = {};
 
-  protected constructor(kind: 'stream' | 'window', session: Session, info: ModelInfo, record: BackendRecord, inputs: InputLayout[], opts: PoolOptions, modelBatchLimit: number) {
+  protected constructor(
+    kind: 'stream' | 'window',
+    session: Session,
+    info: ModelInfo,
+    record: BackendRecord,
+    inputs: InputLayout[],
+    opts: PoolOptions,
+    modelBatchLimit: number,
+  ) {
     this.kind = kind;
     this.session = session;
     this.info = info;
@@ -197,7 +217,8 @@ export abstract class PoolCore<P> implements Pool<P> {
     this.inputs = inputs;
     this.srcs = inputs.map(() => []);
     this.maxBatch = Math.min(checkInt('maxBatch', opts.maxBatch, 1, 256), modelBatchLimit);
-    if (opts.maxWaitMs !== undefined && !(opts.maxWaitMs >= 0 && Number.isFinite(opts.maxWaitMs))) throw new RangeError(`option 'maxWaitMs' must be a finite number >= 0, got ${opts.maxWaitMs}`);
+    if (opts.maxWaitMs !== undefined && !(opts.maxWaitMs >= 0 && Number.isFinite(opts.maxWaitMs)))
+      throw new RangeError(`option 'maxWaitMs' must be a finite number >= 0, got ${opts.maxWaitMs}`);
     this.maxWait = opts.maxWaitMs ?? 0;
     if (opts.idleMs !== undefined && !(opts.idleMs >= 0)) throw new RangeError(`option 'idleMs' must be a number >= 0, got ${opts.idleMs}`);
     this.idleMs = opts.idleMs;
@@ -246,7 +267,13 @@ export abstract class PoolCore<P> implements Pool<P> {
     }
     if (typeof (sample as ArrayLike<number>).length === 'number') {
       if (ins.length !== 1) {
-        return new SampleError(id, 'missing-input', ins.map((l) => l.name).join(', '), `an object keyed by input name (${ins.map((l) => `${l.name}: ${l.sampleSize} values`).join(', ')})`, 'one array');
+        return new SampleError(
+          id,
+          'missing-input',
+          ins.map((l) => l.name).join(', '),
+          `an object keyed by input name (${ins.map((l) => `${l.name}: ${l.sampleSize} values`).join(', ')})`,
+          'one array',
+        );
       }
       srcs[0] = sample as ArrayLike<number>;
     } else {
@@ -259,7 +286,8 @@ export abstract class PoolCore<P> implements Pool<P> {
       }
     }
     for (let k = 0; k < ins.length; k++) {
-      if (srcs[k]!.length !== ins[k]!.sampleSize) return new SampleError(id, 'length', ins[k]!.name, `${ins[k]!.sampleSize} values`, `${srcs[k]!.length} values`);
+      if (srcs[k]!.length !== ins[k]!.sampleSize)
+        return new SampleError(id, 'length', ins[k]!.name, `${ins[k]!.sampleSize} values`, `${srcs[k]!.length} values`);
     }
     if (this.nonFinite === 'reject') {
       for (let k = 0; k < ins.length; k++) {
@@ -310,7 +338,8 @@ export abstract class PoolCore<P> implements Pool<P> {
       }
       return e;
     }
-    if (this.unknownStream === 'reject') return new StreamRejectedError(id, 'unknown-stream', "unknown stream (unknownStream: 'reject'); call pool.open(id) first");
+    if (this.unknownStream === 'reject')
+      return new StreamRejectedError(id, 'unknown-stream', "unknown stream (unknownStream: 'reject'); call pool.open(id) first");
     return this.createEntry(id);
   }
 
@@ -636,8 +665,14 @@ export abstract class PoolCore<P> implements Pool<P> {
   stats(): PoolStats {
     const c = this.counters;
     return {
-      streams: this.entries.size, pushes: c.pushes, steps: c.steps, batches: c.batches,
-      meanBatchSize: c.batches === 0 ? 0 : c.rows / c.batches, evicted: c.evicted, repaired: c.repaired, rejected: { ...this.rejected },
+      streams: this.entries.size,
+      pushes: c.pushes,
+      steps: c.steps,
+      batches: c.batches,
+      meanBatchSize: c.batches === 0 ? 0 : c.rows / c.batches,
+      evicted: c.evicted,
+      repaired: c.repaired,
+      rejected: { ...this.rejected },
     };
   }
 
@@ -650,12 +685,9 @@ export abstract class PoolCore<P> implements Pool<P> {
     const tensors = this.snapshotTensors();
     const per = floatsPerStream(tensors);
     const list = [...this.entries.values()];
-    return encodeSnapshot(
-      { pool: this.kind, modelSha256: this.info.sha256, tensors, ids: list.map((e) => e.id), steps: list.map((e) => e.step) },
-      (data) => {
-        for (let i = 0; i < list.length; i++) this.saveSlot(list[i]!, data, i * per);
-      },
-    );
+    return encodeSnapshot({ pool: this.kind, modelSha256: this.info.sha256, tensors, ids: list.map((e) => e.id), steps: list.map((e) => e.step) }, (data) => {
+      for (let i = 0; i < list.length; i++) this.saveSlot(list[i]!, data, i * per);
+    });
   }
 
   async snapshot(file: string): Promise<void> {
@@ -682,7 +714,10 @@ export abstract class PoolCore<P> implements Pool<P> {
     try {
       bytes = await readFile(file);
     } catch (e) {
-      throw new InputError(`cannot read snapshot '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file, expected: 'a pool snapshot file' });
+      throw new InputError(`cannot read snapshot '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+        file,
+        expected: 'a pool snapshot file',
+      });
     }
     this.restoreBytes(bytes, file);
   }
@@ -693,7 +728,11 @@ export abstract class PoolCore<P> implements Pool<P> {
     const s = decodeSnapshot(bytes, source);
     const mine = this.info.sha256;
     if (s.modelSha256 !== mine) {
-      throw new InputError(`snapshot ${source} was taken with model sha256 ${s.modelSha256}, but this pool runs model sha256 ${mine}; nothing was restored`, { file: source, field: 'model_sha256', expected: mine });
+      throw new InputError(`snapshot ${source} was taken with model sha256 ${s.modelSha256}, but this pool runs model sha256 ${mine}; nothing was restored`, {
+        file: source,
+        field: 'model_sha256',
+        expected: mine,
+      });
     }
     const want = this.snapshotTensors();
     const layout = (t: { name: string; shape: number[] }[]) => t.map((x) => `${x.name}[${x.shape.join(',')}]`).join(' ');
@@ -704,7 +743,11 @@ export abstract class PoolCore<P> implements Pool<P> {
       );
     }
     if (s.ids.length > this.maxStreams) {
-      throw new InputError(`snapshot ${source} holds ${s.ids.length} streams, more than maxStreams ${this.maxStreams}; nothing was restored`, { file: source, field: 'stream_ids', expected: `at most ${this.maxStreams} streams` });
+      throw new InputError(`snapshot ${source} holds ${s.ids.length} streams, more than maxStreams ${this.maxStreams}; nothing was restored`, {
+        file: source,
+        field: 'stream_ids',
+        expected: `at most ${this.maxStreams} streams`,
+      });
     }
     // Everything checked: replace the table.
     for (const e of this.entries.values()) {

@@ -42,15 +42,7 @@ export type FullPolicy =
 export type Sample = ArrayLike<number> | Readonly<Record<string, ArrayLike<number>>>;
 
 /** Why a push was rejected; the keys of `stats().rejected`. */
-export type RejectReason =
-  | 'length'
-  | 'non-finite'
-  | 'missing-input'
-  | 'unknown-stream'
-  | 'max-streams'
-  | 'deleted'
-  | 'closed'
-  | 'inference';
+export type RejectReason = 'length' | 'non-finite' | 'missing-input' | 'unknown-stream' | 'max-streams' | 'deleted' | 'closed' | 'inference';
 
 /** Options of {@link StreamPool.create}: batching, stream limits and policies, backend and session settings. */
 export interface PoolOptions {

@@ -16,13 +16,23 @@ import { fillInitialState, type ModelInfo, type StateSpec } from './step-model.j
 function stepLayouts(info: ModelInfo, file?: string): InputLayout[] {
   let offset = 0;
   return info.sampleInputs.map((i) => {
-    if (i.dtype !== 'float32') throw new InputError(`input '${i.name}' is ${i.dtype}; a pool feeds float32 samples`, { file, field: i.name, expected: 'float32' });
-    if (i.dims.length < 2) throw new InputError(`input '${i.name}' has dims [${i.dims.join(', ')}]; a pool needs [batch, ...] with per-sample dims`, { file, field: i.name, expected: '[batch, 1, features] or [batch, features]' });
+    if (i.dtype !== 'float32')
+      throw new InputError(`input '${i.name}' is ${i.dtype}; a pool feeds float32 samples`, { file, field: i.name, expected: 'float32' });
+    if (i.dims.length < 2)
+      throw new InputError(`input '${i.name}' has dims [${i.dims.join(', ')}]; a pool needs [batch, ...] with per-sample dims`, {
+        file,
+        field: i.name,
+        expected: '[batch, 1, features] or [batch, features]',
+      });
     const rowDims = i.dims.slice(1).map((d, k) => {
       if (typeof d === 'number') return d;
       // A step model's time axis may stay symbolic ('time'); it is fed one step.
       if (k === 0 && i.dims.length === 3) return 1;
-      throw new InputError(`input '${i.name}' has a symbolic dimension ${JSON.stringify(d)} at axis ${k + 1}; a pool needs fixed per-sample dims`, { file, field: i.name, expected: 'numeric dims after batch (time = 1)' });
+      throw new InputError(`input '${i.name}' has a symbolic dimension ${JSON.stringify(d)} at axis ${k + 1}; a pool needs fixed per-sample dims`, {
+        file,
+        field: i.name,
+        expected: 'numeric dims after batch (time = 1)',
+      });
     });
     const sampleSize = rowDims.reduce((a, b) => a * b, 1);
     const l: InputLayout = { name: i.name, sampleSize, rowSize: sampleSize, rowDims, offset };
@@ -136,9 +146,14 @@ export class StreamPool extends PoolCore<Prediction> {
     const p = await openModel(model, opts);
     try {
       if (p.info.kind !== 'step') {
-        throw new InputError('this is a sequence model (a time dimension is not 1 and it has no state tensors); run `streamcell streamify` on it, or serve it with WindowPool', {
-          file: p.file, field: p.info.sampleInputs.map((i) => i.name).join(', '), expected: 'a step model',
-        });
+        throw new InputError(
+          'this is a sequence model (a time dimension is not 1 and it has no state tensors); run `streamcell streamify` on it, or serve it with WindowPool',
+          {
+            file: p.file,
+            field: p.info.sampleInputs.map((i) => i.name).join(', '),
+            expected: 'a step model',
+          },
+        );
       }
       return new StreamPool(p, stepLayouts(p.info, p.file), opts);
     } catch (e) {

@@ -70,7 +70,12 @@ function probeKey(entry: string): string {
   // The CPU as the binary's detection sees it, without what changes from boot to boot (MHz, bogomips).
   try {
     const first = readFileSync('/proc/cpuinfo', 'utf8').split('\n\n')[0] ?? '';
-    h.update(first.split('\n').filter((l) => /^(model name|flags|Features|CPU implementer|CPU architecture|CPU variant|CPU part|vendor_id|cpu family|model\s*:|Hardware)/.test(l)).join('\n'));
+    h.update(
+      first
+        .split('\n')
+        .filter((l) => /^(model name|flags|Features|CPU implementer|CPU architecture|CPU variant|CPU part|vendor_id|cpu family|model\s*:|Hardware)/.test(l))
+        .join('\n'),
+    );
   } catch {
     /* not Linux */
   }
@@ -117,7 +122,14 @@ function runChild(entry: string, timeoutMs: number): Promise<{ ok: boolean; reas
       else if (code === 0) done({ ok: false, reason: `the probe exited without its result (${JSON.stringify(out.slice(0, 80))})`, transient: true });
       else if (signal) done({ ok: false, reason: `loading onnxruntime-node killed the process with ${signal}` });
       else {
-        const last = err.trim().split('\n').filter((l) => /Error|error/.test(l)).pop() ?? err.trim().split('\n').pop() ?? '';
+        const last =
+          err
+            .trim()
+            .split('\n')
+            .filter((l) => /Error|error/.test(l))
+            .pop() ??
+          err.trim().split('\n').pop() ??
+          '';
         done({ ok: false, reason: `loading onnxruntime-node failed (exit ${code}): ${last.slice(0, 300)}` });
       }
     });
@@ -151,7 +163,11 @@ export function probeNative(opts: { timeoutMs?: number } = {}): Promise<ProbeRes
       try {
         mkdirpSync(dirname(file));
         // Only the newest few entries: an upgraded binary or kernel leaves its old key behind.
-        const all = Object.fromEntries(Object.entries(readCache(file)).filter(([k]) => k !== key).slice(-7));
+        const all = Object.fromEntries(
+          Object.entries(readCache(file))
+            .filter(([k]) => k !== key)
+            .slice(-7),
+        );
         all[key] = verdict;
         const tmp = `${file}.${process.pid}.tmp`;
         writeFileSync(tmp, JSON.stringify(all, null, 1));

@@ -61,8 +61,15 @@ export function floatsPerStream(tensors: readonly { shape: readonly number[] }[]
 export function encodeSnapshot(meta: Omit<SnapshotArgs, 'data'>, fill: (data: Float32Array) => void): Uint8Array {
   const floatCount = meta.ids.length * floatsPerStream(meta.tensors);
   const wire: SnapshotHeaderWire = {
-    format: FORMAT, version: SNAPSHOT_VERSION, pool: meta.pool, model_sha256: meta.modelSha256,
-    created_at: meta.createdAt ?? new Date().toISOString(), tensors: meta.tensors, stream_ids: meta.ids, steps: meta.steps, float_count: floatCount,
+    format: FORMAT,
+    version: SNAPSHOT_VERSION,
+    pool: meta.pool,
+    model_sha256: meta.modelSha256,
+    created_at: meta.createdAt ?? new Date().toISOString(),
+    tensors: meta.tensors,
+    stream_ids: meta.ids,
+    steps: meta.steps,
+    float_count: floatCount,
   };
   const header = new TextEncoder().encode(JSON.stringify(wire));
   const dataOffset = align4(8 + 4 + header.length);
@@ -104,7 +111,10 @@ export function decodeSnapshot(bytes: Uint8Array, source: string): SnapshotArgs 
   if (w.version !== SNAPSHOT_VERSION) throw fail(`format version ${w.version} is not supported`, 'version', String(SNAPSHOT_VERSION));
   if (w.pool !== 'stream' && w.pool !== 'window') throw fail(`pool ${JSON.stringify(w.pool)}`, 'pool', "'stream' or 'window'");
   if (typeof w.model_sha256 !== 'string') throw fail('model_sha256 is missing', 'model_sha256', 'a hex SHA-256');
-  if (!Array.isArray(w.tensors) || !w.tensors.every((t) => t && typeof t.name === 'string' && Array.isArray(t.shape) && t.shape.every((d) => Number.isInteger(d) && d >= 0))) {
+  if (
+    !Array.isArray(w.tensors) ||
+    !w.tensors.every((t) => t && typeof t.name === 'string' && Array.isArray(t.shape) && t.shape.every((d) => Number.isInteger(d) && d >= 0))
+  ) {
     throw fail('tensors must be [{name, shape}]', 'tensors', '[{name: string, shape: number[]}]');
   }
   if (!Array.isArray(w.stream_ids) || !w.stream_ids.every((s) => typeof s === 'string')) throw fail('stream_ids must be strings', 'stream_ids', 'string[]');

@@ -129,7 +129,13 @@ export function readModelInfo(bytes: Uint8Array, file?: string): ModelInfo {
   const predictionOutputs = outputs.filter((o) => !stateOut.has(o.name));
   const timeIsOne = sampleInputs.every((i) => i.dims.length !== 3 || i.dims[1] === 1);
   return {
-    inputs, outputs, sampleInputs, predictionOutputs, metadata, states, stateSource,
+    inputs,
+    outputs,
+    sampleInputs,
+    predictionOutputs,
+    metadata,
+    states,
+    stateSource,
     sha256: createHash('sha256').update(bytes).digest('hex'),
     kind: states.length > 0 || timeIsOne ? 'step' : 'sequence',
   };

@@ -19,7 +19,10 @@ export class StateCarry {
    * @param states - the model's state tensors (`ModelInfo.states`).
    * @param rows - batch rows of state (one per stream or parallel sequence).
    */
-  constructor(private readonly states: readonly Pick<StateSpec, 'input' | 'output' | 'shape' | 'init'>[], readonly rows = 1) {
+  constructor(
+    private readonly states: readonly Pick<StateSpec, 'input' | 'output' | 'shape' | 'init'>[],
+    readonly rows = 1,
+  ) {
     this.reset();
   }
 

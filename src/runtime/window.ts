@@ -21,24 +21,39 @@ function windowLayouts(info: ModelInfo, opt: number | undefined, file?: string):
   let window = opt;
   if (window !== undefined && (!Number.isInteger(window) || window < 1)) throw new RangeError(`option 'window' must be an integer >= 1, got ${window}`);
   for (const i of info.sampleInputs) {
-    if (i.dims.length < 3) throw new InputError(`input '${i.name}' has dims [${i.dims.join(', ')}]; a window model takes [batch, time, features...]`, { file, field: i.name, expected: '[batch, time, features]' });
+    if (i.dims.length < 3)
+      throw new InputError(`input '${i.name}' has dims [${i.dims.join(', ')}]; a window model takes [batch, time, features...]`, {
+        file,
+        field: i.name,
+        expected: '[batch, time, features]',
+      });
     const t = i.dims[1];
     if (typeof t === 'number') {
       if (window !== undefined && window !== t) {
-        throw new InputError(`input '${i.name}' has a fixed time dimension of ${t}, but the window is ${window}`, { file, field: i.name, expected: `window ${t} (or no 'window' option)` });
+        throw new InputError(`input '${i.name}' has a fixed time dimension of ${t}, but the window is ${window}`, {
+          file,
+          field: i.name,
+          expected: `window ${t} (or no 'window' option)`,
+        });
       }
       window = t;
     }
   }
   if (window === undefined) {
-    throw new InputError("the model's time dimension is symbolic; pass the window length as option 'window'", { file, field: 'window', expected: 'an integer window length' });
+    throw new InputError("the model's time dimension is symbolic; pass the window length as option 'window'", {
+      file,
+      field: 'window',
+      expected: 'an integer window length',
+    });
   }
   const w = window;
   let offset = 0;
   const layouts = info.sampleInputs.map((i) => {
-    if (i.dtype !== 'float32') throw new InputError(`input '${i.name}' is ${i.dtype}; a pool feeds float32 samples`, { file, field: i.name, expected: 'float32' });
+    if (i.dtype !== 'float32')
+      throw new InputError(`input '${i.name}' is ${i.dtype}; a pool feeds float32 samples`, { file, field: i.name, expected: 'float32' });
     const feat = i.dims.slice(2);
-    if (!feat.every((d) => typeof d === 'number')) throw new InputError(`input '${i.name}' has symbolic feature dims [${feat.join(', ')}]`, { file, field: i.name, expected: 'numeric feature dims' });
+    if (!feat.every((d) => typeof d === 'number'))
+      throw new InputError(`input '${i.name}' has symbolic feature dims [${feat.join(', ')}]`, { file, field: i.name, expected: 'numeric feature dims' });
     const sampleSize = (feat as number[]).reduce((a, b) => a * b, 1);
     const l: InputLayout = { name: i.name, sampleSize, rowSize: w * sampleSize, rowDims: [w, ...(feat as number[])], offset };
     offset += sampleSize;
@@ -47,9 +62,14 @@ function windowLayouts(info: ModelInfo, opt: number | undefined, file?: string):
   // Each stream keeps its last W samples: a window the size of a declared 10⁹ steps is not servable.
   if (w > MAX_WINDOW || w * offset > MAX_GENERATED_ELEMENTS) {
     const first = info.sampleInputs[0]!;
-    throw new InputError(`a window of ${w} samples × ${offset} values per sample (input '${first.name}' [${first.dims.join(', ')}]) is over streamcell's limits for a stream's window: ${MAX_WINDOW} samples, 2^26 (${MAX_GENERATED_ELEMENTS}) values`, {
-      file, field: first.name, expected: `a window of at most ${Math.min(MAX_WINDOW, Math.floor(MAX_GENERATED_ELEMENTS / Math.max(1, offset)))} samples`,
-    });
+    throw new InputError(
+      `a window of ${w} samples × ${offset} values per sample (input '${first.name}' [${first.dims.join(', ')}]) is over streamcell's limits for a stream's window: ${MAX_WINDOW} samples, 2^26 (${MAX_GENERATED_ELEMENTS}) values`,
+      {
+        file,
+        field: first.name,
+        expected: `a window of at most ${Math.min(MAX_WINDOW, Math.floor(MAX_GENERATED_ELEMENTS / Math.max(1, offset)))} samples`,
+      },
+    );
   }
   return { layouts, window: w };
 }
@@ -104,7 +124,11 @@ export class WindowPool extends PoolCore<Prediction | null> {
     const p = await openModel(model, opts);
     try {
       if (p.info.states.length > 0) {
-        throw new InputError('this model has state tensors; serve it with StreamPool', { file: p.file, field: META.state, expected: 'a sequence model without state' });
+        throw new InputError('this model has state tensors; serve it with StreamPool', {
+          file: p.file,
+          field: META.state,
+          expected: 'a sequence model without state',
+        });
       }
       const { layouts, window } = windowLayouts(p.info, opts.window, p.file);
       return new WindowPool(p, layouts, window, opts);

@@ -13,12 +13,10 @@ import { InputError } from '../errors.js';
 
 export type RecurrentKind = 'lstm' | 'gru' | 'rnn';
 
-export type ArchLayer =
-  | { kind: 'conv1d'; filters: number; kernel: number }
-  | { kind: RecurrentKind; units: number }
-  | { kind: 'dense'; units: number };
+export type ArchLayer = { kind: 'conv1d'; filters: number; kernel: number } | { kind: RecurrentKind; units: number } | { kind: 'dense'; units: number };
 
-const EXPECTED = 'comma-separated layers: conv1d:FILTERS:KERNEL, then lstm:UNITS / gru:UNITS / rnn:UNITS (at least one), then dense:UNITS — e.g. lstm:32,dense:16';
+const EXPECTED =
+  'comma-separated layers: conv1d:FILTERS:KERNEL, then lstm:UNITS / gru:UNITS / rnn:UNITS (at least one), then dense:UNITS — e.g. lstm:32,dense:16';
 const RECURRENT = new Set<string>(['lstm', 'gru', 'rnn']);
 
 export function isRecurrent(l: ArchLayer): l is { kind: RecurrentKind; units: number } {
@@ -40,7 +38,8 @@ export function parseArch(spec: string): ArchLayer[] {
   if (spec.trim() === '' || parts.some((p) => p === '')) bad('empty layer');
   const int = (part: string, v: string | undefined, what: string, max: number): number => {
     const n = Number(v);
-    if (v === undefined || v.trim() === '' || !Number.isInteger(n) || n < 1 || n > max) bad(`'${part}': ${what} must be an integer from 1 to ${max}, got ${JSON.stringify(v ?? '')}`);
+    if (v === undefined || v.trim() === '' || !Number.isInteger(n) || n < 1 || n > max)
+      bad(`'${part}': ${what} must be an integer from 1 to ${max}, got ${JSON.stringify(v ?? '')}`);
     return n;
   };
   const layers = parts.map((part): ArchLayer => {
@@ -71,7 +70,5 @@ export function parseArch(spec: string): ArchLayer[] {
 
 /** The canonical spelling, e.g. "conv1d:16:3,lstm:32,dense:16". */
 export function formatArch(layers: ArchLayer[]): string {
-  return layers
-    .map((l) => (l.kind === 'conv1d' ? `conv1d:${l.filters}:${l.kernel}` : `${l.kind}:${l.units}`))
-    .join(',');
+  return layers.map((l) => (l.kind === 'conv1d' ? `conv1d:${l.filters}:${l.kernel}` : `${l.kind}:${l.units}`)).join(',');
 }

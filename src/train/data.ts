@@ -54,13 +54,22 @@ export async function loadTrainingData(file: string, spec: DataSpec, roles: Colu
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    throw new InputError(`cannot read '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file, option: 'data', expected: 'a CSV file with a header row' });
+    throw new InputError(`cannot read '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+      file,
+      option: 'data',
+      expected: 'a CSV file with a header row',
+    });
   }
   const header = parseCsv(text.split(/\r?\n/, 1)[0] ?? '', file).columns;
   const wanted = [...spec.channels, ...(spec.label ? [spec.label] : [])];
   for (const c of wanted) {
     if (!header.includes(c)) {
-      throw new InputError(`no column '${c}' in ${file}`, { file, line: 1, ...(roles[c] ? { option: roles[c] } : { field: c }), expected: `a column of: ${header.join(', ')}` });
+      throw new InputError(`no column '${c}' in ${file}`, {
+        file,
+        line: 1,
+        ...(roles[c] ? { option: roles[c] } : { field: c }),
+        expected: `a column of: ${header.join(', ')}`,
+      });
     }
   }
   if (spec.label && spec.channels.includes(spec.label)) {
@@ -72,7 +81,8 @@ export async function loadTrainingData(file: string, spec: DataSpec, roles: Colu
   if (spec.task === 'forecast') {
     spec.channels.forEach((c, i) => {
       gapsFilled[c] = fillGaps(cols[i]!);
-      if (table.rows > 0 && Number.isNaN(cols[i]![0]!)) throw new InputError(`column '${c}' has no numbers`, { file, ...(roles[c] ? { option: roles[c] } : { field: c }), expected: 'a numeric column' });
+      if (table.rows > 0 && Number.isNaN(cols[i]![0]!))
+        throw new InputError(`column '${c}' has no numbers`, { file, ...(roles[c] ? { option: roles[c] } : { field: c }), expected: 'a numeric column' });
     });
     return { file, rows: table.rows, series: cols, gapsFilled, rowsDropped: 0 };
   }
@@ -95,7 +105,10 @@ export async function loadTrainingData(file: string, spec: DataSpec, roles: Colu
 export function splitBounds(rows: number, split: [number, number]): { trainEnd: number; valEnd: number } {
   const [a, b] = split;
   if (!(a > 0 && b >= 0 && a + b < 1)) {
-    throw new InputError(`split ${split.join(',')}`, { option: 'split', expected: 'TRAIN,VALIDATION fractions with TRAIN > 0, VALIDATION ≥ 0 and TRAIN + VALIDATION < 1 (the rest is the test part), e.g. 0.7,0.15' });
+    throw new InputError(`split ${split.join(',')}`, {
+      option: 'split',
+      expected: 'TRAIN,VALIDATION fractions with TRAIN > 0, VALIDATION ≥ 0 and TRAIN + VALIDATION < 1 (the rest is the test part), e.g. 0.7,0.15',
+    });
   }
   return { trainEnd: Math.floor(rows * a), valEnd: Math.floor(rows * (a + b)) };
 }
@@ -151,7 +164,16 @@ function pack(z: Float32Array[], window: number, positions: number[], outputs: n
  * Forecast windows whose target row t + horizon − 1 lies in [from, to). The target is the
  * standardised change from the last seen value: (v[t + h − 1] − v[t − 1] − out.mean) / out.std.
  */
-export function forecastWindows(z: Float32Array[], target: Float64Array, out: Stats, window: number, horizon: number, from: number, to: number, stride = 1): Windows {
+export function forecastWindows(
+  z: Float32Array[],
+  target: Float64Array,
+  out: Stats,
+  window: number,
+  horizon: number,
+  from: number,
+  to: number,
+  stride = 1,
+): Windows {
   const positions: number[] = [];
   for (let t = window; t + horizon - 1 < to; t += stride) if (t + horizon - 1 >= from) positions.push(t);
   return pack(z, window, positions, 1, (t, y, o) => {

@@ -49,7 +49,11 @@ function causalPadLayer(tf: Tf, pad: number, name: string, inputShape?: Shape) {
     }
     override call(inputs: Tensor | Tensor[]): Tensor {
       const x = Array.isArray(inputs) ? inputs[0]! : inputs;
-      return tf.pad(x, [[0, 0], [pad, 0], [0, 0]]);
+      return tf.pad(x, [
+        [0, 0],
+        [pad, 0],
+        [0, 0],
+      ]);
     }
     override getConfig() {
       return { ...super.getConfig(), pad };
@@ -90,13 +94,24 @@ export function buildModel(tf: Tf, spec: ModelSpec): Sequential {
       const name = nameOf('conv1d');
       const pad = l.kernel - 1;
       if (pad > 0) model.add(causalPadLayer(tf, pad, `${name}_pad`, model.layers.length === 0 ? inputShape : undefined));
-      model.add(tf.layers.conv1d({
-        filters: l.filters, kernelSize: l.kernel, padding: 'valid', activation: 'relu', name,
-        kernelInitializer: glorot(), ...first(),
-      }));
+      model.add(
+        tf.layers.conv1d({
+          filters: l.filters,
+          kernelSize: l.kernel,
+          padding: 'valid',
+          activation: 'relu',
+          name,
+          kernelInitializer: glorot(),
+          ...first(),
+        }),
+      );
     } else if (isRecurrent(l)) {
       const common = {
-        units: l.units, returnSequences: i < lastRec, kernelInitializer: glorot(), recurrentInitializer: orthogonal(), ...first(),
+        units: l.units,
+        returnSequences: i < lastRec,
+        kernelInitializer: glorot(),
+        recurrentInitializer: orthogonal(),
+        ...first(),
       };
       if (l.kind === 'lstm') model.add(tf.layers.lstm({ ...common, name: nameOf('lstm') }));
       else if (l.kind === 'gru') model.add(tf.layers.gru({ ...common, name: nameOf('gru') }));
@@ -107,9 +122,11 @@ export function buildModel(tf: Tf, spec: ModelSpec): Sequential {
       dropout();
     }
   });
-  model.add(spec.task === 'forecast'
-    ? tf.layers.dense({ units: 1, name: 'delta', kernelInitializer: glorot() })
-    : tf.layers.dense({ units: spec.outputs, activation: 'softmax', name: 'classes', kernelInitializer: glorot() }));
+  model.add(
+    spec.task === 'forecast'
+      ? tf.layers.dense({ units: 1, name: 'delta', kernelInitializer: glorot() })
+      : tf.layers.dense({ units: spec.outputs, activation: 'softmax', name: 'classes', kernelInitializer: glorot() }),
+  );
   return model;
 }
 
@@ -154,20 +171,32 @@ export async function saveModel(tf: Tf, model: LayersModel, dir: string): Promis
   const modelJson = join(dir, 'model.json');
   const weightsBin = join(dir, 'weights.bin');
   let weightBytes = new Uint8Array(0);
-  await model.save(tf.io.withSaveHandler(async (a) => {
-    const parts = a.weightData === undefined ? [] : Array.isArray(a.weightData) ? a.weightData : [a.weightData];
-    weightBytes = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-    let o = 0;
-    for (const p of parts) {
-      weightBytes.set(new Uint8Array(p), o);
-      o += p.byteLength;
-    }
-    await writeFile(weightsBin, weightBytes);
-    await writeFile(modelJson, JSON.stringify({
-      format: 'layers-model', generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers} (streamcell train)`, convertedBy: null,
-      modelTopology: foldCausalPads(a.modelTopology), weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }],
-    }, null, 1));
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-  }));
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      const parts = a.weightData === undefined ? [] : Array.isArray(a.weightData) ? a.weightData : [a.weightData];
+      weightBytes = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+      let o = 0;
+      for (const p of parts) {
+        weightBytes.set(new Uint8Array(p), o);
+        o += p.byteLength;
+      }
+      await writeFile(weightsBin, weightBytes);
+      await writeFile(
+        modelJson,
+        JSON.stringify(
+          {
+            format: 'layers-model',
+            generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers} (streamcell train)`,
+            convertedBy: null,
+            modelTopology: foldCausalPads(a.modelTopology),
+            weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }],
+          },
+          null,
+          1,
+        ),
+      );
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
   return { modelJson, weightsBin, weightBytes };
 }

@@ -19,14 +19,17 @@ export function fmtDuration(s: number): string {
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
-const num = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? '-' : Math.abs(v) < 0.001 || Math.abs(v) >= 1e4 ? v.toExponential(2) : v.toFixed(4));
+const num = (v: number | undefined) =>
+  v === undefined || Number.isNaN(v) ? '-' : Math.abs(v) < 0.001 || Math.abs(v) >= 1e4 ? v.toExponential(2) : v.toFixed(4);
 
 /** The one-line bar, e.g. "epoch 3/20 [#####---------------] 12% loss 0.8123 val 1.0334 ETA 1m05s". */
 export function progressLine(p: TrainProgress, width = 20): string {
   const frac = Math.min(1, (p.epoch - 1 + p.batch / Math.max(1, p.batches)) / p.epochs);
   const filled = Math.round(frac * width);
-  return `epoch ${p.epoch}/${p.epochs} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${String(Math.floor(frac * 100)).padStart(3)}% ` +
-    `loss ${num(p.loss)} val ${num(p.valLoss)} ETA ${fmtDuration(p.etaSeconds)}`;
+  return (
+    `epoch ${p.epoch}/${p.epochs} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${String(Math.floor(frac * 100)).padStart(3)}% ` +
+    `loss ${num(p.loss)} val ${num(p.valLoss)} ETA ${fmtDuration(p.etaSeconds)}`
+  );
 }
 
 /** The per-epoch log line for non-TTY output. */

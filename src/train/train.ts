@@ -18,7 +18,18 @@ import { MAX_GENERATED_ELEMENTS } from '../limits.js';
 import type { PreprocessingJson } from '../data/preprocessing.js';
 import { loadTfjs, type Tf } from '../export/tfjs-backend.js';
 import { formatArch, parseArch, type ArchLayer } from './arch.js';
-import { changeStats, classifyWindows, forecastWindows, loadTrainingData, normalise, splitBounds, stats, type DataSpec, type Stats, type Windows } from './data.js';
+import {
+  changeStats,
+  classifyWindows,
+  forecastWindows,
+  loadTrainingData,
+  normalise,
+  splitBounds,
+  stats,
+  type DataSpec,
+  type Stats,
+  type Windows,
+} from './data.js';
 import { argmaxRows, classifyScore, forecastScore } from '../data/metrics.js';
 import { rng } from '../data/random.js';
 import { buildModel, countParameters, saveModel } from './model.js';
@@ -190,9 +201,13 @@ function quietly<T>(body: () => T): T {
 
 function resolveSpec(o: TrainOptions): { spec: DataSpec; roles: Record<string, string> } {
   if ((o.target === undefined) === (o.label === undefined)) {
-    throw new InputError(o.target === undefined ? 'name the column to forecast (option "target") or to classify by (option "label")' : 'target and label both given', {
-      option: o.target === undefined ? 'target' : 'label', expected: 'target: COL to forecast, or label: COL to classify',
-    });
+    throw new InputError(
+      o.target === undefined ? 'name the column to forecast (option "target") or to classify by (option "label")' : 'target and label both given',
+      {
+        option: o.target === undefined ? 'target' : 'label',
+        expected: 'target: COL to forecast, or label: COL to classify',
+      },
+    );
   }
   const roles: Record<string, string> = {};
   for (const c of o.inputs ?? []) roles[c] = 'inputs';
@@ -202,7 +217,8 @@ function resolveSpec(o: TrainOptions): { spec: DataSpec; roles: Record<string, s
     return { spec: { task: 'forecast', channels: [...new Set(channels)], target: o.target }, roles };
   }
   roles[o.label!] = 'label';
-  if (!o.inputs || o.inputs.length === 0) throw new InputError('classification needs its input columns', { option: 'inputs', expected: 'comma-separated numeric columns, e.g. ax,ay,az' });
+  if (!o.inputs || o.inputs.length === 0)
+    throw new InputError('classification needs its input columns', { option: 'inputs', expected: 'comma-separated numeric columns, e.g. ax,ay,az' });
   return { spec: { task: 'classify', channels: [...new Set(o.inputs)], label: o.label }, roles };
 }
 
@@ -263,7 +279,12 @@ function resolveSettings(opts: TrainOptions) {
   check(isPosInt(stride), 'stride', stride, 'a positive integer');
   check(['target', 'all', 'none'].includes(diff), 'diff', diff, 'target, all or none');
   check(forecast || diff !== 'target', 'diff', diff, 'all or none when classifying (there is no target)');
-  check(opts.sampleRate === undefined || (opts.sampleRate > 0 && Number.isFinite(opts.sampleRate)), 'sampleRate', opts.sampleRate, 'samples per second, a positive number');
+  check(
+    opts.sampleRate === undefined || (opts.sampleRate > 0 && Number.isFinite(opts.sampleRate)),
+    'sampleRate',
+    opts.sampleRate,
+    'samples per second, a positive number',
+  );
   const arch = typeof opts.arch === 'string' ? parseArch(opts.arch) : opts.arch;
   const file = resolve(opts.data);
   return { spec, roles, forecast, W, h, split, epochs, batchSize, lr, patience, dropout, seed, shuffle, stride, diff, arch, file };
@@ -277,17 +298,27 @@ async function prepareData(st: Settings) {
   const rows = data.series[0]!.length;
   const { trainEnd, valEnd } = splitBounds(rows, split);
   const tooFew = (why: string) => {
-    throw new InputError(`${file} has ${rows} usable rows${data.rowsDropped ? ` (${data.rowsDropped} dropped for gaps)` : ''}: with window ${W}${forecast ? `, horizon ${h}` : ''} and split ${split.join(',')} ${why}`, {
-      file, option: 'window', expected: `more rows, or a smaller window (the training part must hold at least 2 × window rows, and validation and test at least one window each)`,
-    });
+    throw new InputError(
+      `${file} has ${rows} usable rows${data.rowsDropped ? ` (${data.rowsDropped} dropped for gaps)` : ''}: with window ${W}${forecast ? `, horizon ${h}` : ''} and split ${split.join(',')} ${why}`,
+      {
+        file,
+        option: 'window',
+        expected: `more rows, or a smaller window (the training part must hold at least 2 × window rows, and validation and test at least one window each)`,
+      },
+    );
   };
   if (trainEnd < 2 * W) tooFew(`the training part has ${trainEnd} rows, fewer than 2 × ${W}`);
   // Windows overlap: they hold about rows/stride × window × channels values, allocated up front.
   const windowValues = Math.ceil(rows / stride) * W * spec.channels.length;
   if (windowValues > MAX_GENERATED_ELEMENTS) {
-    throw new InputError(`window ${W} with stride ${stride} cuts ${file} (${rows} rows) into windows holding ${windowValues.toExponential(2)} values, over streamcell's limit of 2^26 (${MAX_GENERATED_ELEMENTS}) for data it generates`, {
-      file, option: 'window', expected: `a smaller window or a larger stride (at most ${Math.floor(MAX_GENERATED_ELEMENTS / (Math.ceil(rows / stride) * spec.channels.length))} samples at this stride)`,
-    });
+    throw new InputError(
+      `window ${W} with stride ${stride} cuts ${file} (${rows} rows) into windows holding ${windowValues.toExponential(2)} values, over streamcell's limit of 2^26 (${MAX_GENERATED_ELEMENTS}) for data it generates`,
+      {
+        file,
+        option: 'window',
+        expected: `a smaller window or a larger stride (at most ${Math.floor(MAX_GENERATED_ELEMENTS / (Math.ceil(rows / stride) * spec.channels.length))} samples at this stride)`,
+      },
+    );
   }
   const norms = data.series.map((v) => stats(v, 0, trainEnd));
   const z = data.series.map((v, i) => normalise(v, norms[i]!));
@@ -301,9 +332,20 @@ async function prepareData(st: Settings) {
   } else {
     classes = [...new Set(data.labels)].sort();
     if (classes.length > MAX_CLASSES) {
-      throw new InputError(`label column '${spec.label}' has ${classes.length} distinct values (e.g. ${classes.slice(0, 3).map((c) => `'${c}'`).join(', ')})`, { file, option: 'label', expected: `a column of class names, at most ${MAX_CLASSES} classes` });
+      throw new InputError(
+        `label column '${spec.label}' has ${classes.length} distinct values (e.g. ${classes
+          .slice(0, 3)
+          .map((c) => `'${c}'`)
+          .join(', ')})`,
+        { file, option: 'label', expected: `a column of class names, at most ${MAX_CLASSES} classes` },
+      );
     }
-    if (classes.length < 2) throw new InputError(`label column '${spec.label}' has ${classes.length} class${classes.length === 1 ? ` ('${classes[0]}')` : 'es'}`, { file, option: 'label', expected: 'a column with at least two classes' });
+    if (classes.length < 2)
+      throw new InputError(`label column '${spec.label}' has ${classes.length} class${classes.length === 1 ? ` ('${classes[0]}')` : 'es'}`, {
+        file,
+        option: 'label',
+        expected: 'a column with at least two classes',
+      });
     const index = new Map(classes.map((c, i) => [c, i]));
     const labels = Int32Array.from(data.labels!, (l) => index.get(l)!);
     const win = (from: number, to: number) => classifyWindows(z, labels, classes!.length, W, from, to, stride);
@@ -313,7 +355,14 @@ async function prepareData(st: Settings) {
   if (sets.test.n === 0) tooFew('the test part gets no window');
   if (split[1] > 0 && sets.val.n === 0) tooFew('the validation part gets no window');
   const diffChannels = diff === 'none' ? [] : diff === 'all' ? spec.channels : [spec.channels[0]!];
-  const kernel = diffChannels.length ? diffKernel(data.series, norms, spec.channels.map((c) => diffChannels.includes(c)), trainEnd) : undefined;
+  const kernel = diffChannels.length
+    ? diffKernel(
+        data.series,
+        norms,
+        spec.channels.map((c) => diffChannels.includes(c)),
+        trainEnd,
+      )
+    : undefined;
 
   return { data, rows, trainEnd, valEnd, norms, out, classes, sets, diffChannels, kernel };
 }
@@ -382,7 +431,15 @@ function scoreTest(st: Settings, d: Prepared, y: Float32Array): { score: Score; 
 }
 
 /** The report and preprocessing.json, written next to the model when there is an output folder. */
-async function writeResults(st: Settings, d: Prepared, fit: Fitted, score: Score, baseline: Score & { name: string }, opts: TrainOptions, seconds: number): Promise<TrainResult> {
+async function writeResults(
+  st: Settings,
+  d: Prepared,
+  fit: Fitted,
+  score: Score,
+  baseline: Score & { name: string },
+  opts: TrainOptions,
+  seconds: number,
+): Promise<TrainResult> {
   const { spec, forecast, W, h, epochs, batchSize, lr, patience, dropout, seed, shuffle, arch, file } = st;
   const { data, rows, trainEnd, valEnd, norms, out, classes, sets, diffChannels } = d;
   const { history, bestEpoch, stoppedEarly } = fit;
@@ -391,20 +448,32 @@ async function writeResults(st: Settings, d: Prepared, fit: Fitted, score: Score
   const test = sets.test;
   const primaryName = forecast ? 'rmse' : 'accuracy';
   const primary = {
-    name: primaryName, model: score[primaryName]!, baseline: baseline[primaryName]!, higherIsBetter: !forecast,
+    name: primaryName,
+    model: score[primaryName]!,
+    baseline: baseline[primaryName]!,
+    higherIsBetter: !forecast,
     beatsBaseline: forecast ? score.rmse! < baseline.rmse! : score.accuracy! > baseline.accuracy!,
   } as const;
   const report: TrainReport = {
     ok: true,
     task: spec.task,
     data: {
-      file, rows: data.rows, gapsFilled: data.gapsFilled, rowsDropped: data.rowsDropped,
-      split: { trainEnd, valEnd, rows }, windows: { train: sets.train.n, validation: sets.val.n, test: test.n },
+      file,
+      rows: data.rows,
+      gapsFilled: data.gapsFilled,
+      rowsDropped: data.rowsDropped,
+      split: { trainEnd, valEnd, rows },
+      windows: { train: sets.train.n, validation: sets.val.n, test: test.n },
     },
     model: { arch: formatArch(arch), inputs: spec.channels, diff: diffChannels, parameters: result.parameters, layers: result.layers },
     training: { epochs: history.length, maxEpochs: epochs, bestEpoch, stoppedEarly, batchSize, lr, patience, dropout, seed, shuffle, history },
-    test: score, baseline, primary, backend, ...(fallbackReason ? { fallbackReason } : {}),
-    seconds, meanEpochSeconds: history.reduce((a, e) => a + e.seconds, 0) / Math.max(1, history.length),
+    test: score,
+    baseline,
+    primary,
+    backend,
+    ...(fallbackReason ? { fallbackReason } : {}),
+    seconds,
+    meanEpochSeconds: history.reduce((a, e) => a + e.seconds, 0) / Math.max(1, history.length),
   };
   const preprocessing: WrittenPreprocessing = {
     task: spec.task,
@@ -417,16 +486,40 @@ async function writeResults(st: Settings, d: Prepared, fit: Fitted, score: Score
     ...(forecast ? { output: { kind: 'delta' as const, mean: out!.mean, std: out!.std } } : {}),
     seed,
     data: {
-      file, rows: data.rows, gaps_interpolated: Object.values(data.gapsFilled).reduce((a, b) => a + b, 0), rows_dropped: data.rowsDropped,
-      split: [trainEnd, valEnd, rows], diff_channels: diffChannels,
+      file,
+      rows: data.rows,
+      gaps_interpolated: Object.values(data.gapsFilled).reduce((a, b) => a + b, 0),
+      rows_dropped: data.rowsDropped,
+      split: [trainEnd, valEnd, rows],
+      diff_channels: diffChannels,
     },
     metrics: forecast
-      ? { test_rmse: score.rmse, test_mae: score.mae, last_value_rmse: baseline.rmse, last_value_mae: baseline.mae, epochs: history.length, train_seconds: seconds, backend }
-      : { test_accuracy: score.accuracy, test_f1: score.f1, majority_class_accuracy: baseline.accuracy, epochs: history.length, train_seconds: seconds, backend },
+      ? {
+          test_rmse: score.rmse,
+          test_mae: score.mae,
+          last_value_rmse: baseline.rmse,
+          last_value_mae: baseline.mae,
+          epochs: history.length,
+          train_seconds: seconds,
+          backend,
+        }
+      : {
+          test_accuracy: score.accuracy,
+          test_f1: score.f1,
+          majority_class_accuracy: baseline.accuracy,
+          epochs: history.length,
+          train_seconds: seconds,
+          backend,
+        },
   };
   if (opts.outDir && result.saved) {
     const dir = resolve(opts.outDir);
-    const files = { modelJson: result.saved.modelJson, weightsBin: result.saved.weightsBin, preprocessing: join(dir, 'preprocessing.json'), report: join(dir, 'training-report.json') };
+    const files = {
+      modelJson: result.saved.modelJson,
+      weightsBin: result.saved.weightsBin,
+      preprocessing: join(dir, 'preprocessing.json'),
+      report: join(dir, 'training-report.json'),
+    };
     report.files = files;
     await writeFile(files.preprocessing, JSON.stringify(preprocessing, null, 2) + '\n');
     await writeFile(files.report, JSON.stringify(report, null, 2) + '\n');
@@ -434,13 +527,24 @@ async function writeResults(st: Settings, d: Prepared, fit: Fitted, score: Score
   return { report, preprocessing, weights: result.weights };
 }
 
-async function fitModel(tf: Tf, model: LayersModel, sets: { train: Windows; val: Windows }, o: {
-  epochs: number; batchSize: number; shuffle: boolean; patience: number; onProgress?: (p: TrainProgress) => void; history: EpochRecord[];
-}): Promise<{ bestEpoch: number; stoppedEarly: boolean }> {
+async function fitModel(
+  tf: Tf,
+  model: LayersModel,
+  sets: { train: Windows; val: Windows },
+  o: {
+    epochs: number;
+    batchSize: number;
+    shuffle: boolean;
+    patience: number;
+    onProgress?: (p: TrainProgress) => void;
+    history: EpochRecord[];
+  },
+): Promise<{ bestEpoch: number; stoppedEarly: boolean }> {
   const { train, val } = sets;
   const x = tf.tensor3d(train.x, [train.n, train.window, train.channels]);
   const y = tf.tensor2d(train.y, [train.n, train.outputs]);
-  const validation = val.n > 0 ? [tf.tensor3d(val.x, [val.n, val.window, val.channels]), tf.tensor2d(val.y, [val.n, val.outputs])] as [Tensor, Tensor] : undefined;
+  const validation =
+    val.n > 0 ? ([tf.tensor3d(val.x, [val.n, val.window, val.channels]), tf.tensor2d(val.y, [val.n, val.outputs])] as [Tensor, Tensor]) : undefined;
   const batches = Math.ceil(train.n / o.batchSize);
   const t0 = performance.now();
   let epochStart = t0;
@@ -451,11 +555,25 @@ async function fitModel(tf: Tf, model: LayersModel, sets: { train: Windows; val:
   const progress = (epoch: number, batch: number, loss: number, valLoss: number | undefined, epochEnd: boolean) => {
     const elapsed = (performance.now() - t0) / 1000;
     const done = epoch + batch / batches;
-    o.onProgress?.({ epoch: epoch + 1, epochs: o.epochs, batch, batches, loss, valLoss, epochEnd, elapsedSeconds: elapsed, etaSeconds: done > 0 ? (elapsed / done) * (o.epochs - done) : NaN });
+    o.onProgress?.({
+      epoch: epoch + 1,
+      epochs: o.epochs,
+      batch,
+      batches,
+      loss,
+      valLoss,
+      epochEnd,
+      elapsedSeconds: elapsed,
+      etaSeconds: done > 0 ? (elapsed / done) * (o.epochs - done) : NaN,
+    });
   };
   try {
     await model.fit(x, y, {
-      epochs: o.epochs, batchSize: o.batchSize, shuffle: o.shuffle, validationData: validation, verbose: 0,
+      epochs: o.epochs,
+      batchSize: o.batchSize,
+      shuffle: o.shuffle,
+      validationData: validation,
+      verbose: 0,
       callbacks: {
         onEpochBegin: async () => {
           epochStart = performance.now();
@@ -487,7 +605,10 @@ async function fitModel(tf: Tf, model: LayersModel, sets: { train: Windows; val:
     });
     const last = o.history[o.history.length - 1]!;
     if (!best.weights && !Number.isFinite(last.loss)) {
-      throw new CheckFailedError(`training diverged: the loss is ${last.loss} in epoch ${last.epoch}`, { option: 'lr', expected: 'a smaller learning rate (or a smaller batch size / model)' });
+      throw new CheckFailedError(`training diverged: the loss is ${last.loss} in epoch ${last.epoch}`, {
+        option: 'lr',
+        expected: 'a smaller learning rate (or a smaller batch size / model)',
+      });
     }
     // Early stopping (or a worse last epoch) keeps the weights of the best validation loss.
     if (best.weights && best.epoch !== o.history.length) model.setWeights(best.weights);

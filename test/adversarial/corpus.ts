@@ -40,9 +40,11 @@ function noise(n: number, seed: number): Uint8Array {
   const out = new Uint8Array(n);
   let x = seed >>> 0 || 1;
   for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0;
+    x ^= x << 13;
+    x >>>= 0;
     x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
+    x ^= x << 5;
+    x >>>= 0;
     out[i] = x & 0xff;
   }
   return out;
@@ -98,13 +100,19 @@ async function onnxFiles(dir: string): Promise<Map<string, string>> {
   await put('huge-feature-dim.onnx', await editFloat((m) => setDims(m.graph!.input![0], ['batch', 'time', 1_000_000_000])));
   await put('huge-batch-dim.onnx', await editFloat((m) => setDims(m.graph!.input![0], [2_000_000_000, 'time', 3])));
   await put('negative-dim.onnx', await editFloat((m) => setDims(m.graph!.input![0], ['batch', -5, 3])));
-  await put('dangling-input.onnx', await editFloat((m) => {
-    m.graph!.node![0].input![0] = 'no_such_tensor';
-  }));
-  await put('huge-initializer.onnx', await editFloat((m) => {
-    const t = m.graph!.initializer![0];
-    t.dims = [1_000_000, 1_000_000];
-  }));
+  await put(
+    'dangling-input.onnx',
+    await editFloat((m) => {
+      m.graph!.node![0].input![0] = 'no_such_tensor';
+    }),
+  );
+  await put(
+    'huge-initializer.onnx',
+    await editFloat((m) => {
+      const t = m.graph!.initializer![0];
+      t.dims = [1_000_000, 1_000_000];
+    }),
+  );
   return files;
 }
 
@@ -134,7 +142,10 @@ async function modelJsonFiles(dir: string): Promise<Map<string, string>> {
   await variant('mj-fractional-dim', (_d, j) => void (lstm(j).batch_input_shape = [null, 2.5, 1]));
   await variant('mj-no-manifest', (_d, j) => void delete j.weightsManifest);
   await variant('mj-manifest-paths-string', (_d, j) => void (j.weightsManifest[0].paths = 'weights.bin'));
-  await variant('mj-missing-weights', async (d) => void (await writeFile(join(d, 'weights.bin.gone'), ''), await import('node:fs/promises').then((f) => f.rm(join(d, 'weights.bin')))));
+  await variant(
+    'mj-missing-weights',
+    async (d) => void (await writeFile(join(d, 'weights.bin.gone'), ''), await import('node:fs/promises').then((f) => f.rm(join(d, 'weights.bin')))),
+  );
   await variant('mj-short-weights', async (d) => void (await truncate(join(d, 'weights.bin'), 100)));
   await variant('mj-traversal', (_d, j) => void (j.weightsManifest[0].paths = ['../../../../../../../../etc/passwd']));
   await variant('mj-huge-weight-shape', (_d, j) => void (j.weightsManifest[0].weights[0].shape = [1e6, 1e6]));
@@ -145,7 +156,10 @@ async function modelJsonFiles(dir: string): Promise<Map<string, string>> {
 async function csvFiles(dir: string): Promise<Map<string, string>> {
   const files = new Map<string, string>();
   const text = await readFile(IMU_CSV, 'utf8');
-  const lines = text.split('\n').filter((l) => l.length > 0).slice(0, 600);
+  const lines = text
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .slice(0, 600);
   const put = async (name: string, body: string | Uint8Array) => {
     const p = join(dir, name);
     await writeFile(p, body);
@@ -153,7 +167,17 @@ async function csvFiles(dir: string): Promise<Map<string, string>> {
   };
   await put('empty.csv', '');
   await put('header-only.csv', lines[0] + '\n');
-  await put('missing-column.csv', lines.map((l) => l.split(',').filter((_c, i) => i !== 3).join(',')).join('\n') + '\n');
+  await put(
+    'missing-column.csv',
+    lines
+      .map((l) =>
+        l
+          .split(',')
+          .filter((_c, i) => i !== 3)
+          .join(','),
+      )
+      .join('\n') + '\n',
+  );
   await put('non-numeric.csv', [lines[0], ...lines.slice(1).map((l) => l.replace(/-?\d+\.\d+/g, 'abc'))].join('\n') + '\n');
   await put('one-10mb-line.csv', 'x,'.repeat(5 * 1024 * 1024));
   await put('nul-bytes.csv', Buffer.from(lines.join('\n').replace(/,/g, ',\0'), 'utf8'));
@@ -185,7 +209,8 @@ export async function buildCorpus(dir: string): Promise<Case[]> {
   if (r.status !== 0) throw new Error(`exporting ${CO2} for the corpus failed: ${r.stderr}`);
 
   const cases: Case[] = [];
-  const add = (command: string, label: string, file: string, args: string[], expect = [2]) => cases.push({ id: `${command} ${label}`, command, file, args, expect });
+  const add = (command: string, label: string, file: string, args: string[], expect = [2]) =>
+    cases.push({ id: `${command} ${label}`, command, file, args, expect });
   let n = 0;
   const o = (ext = '.onnx') => join(out, `o${n++}${ext}`);
 
@@ -218,7 +243,29 @@ export async function buildCorpus(dir: string): Promise<Case[]> {
     // CRLF line ends and a BOM are ordinary CSVs: they must work.
     const valid = /crlf|bom/.test(label) ? [0] : [2];
     add('run', label, f, ['run', BUNDLE, '--input', f, '-o', o('.jsonl')], valid);
-    add('train', label, f, ['train', '--data', f, '--label', 'activity', '--inputs', 'ax,ay,az', '--window', '16', '--arch', 'lstm:4', '--epochs', '1', '-o', join(out, `train${n++}`)], valid);
+    add(
+      'train',
+      label,
+      f,
+      [
+        'train',
+        '--data',
+        f,
+        '--label',
+        'activity',
+        '--inputs',
+        'ax,ay,az',
+        '--window',
+        '16',
+        '--arch',
+        'lstm:4',
+        '--epochs',
+        '1',
+        '-o',
+        join(out, `train${n++}`),
+      ],
+      valid,
+    );
     add('verify --data', label, f, ['verify', FLOAT, INT8, '--data', f], valid);
     add('quantize --eval', label, f, ['quantize', FLOAT, '-o', o(), '--mode', 'int8', '--eval', f], valid);
     // The daemon keeps serving through lines it drops (counted in its metrics).
@@ -232,10 +279,84 @@ export async function buildCorpus(dir: string): Promise<Case[]> {
   flag('--window 1e9', ['bench', FLOAT, '--streams', '1', '--steps', '10', '--window', '1000000000']);
   flag('--steps 1e9', ['streamify', FLOAT, '-o', o(), '--steps', '1000000000']);
   flag('--window 1e9', ['stream', '--model', FLOAT, '--source', `file:${goodCsv}`, '--sink', `jsonl:${o('.jsonl')}`, '--window', '1000000000']);
-  flag('--window 1e9', ['train', '--data', trainCsv, '--label', 'activity', '--inputs', 'ax,ay,az', '--window', '1000000000', '--epochs', '1', '-o', join(out, 'trainw')]);
-  add('train', '--batch-size 1e9', '', ['train', '--data', trainCsv, '--label', 'activity', '--inputs', 'ax,ay,az', '--window', '16', '--arch', 'lstm:4', '--batch-size', '1000000000', '--epochs', '1', '-o', join(out, 'trainb')], [0, 2]); // tfjs takes one batch of all
+  flag('--window 1e9', [
+    'train',
+    '--data',
+    trainCsv,
+    '--label',
+    'activity',
+    '--inputs',
+    'ax,ay,az',
+    '--window',
+    '1000000000',
+    '--epochs',
+    '1',
+    '-o',
+    join(out, 'trainw'),
+  ]);
+  add(
+    'train',
+    '--batch-size 1e9',
+    '',
+    [
+      'train',
+      '--data',
+      trainCsv,
+      '--label',
+      'activity',
+      '--inputs',
+      'ax,ay,az',
+      '--window',
+      '16',
+      '--arch',
+      'lstm:4',
+      '--batch-size',
+      '1000000000',
+      '--epochs',
+      '1',
+      '-o',
+      join(out, 'trainb'),
+    ],
+    [0, 2],
+  ); // tfjs takes one batch of all
   // Overlapping windows of 2000 steps at stride 1 over 12 000 rows: ~7e7 values before training starts.
-  flag('--window 2000 --stride 1', ['train', '--data', trainCsv, '--label', 'activity', '--inputs', 'ax,ay,az', '--window', '2000', '--stride', '1', '--split', '0.6,0.2', '--arch', 'lstm:4', '--epochs', '1', '-o', join(out, 'trains')]);
-  flag('--arch lstm:1e9', ['train', '--data', trainCsv, '--label', 'activity', '--inputs', 'ax,ay,az', '--window', '16', '--arch', 'lstm:1000000000', '--epochs', '1', '-o', join(out, 'traina')]);
+  flag('--window 2000 --stride 1', [
+    'train',
+    '--data',
+    trainCsv,
+    '--label',
+    'activity',
+    '--inputs',
+    'ax,ay,az',
+    '--window',
+    '2000',
+    '--stride',
+    '1',
+    '--split',
+    '0.6,0.2',
+    '--arch',
+    'lstm:4',
+    '--epochs',
+    '1',
+    '-o',
+    join(out, 'trains'),
+  ]);
+  flag('--arch lstm:1e9', [
+    'train',
+    '--data',
+    trainCsv,
+    '--label',
+    'activity',
+    '--inputs',
+    'ax,ay,az',
+    '--window',
+    '16',
+    '--arch',
+    'lstm:1000000000',
+    '--epochs',
+    '1',
+    '-o',
+    join(out, 'traina'),
+  ]);
   return cases;
 }

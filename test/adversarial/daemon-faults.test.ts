@@ -62,7 +62,9 @@ function daemon(args: string[], wrap?: (argv: string[]) => string[]): Daemon {
   proc.stdin!.on('error', () => undefined);
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   return {
-    proc, exited, stderr: () => err,
+    proc,
+    exited,
+    stderr: () => err,
     async send(lines) {
       for (let i = 0; i < lines.length; i += 500) {
         if (!proc.stdin!.write(lines.slice(i, i + 500).join('\n') + '\n')) await new Promise((r) => proc.stdin!.once('drain', r));
@@ -91,11 +93,26 @@ describe('a full disk', () => {
     const ckpt = join(dir, 'full.ckpt');
     const d = daemon(['--sink', 'jsonl:/dev/full', '--sink', `jsonl:${good}`, '--sink', `http://127.0.0.1:${port}`, '--checkpoint', ckpt]);
     const url = `http://127.0.0.1:${port}`;
-    await waitFor(() => health(url).catch(() => ({ status: 0 })), (h) => h.status === 200, 20_000, 'the daemon to answer');
+    await waitFor(
+      () => health(url).catch(() => ({ status: 0 })),
+      (h) => h.status === 200,
+      20_000,
+      'the daemon to answer',
+    );
     const N = 3000;
     await d.send(Array.from({ length: N }, (_, i) => reading(`s${i % 3}`, i)));
-    await waitFor(() => readJsonl(good).length, (n) => n === N, 30_000, 'all predictions in the good sink');
-    const errors = await waitFor(() => metric(url, 'streamcell_sink_errors_total', { sink: 'jsonl:/dev/full', code: 'ENOSPC' }), (n) => n > 0, 10_000, 'ENOSPC counted');
+    await waitFor(
+      () => readJsonl(good).length,
+      (n) => n === N,
+      30_000,
+      'all predictions in the good sink',
+    );
+    const errors = await waitFor(
+      () => metric(url, 'streamcell_sink_errors_total', { sink: 'jsonl:/dev/full', code: 'ENOSPC' }),
+      (n) => n > 0,
+      10_000,
+      'ENOSPC counted',
+    );
     const h = await health(url);
     // A full disk does not fail /healthz (a restart cannot fix it) but says which sink is failing.
     expect(h.status).toBe(200);
@@ -111,7 +128,9 @@ describe('a full disk', () => {
     const recs = readJsonl(good);
     expect(new Set(recs.map((r) => `${r.stream}/${r.seq}`)).size).toBe(N);
     expect(d.stderr()).toMatch(/sink write failed; queueing and retrying/);
-    console.log(`[fault /dev/full] ${N} readings: good sink ${recs.length}, ENOSPC errors counted ${errors}, exit 0 on SIGTERM, checkpoint ${statSync(ckpt).size} bytes`);
+    console.log(
+      `[fault /dev/full] ${N} readings: good sink ${recs.length}, ENOSPC errors counted ${errors}, exit 0 on SIGTERM, checkpoint ${statSync(ckpt).size} bytes`,
+    );
   });
 
   it('the MQTT queue on a full 64 KiB tmpfs with the broker down: no crash, everything arrives once the broker is back', async () => {
@@ -128,11 +147,26 @@ describe('a full disk', () => {
         ['--sink', `mqtt://127.0.0.1:${broker.port}/preds/#?queue=${qdir}&client=fault-sink`, '--sink', `jsonl:${out}`, '--sink', `http://127.0.0.1:${port}`],
         (argv) => ['unshare', '--user', '--map-root-user', '--mount', 'sh', '-c', `mount -t tmpfs -o size=64k tmpfs '${qdir}' && exec "$@"`, 'sh', ...argv],
       );
-      await waitFor(() => health(url).catch(() => ({ status: 0 })), (h) => h.status === 200, 20_000, 'the daemon to answer');
+      await waitFor(
+        () => health(url).catch(() => ({ status: 0 })),
+        (h) => h.status === 200,
+        20_000,
+        'the daemon to answer',
+      );
       const N = 2000; // ~200 B each: several times what the tmpfs holds
       await d.send(Array.from({ length: N }, (_, i) => reading(`m${i % 2}`, i)));
-      await waitFor(() => readJsonl(out).length, (n) => n === N, 30_000, 'all predictions in the JSONL sink');
-      const enospc = await waitFor(() => metric(url, 'streamcell_sink_errors_total', { code: 'ENOSPC' }), (n) => n > 0, 10_000, 'ENOSPC counted for the queue');
+      await waitFor(
+        () => readJsonl(out).length,
+        (n) => n === N,
+        30_000,
+        'all predictions in the JSONL sink',
+      );
+      const enospc = await waitFor(
+        () => metric(url, 'streamcell_sink_errors_total', { code: 'ENOSPC' }),
+        (n) => n > 0,
+        10_000,
+        'ENOSPC counted for the queue',
+      );
       const h = await health(url);
       expect(h.body.sinks.find((s: { uri: string }) => s.uri.startsWith('mqtt://')).ok).toBe(false);
 
@@ -147,7 +181,12 @@ describe('a full disk', () => {
           got.add(`${m.stream}/${m.seq}`);
         });
         // The sink reconnects with a backoff of up to 30 s; records held in memory are published then.
-        await waitFor(() => got.size, (n) => n === N, 60_000, 'every prediction over MQTT');
+        await waitFor(
+          () => got.size,
+          (n) => n === N,
+          60_000,
+          'every prediction over MQTT',
+        );
         const overflow = await metric(url, 'streamcell_queue_overflow_total');
         expect(overflow).toBe(0);
         d.proc.stdin!.end();
@@ -186,7 +225,23 @@ describe('a full disk', () => {
       const errors = (await m.sinkErrors.get()).values.reduce((a, v) => a + v.value, 0);
       console.log(JSON.stringify({ failing, recovered: s.health(), lines, errors }));
     `;
-    const r = spawnSync('unshare', ['--user', '--map-root-user', '--mount', 'sh', '-c', `mount -t tmpfs -o size=256k tmpfs '${mnt}' && exec "$@"`, 'sh', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(
+      'unshare',
+      [
+        '--user',
+        '--map-root-user',
+        '--mount',
+        'sh',
+        '-c',
+        `mount -t tmpfs -o size=256k tmpfs '${mnt}' && exec "$@"`,
+        'sh',
+        process.execPath,
+        '--input-type=module',
+        '-e',
+        script,
+      ],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { failing: { ok: boolean; detail: string }; recovered: { ok: boolean }; lines: number[]; errors: number };
     expect(out.failing.ok).toBe(false);
@@ -212,14 +267,29 @@ describe('bounded memory', () => {
     const url = `http://127.0.0.1:${port}`;
     const ckpt = join(dir, 'ids.ckpt');
     const d = daemon(['--sink', `http://127.0.0.1:${port}`, '--checkpoint', ckpt, '--checkpoint-every', '1']);
-    await waitFor(() => health(url).catch(() => ({ status: 0 })), (h) => h.status === 200, 20_000, 'the daemon to answer');
+    await waitFor(
+      () => health(url).catch(() => ({ status: 0 })),
+      (h) => h.status === 200,
+      20_000,
+      'the daemon to answer',
+    );
     const N = 100_000;
     await d.send(Array.from({ length: N }, (_, i) => reading(`id-${i}`, i)));
-    await waitFor(() => metric(url, 'streamcell_predictions_out_total'), (n) => n === N, 90_000, 'a prediction per reading');
+    await waitFor(
+      () => metric(url, 'streamcell_predictions_out_total'),
+      (n) => n === N,
+      90_000,
+      'a prediction per reading',
+    );
     const text = await (await fetch(`${url}/metrics`)).text();
     const streams = await metric(url, 'streamcell_streams');
     const evicted = await metric(url, 'streamcell_streams_evicted');
-    await waitFor(() => (existsSync(ckpt) ? statSync(ckpt).mtimeMs : 0), (t) => t > 0, 5000, 'a checkpoint');
+    await waitFor(
+      () => (existsSync(ckpt) ? statSync(ckpt).mtimeMs : 0),
+      (t) => t > 0,
+      5000,
+      'a checkpoint',
+    );
     const peak = d.peakMb();
     const h = await health(url);
     d.proc.kill('SIGTERM');
@@ -235,17 +305,29 @@ describe('bounded memory', () => {
     // 10,000 streams × (2 × 32 floats of state + id + counter): well under 10 MB.
     expect(ckptBytes).toBeLessThan(10 * 2 ** 20);
     expect(peak).toBeLessThan(500);
-    console.log(`[bounded ids] ${N} unique ids: pool ${streams} streams, evicted ${evicted}, /metrics ${text.length} B, checkpoint ${ckptBytes} B, peak RSS ${peak.toFixed(0)} MB`);
+    console.log(
+      `[bounded ids] ${N} unique ids: pool ${streams} streams, evicted ${evicted}, /metrics ${text.length} B, checkpoint ${ckptBytes} B, peak RSS ${peak.toFixed(0)} MB`,
+    );
   });
 
   it('80 dashboard clients that never read: /healthz answers in < 100 ms, extra clients refused, slow ones dropped', async () => {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const d = daemon(['--sink', `http://127.0.0.1:${port}`]);
-    await waitFor(() => health(url).catch(() => ({ status: 0 })), (h) => h.status === 200, 20_000, 'the daemon to answer');
+    await waitFor(
+      () => health(url).catch(() => ({ status: 0 })),
+      (h) => h.status === 200,
+      20_000,
+      'the daemon to answer',
+    );
     // Fill the dashboard's history: 100 streams × 500 predictions (the default bounds).
     await d.send(Array.from({ length: 50_000 }, (_, i) => reading(`h${i % 100}`, i)));
-    await waitFor(() => metric(url, 'streamcell_predictions_out_total'), (n) => n === 50_000, 60_000, 'history predictions');
+    await waitFor(
+      () => metric(url, 'streamcell_predictions_out_total'),
+      (n) => n === 50_000,
+      60_000,
+      'history predictions',
+    );
     // 80 clients ask for /events and never read a byte.
     const statuses: string[] = [];
     for (let i = 0; i < 80; i++) {
@@ -255,14 +337,24 @@ describe('bounded memory', () => {
       s.once('connect', () => s.write(`GET /events HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`));
       s.once('readable', () => statuses.push(String(s.read(16) ?? '')));
     }
-    await waitFor(() => statuses.length, (n) => n === 80, 20_000, 'every client answered (200 or 503)');
+    await waitFor(
+      () => statuses.length,
+      (n) => n === 80,
+      20_000,
+      'every client answered (200 or 503)',
+    );
     // Live traffic while they sit there; /healthz measured throughout.
     const latencies: number[] = [];
     const sending = d.send(Array.from({ length: 20_000 }, (_, i) => reading(`h${i % 100}`, i)));
     const t0 = Date.now();
     while (Date.now() - t0 < 4000) latencies.push((await health(url)).ms);
     await sending;
-    await waitFor(() => metric(url, 'streamcell_predictions_out_total'), (n) => n === 70_000, 60_000, 'live predictions');
+    await waitFor(
+      () => metric(url, 'streamcell_predictions_out_total'),
+      (n) => n === 70_000,
+      60_000,
+      'live predictions',
+    );
     latencies.sort((a, b) => a - b);
     const max = latencies.at(-1)!;
     const p95 = latencies[Math.floor(latencies.length * 0.95)]!;
@@ -275,7 +367,9 @@ describe('bounded memory', () => {
     expect(p95).toBeLessThan(100);
     expect(max).toBeLessThan(1000);
     expect(refused).toBe(80 - 32);
-    console.log(`[bounded SSE] 80 non-reading clients: ${refused} refused (limit 32), /healthz ${latencies.length} requests, p50 ${latencies[latencies.length >> 1]!.toFixed(1)} ms, p95 ${p95.toFixed(1)} ms, max ${max.toFixed(1)} ms`);
+    console.log(
+      `[bounded SSE] 80 non-reading clients: ${refused} refused (limit 32), /healthz ${latencies.length} requests, p50 ${latencies[latencies.length >> 1]!.toFixed(1)} ms, p95 ${p95.toFixed(1)} ms, max ${max.toFixed(1)} ms`,
+    );
   });
 });
 
@@ -324,7 +418,12 @@ describe('hostile flags and secrets', () => {
     const d = daemon(['--sink', `http://0.0.0.0:${port}`], (argv) => ['env', `STREAMCELL_HTTP_TOKEN_FILE=${file}`, ...argv]);
     const url = `http://127.0.0.1:${port}`;
     // /healthz from this machine needs no token (the health timer, the deploy gate) …
-    await waitFor(() => health(url).catch(() => ({ status: 0 })), (h) => h.status === 200, 20_000, 'the daemon to answer');
+    await waitFor(
+      () => health(url).catch(() => ({ status: 0 })),
+      (h) => h.status === 200,
+      20_000,
+      'the daemon to answer',
+    );
     // … every other route does.
     expect((await fetch(`${url}/metrics`)).status).toBe(401);
     expect((await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
@@ -337,13 +436,30 @@ describe('hostile flags and secrets', () => {
   it('monotonic time is on by default: a reading older than the previous one of its stream is dropped and counted', async () => {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const d = daemon(['--sink', `http://127.0.0.1:${port}`], (argv) => argv.map((a) => (a === 'stdin:?format=jsonl&stream=stream' ? 'stdin:?format=jsonl&stream=stream&time=t' : a)));
-    await waitFor(() => health(url).catch(() => ({ status: 0 })), (h) => h.status === 200, 20_000, 'the daemon to answer');
+    const d = daemon(['--sink', `http://127.0.0.1:${port}`], (argv) =>
+      argv.map((a) => (a === 'stdin:?format=jsonl&stream=stream' ? 'stdin:?format=jsonl&stream=stream&time=t' : a)),
+    );
+    await waitFor(
+      () => health(url).catch(() => ({ status: 0 })),
+      (h) => h.status === 200,
+      20_000,
+      'the daemon to answer',
+    );
     const at = (t: number) => JSON.stringify({ stream: 'a', t, ax: 0, ay: 0, az: 1 });
     await d.send([at(1000), at(2000), at(1500), at(3000)]);
-    await waitFor(() => metric(url, 'streamcell_dropped_total', { reason: 'time-backwards' }), (n) => n === 1, 10_000, 'the backwards reading dropped');
+    await waitFor(
+      () => metric(url, 'streamcell_dropped_total', { reason: 'time-backwards' }),
+      (n) => n === 1,
+      10_000,
+      'the backwards reading dropped',
+    );
     // The drop is counted at validation, before the readings around it are predicted: wait for those.
-    await waitFor(() => metric(url, 'streamcell_predictions_out_total'), (n) => n >= 3, 10_000, 'the three in-order readings predicted');
+    await waitFor(
+      () => metric(url, 'streamcell_predictions_out_total'),
+      (n) => n >= 3,
+      10_000,
+      'the three in-order readings predicted',
+    );
     expect(await metric(url, 'streamcell_predictions_out_total')).toBe(3);
     d.proc.kill('SIGTERM');
     expect(await d.exited).toBe(0);

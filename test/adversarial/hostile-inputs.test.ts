@@ -72,7 +72,9 @@ function runCase(c: Case, memFile: string): Promise<Outcome> {
   return new Promise((resolvePromise) => {
     const start = Date.now();
     const p = spawn('/usr/bin/time', ['-f', '%M', '-o', memFile, process.execPath, BIN, ...c.args], {
-      cwd: root, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: root,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, STREAMCELL_DEBUG: '1', NO_COLOR: '1' },
     });
     const pid = p.pid!;
@@ -109,7 +111,7 @@ function runCase(c: Case, memFile: string): Promise<Outcome> {
       // /usr/bin/time reports a child killed by a signal as "Command terminated by signal N".
       const sig = /terminated by signal (\d+)/.exec(timeOut)?.[1];
       const status = killedFor || sig ? null : code;
-      const named = c.file ? basename(c.file) : c.args.find((a) => a.startsWith('--') && c.id.includes(a)) ?? '';
+      const named = c.file ? basename(c.file) : (c.args.find((a) => a.startsWith('--') && c.id.includes(a)) ?? '');
       const namesFile = named !== '' && stderr.includes(named === 'model.json' ? basename(join(c.file, '..')) : named);
       let why: string | undefined;
       if (killedFor) why = `killed: over ${killedFor === 'time' ? `${TIME_LIMIT_MS / 1000} s` : `${RSS_KILL_KB / 1024} MB`}`;
@@ -118,7 +120,19 @@ function runCase(c: Case, memFile: string): Promise<Outcome> {
       else if (status === 2 && !namesFile) why = `exit 2 without naming ${named}`;
       else if (wallMs > TIME_LIMIT_MS) why = `took ${wallMs} ms`;
       else if (peakKb > RSS_LIMIT_KB) why = `peak RSS ${Math.round(peakKb / 1024)} MB`;
-      resolvePromise({ id: c.id, command: c.command, status, signal: signal ?? (sig ? `signal ${sig}` : null), killedFor, wallMs, peakKb, stderr, namesFile, clean: !why, why });
+      resolvePromise({
+        id: c.id,
+        command: c.command,
+        status,
+        signal: signal ?? (sig ? `signal ${sig}` : null),
+        killedFor,
+        wallMs,
+        peakKb,
+        stderr,
+        namesFile,
+        clean: !why,
+        why,
+      });
     });
   });
 }
@@ -129,9 +143,11 @@ beforeAll(async () => {
   cases = await buildCorpus(root);
   const queue = [...cases];
   let k = 0;
-  await Promise.all(Array.from({ length: POOL }, async () => {
-    for (let c = queue.shift(); c; c = queue.shift()) outcomes.push(await runCase(c, join(root, `time-${k++}.txt`)));
-  }));
+  await Promise.all(
+    Array.from({ length: POOL }, async () => {
+      for (let c = queue.shift(); c; c = queue.shift()) outcomes.push(await runCase(c, join(root, `time-${k++}.txt`)));
+    }),
+  );
 }, 600_000);
 
 afterAll(async () => {
@@ -150,13 +166,27 @@ afterAll(async () => {
     perCommand: per,
     slowestMs: Math.max(...outcomes.map((o) => o.wallMs)),
     peakRssMb: Math.round(Math.max(...outcomes.map((o) => o.peakKb)) / 1024),
-    failures: outcomes.filter((o) => !o.clean).map((o) => ({ id: o.id, why: o.why, stderr: o.stderr.split('\n').filter(Boolean).slice(0, 3).join(' | ').slice(0, 400) })),
-    cases: outcomes.map((o) => ({ id: o.id, status: o.status, wallMs: o.wallMs, peakMb: Math.round(o.peakKb / 1024), clean: o.clean, message: /streamcell: (.*)/.exec(o.stderr)?.[1]?.slice(0, 300) })),
+    failures: outcomes
+      .filter((o) => !o.clean)
+      .map((o) => ({ id: o.id, why: o.why, stderr: o.stderr.split('\n').filter(Boolean).slice(0, 3).join(' | ').slice(0, 400) })),
+    cases: outcomes.map((o) => ({
+      id: o.id,
+      status: o.status,
+      wallMs: o.wallMs,
+      peakMb: Math.round(o.peakKb / 1024),
+      clean: o.clean,
+      message: /streamcell: (.*)/.exec(o.stderr)?.[1]?.slice(0, 300),
+    })),
   };
   await mkdir(join(REPO, 'bench-results'), { recursive: true });
   await writeFile(join(REPO, 'bench-results', 'adversarial.json'), JSON.stringify(summary, null, 2) + '\n');
-  console.log(`adversarial corpus: ${summary.clean}/${summary.tried} cases handled cleanly (exit 0, or exit 2 naming the file); ` +
-    Object.entries(per).map(([c, s]) => `${c} ${s.clean}/${s.tried}`).join(', ') + `; slowest ${summary.slowestMs} ms, peak RSS ${summary.peakRssMb} MB`);
+  console.log(
+    `adversarial corpus: ${summary.clean}/${summary.tried} cases handled cleanly (exit 0, or exit 2 naming the file); ` +
+      Object.entries(per)
+        .map(([c, s]) => `${c} ${s.clean}/${s.tried}`)
+        .join(', ') +
+      `; slowest ${summary.slowestMs} ms, peak RSS ${summary.peakRssMb} MB`,
+  );
 });
 
 describe('hostile inputs end in exit 0 or 2 naming the file, within 10 s and 500 MB', () => {
@@ -167,7 +197,9 @@ describe('hostile inputs end in exit 0 or 2 naming the file, within 10 s and 500
   });
 
   it('every case is handled cleanly', () => {
-    const bad = outcomes.filter((o) => !o.clean).map((o) => `${o.id}: ${o.why}\n    ${o.stderr.split('\n').filter(Boolean).slice(0, 2).join('\n    ').slice(0, 300)}`);
+    const bad = outcomes
+      .filter((o) => !o.clean)
+      .map((o) => `${o.id}: ${o.why}\n    ${o.stderr.split('\n').filter(Boolean).slice(0, 2).join('\n    ').slice(0, 300)}`);
     expect(bad, bad.join('\n')).toEqual([]);
   });
 
@@ -194,7 +226,16 @@ describe('hostile inputs end in exit 0 or 2 naming the file, within 10 s and 500
   it('the valid control inputs in the corpus still succeed (exit 0)', () => {
     // A CRLF or BOM recording is a normal CSV: it must predict, not merely fail cleanly.
     // A fixed time axis of 50 000 or 10⁹ steps streams: the step check runs a bounded prefix on the freed model.
-    for (const id of ['run crlf.csv', 'run bom.csv', 'train crlf.csv', 'inspect huge-time-dim.onnx', 'inspect mj-huge-time', 'streamify long-time-dim.onnx', 'streamify huge-time-dim.onnx', 'bench huge-time-dim.onnx']) {
+    for (const id of [
+      'run crlf.csv',
+      'run bom.csv',
+      'train crlf.csv',
+      'inspect huge-time-dim.onnx',
+      'inspect mj-huge-time',
+      'streamify long-time-dim.onnx',
+      'streamify huge-time-dim.onnx',
+      'bench huge-time-dim.onnx',
+    ]) {
       const o = outcomes.find((x) => x.id === id);
       expect(o, id).toBeDefined();
       expect(o!.status, `${id}: ${o!.stderr}`).toBe(0);

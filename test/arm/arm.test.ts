@@ -26,7 +26,11 @@ let cpuinfo: string;
 const apps: Record<string, string> = {};
 let reference: number[][];
 
-interface Run { status: number | null; stdout: string; stderr: string }
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 function sh(cmd: string, args: string[], env: Record<string, string> = {}, timeoutMs = 300_000): Run {
   const r = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, ...env }, timeout: timeoutMs, cwd: tmp });
@@ -40,7 +44,10 @@ function arm(arch: 'arm64' | 'armv7', args: string[], o: { cpuinfo?: string; cpu
 }
 
 function predictions(file: string): number[][] {
-  return readFileSync(file, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { outputs: { activity: number[] } }).outputs.activity);
+  return readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => (JSON.parse(l) as { outputs: { activity: number[] } }).outputs.activity);
 }
 
 function maxDiff(a: number[][], b: number[][]): number {
@@ -53,7 +60,13 @@ function maxDiff(a: number[][], b: number[][]): number {
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'streamcell-arm-'));
   csv = join(tmp, 'imu.csv');
-  writeFileSync(csv, readFileSync(join(ROOT, 'models/imu-activity/data.csv'), 'utf8').split('\n').slice(0, ROWS + 1).join('\n') + '\n');
+  writeFileSync(
+    csv,
+    readFileSync(join(ROOT, 'models/imu-activity/data.csv'), 'utf8')
+      .split('\n')
+      .slice(0, ROWS + 1)
+      .join('\n') + '\n',
+  );
   cpuinfo = join(tmp, 'cpuinfo');
   writeFileSync(cpuinfo, PI4_CPUINFO);
   // x86 reference, this machine's own Node and install.
@@ -92,7 +105,9 @@ describe('the shipped bundle on emulated ARM boards', () => {
     const out = join(tmp, 'arm64-crash.jsonl');
     const r = arm('arm64', [join(apps.arm64!, 'dist/cli/bin.js'), 'run', BUNDLE, '--input', csv, '-o', out]);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/backend: onnxruntime-web 1\.\d+\.\d+ \(fallback: onnxruntime-node skipped — native probe: loading onnxruntime-node killed the process with SIG(SEGV|ILL|BUS)\)/);
+    expect(r.stderr).toMatch(
+      /backend: onnxruntime-web 1\.\d+\.\d+ \(fallback: onnxruntime-node skipped — native probe: loading onnxruntime-node killed the process with SIG(SEGV|ILL|BUS)\)/,
+    );
     expect(maxDiff(predictions(out), reference)).toBeLessThanOrEqual(1e-5);
   }, 300_000);
 
@@ -106,11 +121,18 @@ describe('the shipped bundle on emulated ARM boards', () => {
 
   it('arm64: a short `stream` from a file and the `demo` through a pty', () => {
     const out = join(tmp, 'stream.jsonl');
-    const s = arm('arm64', [join(apps.arm64!, 'dist/cli/bin.js'), 'stream', '--bundle', BUNDLE, '--source', `file:${csv}`, '--sink', `jsonl:${out}`, '--duration', '120'], { cpu: 'cortex-a72', cpuinfo });
+    const s = arm(
+      'arm64',
+      [join(apps.arm64!, 'dist/cli/bin.js'), 'stream', '--bundle', BUNDLE, '--source', `file:${csv}`, '--sink', `jsonl:${out}`, '--duration', '120'],
+      { cpu: 'cortex-a72', cpuinfo },
+    );
     expect(s.status, s.stderr).toBe(0);
     expect(s.stderr).toMatch(/"msg":"device; backend: onnxruntime-node/);
     expect(maxDiff(predictions(out), reference)).toBeLessThanOrEqual(1e-5);
-    const d = arm('arm64', [join(apps.arm64!, 'dist/cli/bin.js'), 'demo', '--bundle', BUNDLE, '--seconds', '6', '--port', '18571'], { cpu: 'cortex-a72', cpuinfo });
+    const d = arm('arm64', [join(apps.arm64!, 'dist/cli/bin.js'), 'demo', '--bundle', BUNDLE, '--seconds', '6', '--port', '18571'], {
+      cpu: 'cortex-a72',
+      cpuinfo,
+    });
     expect(d.status, d.stderr).toBe(0);
     expect(d.stdout).toMatch(/backend: onnxruntime-node/);
     expect(Number(/(\d+) predictions\./.exec(d.stdout)?.[1])).toBeGreaterThan(0);
@@ -119,19 +141,46 @@ describe('the shipped bundle on emulated ARM boards', () => {
 
 describe('install-on-device.sh under emulated ARM Node', () => {
   // qemu-arm's default CPU for armv7: its cortex-a15 model lacks an instruction Node 20's V8 uses.
-  it.each([['arm64', 'cortex-a72'], ['armv7', undefined]] as const)('%s: installs lean, and the installed daemon predicts for --duration 5', (arch, cpu) => {
-    const root = join(tmp, `root-${arch}`);
-    // This machine's npm does the install (for the board's CPU); everything else is the board's Node.
-    const npm = `${process.execPath} ${join(process.execPath, '../../lib/node_modules/npm/bin/npm-cli.js')}`;
-    const r = arm(arch, ['bash', join(ROOT, 'scripts/install-on-device.sh'), '--root', root, '--no-service'], { exec: true, cpu, cpuinfo, env: { NPM: npm } });
-    expect(r.status, r.stderr + r.stdout).toBe(0);
-    const size = /installed in \S+ \((\d+(?:\.\d+)?)M, linux-(\w+), v20/.exec(r.stdout);
-    expect(size?.[2]).toBe(arch === 'arm64' ? 'arm64' : 'arm');
-    expect(Number(size?.[1])).toBeLessThanOrEqual(arch === 'arm64' ? 120 : 60);
-    const out = join(tmp, `installed-${arch}.jsonl`);
-    const d = arm(arch, [join(root, 'opt/streamcell/dist/cli/bin.js'), 'stream', '--model', join(root, 'opt/streamcell/models/co2-lstm/model.step.onnx'), '--source', `file:${join(ROOT, 'models/co2-weekly-mauna-loa.csv')}?rate=100`, '--sink', `jsonl:${out}`, '--duration', '5'], { cpu, cpuinfo });
-    expect(d.status, d.stderr).toBe(0);
-    expect(d.stderr).toMatch(/--duration 5 s reached/);
-    expect(readFileSync(out, 'utf8').trim().split('\n').length).toBeGreaterThan(10);
-  }, 600_000);
+  it.each([
+    ['arm64', 'cortex-a72'],
+    ['armv7', undefined],
+  ] as const)(
+    '%s: installs lean, and the installed daemon predicts for --duration 5',
+    (arch, cpu) => {
+      const root = join(tmp, `root-${arch}`);
+      // This machine's npm does the install (for the board's CPU); everything else is the board's Node.
+      const npm = `${process.execPath} ${join(process.execPath, '../../lib/node_modules/npm/bin/npm-cli.js')}`;
+      const r = arm(arch, ['bash', join(ROOT, 'scripts/install-on-device.sh'), '--root', root, '--no-service'], {
+        exec: true,
+        cpu,
+        cpuinfo,
+        env: { NPM: npm },
+      });
+      expect(r.status, r.stderr + r.stdout).toBe(0);
+      const size = /installed in \S+ \((\d+(?:\.\d+)?)M, linux-(\w+), v20/.exec(r.stdout);
+      expect(size?.[2]).toBe(arch === 'arm64' ? 'arm64' : 'arm');
+      expect(Number(size?.[1])).toBeLessThanOrEqual(arch === 'arm64' ? 120 : 60);
+      const out = join(tmp, `installed-${arch}.jsonl`);
+      const d = arm(
+        arch,
+        [
+          join(root, 'opt/streamcell/dist/cli/bin.js'),
+          'stream',
+          '--model',
+          join(root, 'opt/streamcell/models/co2-lstm/model.step.onnx'),
+          '--source',
+          `file:${join(ROOT, 'models/co2-weekly-mauna-loa.csv')}?rate=100`,
+          '--sink',
+          `jsonl:${out}`,
+          '--duration',
+          '5',
+        ],
+        { cpu, cpuinfo },
+      );
+      expect(d.status, d.stderr).toBe(0);
+      expect(d.stderr).toMatch(/--duration 5 s reached/);
+      expect(readFileSync(out, 'utf8').trim().split('\n').length).toBeGreaterThan(10);
+    },
+    600_000,
+  );
 });

@@ -70,10 +70,12 @@ describe('export refuses bad models with exit 2 naming file and cause', () => {
   });
 
   it('wrong weight shape in the manifest (same byte count)', async () => {
-    const dir = await variant('shape', (d) => editJson(d, (j) => {
-      const k = j.weightsManifest[0].weights.find((w: { name: string }) => w.name === 'lstm/kernel');
-      k.shape = [...k.shape].reverse();
-    }));
+    const dir = await variant('shape', (d) =>
+      editJson(d, (j) => {
+        const k = j.weightsManifest[0].weights.find((w: { name: string }) => w.name === 'lstm/kernel');
+        k.shape = [...k.shape].reverse();
+      }),
+    );
     const r = exportFails(dir);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain(join(dir, 'model.json'));
@@ -82,18 +84,22 @@ describe('export refuses bad models with exit 2 naming file and cause', () => {
   });
 
   it('wrong weight shape in the manifest (byte count differs)', async () => {
-    const dir = await variant('shape2', (d) => editJson(d, (j) => {
-      j.weightsManifest[0].weights.find((w: { name: string }) => w.name === 'head/kernel').shape = [4, 2];
-    }));
+    const dir = await variant('shape2', (d) =>
+      editJson(d, (j) => {
+        j.weightsManifest[0].weights.find((w: { name: string }) => w.name === 'head/kernel').shape = [4, 2];
+      }),
+    );
     const r = exportFails(dir);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/need \d+: the file is truncated or the manifest's shapes are wrong/);
   });
 
   it('unknown layer class', async () => {
-    const dir = await variant('unknown', (d) => editJson(d, (j) => {
-      j.modelTopology.config.layers[1].class_name = 'FancyAttention';
-    }));
+    const dir = await variant('unknown', (d) =>
+      editJson(d, (j) => {
+        j.modelTopology.config.layers[1].class_name = 'FancyAttention';
+      }),
+    );
     const r = exportFails(dir);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain(join(dir, 'model.json'));
@@ -103,9 +109,11 @@ describe('export refuses bad models with exit 2 naming file and cause', () => {
   });
 
   it('unsupported option names the layer and option', async () => {
-    const dir = await variant('option', (d) => editJson(d, (j) => {
-      j.modelTopology.config.layers[0].config.activation = 'crelu';
-    }));
+    const dir = await variant('option', (d) =>
+      editJson(d, (j) => {
+        j.modelTopology.config.layers[0].config.activation = 'crelu';
+      }),
+    );
     const r = exportFails(dir);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/layer 'lstm' \(LSTM\): activation 'crelu' is not supported/);

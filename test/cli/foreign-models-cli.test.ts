@@ -83,7 +83,10 @@ describe('foreign models: bad flags and files are exit 2', () => {
 
   it('the daemon serves a PyTorch sequence model with a free time length given --window, and says so without it', async () => {
     const csv = join(dir, 'x.csv');
-    await writeFile(csv, ['a,b,c', ...Array.from({ length: 40 }, (_, t) => [Math.sin(t / 3), Math.cos(t / 5), t / 40].map((v) => v.toFixed(4)).join(','))].join('\n') + '\n');
+    await writeFile(
+      csv,
+      ['a,b,c', ...Array.from({ length: 40 }, (_, t) => [Math.sin(t / 3), Math.cos(t / 5), t / 40].map((v) => v.toFixed(4)).join(','))].join('\n') + '\n',
+    );
     const model = join(TORCH, 'lstm_head_seq.onnx');
     const no = runCli(['stream', '--model', model, '--source', `file:${csv}`, '--sink', 'jsonl:-', '--duration', '5']);
     expect(no.status, no.stderr).toBe(2);

@@ -21,7 +21,15 @@ interface Report {
   files: { role: string; path: string; bytes: number; sha256: string }[];
   signature: { present: boolean; verified: boolean };
   checksumsVerified: boolean;
-  models: { role: string; format: string; inputs: { name: string }[]; outputs: { name: string }[]; ops: Record<string, number>; parameters: number; states: unknown[] }[];
+  models: {
+    role: string;
+    format: string;
+    inputs: { name: string }[];
+    outputs: { name: string }[];
+    ops: Record<string, number>;
+    parameters: number;
+    states: unknown[];
+  }[];
 }
 
 beforeAll(async () => {

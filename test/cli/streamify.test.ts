@@ -50,7 +50,9 @@ describe('streamcell streamify', () => {
     expect(runCli(['export', p, '-o', join(dir, 'gap.onnx'), '--no-verify']).status).toBe(0);
     const r = runCli(['streamify', join(dir, 'gap.onnx'), '-o', join(dir, 'gap.step.onnx')]);
     expect(r.status, r.stderr).toBe(2);
-    expect(r.stderr).toMatch(/differs from the sequence model \(output '\S+', max abs error \S+ > 0\.0001 over 8 comparisons in 8 steps\): some layer looks at the whole window/);
+    expect(r.stderr).toMatch(
+      /differs from the sequence model \(output '\S+', max abs error \S+ > 0\.0001 over 8 comparisons in 8 steps\): some layer looks at the whole window/,
+    );
     expect(r.stderr).toContain(join(dir, 'gap.onnx'));
     expect(existsSync(join(dir, 'gap.step.onnx'))).toBe(false);
   });

@@ -39,7 +39,12 @@ describe('bundle: run == stream over a pty', () => {
         ws.write(csv.slice(i, i + 100).join('\n') + '\n');
         await new Promise((res) => setTimeout(res, 15));
       }
-      const got = await waitFor(() => readJsonl(live), (x) => x.length >= 3000, 30000, '3000 live predictions');
+      const got = await waitFor(
+        () => readJsonl(live),
+        (x) => x.length >= 3000,
+        30000,
+        '3000 live predictions',
+      );
       ws.destroy();
       expect(got.map((x) => x.label)).toEqual(want.map((x) => x.label));
       let err = 0;

@@ -57,10 +57,19 @@ describe('streamcell stream (CLI)', () => {
   });
 
   it('stdin JSON lines → predictions on stdout, then exits when stdin ends', () => {
-    const lines = Array.from({ length: 64 }, (_, i) => JSON.stringify({ stream: i % 2 ? 'b' : 'a', ax: Math.sin(i), ay: 0.1, az: 1 })).join('\n') + '\n{"stream":"a","ax":1}\n';
-    const r = spawnSync(process.execPath, [CLI, 'stream', '--model', imu, '--source', 'stdin:?format=jsonl', '--sink', 'jsonl:-', '--log-level', 'silent'], { input: lines, encoding: 'utf8', timeout: 60000 });
+    const lines =
+      Array.from({ length: 64 }, (_, i) => JSON.stringify({ stream: i % 2 ? 'b' : 'a', ax: Math.sin(i), ay: 0.1, az: 1 })).join('\n') +
+      '\n{"stream":"a","ax":1}\n';
+    const r = spawnSync(process.execPath, [CLI, 'stream', '--model', imu, '--source', 'stdin:?format=jsonl', '--sink', 'jsonl:-', '--log-level', 'silent'], {
+      input: lines,
+      encoding: 'utf8',
+      timeout: 60000,
+    });
     expect(r.status, r.stderr).toBe(0);
-    const recs = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const recs = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(recs.length).toBe(64);
     expect(recs.filter((x) => x.stream === 'a').map((x) => x.seq)).toEqual(Array.from({ length: 32 }, (_, i) => i));
   });

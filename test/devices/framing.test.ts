@@ -16,9 +16,15 @@ function run<T>(parser: NodeJS.ReadWriteStream, chunks: Buffer[]): Promise<T[]> 
 
 describe('LineParser', () => {
   it('splits LF and CRLF across chunk boundaries; counts overlong and partial lines', async () => {
-    const out = await run<LineChunk>(new LineParser({ maxLength: 10 }), [Buffer.from('1.5\r\n2.'), Buffer.from('5\n'), Buffer.from('x'.repeat(30) + '\n3\n'), Buffer.from('4')]);
+    const out = await run<LineChunk>(new LineParser({ maxLength: 10 }), [
+      Buffer.from('1.5\r\n2.'),
+      Buffer.from('5\n'),
+      Buffer.from('x'.repeat(30) + '\n3\n'),
+      Buffer.from('4'),
+    ]);
     expect(out).toMatchObject([
-      { line: '1.5' }, { line: '2.5' },
+      { line: '1.5' },
+      { line: '2.5' },
       { drop: { reason: 'overlong' } },
       { line: '3' },
       { drop: { reason: 'malformed', detail: 'partial line at end of stream' } },
@@ -74,7 +80,10 @@ describe('BinaryFrameParser', () => {
     const all = Buffer.concat([Buffer.from([0x01, 0x02]), a, b, c]);
     const out = await run<FrameChunk>(new BinaryFrameParser(opts), [all.subarray(0, 5), all.subarray(5, 13), all.subarray(13)]);
     const frames = out.filter((o): o is { values: number[] } => 'values' in o);
-    expect(frames.map((f) => f.values.map((v) => Math.round(v * 1000) / 1000))).toEqual([[0.1, -0.2, 9.81], [-1, 0, 1]]);
+    expect(frames.map((f) => f.values.map((v) => Math.round(v * 1000) / 1000))).toEqual([
+      [0.1, -0.2, 9.81],
+      [-1, 0, 1],
+    ]);
     expect(out.filter((o) => 'drop' in o).map((o) => (o as { drop: { reason: string } }).drop.reason)).toContain('crc');
   });
 

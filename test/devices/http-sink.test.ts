@@ -106,54 +106,61 @@ function parsePrometheusText(text: string): Map<string, Family> {
     return f;
   };
 
-  text.split('\n').slice(0, -1).forEach((line, n) => {
-    const where = `line ${n + 1}`;
-    if (line === '') return;
-    if (line.startsWith('#')) {
-      const m = /^#[ \t]+(HELP|TYPE)[ \t]+(\S+)(?:[ \t]+(.*))?$/.exec(line);
-      if (!m) return; // other comments are allowed
-      const [, kw, name, rest = ''] = m as unknown as [string, string, string, string?];
-      if (!METRIC_NAME.test(name)) throw new Error(`${where}: bad metric name '${name}'`);
-      enter(name, where);
-      const f = family(name);
-      if (kw === 'HELP') {
-        if (f.help !== undefined) throw new Error(`${where}: second HELP for '${name}'`);
-        f.help = unescapeHelp(rest, where);
-      } else {
-        if (!TYPES.has(rest)) throw new Error(`${where}: unknown TYPE '${rest}'`);
-        if (f.type !== undefined) throw new Error(`${where}: second TYPE for '${name}'`);
-        if (f.samples.length > 0) throw new Error(`${where}: TYPE for '${name}' after its samples`);
-        f.type = rest;
+  text
+    .split('\n')
+    .slice(0, -1)
+    .forEach((line, n) => {
+      const where = `line ${n + 1}`;
+      if (line === '') return;
+      if (line.startsWith('#')) {
+        const m = /^#[ \t]+(HELP|TYPE)[ \t]+(\S+)(?:[ \t]+(.*))?$/.exec(line);
+        if (!m) return; // other comments are allowed
+        const [, kw, name, rest = ''] = m as unknown as [string, string, string, string?];
+        if (!METRIC_NAME.test(name)) throw new Error(`${where}: bad metric name '${name}'`);
+        enter(name, where);
+        const f = family(name);
+        if (kw === 'HELP') {
+          if (f.help !== undefined) throw new Error(`${where}: second HELP for '${name}'`);
+          f.help = unescapeHelp(rest, where);
+        } else {
+          if (!TYPES.has(rest)) throw new Error(`${where}: unknown TYPE '${rest}'`);
+          if (f.type !== undefined) throw new Error(`${where}: second TYPE for '${name}'`);
+          if (f.samples.length > 0) throw new Error(`${where}: TYPE for '${name}' after its samples`);
+          f.type = rest;
+        }
+        return;
       }
-      return;
-    }
-    const nm = /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(line);
-    if (!nm) throw new Error(`${where}: expected a metric name: ${line}`);
-    const name = nm[0];
-    let i = name.length;
-    let labels: Record<string, string> = {};
-    if (line[i] === '{') [labels, i] = parseLabels(line, i, where);
-    const rest = line.slice(i);
-    const vm = /^[ \t]+(\S+)(?:[ \t]+(-?\d+))?[ \t]*$/.exec(rest);
-    if (!vm) throw new Error(`${where}: expected ' value [timestamp]' after the name and labels: ${line}`);
-    const value = parseFloatStrict(vm[1]!, where);
+      const nm = /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(line);
+      if (!nm) throw new Error(`${where}: expected a metric name: ${line}`);
+      const name = nm[0];
+      let i = name.length;
+      let labels: Record<string, string> = {};
+      if (line[i] === '{') [labels, i] = parseLabels(line, i, where);
+      const rest = line.slice(i);
+      const vm = /^[ \t]+(\S+)(?:[ \t]+(-?\d+))?[ \t]*$/.exec(rest);
+      if (!vm) throw new Error(`${where}: expected ' value [timestamp]' after the name and labels: ${line}`);
+      const value = parseFloatStrict(vm[1]!, where);
 
-    // The sample's family must be declared: the name itself, or a histogram/summary whose
-    // _bucket/_sum/_count it is.
-    let owner = families.get(name)?.type ? name : undefined;
-    if (!owner) {
-      for (const [suffix, kinds] of [['_bucket', ['histogram']], ['_sum', ['histogram', 'summary']], ['_count', ['histogram', 'summary']]] as const) {
-        const base = name.slice(0, -suffix.length);
-        if (name.endsWith(suffix) && (kinds as readonly string[]).includes(families.get(base)?.type ?? '')) owner = base;
+      // The sample's family must be declared: the name itself, or a histogram/summary whose
+      // _bucket/_sum/_count it is.
+      let owner = families.get(name)?.type ? name : undefined;
+      if (!owner) {
+        for (const [suffix, kinds] of [
+          ['_bucket', ['histogram']],
+          ['_sum', ['histogram', 'summary']],
+          ['_count', ['histogram', 'summary']],
+        ] as const) {
+          const base = name.slice(0, -suffix.length);
+          if (name.endsWith(suffix) && (kinds as readonly string[]).includes(families.get(base)?.type ?? '')) owner = base;
+        }
       }
-    }
-    if (!owner) throw new Error(`${where}: sample '${name}' has no declared metric family (# TYPE)`);
-    if (name.endsWith('_bucket') && families.get(owner)!.type === 'histogram' && labels.le === undefined) {
-      throw new Error(`${where}: histogram bucket without an 'le' label`);
-    }
-    enter(owner, where);
-    families.get(owner)!.samples.push({ name, labels, value });
-  });
+      if (!owner) throw new Error(`${where}: sample '${name}' has no declared metric family (# TYPE)`);
+      if (name.endsWith('_bucket') && families.get(owner)!.type === 'histogram' && labels.le === undefined) {
+        throw new Error(`${where}: histogram bucket without an 'le' label`);
+      }
+      enter(owner, where);
+      families.get(owner)!.samples.push({ name, labels, value });
+    });
 
   // Histograms: cumulative buckets ending in +Inf, which equals _count.
   for (const f of families.values()) {
@@ -209,7 +216,15 @@ async function waitUntil(ok: () => boolean, ms = 5000): Promise<void> {
 
 function rec(stream: string, seq: number, extra: Partial<PredictionRecord> = {}): PredictionRecord {
   const x = Math.sin(seq / 10);
-  return { stream, seq, t: 1_700_000_000_000 + seq * 10, input: [x, 0.5], outputs: { y: [Math.sin((seq + 1) / 10)] }, forecast: Math.sin((seq + 1) / 10), ...extra };
+  return {
+    stream,
+    seq,
+    t: 1_700_000_000_000 + seq * 10,
+    input: [x, 0.5],
+    outputs: { y: [Math.sin((seq + 1) / 10)] },
+    forecast: Math.sin((seq + 1) / 10),
+    ...extra,
+  };
 }
 
 /** A raw GET through node:http, so the Host header can be set. */
@@ -406,7 +421,9 @@ describe('HttpSink: binding and token', () => {
       expect((e as Error).message).toMatch(/'token'/);
       expect((e as { context: { field?: string } }).context.field).toBe('token');
     }
-    const empty = await HttpSink.start({ host: '0.0.0.0', token: '', port: 0, metrics: new DaemonMetrics(), health: () => ({ ok: true }) }).catch((x: unknown) => x);
+    const empty = await HttpSink.start({ host: '0.0.0.0', token: '', port: 0, metrics: new DaemonMetrics(), health: () => ({ ok: true }) }).catch(
+      (x: unknown) => x,
+    );
     expect(isInputError(empty)).toBe(true);
     const badPort = await HttpSink.start({ port: 70000, metrics: new DaemonMetrics(), health: () => ({ ok: true }) }).catch((x: unknown) => x);
     expect((badPort as { context: { field?: string } }).context.field).toBe('port');
@@ -433,7 +450,9 @@ describe('HttpSink: binding and token', () => {
     const port = new URL(sink.url).port;
     // A peer that is not loopback: this machine's own non-internal address (the socket's peer
     // address is then that address, as for a request from another host).
-    const external = Object.values(networkInterfaces()).flat().find((a) => a && !a.internal && a.family === 'IPv4')?.address;
+    const external = Object.values(networkInterfaces())
+      .flat()
+      .find((a) => a && !a.internal && a.family === 'IPv4')?.address;
     const remote = external ? `http://${external}:${port}` : undefined;
     const loop = `http://127.0.0.1:${port}`;
     // The health timer and the deploy gate ask from the device itself: no token needed.
@@ -472,7 +491,10 @@ describe('HttpSink: event stream', () => {
       expect(recs.length, name).toBeGreaterThan(5);
       expect(recs.length, name).toBeLessThan(50);
       expect(recs.at(-1)!.seq, name).toBe(name === 'b' ? 50 : 49);
-      expect(recs.map((r) => r.seq), name).toEqual(Array.from({ length: recs.length }, (_, i) => recs.at(-1)!.seq - recs.length + 1 + i));
+      expect(
+        recs.map((r) => r.seq),
+        name,
+      ).toEqual(Array.from({ length: recs.length }, (_, i) => recs.at(-1)!.seq - recs.length + 1 + i));
     }
   });
 
@@ -497,10 +519,14 @@ describe('HttpSink: event stream', () => {
     const sink = await startSink({ historyPerStream: 5 });
     for (let i = 0; i < 12; i++) sink.write(rec('a', i));
     sink.write(rec('b', 0, { forecast: undefined, label: 'V', outputs: { probs: [0.1, 0.9] } }));
-    const { events } = await readEvents(`${sink.url}/events`, (ev) => ev.length >= 3, () => {
-      sink.write(rec('a', 12));
-      sink.write(rec('b', 1, { forecast: undefined, label: 'N', outputs: { probs: [0.8, 0.2] } }));
-    });
+    const { events } = await readEvents(
+      `${sink.url}/events`,
+      (ev) => ev.length >= 3,
+      () => {
+        sink.write(rec('a', 12));
+        sink.write(rec('b', 1, { forecast: undefined, label: 'N', outputs: { probs: [0.8, 0.2] } }));
+      },
+    );
     expect(events.map((e) => e.event)).toEqual(['snapshot', 'prediction', 'prediction']);
     const snap = JSON.parse(events[0]!.data) as { streams: Record<string, PredictionRecord[]> };
     expect(Object.keys(snap.streams)).toEqual(['a', 'b']);
@@ -602,7 +628,14 @@ describe('HttpSink dashboard in headless Chromium', () => {
       for (let k = 0; k < 4; k++, seq++) {
         sink.write(rec('ecg', seq));
         // A classifier stream too, so the page offers a stream selector.
-        sink.write({ stream: 'beats', seq, t: seq, input: [Math.cos(seq / 15)], label: seq % 40 < 20 ? 'N' : 'V', outputs: { probs: seq % 40 < 20 ? [0.9, 0.1] : [0.2, 0.8] } });
+        sink.write({
+          stream: 'beats',
+          seq,
+          t: seq,
+          input: [Math.cos(seq / 15)],
+          label: seq % 40 < 20 ? 'N' : 'V',
+          outputs: { probs: seq % 40 < 20 ? [0.9, 0.1] : [0.2, 0.8] },
+        });
       }
     };
     for (let i = 0; i < 50; i++) feed(); // history for the snapshot
@@ -614,7 +647,10 @@ describe('HttpSink dashboard in headless Chromium', () => {
       await page.locator('#chart canvas').waitFor();
       await page.locator('#status', { hasText: /samples\/s/ }).waitFor();
       // Until a full rate window has passed: live, a rate, and 200+ predictions seen.
-      const status = await pollUntil(async () => (await page.locator('#status').textContent()) ?? '', (t) => /live/.test(t) && Number(/([\d.]+) samples\/s/.exec(t)?.[1] ?? 0) > 20 && Number(/last seq (\d+)/.exec(t)?.[1] ?? 0) > 200);
+      const status = await pollUntil(
+        async () => (await page.locator('#status').textContent()) ?? '',
+        (t) => /live/.test(t) && Number(/([\d.]+) samples\/s/.exec(t)?.[1] ?? 0) > 20 && Number(/last seq (\d+)/.exec(t)?.[1] ?? 0) > 200,
+      );
       expect(status).toMatch(/live/);
       expect(status).toMatch(/stream ecg/);
       const rate = Number(/([\d.]+) samples\/s/.exec(status)![1]);
@@ -627,7 +663,10 @@ describe('HttpSink dashboard in headless Chromium', () => {
       expect(box.width).toBeGreaterThan(800);
       expect(box.height).toBeGreaterThan(300);
       const shot1 = PNG.sync.read(await chart.screenshot());
-      const shot2 = await pollUntil(async () => PNG.sync.read(await chart.screenshot()), (shot) => differingPixels(shot1, shot) > 500);
+      const shot2 = await pollUntil(
+        async () => PNG.sync.read(await chart.screenshot()),
+        (shot) => differingPixels(shot1, shot) > 500,
+      );
       expect(differingPixels(shot1, shot2)).toBeGreaterThan(500);
       for (const shot of [shot1, shot2]) {
         expect(countColour(shot, INPUT_RGB)).toBeGreaterThan(300);
@@ -641,7 +680,10 @@ describe('HttpSink dashboard in headless Chromium', () => {
       await select.selectOption('beats');
       await page.locator('#status', { hasText: /stream beats/ }).waitFor();
       await page.locator('#chart .u-legend .u-label', { hasText: 'predicted class' }).waitFor();
-      const shot3 = await pollUntil(async () => PNG.sync.read(await chart.screenshot()), (shot) => countColour(shot, FORECAST_RGB) > 300 && countColour(shot, INPUT_RGB) > 300);
+      const shot3 = await pollUntil(
+        async () => PNG.sync.read(await chart.screenshot()),
+        (shot) => countColour(shot, FORECAST_RGB) > 300 && countColour(shot, INPUT_RGB) > 300,
+      );
       expect(countColour(shot3, FORECAST_RGB)).toBeGreaterThan(300);
       expect(countColour(shot3, INPUT_RGB)).toBeGreaterThan(300);
       expect(await page.locator('#status').textContent()).toMatch(/label [NV]/);
@@ -664,7 +706,10 @@ describe('HttpSink dashboard in headless Chromium', () => {
     try {
       await page.locator('#chart canvas').waitFor();
       await page.locator('#status', { hasText: /live/ }).waitFor();
-      const shot = await pollUntil(async () => PNG.sync.read(await page.locator('#chart').screenshot()), (x) => countColour(x, FORECAST_RGB) > 300);
+      const shot = await pollUntil(
+        async () => PNG.sync.read(await page.locator('#chart').screenshot()),
+        (x) => countColour(x, FORECAST_RGB) > 300,
+      );
       expect(countColour(shot, FORECAST_RGB)).toBeGreaterThan(300);
       expect(await page.locator('#stream').isVisible()).toBe(false); // one stream: no selector
       expect(errors).toEqual([]);

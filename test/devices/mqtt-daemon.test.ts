@@ -45,17 +45,33 @@ describe('daemon → MQTT with the broker down for 5 s', () => {
     });
     const N = 1200; // per stream, at 100 Hz: 12 s
     const d = startDaemon([
-      '--model', model, '--source', `sim:imu?hz=100&streams=2&count=${N}`,
-      '--sink', `mqtt://127.0.0.1:${broker.port}/preds/#?queue=${join(dir, 'queue')}`, '--log-level', 'warn',
+      '--model',
+      model,
+      '--source',
+      `sim:imu?hz=100&streams=2&count=${N}`,
+      '--sink',
+      `mqtt://127.0.0.1:${broker.port}/preds/#?queue=${join(dir, 'queue')}`,
+      '--log-level',
+      'warn',
     ]);
     try {
-      await waitFor(() => [...received.values()].reduce((n, l) => n + l.length, 0), (n) => n > 200, 20000, 'first predictions');
+      await waitFor(
+        () => [...received.values()].reduce((n, l) => n + l.length, 0),
+        (n) => n > 200,
+        20000,
+        'first predictions',
+      );
       await broker.stop();
       await new Promise((r) => setTimeout(r, 5000));
       await broker.start();
       expect(await d.exited).toBe(0); // the simulated sensor ends after N samples; the daemon flushes and exits
       const ok = () => [...received.values()].every((l) => new Set(l.map((x) => x.seq)).size >= N) && received.size === 2;
-      await waitFor(() => ok(), (v) => v, 20000, 'all predictions delivered');
+      await waitFor(
+        () => ok(),
+        (v) => v,
+        20000,
+        'all predictions delivered',
+      );
       for (const [stream, list] of received) {
         const seqs = [...new Set(list.map((x) => x.seq))].sort((a, b) => a - b);
         expect(seqs, stream).toEqual(Array.from({ length: N }, (_, i) => i));

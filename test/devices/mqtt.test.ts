@@ -72,14 +72,25 @@ function analyse(msgs: Received[], stream: string, n: number) {
     }
     duplicates++;
     if (m.replay) duplicatesMarked++;
-    else if (copies.includes(m.text)) brokerRedeliveries++; // the broker resent its own copy (MQTT DUP)
+    else if (copies.includes(m.text))
+      brokerRedeliveries++; // the broker resent its own copy (MQTT DUP)
     else unmarkedDuplicates++;
     copies.push(m.text);
   }
   const missing: number[] = [];
   for (let s = 0; s < n; s++) if (!seen.has(s)) missing.push(s);
   const outOfOrder = firstOrder.filter((s, i) => i > 0 && s < firstOrder[i - 1]).length;
-  return { unique: seen.size, lost: missing.length, missing, duplicates, duplicatesMarked, brokerRedeliveries, unmarkedDuplicates, outOfOrder, replayed: msgs.filter((m) => m.stream === stream && m.replay).length };
+  return {
+    unique: seen.size,
+    lost: missing.length,
+    missing,
+    duplicates,
+    duplicatesMarked,
+    brokerRedeliveries,
+    unmarkedDuplicates,
+    outOfOrder,
+    replayed: msgs.filter((m) => m.stream === stream && m.replay).length,
+  };
 }
 
 async function gauge(metrics: DaemonMetrics, label: string): Promise<number> {
@@ -110,7 +121,8 @@ describe('parsePayloadLine (no broker)', () => {
     expect(nan.reading.values[1]).toBe(-Infinity);
   });
   it('names the reason of a bad payload', () => {
-    const reason = (line: string, f = fmt) => ('drop' in parsePayloadLine(line, 's', f, 0) ? (parsePayloadLine(line, 's', f, 0) as { drop: DropReason }).drop : 'ok');
+    const reason = (line: string, f = fmt) =>
+      'drop' in parsePayloadLine(line, 's', f, 0) ? (parsePayloadLine(line, 's', f, 0) as { drop: DropReason }).drop : 'ok';
     expect(reason('1,x')).toBe('malformed');
     expect(reason('1,2,3')).toBe('column-count');
     expect(reason('{"a":1')).toBe('malformed');
@@ -221,9 +233,18 @@ describe('MQTT with a real mosquitto', () => {
     const { client: sub, msgs } = await subscriber(broker.url, 'preds/main/#');
     const metrics = new DaemonMetrics();
     const queueDir = tempDir();
-    const sink = new MqttSink({ url: broker.url, topic: 'preds/main/#', queueDir, metrics, label: 'main', reconnectPeriodMs: 100, maxReconnectPeriodMs: 400, syncIntervalMs: 100,
+    const sink = new MqttSink({
+      url: broker.url,
+      topic: 'preds/main/#',
+      queueDir,
+      metrics,
+      label: 'main',
+      reconnectPeriodMs: 100,
+      maxReconnectPeriodMs: 400,
+      syncIntervalMs: 100,
       // A small memory budget: most of the backlog is read back from the segment files.
-      memoryBytes: 32 * 1024 });
+      memoryBytes: 32 * 1024,
+    });
     const N = 2000;
     const periodMs = 5; // 200 predictions/s: 10 s of data, the broker away from 2.5 s to 7.5 s
     let maxDepth = 0;
@@ -300,7 +321,15 @@ describe('MQTT with a real mosquitto', () => {
         },
       } as MqttClientLike;
     };
-    const sink = new MqttSink({ url: broker.url, topic: 'preds/lostack', queueDir: tempDir(), metrics, label: 'l', reconnectPeriodMs: 100, connect: connectCutting });
+    const sink = new MqttSink({
+      url: broker.url,
+      topic: 'preds/lostack',
+      queueDir: tempDir(),
+      metrics,
+      label: 'l',
+      reconnectPeriodMs: 100,
+      connect: connectCutting,
+    });
     await until('connected', async () => {
       sink.write(prediction('warmup', 0));
       await sleep(50);
@@ -313,7 +342,9 @@ describe('MQTT with a real mosquitto', () => {
     await until('all 200', () => analyse(msgs, 'l', 200).lost === 0);
     await until('depth 0', async () => (await gauge(metrics, 'l')) === 0);
     const stats = analyse(msgs, 'l', 200);
-    console.log(`[mqtt lost PUBACK] lost=${stats.lost} duplicates=${stats.duplicates} marked replay=${stats.duplicatesMarked} unmarked=${stats.unmarkedDuplicates} out-of-order=${stats.outOfOrder}`);
+    console.log(
+      `[mqtt lost PUBACK] lost=${stats.lost} duplicates=${stats.duplicates} marked replay=${stats.duplicatesMarked} unmarked=${stats.unmarkedDuplicates} out-of-order=${stats.outOfOrder}`,
+    );
     expect(cut).toBe(true);
     expect(stats.duplicates).toBeGreaterThan(0);
     expect(stats.duplicatesMarked).toBe(stats.duplicates - stats.brokerRedeliveries);
@@ -343,7 +374,9 @@ describe('MQTT with a real mosquitto', () => {
     await until('restart backlog delivered', () => analyse(msgs, 'r', 350).lost === 0);
     await until('queue depth 0', async () => (await gauge(m2, 'r')) === 0);
     const stats = analyse(msgs, 'r', 350);
-    console.log(`[mqtt restart] queued by first sink=300 + 50 by the second: lost=${stats.lost} duplicates=${stats.duplicates} replay-marked=${stats.replayed} out-of-order=${stats.outOfOrder}`);
+    console.log(
+      `[mqtt restart] queued by first sink=300 + 50 by the second: lost=${stats.lost} duplicates=${stats.duplicates} replay-marked=${stats.replayed} out-of-order=${stats.outOfOrder}`,
+    );
     expect(stats.outOfOrder).toBe(0);
     expect(msgs.filter((m) => m.seq < 300).every((m) => m.replay)).toBe(true);
     await second.close();
@@ -357,7 +390,16 @@ describe('MQTT with a real mosquitto', () => {
     await broker.stop();
     const metrics = new DaemonMetrics();
     const maxQueueBytes = 16 * 1024;
-    const sink = new MqttSink({ url: broker.url, topic: 'preds/overflow', queueDir, metrics, label: 'o', maxQueueBytes, reconnectPeriodMs: 100, syncIntervalMs: 50 });
+    const sink = new MqttSink({
+      url: broker.url,
+      topic: 'preds/overflow',
+      queueDir,
+      metrics,
+      label: 'o',
+      maxQueueBytes,
+      reconnectPeriodMs: 100,
+      syncIntervalMs: 50,
+    });
     const N = 1000;
     for (let s = 0; s < N; s += 10) {
       for (let k = s; k < s + 10; k++) sink.write(prediction('o', k));
@@ -374,7 +416,9 @@ describe('MQTT with a real mosquitto', () => {
     await until('what was kept is delivered', async () => (await gauge(metrics, 'o')) === 0);
     await until('subscriber got it', () => new Set(msgs.map((m) => m.seq)).size === depth);
     const seqs = [...new Set(msgs.map((m) => m.seq))].sort((a, b) => a - b);
-    console.log(`[mqtt overflow] written=${N} while down, maxQueueBytes=${maxQueueBytes}: discarded (counted)=${discarded} delivered=${seqs.length} first delivered seq=${seqs[0]}`);
+    console.log(
+      `[mqtt overflow] written=${N} while down, maxQueueBytes=${maxQueueBytes}: discarded (counted)=${discarded} delivered=${seqs.length} first delivered seq=${seqs[0]}`,
+    );
     // The newest records survive, the oldest `discarded` ones are gone: nothing silent.
     expect(seqs).toEqual(Array.from({ length: depth }, (_, k) => discarded + k));
     await sink.close();

@@ -80,7 +80,10 @@ function collector(): SourceEvents & { out: Outcome[]; connected: boolean; probe
 }
 
 const rows = (f: Format) => TABLE.filter((r) => r.format === f);
-const text = (f: Format) => rows(f).map((r) => `${r.line}\n`).join('');
+const text = (f: Format) =>
+  rows(f)
+    .map((r) => `${r.line}\n`)
+    .join('');
 
 describe('one reading grammar across serial, file, stdin and MQTT', () => {
   let broker: Mosquitto | undefined;

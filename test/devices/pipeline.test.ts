@@ -50,7 +50,10 @@ describe('Pipeline', () => {
     p.reading({ stream: 's', values: [8, -1], t: 5 });
     await p.drained();
     expect(await dropped(metrics)).toEqual({ 'column-count': 1, 'non-finite': 1, 'out-of-range': 1, 'time-backwards': 1 });
-    expect(sink.recs.map((r) => [r.seq, r.outputs.y])).toEqual([[0, [1, 1]], [1, [-1, -1]]]);
+    expect(sink.recs.map((r) => [r.seq, r.outputs.y])).toEqual([
+      [0, [1, 1]],
+      [1, [-1, -1]],
+    ]);
     // forecast in target units: the output is normalised like the target column
     expect(sink.recs[0]!.forecast).toBeCloseTo(10 + 2 * 1);
   });
@@ -61,7 +64,10 @@ describe('Pipeline', () => {
     hold.reading({ stream: 's', values: [1, 2], t: 1 });
     hold.reading({ stream: 's', values: [NaN, 3], t: 2 });
     await hold.drained();
-    expect(sink.recs.map((r) => r.input)).toEqual([[1, 2], [1, 3]]);
+    expect(sink.recs.map((r) => r.input)).toEqual([
+      [1, 2],
+      [1, 3],
+    ]);
     const pool = echoPool();
     const reset = new Pipeline({ pool, channels: 1, metrics: new DaemonMetrics(), sinks: [collect()], policy: { nonFinite: 'reset' } });
     reset.reading({ stream: 'x', values: [Infinity], t: 1 });
@@ -81,7 +87,13 @@ describe('Pipeline', () => {
   it('an option given as undefined keeps its default: timestamps going backwards are dropped', async () => {
     const metrics = new DaemonMetrics();
     const sink = collect();
-    const p = new Pipeline({ pool: echoPool(), channels: 1, metrics, sinks: [sink], policy: { nonFinite: undefined, monotonicTime: undefined, min: undefined } });
+    const p = new Pipeline({
+      pool: echoPool(),
+      channels: 1,
+      metrics,
+      sinks: [sink],
+      policy: { nonFinite: undefined, monotonicTime: undefined, min: undefined },
+    });
     for (const t of [10, 20, 15, 30]) p.reading({ stream: 's', values: [t], t });
     await p.drained();
     expect(await dropped(metrics)).toEqual({ 'time-backwards': 1 });
@@ -90,7 +102,9 @@ describe('Pipeline', () => {
 
   it('asks sources to pause while too many readings are in flight, and releases them at half the mark', async () => {
     const pending: (() => void)[] = [];
-    const pool = { push: (id: string) => new Promise((r) => pending.push(() => r({ id, step: 0, outputs: { y: new Float32Array(1) } }))) } as unknown as Pool<Prediction | null>;
+    const pool = {
+      push: (id: string) => new Promise((r) => pending.push(() => r({ id, step: 0, outputs: { y: new Float32Array(1) } }))),
+    } as unknown as Pool<Prediction | null>;
     const p = new Pipeline({ pool, channels: 1, metrics: new DaemonMetrics(), sinks: [collect()], highWater: 8 });
     for (let i = 0; i < 7; i++) p.reading({ stream: 's', values: [i], t: i });
     expect(p.pressure()).toBeUndefined();
@@ -113,7 +127,14 @@ describe('Pipeline', () => {
   it('a sink that throws does not keep the others from their records; its errors are counted', async () => {
     const metrics = new DaemonMetrics();
     const good = collect();
-    const bad: Sink = { uri: 'bad:', write: () => { throw Object.assign(new Error('boom'), { code: 'EIO' }); }, flush: async () => {}, close: async () => {} };
+    const bad: Sink = {
+      uri: 'bad:',
+      write: () => {
+        throw Object.assign(new Error('boom'), { code: 'EIO' });
+      },
+      flush: async () => {},
+      close: async () => {},
+    };
     const p = new Pipeline({ pool: echoPool(), channels: 1, metrics, sinks: [bad, good] });
     for (let i = 0; i < 5; i++) p.reading({ stream: 's', values: [i], t: i });
     await p.drained();

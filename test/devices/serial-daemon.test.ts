@@ -34,7 +34,12 @@ function sensorLines(n: number, offset = 0): string[] {
 async function feed(ws: WriteStream, lines: string[], perSecond = 4000): Promise<void> {
   const chunk = Math.max(1, Math.floor(perSecond / 50));
   for (let i = 0; i < lines.length; i += chunk) {
-    const ok = ws.write(lines.slice(i, i + chunk).map((l) => l + '\n').join(''));
+    const ok = ws.write(
+      lines
+        .slice(i, i + chunk)
+        .map((l) => l + '\n')
+        .join(''),
+    );
     if (!ok) await new Promise<void>((r) => ws.once('drain', () => r()));
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -61,7 +66,12 @@ describe('sensor-stream daemon over a real pty (socat)', () => {
       const ws = createWriteStream(pty.feed);
       ws.write('co2\n');
       await feed(ws, lines);
-      const got = await waitFor(() => readJsonl(out), (r) => r.length >= 10000, 60000, '10,000 predictions');
+      const got = await waitFor(
+        () => readJsonl(out),
+        (r) => r.length >= 10000,
+        60000,
+        '10,000 predictions',
+      );
       ws.end();
       expect(got.length).toBe(10000);
       expect(got.map((r) => r.seq)).toEqual(Array.from({ length: 10000 }, (_, i) => i));
@@ -88,20 +98,48 @@ describe('sensor-stream daemon over a real pty (socat)', () => {
     const url = `http://127.0.0.1:${port}`;
     const d = startDaemon(['--model', model, '--source', `serial:${pty.dev}?format=csv`, '--sink', `jsonl:${out}`, '--sink', url, '--log-level', 'warn']);
     try {
-      await waitFor(() => fetch(`${url}/healthz`).then((r) => r.status).catch(() => 0), (s) => s === 200, 10000, 'healthz');
+      await waitFor(
+        () =>
+          fetch(`${url}/healthz`)
+            .then((r) => r.status)
+            .catch(() => 0),
+        (s) => s === 200,
+        10000,
+        'healthz',
+      );
       let ws = createWriteStream(pty.feed);
       ws.write('co2\n');
       await feed(ws, sensorLines(1000));
-      await waitFor(() => readJsonl(out).length, (n) => n >= 1000, 20000, 'first 1000 predictions');
+      await waitFor(
+        () => readJsonl(out).length,
+        (n) => n >= 1000,
+        20000,
+        'first 1000 predictions',
+      );
       ws.destroy();
       await pty.kill();
-      await waitFor(() => fetch(`${url}/healthz`).then((r) => r.status), (s) => s === 503, 5000, 'healthz to report the lost source');
+      await waitFor(
+        () => fetch(`${url}/healthz`).then((r) => r.status),
+        (s) => s === 503,
+        5000,
+        'healthz to report the lost source',
+      );
       await new Promise((r) => setTimeout(r, 2000));
       await pty.start();
-      await waitFor(() => metric(url, 'streamcell_reconnects_total'), (n) => n >= 1, 10000, 'a counted reconnect');
+      await waitFor(
+        () => metric(url, 'streamcell_reconnects_total'),
+        (n) => n >= 1,
+        10000,
+        'a counted reconnect',
+      );
       ws = createWriteStream(pty.feed);
       await feed(ws, sensorLines(1000, 1000));
-      const got = await waitFor(() => readJsonl(out).length, (n) => n >= 2000, 20000, '2000 predictions after the replug');
+      const got = await waitFor(
+        () => readJsonl(out).length,
+        (n) => n >= 2000,
+        20000,
+        '2000 predictions after the replug',
+      );
       ws.destroy();
       expect(got).toBe(2000);
       expect(d.proc.exitCode).toBeNull(); // no crash
@@ -120,15 +158,34 @@ describe('sensor-stream daemon over a real pty (socat)', () => {
     const out = join(dir, 'c.jsonl');
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const d = startDaemon(['--model', model, '--source', `serial:${pty.dev}?format=csv&maxLength=256`, '--sink', `jsonl:${out}`, '--sink', url, '--log-level', 'warn']);
+    const d = startDaemon([
+      '--model',
+      model,
+      '--source',
+      `serial:${pty.dev}?format=csv&maxLength=256`,
+      '--sink',
+      `jsonl:${out}`,
+      '--sink',
+      url,
+      '--log-level',
+      'warn',
+    ]);
     try {
-      await waitFor(() => fetch(`${url}/healthz`).then((r) => r.status).catch(() => 0), (s) => s === 200, 10000, 'healthz');
+      await waitFor(
+        () =>
+          fetch(`${url}/healthz`)
+            .then((r) => r.status)
+            .catch(() => 0),
+        (s) => s === 200,
+        10000,
+        'healthz',
+      );
       const ws = createWriteStream(pty.feed);
       ws.write('co2\n');
       const valid = sensorLines(600);
       const expected = { malformed: 0, 'column-count': 0, 'non-finite': 0, overlong: 0 };
       let seed = 3;
-      const rand = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 4294967296);
+      const rand = () => (seed = (seed * 1664525 + 1013904223) >>> 0) / 4294967296;
       const parts: (string | Buffer)[] = [];
       valid.forEach((v, i) => {
         parts.push(v + '\n');
@@ -158,10 +215,20 @@ describe('sensor-stream daemon over a real pty (socat)', () => {
         ws.write(Buffer.concat(parts.slice(i, i + 40).map((p) => (typeof p === 'string' ? Buffer.from(p) : p))));
         await new Promise((r) => setTimeout(r, 10));
       }
-      const got = await waitFor(() => readJsonl(out).length, (n) => n >= valid.length, 20000, 'all valid lines predicted');
+      const got = await waitFor(
+        () => readJsonl(out).length,
+        (n) => n >= valid.length,
+        20000,
+        'all valid lines predicted',
+      );
       // The drops are counted as the garbage is read: wait until the counts reach what was sent.
       const total = Object.values(expected).reduce((a, b) => a + b, 0);
-      await waitFor(() => metric(url, 'streamcell_dropped_total'), (n) => n >= total, 20000, 'every drop counted');
+      await waitFor(
+        () => metric(url, 'streamcell_dropped_total'),
+        (n) => n >= total,
+        20000,
+        'every drop counted',
+      );
       ws.destroy();
       expect(got).toBe(valid.length);
       for (const [reason, n] of Object.entries(expected)) expect(await metric(url, 'streamcell_dropped_total', { reason }), reason).toBe(n);
@@ -181,14 +248,32 @@ describe('sensor-stream daemon over a real pty (socat)', () => {
       const pty = new PtyPair(dir, name);
       await pty.start();
       const out = join(dir, `${name}.jsonl`);
-      const d = startDaemon(['--model', model, '--source', `serial:${pty.dev}?format=csv&header=${header}&columns=0`, '--sink', `jsonl:${out}`, '--checkpoint', cp, '--checkpoint-every', '3600', '--log-level', 'warn']);
+      const d = startDaemon([
+        '--model',
+        model,
+        '--source',
+        `serial:${pty.dev}?format=csv&header=${header}&columns=0`,
+        '--sink',
+        `jsonl:${out}`,
+        '--checkpoint',
+        cp,
+        '--checkpoint-every',
+        '3600',
+        '--log-level',
+        'warn',
+      ]);
       // socat and the daemon go whatever happens (a failed wait used to leave both running).
       let ws: ReturnType<typeof createWriteStream> | undefined;
       try {
         await pty.openedBy(d.proc.pid!);
         ws = createWriteStream(pty.feed);
         await feed(ws, part);
-        const got = await waitFor(() => readJsonl(out), (r) => r.length >= part.length, 20000, `${part.length} predictions`);
+        const got = await waitFor(
+          () => readJsonl(out),
+          (r) => r.length >= part.length,
+          20000,
+          `${part.length} predictions`,
+        );
         d.proc.kill('SIGTERM');
         expect(await d.exited).toBe(0);
         return got;

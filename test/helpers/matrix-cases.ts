@@ -20,7 +20,23 @@ export interface Case {
 const L = tf.layers;
 const seq = (layers: tf.layers.Layer[]) => tf.sequential({ layers });
 
-const ACTIVATIONS = ['linear', 'relu', 'relu6', 'elu', 'selu', 'tanh', 'sigmoid', 'hardSigmoid', 'softmax', 'softplus', 'softsign', 'swish', 'mish', 'gelu', 'gelu_new'] as const;
+const ACTIVATIONS = [
+  'linear',
+  'relu',
+  'relu6',
+  'elu',
+  'selu',
+  'tanh',
+  'sigmoid',
+  'hardSigmoid',
+  'softmax',
+  'softplus',
+  'softsign',
+  'swish',
+  'mish',
+  'gelu',
+  'gelu_new',
+] as const;
 
 function rnnCases(kind: 'lstm' | 'gru' | 'simpleRNN'): Case[] {
   const mk = (cfg: Record<string, unknown>) => (L[kind] as (c: object) => tf.layers.Layer)({ units: 6, inputShape: [null, 3], ...cfg });
@@ -30,7 +46,10 @@ function rnnCases(kind: 'lstm' | 'gru' | 'simpleRNN'): Case[] {
     { name: `${kind} goBackwards`, build: () => seq([mk({ goBackwards: true })]) },
     { name: `${kind} goBackwards returnSequences`, build: () => seq([mk({ goBackwards: true, returnSequences: true })]) },
     { name: `${kind} useBias false`, build: () => seq([mk({ useBias: false, returnSequences: true })]) },
-    { name: `${kind} stacked + dense`, build: () => seq([mk({ returnSequences: true }), (L[kind] as (c: object) => tf.layers.Layer)({ units: 4 }), L.dense({ units: 2 })]) },
+    {
+      name: `${kind} stacked + dense`,
+      build: () => seq([mk({ returnSequences: true }), (L[kind] as (c: object) => tf.layers.Layer)({ units: 4 }), L.dense({ units: 2 })]),
+    },
     { name: `${kind} activation relu (native op)`, build: () => seq([mk({ activation: 'relu', returnSequences: true })]) },
     { name: `${kind} activation swish (Scan)`, build: () => seq([mk({ activation: 'swish', returnSequences: true })]) },
     { name: `${kind} activation gelu goBackwards (Scan)`, build: () => seq([mk({ activation: 'gelu', goBackwards: true, returnSequences: true })]) },
@@ -41,7 +60,11 @@ function rnnCases(kind: 'lstm' | 'gru' | 'simpleRNN'): Case[] {
     cases.push(
       { name: `${kind} recurrentActivation sigmoid`, build: () => seq([mk({ recurrentActivation: 'sigmoid', returnSequences: true })]) },
       { name: `${kind} recurrentActivation tanh, activation softsign`, build: () => seq([mk({ recurrentActivation: 'tanh', activation: 'softsign' })]) },
-      { name: `${kind} recurrentActivation relu6 (Scan)`, scaled: kind === 'gru', build: () => seq([mk({ recurrentActivation: 'relu6', returnSequences: true })]) },
+      {
+        name: `${kind} recurrentActivation relu6 (Scan)`,
+        scaled: kind === 'gru',
+        build: () => seq([mk({ recurrentActivation: 'relu6', returnSequences: true })]),
+      },
       { name: `${kind} useBias false swish (Scan)`, build: () => seq([mk({ useBias: false, activation: 'swish' })]) },
     );
   }
@@ -57,7 +80,9 @@ function rnnCases(kind: 'lstm' | 'gru' | 'simpleRNN'): Case[] {
     name: `${kind} returnState goBackwards swish (Scan, functional)`,
     build: () => {
       const x = tf.input({ shape: [null, 3] });
-      const outs = (L[kind] as (c: object) => tf.layers.Layer)({ units: 5, returnState: true, goBackwards: true, activation: 'swish' }).apply(x) as tf.SymbolicTensor[];
+      const outs = (L[kind] as (c: object) => tf.layers.Layer)({ units: 5, returnState: true, goBackwards: true, activation: 'swish' }).apply(
+        x,
+      ) as tf.SymbolicTensor[];
       return tf.model({ inputs: x, outputs: outs });
     },
   });
@@ -75,11 +100,27 @@ export const cases: Case[] = [
   ...rnnCases('gru'),
   ...rnnCases('simpleRNN'),
   ...(['concat', 'sum', 'mul', 'ave'] as const).flatMap((mode) => [
-    { name: `bidirectional lstm ${mode} sequences`, build: () => seq([L.bidirectional({ layer: L.lstm({ units: 4, returnSequences: true }) as tf.RNN, mergeMode: mode, inputShape: [null, 3] })]) },
-    { name: `bidirectional gru ${mode} last`, build: () => seq([L.bidirectional({ layer: L.gru({ units: 4 }) as tf.RNN, mergeMode: mode, inputShape: [null, 3] })]) },
+    {
+      name: `bidirectional lstm ${mode} sequences`,
+      build: () => seq([L.bidirectional({ layer: L.lstm({ units: 4, returnSequences: true }) as tf.RNN, mergeMode: mode, inputShape: [null, 3] })]),
+    },
+    {
+      name: `bidirectional gru ${mode} last`,
+      build: () => seq([L.bidirectional({ layer: L.gru({ units: 4 }) as tf.RNN, mergeMode: mode, inputShape: [null, 3] })]),
+    },
   ]),
-  { name: 'bidirectional simpleRNN concat + dense', build: () => seq([L.bidirectional({ layer: L.simpleRNN({ units: 4, returnSequences: true }) as tf.RNN, inputShape: [null, 3] }), L.timeDistributed({ layer: L.dense({ units: 2 }) })]) },
-  { name: 'bidirectional lstm swish (Scan)', build: () => seq([L.bidirectional({ layer: L.lstm({ units: 4, activation: 'swish', returnSequences: true }) as tf.RNN, inputShape: [null, 3] })]) },
+  {
+    name: 'bidirectional simpleRNN concat + dense',
+    build: () =>
+      seq([
+        L.bidirectional({ layer: L.simpleRNN({ units: 4, returnSequences: true }) as tf.RNN, inputShape: [null, 3] }),
+        L.timeDistributed({ layer: L.dense({ units: 2 }) }),
+      ]),
+  },
+  {
+    name: 'bidirectional lstm swish (Scan)',
+    build: () => seq([L.bidirectional({ layer: L.lstm({ units: 4, activation: 'swish', returnSequences: true }) as tf.RNN, inputShape: [null, 3] })]),
+  },
   {
     name: 'bidirectional returnState',
     build: () => {
@@ -88,12 +129,22 @@ export const cases: Case[] = [
       return tf.model({ inputs: x, outputs: outs });
     },
   },
-  { name: 'timeDistributed dense', build: () => seq([L.lstm({ units: 6, returnSequences: true, inputShape: [null, 3] }), L.timeDistributed({ layer: L.dense({ units: 2, activation: 'tanh' }) })]) },
+  {
+    name: 'timeDistributed dense',
+    build: () =>
+      seq([L.lstm({ units: 6, returnSequences: true, inputShape: [null, 3] }), L.timeDistributed({ layer: L.dense({ units: 2, activation: 'tanh' }) })]),
+  },
   { name: 'conv1d valid', build: () => seq([L.conv1d({ filters: 4, kernelSize: 3, inputShape: [null, 3] })]) },
-  { name: 'conv1d same stride 2 relu', build: () => seq([L.conv1d({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', inputShape: [null, 3] })]) },
+  {
+    name: 'conv1d same stride 2 relu',
+    build: () => seq([L.conv1d({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', inputShape: [null, 3] })]),
+  },
   { name: 'conv1d same dilation 2', build: () => seq([L.conv1d({ filters: 4, kernelSize: 3, dilationRate: 2, padding: 'same', inputShape: [null, 3] })]) },
   { name: 'conv1d valid dilation 2 fixed length', build: () => seq([L.conv1d({ filters: 4, kernelSize: 2, dilationRate: 2, inputShape: [11, 3] })]) },
-  { name: 'conv1d same stride 3 fixed length, no bias', build: () => seq([L.conv1d({ filters: 2, kernelSize: 4, strides: 3, padding: 'same', useBias: false, inputShape: [13, 3] })]) },
+  {
+    name: 'conv1d same stride 3 fixed length, no bias',
+    build: () => seq([L.conv1d({ filters: 2, kernelSize: 4, strides: 3, padding: 'same', useBias: false, inputShape: [13, 3] })]),
+  },
   { name: 'conv1d + lstm', build: () => seq([L.conv1d({ filters: 4, kernelSize: 3, padding: 'same', inputShape: [null, 3] }), L.lstm({ units: 5 })]) },
   { name: 'maxPooling1d valid', build: () => seq([L.maxPooling1d({ poolSize: 2, inputShape: [null, 3] })]) },
   { name: 'maxPooling1d same stride 1', build: () => seq([L.maxPooling1d({ poolSize: 3, strides: 1, padding: 'same', inputShape: [null, 3] })]) },
@@ -103,24 +154,58 @@ export const cases: Case[] = [
   { name: 'globalAveragePooling1d', build: () => seq([L.conv1d({ filters: 4, kernelSize: 2, inputShape: [null, 3] }), L.globalAveragePooling1d({})]) },
   { name: 'globalMaxPooling1d', build: () => seq([L.conv1d({ filters: 4, kernelSize: 2, inputShape: [null, 3] }), L.globalMaxPooling1d({})]) },
   { name: 'batchNormalization 3-D', build: () => seq([L.batchNormalization({ inputShape: [null, 3] })]) },
-  { name: 'batchNormalization after dense, no center', build: () => seq([L.dense({ units: 4, inputShape: [3] }), L.batchNormalization({ center: false, epsilon: 0.01 })]) },
+  {
+    name: 'batchNormalization after dense, no center',
+    build: () => seq([L.dense({ units: 4, inputShape: [3] }), L.batchNormalization({ center: false, epsilon: 0.01 })]),
+  },
   { name: 'layerNormalization', build: () => seq([L.lstm({ units: 6, returnSequences: true, inputShape: [null, 3] }), L.layerNormalization({})]) },
   { name: 'layerNormalization no scale', build: () => seq([L.dense({ units: 6, inputShape: [3] }), L.layerNormalization({ scale: false, epsilon: 1e-5 })]) },
   {
     name: 'dropout family (identity)',
-    build: () => seq([
-      L.dropout({ rate: 0.5, inputShape: [null, 3] }), L.spatialDropout1d({ rate: 0.3 }), L.gaussianNoise({ stddev: 1 }), L.gaussianDropout({ rate: 0.4 }),
-      L.alphaDropout({ rate: 0.2 }), L.lstm({ units: 4 }), L.dropout({ rate: 0.5 }),
-    ]),
+    build: () =>
+      seq([
+        L.dropout({ rate: 0.5, inputShape: [null, 3] }),
+        L.spatialDropout1d({ rate: 0.3 }),
+        L.gaussianNoise({ stddev: 1 }),
+        L.gaussianDropout({ rate: 0.4 }),
+        L.alphaDropout({ rate: 0.2 }),
+        L.lstm({ units: 4 }),
+        L.dropout({ rate: 0.5 }),
+      ]),
   },
-  { name: 'activation layers', build: () => seq([L.dense({ units: 6, inputShape: [4] }), L.activation({ activation: 'tanh' }), L.reLU({ maxValue: 0.5 }), L.dense({ units: 6 }), L.leakyReLU({ alpha: 0.2 }), L.dense({ units: 6 }), L.elu({}), L.dense({ units: 6 }), L.thresholdedReLU({ theta: 0.1 }), L.dense({ units: 6 }), L.softmax({})]) },
+  {
+    name: 'activation layers',
+    build: () =>
+      seq([
+        L.dense({ units: 6, inputShape: [4] }),
+        L.activation({ activation: 'tanh' }),
+        L.reLU({ maxValue: 0.5 }),
+        L.dense({ units: 6 }),
+        L.leakyReLU({ alpha: 0.2 }),
+        L.dense({ units: 6 }),
+        L.elu({}),
+        L.dense({ units: 6 }),
+        L.thresholdedReLU({ theta: 0.1 }),
+        L.dense({ units: 6 }),
+        L.softmax({}),
+      ]),
+  },
   { name: 'reLU plain', build: () => seq([L.reLU({ inputShape: [4] })]) },
   { name: 'prelu', build: () => seq([L.dense({ units: 6, inputShape: [4] }), L.prelu({})]) },
   { name: 'prelu 3-D shared time axis', build: () => seq([L.prelu({ inputShape: [5, 3], sharedAxes: [1] })]) },
   { name: 'flatten + dense', build: () => seq([L.conv1d({ filters: 2, kernelSize: 3, inputShape: [8, 3] }), L.flatten({}), L.dense({ units: 2 })]) },
   { name: 'reshape', build: () => seq([L.dense({ units: 12, inputShape: [4] }), L.reshape({ targetShape: [-1, 3] }), L.lstm({ units: 3 })]) },
   { name: 'permute', build: () => seq([L.permute({ dims: [2, 1], inputShape: [5, 3] }), L.lstm({ units: 3 })]) },
-  { name: 'repeatVector seq2seq', build: () => seq([L.lstm({ units: 6, inputShape: [null, 3] }), L.repeatVector({ n: 4 }), L.gru({ units: 5, returnSequences: true }), L.timeDistributed({ layer: L.dense({ units: 1 }) })]) },
+  {
+    name: 'repeatVector seq2seq',
+    build: () =>
+      seq([
+        L.lstm({ units: 6, inputShape: [null, 3] }),
+        L.repeatVector({ n: 4 }),
+        L.gru({ units: 5, returnSequences: true }),
+        L.timeDistributed({ layer: L.dense({ units: 1 }) }),
+      ]),
+  },
   { name: 'embedding + lstm', build: () => seq([L.embedding({ inputDim: 20, outputDim: 4, inputShape: [null] }), L.lstm({ units: 5 })]) },
   ...(['concatenate', 'add', 'multiply', 'average', 'maximum', 'minimum'] as const).map((m) => ({
     name: `merge ${m} (two inputs, functional)`,
@@ -156,7 +241,14 @@ export const cases: Case[] = [
       return tf.model({ inputs: [a, b], outputs: s });
     },
   },
-  { name: 'stacked lstm opset 13', opset: 13, build: () => seq([L.lstm({ units: 6, returnSequences: true, inputShape: [null, 3] }), L.lstm({ units: 4, activation: 'swish' }), L.dense({ units: 1 })]) },
-  { name: 'conv pooling layerNorm opset 13', opset: 13, build: () => seq([L.conv1d({ filters: 4, kernelSize: 3, inputShape: [null, 3] }), L.layerNormalization({}), L.globalAveragePooling1d({})]) },
+  {
+    name: 'stacked lstm opset 13',
+    opset: 13,
+    build: () => seq([L.lstm({ units: 6, returnSequences: true, inputShape: [null, 3] }), L.lstm({ units: 4, activation: 'swish' }), L.dense({ units: 1 })]),
+  },
+  {
+    name: 'conv pooling layerNorm opset 13',
+    opset: 13,
+    build: () => seq([L.conv1d({ filters: 4, kernelSize: 3, inputShape: [null, 3] }), L.layerNormalization({}), L.globalAveragePooling1d({})]),
+  },
 ];
-

@@ -4,7 +4,13 @@ import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** Copies bundle `from` to `to`, writes the manifest `edit` returns (an object, or raw text) and signs it with `key`, then runs `damage`. */
-export async function resignedCopy(from: string, to: string, key: string, edit: (m: any) => unknown, damage: (d: string) => Promise<void> = async () => {}): Promise<string> {
+export async function resignedCopy(
+  from: string,
+  to: string,
+  key: string,
+  edit: (m: any) => unknown,
+  damage: (d: string) => Promise<void> = async () => {},
+): Promise<string> {
   await rm(to, { recursive: true, force: true });
   await cp(from, to, { recursive: true });
   const m = JSON.parse(await readFile(join(to, 'manifest.json'), 'utf8'));

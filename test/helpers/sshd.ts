@@ -40,11 +40,23 @@ export async function startSshHosts(dir: string, names: string[]): Promise<{ hos
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(hd, 'host_key')]);
     const port = await freePort();
     const cfg = join(hd, 'sshd_config');
-    writeFileSync(cfg, [
-      `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${join(hd, 'host_key')}`, `PidFile ${join(hd, 'sshd.pid')}`,
-      `AuthorizedKeysFile ${authorized}`, 'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no',
-      'UsePAM no', 'StrictModes no', 'Subsystem sftp internal-sftp', 'LogLevel ERROR',
-    ].join('\n') + '\n');
+    writeFileSync(
+      cfg,
+      [
+        `Port ${port}`,
+        'ListenAddress 127.0.0.1',
+        `HostKey ${join(hd, 'host_key')}`,
+        `PidFile ${join(hd, 'sshd.pid')}`,
+        `AuthorizedKeysFile ${authorized}`,
+        'PermitRootLogin prohibit-password',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'UsePAM no',
+        'StrictModes no',
+        'Subsystem sftp internal-sftp',
+        'LogLevel ERROR',
+      ].join('\n') + '\n',
+    );
     const proc = track(spawn('/usr/sbin/sshd', ['-D', '-e', '-f', cfg], { stdio: 'ignore' }));
     const t0 = Date.now();
     while (!(await listening(port))) {
@@ -57,9 +69,22 @@ export async function startSshHosts(dir: string, names: string[]): Promise<{ hos
 }
 
 /** An Ansible YAML inventory for the hosts; `extra` adds per-host variables. */
-export function writeInventory(file: string, hosts: { name: string; port: number; root: string }[], clientKey: string, vars: Record<string, unknown>, extra: Record<string, Record<string, unknown>> = {}): void {
-  const lines = ['all:', '  vars:', `    ansible_user: root`, `    ansible_host: 127.0.0.1`, `    ansible_ssh_private_key_file: ${clientKey}`,
-    `    ansible_python_interpreter: /usr/bin/python3`, `    ansible_ssh_common_args: "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"`];
+export function writeInventory(
+  file: string,
+  hosts: { name: string; port: number; root: string }[],
+  clientKey: string,
+  vars: Record<string, unknown>,
+  extra: Record<string, Record<string, unknown>> = {},
+): void {
+  const lines = [
+    'all:',
+    '  vars:',
+    `    ansible_user: root`,
+    `    ansible_host: 127.0.0.1`,
+    `    ansible_ssh_private_key_file: ${clientKey}`,
+    `    ansible_python_interpreter: /usr/bin/python3`,
+    `    ansible_ssh_common_args: "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"`,
+  ];
   for (const [k, v] of Object.entries(vars)) lines.push(`    ${k}: ${JSON.stringify(v)}`);
   lines.push('  hosts:');
   for (const h of hosts) {

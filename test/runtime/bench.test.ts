@@ -13,7 +13,10 @@ describe('benchPool', () => {
     expect(r.latency.pool.p50Us).toBeGreaterThan(0);
     expect(r.latency.pool.p99Us).toBeGreaterThanOrEqual(r.latency.pool.p50Us);
     expect(Number.isFinite(r.latency.ratioPaired)).toBe(true);
-    expect(r.throughput.map((t) => [t.streams, t.meanBatchSize])).toEqual([[1, 1], [4, 4]]);
+    expect(r.throughput.map((t) => [t.streams, t.meanBatchSize])).toEqual([
+      [1, 1],
+      [4, 4],
+    ]);
     expect(r.throughput.every((t) => t.streamStepsPerSec > 0 && t.bareStreamStepsPerSec > 0)).toBe(true);
     expect(r.memory.streams).toBe(200);
     expect(r.memory.stateBytesPerStream).toBe(64);

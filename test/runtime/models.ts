@@ -41,9 +41,14 @@ function weights(spec: LstmSpec, inputSize?: number): Weights {
   const O = spec.out ?? 2;
   const seed = spec.seed ?? 1;
   return {
-    H, I, O,
-    W: seeded(4 * H * I, seed * 10 + 1, 0.6), R: seeded(4 * H * H, seed * 10 + 2, 0.4), B: seeded(8 * H, seed * 10 + 3, 0.3),
-    Wd: seeded(H * O, seed * 10 + 4, 0.7), bd: seeded(O, seed * 10 + 5, 0.2),
+    H,
+    I,
+    O,
+    W: seeded(4 * H * I, seed * 10 + 1, 0.6),
+    R: seeded(4 * H * H, seed * 10 + 2, 0.4),
+    B: seeded(8 * H, seed * 10 + 3, 0.3),
+    Wd: seeded(H * O, seed * 10 + 4, 0.7),
+    bd: seeded(O, seed * 10 + 5, 0.2),
   };
 }
 
@@ -66,7 +71,9 @@ function dense(g: GraphBuilder, w: Weights, h: string): void {
 }
 
 function stateMeta(H: number): string {
-  return JSON.stringify(['h', 'c'].map((k) => ({ name: `lstm.${k}`, input: `state_in.lstm.${k}`, output: `state_out.lstm.${k}`, shape: [H], dtype: 'float32', init: 0 })));
+  return JSON.stringify(
+    ['h', 'c'].map((k) => ({ name: `lstm.${k}`, input: `state_in.lstm.${k}`, output: `state_out.lstm.${k}`, shape: [H], dtype: 'float32', init: 0 })),
+  );
 }
 
 /** Step model: x [batch, 1, I] (or `time` symbolic), state_in.lstm.{h,c} [batch, H] → y [batch, O] + state_out. */
@@ -84,7 +91,7 @@ export function lstmStepModel(spec: LstmSpec = {}, opts: { timeDim?: Dim; metada
   dense(g, w, 'state_out.lstm.h');
   g.addOutput('state_out.lstm.h', 'float32', ['batch', w.H]);
   g.addOutput('state_out.lstm.c', 'float32', ['batch', w.H]);
-  const metadata = opts.metadata === null ? {} : opts.metadata ?? { 'streamcell.state': stateMeta(w.H) };
+  const metadata = opts.metadata === null ? {} : (opts.metadata ?? { 'streamcell.state': stateMeta(w.H) });
   return g.encode({ irVersion: 8, producerVersion: 'test', metadata });
 }
 

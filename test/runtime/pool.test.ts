@@ -9,7 +9,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isInputError } from '../../src/errors.js';
 import { resolveBackend } from '../../src/runtime/backend-impl.js';
 import type { Backend } from '../../src/runtime/backend.js';
-import { isInferenceError, isPoolBusyError, isSampleError, isStreamRejectedError, type SampleError, type StreamRejectedError } from '../../src/runtime/pool-errors.js';
+import {
+  isInferenceError,
+  isPoolBusyError,
+  isSampleError,
+  isStreamRejectedError,
+  type SampleError,
+  type StreamRejectedError,
+} from '../../src/runtime/pool-errors.js';
 import { StreamPool } from '../../src/runtime/pool.js';
 import type { PoolOptions, Prediction } from '../../src/runtime/pool-types.js';
 import { bareStepRun, lstmStepModel, lstmWindowModel, maxAbsDiff, signal, twoInputStepModel } from './models.js';
@@ -84,10 +91,10 @@ describe('StreamPool', () => {
     expect(st.steps).toBe(S * T);
     expect(st.streams).toBe(S);
     expect(st.meanBatchSize).toBeGreaterThan(1);
-    expect(st.batches).toBeLessThan(S * T / 4);
+    expect(st.batches).toBeLessThan((S * T) / 4);
   });
 
-  it('runs a stream\'s pushes in order even when made in the same tick (second goes to the next batch)', async () => {
+  it("runs a stream's pushes in order even when made in the same tick (second goes to the next batch)", async () => {
     const pool = await makePool();
     const xs = signal(3, 6, 3);
     const ps = xs.map((x) => pool.push('a', x));
@@ -128,8 +135,16 @@ describe('StreamPool', () => {
     const zs2 = signal(5, 8, 2);
     const got = await Promise.all(xs.map((x, t) => pool.push('m', { x, z: zs[t]! })));
     const got2 = await Promise.all(xs.map((x, t) => pool.push('n', { x, z: zs2[t]! })));
-    const want = await bareStepRun(bytes, xs.map((x, t) => ({ x, z: zs[t]! })), { hidden: 8, dims: { z: [1, 2] } });
-    const want2 = await bareStepRun(bytes, xs.map((x, t) => ({ x, z: zs2[t]! })), { hidden: 8, dims: { z: [1, 2] } });
+    const want = await bareStepRun(
+      bytes,
+      xs.map((x, t) => ({ x, z: zs[t]! })),
+      { hidden: 8, dims: { z: [1, 2] } },
+    );
+    const want2 = await bareStepRun(
+      bytes,
+      xs.map((x, t) => ({ x, z: zs2[t]! })),
+      { hidden: 8, dims: { z: [1, 2] } },
+    );
     got.forEach((p, t) => expect(maxAbsDiff(p.outputs.y!, want[t]!)).toBeLessThanOrEqual(1e-6));
     got2.forEach((p, t) => expect(maxAbsDiff(p.outputs.y!, want2[t]!)).toBeLessThanOrEqual(1e-6));
     const e = (await rejection(pool.push('m', [1, 2, 3]))) as SampleError;
@@ -273,8 +288,16 @@ describe('StreamPool', () => {
     const holdGot = await Promise.all(bad.map((x) => hold.push('s', x)));
     const zeroFixed = [xs[0]!, xs[1]!, Float32Array.from([0, xs[2]![1]!, 0]), xs[3]!];
     const holdFixed = [xs[0]!, xs[1]!, Float32Array.from([xs[1]![0]!, xs[2]![1]!, xs[1]![2]!]), xs[3]!];
-    const zw = await bareStepRun(model, zeroFixed.map((x) => ({ x })), { hidden: 8 });
-    const hw = await bareStepRun(model, holdFixed.map((x) => ({ x })), { hidden: 8 });
+    const zw = await bareStepRun(
+      model,
+      zeroFixed.map((x) => ({ x })),
+      { hidden: 8 },
+    );
+    const hw = await bareStepRun(
+      model,
+      holdFixed.map((x) => ({ x })),
+      { hidden: 8 },
+    );
     zeroGot.forEach((g, t) => expect(maxAbsDiff(g.outputs.y!, zw[t]!)).toBeLessThanOrEqual(1e-6));
     holdGot.forEach((g, t) => expect(maxAbsDiff(g.outputs.y!, hw[t]!)).toBeLessThanOrEqual(1e-6));
     expect(zero.stats().repaired).toBe(1);
@@ -330,7 +353,9 @@ describe('StreamPool', () => {
       async createSession(m, o) {
         const s = await real.createSession(m, o);
         return {
-          inputNames: s.inputNames, outputNames: s.outputNames, release: () => s.release(),
+          inputNames: s.inputNames,
+          outputNames: s.outputNames,
+          release: () => s.release(),
           run: async (feeds, names) => {
             const out = await s.run(feeds, names);
             if (gate) {
@@ -379,7 +404,9 @@ describe('StreamPool', () => {
       async createSession(m, o) {
         const s = await real.createSession(m, o);
         return {
-          inputNames: s.inputNames, outputNames: s.outputNames, release: () => s.release(),
+          inputNames: s.inputNames,
+          outputNames: s.outputNames,
+          release: () => s.release(),
           run: (feeds, names) => {
             if (failNext) {
               failNext = false;
@@ -432,7 +459,9 @@ describe('StreamPool', () => {
     await expect(StreamPool.create(model, { maxBatch: 0 })).rejects.toThrow(RangeError);
     await expect(StreamPool.create(model, { nonFinite: 'drop' as never })).rejects.toThrow(/nonFinite/);
     await expect(StreamPool.create(model, { backend: 'onnxruntime-nod' as never })).rejects.toThrow(/'backend'/);
-    await expect(StreamPool.create(join(dir, 'missing.onnx'))).rejects.toSatisfy((e: unknown) => isInputError(e) && e.context.file === join(dir, 'missing.onnx'));
+    await expect(StreamPool.create(join(dir, 'missing.onnx'))).rejects.toSatisfy(
+      (e: unknown) => isInputError(e) && e.context.file === join(dir, 'missing.onnx'),
+    );
     const p = await StreamPool.create(model);
     const inFlight = p.push('a', [1, 2, 3]);
     const closing = p.close();

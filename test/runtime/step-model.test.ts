@@ -26,7 +26,9 @@ describe('readModelInfo', () => {
     expect(info.kind).toBe('step');
     expect(info.stateSource).toBe('metadata');
     expect(info.inputs.map((i) => [i.name, i.dims])).toEqual([
-      ['x', ['batch', 1, 3]], ['state_in.lstm.h', ['batch', 8]], ['state_in.lstm.c', ['batch', 8]],
+      ['x', ['batch', 1, 3]],
+      ['state_in.lstm.h', ['batch', 8]],
+      ['state_in.lstm.c', ['batch', 8]],
     ]);
     expect(info.sampleInputs.map((i) => i.name)).toEqual(['x']);
     expect(info.predictionOutputs.map((o) => o.name)).toEqual(['y']);
@@ -44,13 +46,19 @@ describe('readModelInfo', () => {
     expect(readModelInfo(lstmWindowModel({}, 1)).kind).toBe('step');
     const two = readModelInfo(twoInputStepModel());
     expect(two.kind).toBe('step');
-    expect(two.sampleInputs.map((i) => [i.name, i.dims])).toEqual([['x', ['batch', 1, 3]], ['z', ['batch', 2]]]);
+    expect(two.sampleInputs.map((i) => [i.name, i.dims])).toEqual([
+      ['x', ['batch', 1, 3]],
+      ['z', ['batch', 2]],
+    ]);
   });
 
   it('infers states from state_in/state_out names when metadata is absent (init 0)', () => {
     const info = readModelInfo(lstmStepModel({}, { metadata: null }));
     expect(info.stateSource).toBe('names');
-    expect(info.states.map((s) => [s.name, s.shape, s.init])).toEqual([['lstm.h', [8], 0], ['lstm.c', [8], 0]]);
+    expect(info.states.map((s) => [s.name, s.shape, s.init])).toEqual([
+      ['lstm.h', [8], 0],
+      ['lstm.c', [8], 0],
+    ]);
   });
 
   it.each([

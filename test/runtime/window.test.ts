@@ -24,7 +24,10 @@ afterAll(async () => {
 async function expectedFor(xs: Float32Array[], hop: number, window = W, bytes = model): Promise<Map<number, Float32Array>> {
   const due: number[] = [];
   for (let t = window - 1; t < xs.length; t++) if ((t + 1 - window) % hop === 0) due.push(t);
-  const ys = await bareWindowRun(bytes, due.map((t) => xs.slice(t - window + 1, t + 1)));
+  const ys = await bareWindowRun(
+    bytes,
+    due.map((t) => xs.slice(t - window + 1, t + 1)),
+  );
   return new Map(due.map((t, i) => [t, ys[i]!]));
 }
 
@@ -94,7 +97,10 @@ describe('WindowPool', () => {
     const early = a.snapshotBytes();
     for (let t = k; t < k2; t++) await Promise.all(xs.map((x, s) => a.push(`s${s}`, x[t]!)));
     const late = a.snapshotBytes();
-    for (const [snap, from] of [[early, k], [late, k2]] as const) {
+    for (const [snap, from] of [
+      [early, k],
+      [late, k2],
+    ] as const) {
       const b = await makePool({ hop });
       b.restoreBytes(snap);
       for (let s = 0; s < 3; s++) {

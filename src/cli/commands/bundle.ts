@@ -6,7 +6,6 @@ import { emit, fmtBytes, guarded, type ArgsOf } from '../output.js';
 export const command = 'bundle';
 export const describe = 'Package a trained model as a bundle: float, int8, step and step-int8 ONNX, preprocessing, signed manifest';
 
-
 export function builder(y: Argv) {
   return y
     .option('model', { type: 'string', demandOption: true, describe: 'trained model directory (model.json, weights, preprocessing.json)' })
@@ -21,11 +20,15 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
     const out = resolve(args.output);
     const r = await buildBundle({ modelDir: args.model, out, name: args.name, version: args.bundleVersion, calibration: args.calibration, signKey: args.sign });
-    emit(args, { ok: true, output: out, ...r }, () => [
-      `wrote bundle ${out}: ${r.manifest.name} ${r.manifest.version}${args.sign ? ', signed' : ''}`,
-      ...Object.entries(r.manifest.files).map(([role, f]) => `  ${role.padEnd(13)} ${f!.path.padEnd(20)} ${fmtBytes(f!.bytes).padStart(10)}  sha256 ${f!.sha256.slice(0, 16)}…`),
-      `  parity vs tfjs: max abs error ${r.parityMaxAbsError.toExponential(2)}`,
-      ...r.notes.map((n) => `  note: ${n}`),
-    ].join('\n'));
+    emit(args, { ok: true, output: out, ...r }, () =>
+      [
+        `wrote bundle ${out}: ${r.manifest.name} ${r.manifest.version}${args.sign ? ', signed' : ''}`,
+        ...Object.entries(r.manifest.files).map(
+          ([role, f]) => `  ${role.padEnd(13)} ${f!.path.padEnd(20)} ${fmtBytes(f!.bytes).padStart(10)}  sha256 ${f!.sha256.slice(0, 16)}…`,
+        ),
+        `  parity vs tfjs: max abs error ${r.parityMaxAbsError.toExponential(2)}`,
+        ...r.notes.map((n) => `  note: ${n}`),
+      ].join('\n'),
+    );
   });
 }

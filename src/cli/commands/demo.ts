@@ -9,7 +9,6 @@ import { backendChoice, withBackendOption } from '../backend-option.js';
 export const command = 'demo';
 export const describe = 'Stream a simulated accelerometer through the shipped activity model: live predictions, dashboard, ends by itself';
 
-
 const SHIPPED = fileURLToPath(new URL('../../../models/imu-activity.bundle', import.meta.url));
 
 export function builder(y: Argv) {
@@ -26,6 +25,14 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
     if (!(args.seconds > 0)) throw new InputError(`--seconds ${args.seconds}`, { field: '--seconds', expected: 'a positive number' });
     const { bytes, file } = await resolveModel(args.bundle);
-    await runDemo({ bundle: file, bytes, seconds: args.forever ? undefined : args.seconds, port: args.port, hz: args.hz, out: process.stdout, backend: backendChoice(args) });
+    await runDemo({
+      bundle: file,
+      bytes,
+      seconds: args.forever ? undefined : args.seconds,
+      port: args.port,
+      hz: args.hz,
+      out: process.stdout,
+      backend: backendChoice(args),
+    });
   });
 }

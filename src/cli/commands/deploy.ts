@@ -6,7 +6,6 @@ import { emit, guarded, writeOutput, type ArgsOf } from '../output.js';
 export const command = 'deploy';
 export const describe = 'Roll a signed bundle out to a fleet with Ansible: canary first, then batches; stops and rolls back on failed health';
 
-
 export function builder(y: Argv) {
   return y
     .option('bundle', { type: 'string', demandOption: true, describe: 'signed bundle directory' })
@@ -20,7 +19,10 @@ export function builder(y: Argv) {
 
 export function hostTable(hosts: HostResult[]): string {
   const w = Math.max(4, ...hosts.map((h) => h.host.length));
-  return [`${'host'.padEnd(w)}  ${'status'.padEnd(11)}  detail`, ...hosts.map((h) => `${h.host.padEnd(w)}  ${h.status.padEnd(11)}  ${h.active ? `active ${h.active}; ` : ''}${h.detail}`)].join('\n');
+  return [
+    `${'host'.padEnd(w)}  ${'status'.padEnd(11)}  detail`,
+    ...hosts.map((h) => `${h.host.padEnd(w)}  ${h.status.padEnd(11)}  ${h.active ? `active ${h.active}; ` : ''}${h.detail}`),
+  ].join('\n');
 }
 
 export async function handler(args: ArgsOf<typeof builder>): Promise<void> {

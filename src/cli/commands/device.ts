@@ -6,7 +6,6 @@ import { emit, guarded, type ArgsOf } from '../output.js';
 export const command = 'device <action> [target]';
 export const describe = 'Device side of deployment: trust KEY | install BUNDLE | activate ID | rollback | status | list';
 
-
 export function builder(y: Argv) {
   return y
     .positional('action', { choices: ['trust', 'install', 'activate', 'rollback', 'status', 'list'] as const, demandOption: true })
@@ -23,7 +22,11 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
     const store = new DeviceStore({ root: args.root, restart: args.restart, healthUrl: args.health, deadlineS: args.deadline, keep: args.keep });
     const need = () => {
-      if (!args.target) throw new InputError(`device ${args.action} needs a target`, { field: 'target', expected: args.action === 'trust' ? 'a public key file' : args.action === 'install' ? 'a bundle directory' : 'a bundle id (device list)' });
+      if (!args.target)
+        throw new InputError(`device ${args.action} needs a target`, {
+          field: 'target',
+          expected: args.action === 'trust' ? 'a public key file' : args.action === 'install' ? 'a bundle directory' : 'a bundle id (device list)',
+        });
       return args.target;
     };
     switch (args.action) {
@@ -34,9 +37,15 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
         const wasActive = (await store.status()).active;
         const { id, ignored } = await store.install(need());
         // Files the manifest does not list are neither copied nor trusted: say so.
-        if (ignored.length) process.stderr.write(`streamcell: ignored ${ignored.length} file(s) the manifest does not list (not copied): ${ignored.join(', ')}\n`);
+        if (ignored.length)
+          process.stderr.write(`streamcell: ignored ${ignored.length} file(s) the manifest does not list (not copied): ${ignored.join(', ')}\n`);
         // Re-deploying the active bundle changes nothing: no restart, no health gamble.
-        const act = args.activate && wasActive !== id ? await store.activate(id) : args.activate ? { active: id, previous: null, restart: 'none (already active)' } : undefined;
+        const act =
+          args.activate && wasActive !== id
+            ? await store.activate(id)
+            : args.activate
+              ? { active: id, previous: null, restart: 'none (already active)' }
+              : undefined;
         return emit(args, { ok: true, installed: id, ignored, activated: act }, () => `installed ${id}${act ? `; active (restart: ${act.restart})` : ''}`);
       }
       case 'activate': {
@@ -49,7 +58,12 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
       }
       case 'status': {
         const s = await store.status();
-        return emit(args, s, () => `active ${s.active ?? 'none'} (previous ${s.previous ?? 'none'}); installed: ${s.installed.join(', ') || 'none'}; key ${s.trusted ? 'pinned' : 'NOT pinned'}`);
+        return emit(
+          args,
+          s,
+          () =>
+            `active ${s.active ?? 'none'} (previous ${s.previous ?? 'none'}); installed: ${s.installed.join(', ') || 'none'}; key ${s.trusted ? 'pinned' : 'NOT pinned'}`,
+        );
       }
       case 'list': {
         const l = await store.list();

@@ -7,7 +7,6 @@ import { hostTable } from './deploy.js';
 export const command = 'fleet <action>';
 export const describe = 'Fleet-wide queries over an Ansible inventory: status';
 
-
 export function builder(y: Argv) {
   return y
     .positional('action', { choices: ['status'] as const, demandOption: true })

@@ -7,7 +7,8 @@ import { inspectBundle, inspectFile, isBundleDir, type BundleInspectReport, type
 import { emit, fmtBytes, guarded, type ArgsOf } from '../output.js';
 
 export const command = 'inspect <file>';
-export const describe = 'Show inputs, outputs, ops, parameters, state tensors and metadata of an ONNX file or tfjs model.json; of a bundle directory, its manifest, signature state and each model';
+export const describe =
+  'Show inputs, outputs, ops, parameters, state tensors and metadata of an ONNX file or tfjs model.json; of a bundle directory, its manifest, signature state and each model';
 
 export function builder(y: Argv) {
   return y
@@ -17,22 +18,38 @@ export function builder(y: Argv) {
 
 export function human(r: InspectReport): string {
   const io = (l: InspectReport['inputs']) => l.map((i) => `    ${i.name}: ${i.dtype} [${i.shape.map((d) => d ?? '?').join(', ')}]`).join('\n');
-  const ops = Object.entries(r.ops).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}×${v}`).join(', ');
+  const ops = Object.entries(r.ops)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k}×${v}`)
+    .join(', ');
   const lines = [
     `${r.file} (${r.format}, ${fmtBytes(r.sizeBytes)})`,
     ...(r.irVersion !== undefined ? [`  ir_version ${r.irVersion}, opsets ${JSON.stringify(r.opset)}, producer ${r.producer}`] : []),
-    '  inputs:', io(r.inputs), '  outputs:', io(r.outputs),
+    '  inputs:',
+    io(r.inputs),
+    '  outputs:',
+    io(r.outputs),
     `  ${r.format === 'onnx' ? 'ops' : 'layers'}: ${ops}`,
     `  parameters: ${r.parameters}`,
   ];
-  if (r.states.length) lines.push('  state tensors:', ...r.states.map((s) => `    ${s.input} → ${s.output} [${s.shape}] ${s.dtype} init ${typeof s.init === 'number' ? s.init : `per element (${s.init.length} values)`}`));
+  if (r.states.length)
+    lines.push(
+      '  state tensors:',
+      ...r.states.map(
+        (s) => `    ${s.input} → ${s.output} [${s.shape}] ${s.dtype} init ${typeof s.init === 'number' ? s.init : `per element (${s.init.length} values)`}`,
+      ),
+    );
   const meta = Object.entries(r.metadata);
   if (meta.length) lines.push('  metadata:', ...meta.map(([k, v]) => `    ${k} = ${v.length > 120 ? v.slice(0, 117) + '...' : v}`));
   return lines.join('\n');
 }
 
 export function humanBundle(r: BundleInspectReport): string {
-  const sig = r.signature.verified ? 'signed, signature verified with the given public key' : r.signature.present ? 'signed, signature NOT checked (give --public-key or STREAMCELL_PUBLIC_KEY)' : 'not signed';
+  const sig = r.signature.verified
+    ? 'signed, signature verified with the given public key'
+    : r.signature.present
+      ? 'signed, signature NOT checked (give --public-key or STREAMCELL_PUBLIC_KEY)'
+      : 'not signed';
   const lines = [
     `${r.dir} (bundle ${r.name} ${r.version}, created ${r.created})`,
     `  task ${r.task}, channels ${r.channels.join(', ')}, window ${r.window}, needs streamcell ≥ ${r.minStreamcellVersion}`,
@@ -41,7 +58,15 @@ export function humanBundle(r: BundleInspectReport): string {
     '  files:',
     ...r.files.map((f) => `    ${f.role.padEnd(13)} ${f.path.padEnd(20)} ${fmtBytes(f.bytes).padStart(10)}  sha256 ${f.sha256.slice(0, 16)}…`),
   ];
-  for (const m of r.models) lines.push('', `model ${m.role}:`, human(m).split('\n').map((l) => `  ${l}`).join('\n'));
+  for (const m of r.models)
+    lines.push(
+      '',
+      `model ${m.role}:`,
+      human(m)
+        .split('\n')
+        .map((l) => `  ${l}`)
+        .join('\n'),
+    );
   return lines.join('\n');
 }
 
@@ -49,9 +74,14 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
     if (await isBundleDir(args.file)) {
       const keyFile = args.publicKey ?? process.env.STREAMCELL_PUBLIC_KEY;
-      const publicKey = keyFile ? loadPublicKey(await readFile(resolve(keyFile), 'utf8').catch(() => {
-        throw new InputError('cannot read the public key', { file: resolve(keyFile), expected: 'a PEM public key (streamcell keygen)' });
-      }), resolve(keyFile)) : undefined;
+      const publicKey = keyFile
+        ? loadPublicKey(
+            await readFile(resolve(keyFile), 'utf8').catch(() => {
+              throw new InputError('cannot read the public key', { file: resolve(keyFile), expected: 'a PEM public key (streamcell keygen)' });
+            }),
+            resolve(keyFile),
+          )
+        : undefined;
       const r = await inspectBundle(args.file, { publicKey });
       emit(args, r, () => humanBundle(r));
       return;

@@ -21,7 +21,8 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
     const dir = resolve(args.output);
     const priv = join(dir, 'streamcell.key');
     const pub = join(dir, 'streamcell.pub');
-    if (!args.force && (existsSync(priv) || existsSync(pub))) throw new InputError('keys exist already; refusing to overwrite them', { file: priv, expected: 'a directory without streamcell.key (or --force)' });
+    if (!args.force && (existsSync(priv) || existsSync(pub)))
+      throw new InputError('keys exist already; refusing to overwrite them', { file: priv, expected: 'a directory without streamcell.key (or --force)' });
     await mkdirp(dir);
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     await writeFile(priv, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });

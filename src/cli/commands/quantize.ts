@@ -12,7 +12,6 @@ import { aboutFile, assertOnnxLoads } from '../model-source.js';
 export const command = 'quantize <model>';
 export const describe = 'Quantize an ONNX model (int8 dynamic, int8 static, fp16) with an accuracy gate and a report';
 
-
 export function builder(y: Argv) {
   return y
     .positional('model', { type: 'string', describe: 'ONNX model (sequence or step model)', demandOption: true })
@@ -57,13 +56,22 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
     const file = resolve(args.model);
     const bytes = await readModel(file);
     await assertOnnxLoads(bytes, file);
-    if (args.maxDrop !== undefined && !(args.maxDrop >= 0)) throw new InputError(`--max-drop ${args.maxDrop}`, { field: '--max-drop', expected: 'a non-negative fraction, e.g. 0.01 for 1%' });
-    if (args.maxDrop !== undefined && !args.eval) throw new InputError('--max-drop needs --eval F.csv to measure the drop on', { field: '--eval', expected: 'a CSV with the model\'s columns' });
+    if (args.maxDrop !== undefined && !(args.maxDrop >= 0))
+      throw new InputError(`--max-drop ${args.maxDrop}`, { field: '--max-drop', expected: 'a non-negative fraction, e.g. 0.01 for 1%' });
+    if (args.maxDrop !== undefined && !args.eval)
+      throw new InputError('--max-drop needs --eval F.csv to measure the drop on', { field: '--eval', expected: "a CSV with the model's columns" });
     const needsPre = args.mode === 'int8-static' || args.eval;
     const pre = needsPre ? await preprocessingFor(bytes, args.preprocessing) : undefined;
-    if (needsPre && !pre) throw new InputError('the model carries no preprocessing metadata', { field: '--preprocessing', expected: 'the preprocessing.json the model was trained with' });
-    if (args.mode === 'int8-static' && !args.calibration) throw new InputError('int8-static needs --calibration F.csv', { field: '--calibration', expected: 'a CSV of real inputs' });
-    const calibration = args.calibration ? { pre: pre!, data: await loadDataset(resolve(args.calibration), pre!), method: args.method, percentile: args.percentile } : undefined;
+    if (needsPre && !pre)
+      throw new InputError('the model carries no preprocessing metadata', {
+        field: '--preprocessing',
+        expected: 'the preprocessing.json the model was trained with',
+      });
+    if (args.mode === 'int8-static' && !args.calibration)
+      throw new InputError('int8-static needs --calibration F.csv', { field: '--calibration', expected: 'a CSV of real inputs' });
+    const calibration = args.calibration
+      ? { pre: pre!, data: await loadDataset(resolve(args.calibration), pre!), method: args.method, percentile: args.percentile }
+      : undefined;
     let q;
     try {
       q = await quantizeModel(bytes, { mode: args.mode, calibration });
@@ -75,8 +83,16 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
     const c = await aboutFile(file, () => compareModels(bytes, q.model, { pre, data: evalData }));
     const out = resolve(args.output);
     const summary = {
-      ok: true, output: out, report: q.report,
-      comparison: { size: c.size, parameters: c.parameters, outputError: { max: c.outputError.max, mean: c.outputError.mean }, metrics: c.metrics, latencyUs: c.latencyUs },
+      ok: true,
+      output: out,
+      report: q.report,
+      comparison: {
+        size: c.size,
+        parameters: c.parameters,
+        outputError: { max: c.outputError.max, mean: c.outputError.mean },
+        metrics: c.metrics,
+        latencyUs: c.latencyUs,
+      },
     };
     if (args.report) await writeOutput(resolve(args.report), reportHtml({ title: `streamcell quantize ${args.mode}: ${file}`, q: q.report, c, pre }));
     if (args.maxDrop !== undefined) {

@@ -12,17 +12,16 @@ import { backendChoice, describeBackend, withBackendOption } from '../backend-op
 export const command = 'run <model>';
 export const describe = 'Offline predictions for a CSV (or JSONL) file as JSON lines, through the same pipeline as the daemon';
 
-
 export function builder(y: Argv) {
   const withOptions = y
     .positional('model', { type: 'string', describe: 'step model (.onnx) or bundle directory', demandOption: true })
     .option('input', { alias: 'i', type: 'string', demandOption: true, describe: 'CSV (or JSONL) file of readings' })
     .option('output', { alias: 'o', type: 'string', default: '-', describe: 'JSONL file to write (- for stdout)' })
     .option('format', { choices: ['csv', 'whitespace', 'kv', 'jsonl'], default: 'csv', describe: 'input line format' })
-    .option('columns', { type: 'string', describe: 'channel columns (names or indexes), default: the model\'s channels' })
+    .option('columns', { type: 'string', describe: "channel columns (names or indexes), default: the model's channels" })
     .option('stream', { type: 'string', describe: 'column holding the stream id' })
-    .option('public-key', { type: 'string', describe: 'verify the bundle\'s signature with this key (or STREAMCELL_PUBLIC_KEY)' })
-    .option('int8', { type: 'boolean', default: false, describe: 'use the bundle\'s step-int8 model' });
+    .option('public-key', { type: 'string', describe: "verify the bundle's signature with this key (or STREAMCELL_PUBLIC_KEY)" })
+    .option('int8', { type: 'boolean', default: false, describe: "use the bundle's step-int8 model" });
   return withBackendOption(withOptions);
 }
 
@@ -32,13 +31,20 @@ async function firstLine(file: string): Promise<{ line: string; more: boolean; s
   try {
     fh = await open(file, 'r');
   } catch (e) {
-    throw new InputError(`cannot read '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file, field: '--input', expected: 'a CSV (or JSONL) file of readings' });
+    throw new InputError(`cannot read '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+      file,
+      field: '--input',
+      expected: 'a CSV (or JSONL) file of readings',
+    });
   }
   try {
     const size = (await fh.stat()).size;
     const buf = Buffer.alloc(Math.min(size, 1024 * 1024));
     const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    const text = buf.subarray(0, bytesRead).toString('utf8').replace(/^\ufeff/, '');
+    const text = buf
+      .subarray(0, bytesRead)
+      .toString('utf8')
+      .replace(/^\ufeff/, '');
     const lines = text.split('\n');
     // Leading blank lines are skipped by the parser too.
     while (lines.length > 1 && lines[0]!.trim() === '') lines.shift();
@@ -66,9 +72,14 @@ async function checkInput(file: string, args: ArgsOf<typeof builder>, channels: 
   const missing = wanted.filter((c) => !cells.includes(c));
   const shown = cells.length > 20 ? `${cells.slice(0, 20).join(', ')}, … (${cells.length} columns)` : cells.join(', ');
   if (missing.length) {
-    throw new InputError(`the header line lacks column${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')} (it has: ${shown.slice(0, 400)})`, {
-      file, field: '--input', expected: `a header naming ${wanted.join(', ')}${args.columns ? '' : " (the model's channels; --columns maps others)"}`,
-    });
+    throw new InputError(
+      `the header line lacks column${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')} (it has: ${shown.slice(0, 400)})`,
+      {
+        file,
+        field: '--input',
+        expected: `a header naming ${wanted.join(', ')}${args.columns ? '' : " (the model's channels; --columns maps others)"}`,
+      },
+    );
   }
   if (!more) throw new InputError('the file has a header line but no readings', { file, field: '--input', expected: 'readings after the header' });
 }
@@ -84,7 +95,15 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
     await checkInput(input, args, channels);
     const q = new URLSearchParams({ format: args.format, ...(args.columns ? { columns: args.columns } : {}), ...(args.stream ? { stream: args.stream } : {}) });
     const source = await sourceFromUri(`file:${input}?${q}`, { channels });
-    const daemon = await aboutFile(file, () => Daemon.create({ model: bytes, sources: [source], sinks: [sinkFromUri(`jsonl:${args.output === '-' ? '-' : resolve(args.output)}`)], backend: choice.force, preferBackends: choice.prefer }));
+    const daemon = await aboutFile(file, () =>
+      Daemon.create({
+        model: bytes,
+        sources: [source],
+        sinks: [sinkFromUri(`jsonl:${args.output === '-' ? '-' : resolve(args.output)}`)],
+        backend: choice.force,
+        preferBackends: choice.prefer,
+      }),
+    );
     process.stderr.write(`${describeBackend(daemon.backendRecord)}\n`);
     await daemon.start();
     await daemon.finished();
@@ -95,15 +114,24 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
     if (predictions === 0) {
       const readings = (await daemon.metrics.samplesIn.get()).values.reduce((n, v) => n + v.value, 0);
       throw new InputError(`no predictions: ${readings} reading${readings === 1 ? '' : 's'} accepted${drops.length ? `, lines dropped: ${dropText}` : ''}`, {
-        file: input, field: '--input', expected: `readings of the model's channels (${Array.isArray(channels) ? channels.join(', ') : `${channels} numeric columns`}), enough to fill its window`,
+        file: input,
+        field: '--input',
+        expected: `readings of the model's channels (${Array.isArray(channels) ? channels.join(', ') : `${channels} numeric columns`}), enough to fill its window`,
       });
     }
     if (drops.length) process.stderr.write(`dropped: ${dropText}\n`);
     // The output could not take everything (a full disk, an I/O error): say so, not exit 0.
     const lost = (await daemon.metrics.queueOverflow.get()).values.reduce((n, v) => n + v.value, 0);
     if (lost > 0) {
-      const codes = (await daemon.metrics.sinkErrors.get()).values.filter((v) => v.value > 0).map((v) => v.labels.code).join(', ');
-      throw new InputError(`${lost} of ${predictions} predictions could not be written (${codes || 'write error'})`, { file: args.output, field: '--output', expected: 'a writable output file on a disk with room' });
+      const codes = (await daemon.metrics.sinkErrors.get()).values
+        .filter((v) => v.value > 0)
+        .map((v) => v.labels.code)
+        .join(', ');
+      throw new InputError(`${lost} of ${predictions} predictions could not be written (${codes || 'write error'})`, {
+        file: args.output,
+        field: '--output',
+        expected: 'a writable output file on a disk with room',
+      });
     }
   });
 }

@@ -13,7 +13,6 @@ import { backendChoice, describeBackend, executionProviders } from '../backend-o
 export const command = 'stream';
 export const describe = 'Run the sensor-stream daemon: sources → model → sinks (Ctrl-C / SIGTERM stops cleanly)';
 
-
 export function builder(y: Argv) {
   return y
     .option('model', { type: 'string', describe: 'step model (.onnx); a sequence model runs in window mode' })
@@ -27,11 +26,18 @@ export function builder(y: Argv) {
     .option('min', { type: 'number', describe: 'drop readings with a value below this' })
     .option('max', { type: 'number', describe: 'drop readings with a value above this' })
     .option('resample', { type: 'number', describe: 'resample every stream to this rate (Hz)' })
-    .option('execution-provider', { type: 'string', describe: 'onnxruntime execution providers to try first, comma-separated (e.g. cuda); refused with the list of what the installed onnxruntime has' })
+    .option('execution-provider', {
+      type: 'string',
+      describe: 'onnxruntime execution providers to try first, comma-separated (e.g. cuda); refused with the list of what the installed onnxruntime has',
+    })
     .option('window', { type: 'number', describe: 'window length (samples) for a sequence model with a free time dimension; default: its preprocessing' })
-    .option('backend', { choices: ['onnxruntime-node', 'onnxruntime-web'] as const, describe: 'force an inference backend (also STREAMCELL_BACKEND or `backend:` in the config); default: the board\'s preference, onnxruntime-node after a crash-safe probe, else onnxruntime-web' })
+    .option('backend', {
+      choices: ['onnxruntime-node', 'onnxruntime-web'] as const,
+      describe:
+        "force an inference backend (also STREAMCELL_BACKEND or `backend:` in the config); default: the board's preference, onnxruntime-node after a crash-safe probe, else onnxruntime-web",
+    })
     .option('duration', { type: 'number', describe: 'stop after this many seconds' })
-    .option('public-key', { type: 'string', describe: 'verify the bundle\'s signature with this key (or STREAMCELL_PUBLIC_KEY)' })
+    .option('public-key', { type: 'string', describe: "verify the bundle's signature with this key (or STREAMCELL_PUBLIC_KEY)" })
     .option('log-level', { choices: ['debug', 'info', 'warn', 'error', 'silent'], describe: 'log level (logs are JSON lines on stderr)' });
 }
 
@@ -45,11 +51,17 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
     const cfg: Partial<DaemonConfig> = args.config ? await loadDaemonConfig(resolve(args.config)) : {};
     const { file, bytes } = await modelBytes({ model: args.model ?? (args.bundle ? undefined : cfg.model), bundle: args.bundle, publicKey: args.publicKey });
-    if (args.window !== undefined && (!Number.isInteger(args.window) || args.window < 1 || args.window > MAX_WINDOW)) throw new InputError(`--window is ${args.window}`, { field: '--window', expected: `an integer number of samples from 1 to ${MAX_WINDOW} (streamcell's window limit)` });
-    const every = args.checkpoint ? args.checkpointEvery : cfg.checkpoint?.every_s ?? args.checkpointEvery;
-    if (!(Number.isFinite(every) && every >= 1 && every <= 604_800)) throw new InputError(`--checkpoint-every is ${every}`, { field: '--checkpoint-every', expected: 'seconds between 1 and 604800' });
+    if (args.window !== undefined && (!Number.isInteger(args.window) || args.window < 1 || args.window > MAX_WINDOW))
+      throw new InputError(`--window is ${args.window}`, {
+        field: '--window',
+        expected: `an integer number of samples from 1 to ${MAX_WINDOW} (streamcell's window limit)`,
+      });
+    const every = args.checkpoint ? args.checkpointEvery : (cfg.checkpoint?.every_s ?? args.checkpointEvery);
+    if (!(Number.isFinite(every) && every >= 1 && every <= 604_800))
+      throw new InputError(`--checkpoint-every is ${every}`, { field: '--checkpoint-every', expected: 'seconds between 1 and 604800' });
     const sourceUris = args.source ?? cfg.sources;
-    if (!sourceUris?.length) throw new InputError('no source', { field: '--source', expected: 'at least one source URI, e.g. --source serial:/dev/ttyUSB0?baud=115200' });
+    if (!sourceUris?.length)
+      throw new InputError('no source', { field: '--source', expected: 'at least one source URI, e.g. --source serial:/dev/ttyUSB0?baud=115200' });
     const level = args.logLevel ?? cfg.log_level ?? 'info';
     const pino = (await import('pino')).default;
     const log = pino({ level, base: { app: 'streamcell' } }, pino.destination(2));
@@ -63,25 +75,40 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
     const sinks = (args.sink ?? cfg.sinks ?? ['jsonl:-']).map((u) => sinkFromUri(u));
     const p = cfg.policy;
     const token = await resolveHttpToken(cfg, process.env, args.config ? resolve(args.config) : undefined);
-    const daemon = await aboutFile(file, () => Daemon.create({
-      model: bytes, sources, sinks, log,
-      checkpoint: args.checkpoint ?? cfg.checkpoint?.file, checkpointEveryS: every,
-      policy: { nonFinite: args.nonFinite ?? p?.non_finite, min: args.min ?? p?.min, max: args.max ?? p?.max, monotonicTime: p?.monotonic_time },
-      resampleHz: args.resample ?? cfg.resample_hz,
-      window: args.window ?? cfg.window,
-      ...(() => {
-        const c = backendChoice(args, cfg.backend);
-        return { backend: c.force, preferBackends: c.prefer };
-      })(),
-      pool: { session: { intraOpThreads: device.threads, executionProviders: executionProviders(args.executionProvider ?? cfg.execution_providers) }, maxBatch: cfg.pool?.max_batch, maxWaitMs: cfg.pool?.max_wait_ms, maxStreams: cfg.pool?.max_streams, idleMs: cfg.pool?.idle_ms },
-      token,
-    }).catch((e: unknown) => {
-      // The library names its option; a CLI user sets a flag or a config key.
-      if (isInputError(e) && e.context.field === 'window') {
-        throw new InputError('the model is a sequence model with a free time dimension and carries no window length: pass --window N (or `window: N` in the config), or streamify it to a step model and stream that', { field: '--window', expected: 'a positive integer number of samples' });
-      }
-      throw e;
-    }));
+    const daemon = await aboutFile(file, () =>
+      Daemon.create({
+        model: bytes,
+        sources,
+        sinks,
+        log,
+        checkpoint: args.checkpoint ?? cfg.checkpoint?.file,
+        checkpointEveryS: every,
+        policy: { nonFinite: args.nonFinite ?? p?.non_finite, min: args.min ?? p?.min, max: args.max ?? p?.max, monotonicTime: p?.monotonic_time },
+        resampleHz: args.resample ?? cfg.resample_hz,
+        window: args.window ?? cfg.window,
+        ...(() => {
+          const c = backendChoice(args, cfg.backend);
+          return { backend: c.force, preferBackends: c.prefer };
+        })(),
+        pool: {
+          session: { intraOpThreads: device.threads, executionProviders: executionProviders(args.executionProvider ?? cfg.execution_providers) },
+          maxBatch: cfg.pool?.max_batch,
+          maxWaitMs: cfg.pool?.max_wait_ms,
+          maxStreams: cfg.pool?.max_streams,
+          idleMs: cfg.pool?.idle_ms,
+        },
+        token,
+      }).catch((e: unknown) => {
+        // The library names its option; a CLI user sets a flag or a config key.
+        if (isInputError(e) && e.context.field === 'window') {
+          throw new InputError(
+            'the model is a sequence model with a free time dimension and carries no window length: pass --window N (or `window: N` in the config), or streamify it to a step model and stream that',
+            { field: '--window', expected: 'a positive integer number of samples' },
+          );
+        }
+        throw e;
+      }),
+    );
     log.info({ device, backend: daemon.backendRecord }, `device; ${describeBackend(daemon.backendRecord)}`);
     let stopping = false;
     const stop = async (why: string) => {
@@ -98,13 +125,13 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
     const timers: Promise<string>[] = [];
     let durationTimer: NodeJS.Timeout | undefined;
     // unref: when the sources finish first, the timer must not keep the process alive.
-    if (args.duration) timers.push(new Promise((r) => (durationTimer = setTimeout(() => r(`--duration ${args.duration} s reached`), args.duration! * 1000)).unref()));
+    if (args.duration)
+      timers.push(new Promise((r) => (durationTimer = setTimeout(() => r(`--duration ${args.duration} s reached`), args.duration! * 1000)).unref()));
     if (finite) timers.push(daemon.finished().then(() => 'sources finished'));
     // Whichever comes first is the reason logged.
     if (timers.length) {
       await stop(await Promise.race(timers));
       clearTimeout(durationTimer);
-    }
-    else await new Promise(() => {}); // until a signal
+    } else await new Promise(() => {}); // until a signal
   });
 }

@@ -8,7 +8,6 @@ import { emit, guarded, type ArgsOf } from '../output.js';
 export const command = 'train';
 export const describe = 'Train a forecaster (--target) or classifier (--label) in tfjs on a CSV; writes model.json, weights.bin and preprocessing.json';
 
-
 export function builder(y: Argv) {
   return y
     .option('data', { type: 'string', demandOption: true, describe: 'CSV with a header row' })
@@ -17,9 +16,16 @@ export function builder(y: Argv) {
     .option('inputs', { type: 'string', describe: 'comma-separated input columns (forecast: besides the target; classify: required)' })
     .option('window', { type: 'number', demandOption: true, describe: 'samples the model sees per prediction' })
     .option('horizon', { type: 'number', default: 1, describe: 'forecast: predict the target this many steps ahead' })
-    .option('arch', { type: 'string', default: 'lstm:32', describe: 'layers, e.g. conv1d:16:3,lstm:32,gru:16,dense:16 (conv1d first and causal; rnn:U for SimpleRNN)' })
+    .option('arch', {
+      type: 'string',
+      default: 'lstm:32',
+      describe: 'layers, e.g. conv1d:16:3,lstm:32,gru:16,dense:16 (conv1d first and causal; rnn:U for SimpleRNN)',
+    })
     .option('split', { type: 'string', default: '0.7,0.15', describe: 'TRAIN,VALIDATION fractions, chronological; the rest is the test part' })
-    .option('diff', { choices: ['target', 'all', 'none'] as const, describe: 'channels a fixed first model layer turns into scaled differences (default: target for forecast, none for classify)' })
+    .option('diff', {
+      choices: ['target', 'all', 'none'] as const,
+      describe: 'channels a fixed first model layer turns into scaled differences (default: target for forecast, none for classify)',
+    })
     .option('epochs', { type: 'number', default: 20 })
     .option('batch-size', { type: 'number', default: 32 })
     .option('lr', { type: 'number', default: 0.005, describe: 'Adam learning rate' })
@@ -53,11 +59,15 @@ export function describeReport(r: TrainReport): string {
   ];
   const p = r.primary;
   if (r.task === 'forecast') {
-    lines.push(`  test RMSE ${r.test.rmse!.toPrecision(4)} (MAE ${r.test.mae!.toPrecision(4)}) vs ${r.baseline.name} RMSE ${r.baseline.rmse!.toPrecision(4)} (MAE ${r.baseline.mae!.toPrecision(4)}) on ${r.test.n} windows: ` +
-      (p.beatsBaseline ? `${pct(p.model, p.baseline)} lower` : `NOT better than the baseline (${pct(p.model, p.baseline)} higher)`));
+    lines.push(
+      `  test RMSE ${r.test.rmse!.toPrecision(4)} (MAE ${r.test.mae!.toPrecision(4)}) vs ${r.baseline.name} RMSE ${r.baseline.rmse!.toPrecision(4)} (MAE ${r.baseline.mae!.toPrecision(4)}) on ${r.test.n} windows: ` +
+        (p.beatsBaseline ? `${pct(p.model, p.baseline)} lower` : `NOT better than the baseline (${pct(p.model, p.baseline)} higher)`),
+    );
   } else {
-    lines.push(`  test accuracy ${r.test.accuracy!.toFixed(3)} (F1 ${r.test.f1!.toFixed(3)}) vs ${r.baseline.name} ${r.baseline.accuracy!.toFixed(3)} (F1 ${r.baseline.f1!.toFixed(3)}) on ${r.test.n} windows` +
-      (p.beatsBaseline ? '' : ': NOT better than the baseline'));
+    lines.push(
+      `  test accuracy ${r.test.accuracy!.toFixed(3)} (F1 ${r.test.f1!.toFixed(3)}) vs ${r.baseline.name} ${r.baseline.accuracy!.toFixed(3)} (F1 ${r.baseline.f1!.toFixed(3)}) on ${r.test.n} windows` +
+        (p.beatsBaseline ? '' : ': NOT better than the baseline'),
+    );
   }
   lines.push(`  tfjs backend: ${r.backend}${r.fallbackReason ? ` (${r.fallbackReason})` : ''}; ${r.seconds.toFixed(1)} s in all`);
   if (r.files) lines.push(`wrote ${r.files.modelJson}, weights.bin, preprocessing.json, training-report.json`);
@@ -66,14 +76,33 @@ export function describeReport(r: TrainReport): string {
 
 export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
-    const inputs = args.inputs?.split(',').map((c) => c.trim()).filter(Boolean);
+    const inputs = args.inputs
+      ?.split(',')
+      .map((c) => c.trim())
+      .filter(Boolean);
     const progress = progressReporter(process.stderr);
     try {
       const { report } = await trainModel({
-        data: args.data, target: args.target, label: args.label, inputs, window: args.window, horizon: args.horizon, arch: args.arch,
-        split: parseSplit(args.split), diff: args.diff, epochs: args.epochs, batchSize: args.batchSize, lr: args.lr, patience: args.patience,
-        dropout: args.dropout, seed: args.seed, shuffle: args.shuffle, stride: args.stride, sampleRate: args.sampleRate,
-        outDir: resolve(args.output), onProgress: progress.update,
+        data: args.data,
+        target: args.target,
+        label: args.label,
+        inputs,
+        window: args.window,
+        horizon: args.horizon,
+        arch: args.arch,
+        split: parseSplit(args.split),
+        diff: args.diff,
+        epochs: args.epochs,
+        batchSize: args.batchSize,
+        lr: args.lr,
+        patience: args.patience,
+        dropout: args.dropout,
+        seed: args.seed,
+        shuffle: args.shuffle,
+        stride: args.stride,
+        sampleRate: args.sampleRate,
+        outDir: resolve(args.output),
+        onProgress: progress.update,
       });
       progress.done();
       emit(args, report, () => describeReport(report));

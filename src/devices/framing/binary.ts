@@ -71,7 +71,12 @@ export class BinaryFrameParser extends Transform {
       const body = this.buf.subarray(at + this.sync.length, at + this.sync.length + 1 + this.payloadLen);
       const crc = this.buf.readUInt16LE(at + this.sync.length + 1 + this.payloadLen);
       if (body[0] !== this.payloadLen || crc16(body) !== crc) {
-        this.push({ drop: { reason: body[0] !== this.payloadLen ? 'malformed' : 'crc', detail: body[0] !== this.payloadLen ? `length byte ${body[0]}, expected ${this.payloadLen}` : 'checksum mismatch' } } satisfies FrameChunk);
+        this.push({
+          drop: {
+            reason: body[0] !== this.payloadLen ? 'malformed' : 'crc',
+            detail: body[0] !== this.payloadLen ? `length byte ${body[0]}, expected ${this.payloadLen}` : 'checksum mismatch',
+          },
+        } satisfies FrameChunk);
         pos = at + 1; // resynchronise on the next sync pattern
         continue;
       }
@@ -87,7 +92,8 @@ export class BinaryFrameParser extends Transform {
   }
 
   override _flush(done: TransformCallback): void {
-    if (this.buf.length > 0) this.push({ drop: { reason: 'malformed', detail: `${this.buf.length} bytes of a partial frame at end of stream` } } satisfies FrameChunk);
+    if (this.buf.length > 0)
+      this.push({ drop: { reason: 'malformed', detail: `${this.buf.length} bytes of a partial frame at end of stream` } } satisfies FrameChunk);
     done();
   }
 }

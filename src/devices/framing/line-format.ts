@@ -48,9 +48,12 @@ export class LineFormatParser {
     const text = line.trim();
     if (text === '') return { drop: 'malformed', detail: 'empty line' };
     switch (this.opts.format) {
-      case 'jsonl': return this.parseJson(text, arrival);
-      case 'kv': return this.parseKv(text, arrival);
-      default: return this.parseDelimited(text, arrival);
+      case 'jsonl':
+        return this.parseJson(text, arrival);
+      case 'kv':
+        return this.parseKv(text, arrival);
+      default:
+        return this.parseDelimited(text, arrival);
     }
   }
 
@@ -58,7 +61,11 @@ export class LineFormatParser {
     const cells = splitFields(text, this.sep);
     if (this.first) {
       this.first = false;
-      const wantHeader = this.opts.header === true || (this.opts.header !== false && cells.some((c) => c === '' || parseNumberField(c) === undefined) && this.opts.columns.some((c) => typeof c === 'string'));
+      const wantHeader =
+        this.opts.header === true ||
+        (this.opts.header !== false &&
+          cells.some((c) => c === '' || parseNumberField(c) === undefined) &&
+          this.opts.columns.some((c) => typeof c === 'string'));
       if (wantHeader) {
         this.names = cells;
         const missing = [...this.opts.columns, this.opts.streamColumn, this.opts.timeColumn].filter((c) => typeof c === 'string' && !cells.includes(c));
@@ -108,7 +115,8 @@ export class LineFormatParser {
       if (raw === undefined) return { drop: 'column-count', detail: `missing channel '${c}'` };
       // An empty cell or JSON null is a gap in the data: NaN, handled by the stream's non-finite policy.
       const v = parseJsonNumber(raw);
-      if (v === undefined) return { drop: 'malformed', detail: `channel '${c}' is '${String(typeof raw === 'string' ? raw : JSON.stringify(raw)).slice(0, 20)}', not a number` };
+      if (v === undefined)
+        return { drop: 'malformed', detail: `channel '${c}' is '${String(typeof raw === 'string' ? raw : JSON.stringify(raw)).slice(0, 20)}', not a number` };
       values.push(v);
     }
     const streamRaw = this.opts.streamColumn !== undefined ? get(this.opts.streamColumn) : obj?.stream;

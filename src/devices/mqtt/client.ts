@@ -15,11 +15,7 @@ export interface MqttClientLike {
   on(event: 'message', listener: (topic: string, payload: Buffer) => void): unknown;
   on(event: 'error', listener: (error: Error) => void): unknown;
   on(event: 'close' | 'reconnect' | 'offline', listener: () => void): unknown;
-  subscribe(
-    topic: string,
-    opts: { qos: 0 | 1 | 2 },
-    callback: (err: Error | null, granted?: Array<{ topic: string; qos: number }>) => void,
-  ): unknown;
+  subscribe(topic: string, opts: { qos: 0 | 1 | 2 }, callback: (err: Error | null, granted?: Array<{ topic: string; qos: number }>) => void): unknown;
   publish(topic: string, payload: string, opts: { qos: 0 | 1 | 2 }, callback: (err?: Error) => void): unknown;
   end(force: boolean, opts: object, callback: () => void): unknown;
 }

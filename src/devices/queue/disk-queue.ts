@@ -12,8 +12,18 @@
  * `onOverflow`; unreadable lines found on open (a torn write) through `onCorrupt`.
  */
 import {
-  closeSync, existsSync, fsync, fsyncSync, ftruncateSync, openSync, readdirSync, readFileSync,
-  renameSync, rmSync, unlinkSync, writeSync,
+  closeSync,
+  existsSync,
+  fsync,
+  fsyncSync,
+  ftruncateSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+  writeSync,
 } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -74,7 +84,11 @@ function parseLine(line: string): QueueEntry | undefined {
 
 function queueDirError(dir: string, e: unknown): InputError {
   const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-  return new InputError(`mqtt sink: cannot use the queue directory (${code})`, { file: dir, field: 'queue', expected: 'a directory this user can create and write (mqtt://…?queue=DIR, or STATE_DIRECTORY)' });
+  return new InputError(`mqtt sink: cannot use the queue directory (${code})`, {
+    file: dir,
+    field: 'queue',
+    expected: 'a directory this user can create and write (mqtt://…?queue=DIR, or STATE_DIRECTORY)',
+  });
 }
 
 /**
@@ -178,7 +192,9 @@ export class DiskQueue {
       // No offset yet (or a torn temp never renamed): replay whatever the segments hold.
     }
     rmSync(join(this.dir, 'ack.json.tmp'), { force: true });
-    const names = readdirSync(this.dir).filter((n) => SEG.test(n)).sort();
+    const names = readdirSync(this.dir)
+      .filter((n) => SEG.test(n))
+      .sort();
     let corrupt = 0;
     let firstPending = Infinity;
     let maxQ = -1;
@@ -239,10 +255,14 @@ export class DiskQueue {
     if (fd !== undefined) {
       if (old.dirty) {
         old.dirty = false;
-        this.track(new Promise<void>((resolve) => fsync(fd, () => {
-          closeSync(fd);
-          resolve();
-        })));
+        this.track(
+          new Promise<void>((resolve) =>
+            fsync(fd, () => {
+              closeSync(fd);
+              resolve();
+            }),
+          ),
+        );
       } else {
         closeSync(fd);
       }

@@ -85,7 +85,10 @@ class Ring {
  * `::1` and IPv4-mapped 127.x (with or without brackets).
  */
 export function isLoopbackHost(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1');
   if (h === 'localhost' || h === 'localhost.') return true;
   const family = isIP(h);
   if (family === 4) return h.startsWith('127.');
@@ -136,11 +139,19 @@ function listenError(e: NodeJS.ErrnoException, host: string, port: number): Erro
     case 'EADDRINUSE':
       return new InputError(`http sink: ${where} is already in use`, { field: 'port', expected: 'a free port (0 picks one)' }, { cause: e });
     case 'EACCES':
-      return new InputError(`http sink: no permission to bind ${where}`, { field: 'port', expected: 'a port above 1023, or the needed capability' }, { cause: e });
+      return new InputError(
+        `http sink: no permission to bind ${where}`,
+        { field: 'port', expected: 'a port above 1023, or the needed capability' },
+        { cause: e },
+      );
     case 'EADDRNOTAVAIL':
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return new InputError(`http sink: cannot bind host '${host}' (${e.code})`, { field: 'host', expected: 'an address of this machine, e.g. 127.0.0.1' }, { cause: e });
+      return new InputError(
+        `http sink: cannot bind host '${host}' (${e.code})`,
+        { field: 'host', expected: 'an address of this machine, e.g. 127.0.0.1' },
+        { cause: e },
+      );
     default:
       return e;
   }
@@ -170,7 +181,9 @@ export class HttpSink implements Sink {
 
   private constructor(
     private readonly server: Server,
-    private readonly opts: Required<Pick<HttpSinkOptions, 'metrics' | 'health' | 'title' | 'historyPerStream' | 'historyStreams' | 'maxClients' | 'snapshotBytes' | 'maxClientBacklog'>> & { token?: string },
+    private readonly opts: Required<
+      Pick<HttpSinkOptions, 'metrics' | 'health' | 'title' | 'historyPerStream' | 'historyStreams' | 'maxClients' | 'snapshotBytes' | 'maxClientBacklog'>
+    > & { token?: string },
     private readonly assets: { js: Buffer; css: Buffer; dashboard: Buffer },
   ) {
     const addr = server.address() as AddressInfo;
@@ -202,25 +215,40 @@ export class HttpSink implements Sink {
       throw new InputError(`http sink: host must be a non-empty address, got ${JSON.stringify(host)}`, { field: 'host', expected: 'e.g. 127.0.0.1' });
     }
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw new InputError(`http sink: port must be an integer in [0, 65535], got ${port}`, { field: 'port', expected: 'an integer in [0, 65535] (0 picks a free port)' });
+      throw new InputError(`http sink: port must be an integer in [0, 65535], got ${port}`, {
+        field: 'port',
+        expected: 'an integer in [0, 65535] (0 picks a free port)',
+      });
     }
     if (opts.token !== undefined && (typeof opts.token !== 'string' || opts.token.length < MIN_TOKEN_LENGTH)) {
-      throw new InputError(`http sink: the token has ${typeof opts.token === 'string' ? opts.token.length : 0} characters`, { field: 'token', expected: `a secret of at least ${MIN_TOKEN_LENGTH} characters` });
+      throw new InputError(`http sink: the token has ${typeof opts.token === 'string' ? opts.token.length : 0} characters`, {
+        field: 'token',
+        expected: `a secret of at least ${MIN_TOKEN_LENGTH} characters`,
+      });
     }
     if (opts.token === undefined && !isLoopbackHost(host)) {
-      throw new InputError(
-        `http sink: host '${host}' is reachable from other machines, so option 'token' is required (or bind 127.0.0.1)`,
-        { field: 'token', expected: "a token whenever 'host' is not loopback" },
-      );
+      throw new InputError(`http sink: host '${host}' is reachable from other machines, so option 'token' is required (or bind 127.0.0.1)`, {
+        field: 'token',
+        expected: "a token whenever 'host' is not loopback",
+      });
     }
     if (!Number.isInteger(historyPerStream) || historyPerStream < 1) {
-      throw new InputError(`http sink: historyPerStream must be a positive integer, got ${historyPerStream}`, { field: 'historyPerStream', expected: 'an integer ≥ 1' });
+      throw new InputError(`http sink: historyPerStream must be a positive integer, got ${historyPerStream}`, {
+        field: 'historyPerStream',
+        expected: 'an integer ≥ 1',
+      });
     }
     if (!Number.isInteger(historyStreams) || historyStreams < 1 || historyStreams > 100_000) {
-      throw new InputError(`http sink: historyStreams must be an integer in [1, 100000], got ${historyStreams}`, { field: 'historyStreams', expected: 'an integer in [1, 100000]' });
+      throw new InputError(`http sink: historyStreams must be an integer in [1, 100000], got ${historyStreams}`, {
+        field: 'historyStreams',
+        expected: 'an integer in [1, 100000]',
+      });
     }
     if (!Number.isInteger(maxClients) || maxClients < 1 || maxClients > 10_000) {
-      throw new InputError(`http sink: maxClients must be an integer in [1, 10000], got ${maxClients}`, { field: 'maxClients', expected: 'an integer in [1, 10000]' });
+      throw new InputError(`http sink: maxClients must be an integer in [1, 10000], got ${maxClients}`, {
+        field: 'maxClients',
+        expected: 'an integer in [1, 10000]',
+      });
     }
     if (!(maxClientBacklog > 0)) {
       throw new InputError(`http sink: maxClientBacklog must be positive, got ${maxClientBacklog}`, { field: 'maxClientBacklog', expected: 'bytes > 0' });
@@ -238,7 +266,17 @@ export class HttpSink implements Sink {
     });
     return new HttpSink(
       server,
-      { metrics: opts.metrics, health: opts.health, token: opts.token, title: opts.title ?? 'streamcell', historyPerStream, historyStreams, maxClients, snapshotBytes, maxClientBacklog },
+      {
+        metrics: opts.metrics,
+        health: opts.health,
+        token: opts.token,
+        title: opts.title ?? 'streamcell',
+        historyPerStream,
+        historyStreams,
+        maxClients,
+        snapshotBytes,
+        maxClientBacklog,
+      },
       assets,
     );
   }
@@ -263,7 +301,8 @@ export class HttpSink implements Sink {
       wire.outputs = rec.outputs;
       const json = JSON.stringify(wire);
       let ring = this.history.get(rec.stream);
-      if (ring) this.history.delete(rec.stream); // Map order is write order: the first is the least recent
+      if (ring)
+        this.history.delete(rec.stream); // Map order is write order: the first is the least recent
       else {
         ring = new Ring(this.opts.historyPerStream);
         if (this.history.size >= this.opts.historyStreams) this.history.delete(this.history.keys().next().value!);

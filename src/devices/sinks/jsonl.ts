@@ -48,8 +48,10 @@ export class JsonlSink implements Sink {
   private closed = false;
 
   constructor(private readonly opts: JsonlSinkOptions) {
-    if (opts.maxBytes !== undefined && !(opts.maxBytes > 0)) throw new InputError(`jsonl sink: maxBytes is ${opts.maxBytes}`, { field: 'maxBytes', expected: 'a positive number of bytes' });
-    if (opts.keep !== undefined && !(Number.isInteger(opts.keep) && opts.keep >= 1 && opts.keep <= 1000)) throw new InputError(`jsonl sink: keep is ${opts.keep}`, { field: 'keep', expected: 'an integer in [1, 1000]' });
+    if (opts.maxBytes !== undefined && !(opts.maxBytes > 0))
+      throw new InputError(`jsonl sink: maxBytes is ${opts.maxBytes}`, { field: 'maxBytes', expected: 'a positive number of bytes' });
+    if (opts.keep !== undefined && !(Number.isInteger(opts.keep) && opts.keep >= 1 && opts.keep <= 1000))
+      throw new InputError(`jsonl sink: keep is ${opts.keep}`, { field: 'keep', expected: 'an integer in [1, 1000]' });
     this.maxQueueBytes = opts.maxQueueBytes ?? 8 << 20;
     this.uri = `jsonl:${opts.path}`;
     if (opts.path === '-') this.fd = 1;
@@ -59,7 +61,10 @@ export class JsonlSink implements Sink {
         this.size = statSync(opts.path).size;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code ?? 'error';
-        throw new InputError(`jsonl sink: cannot open the output file for appending (${code})`, { file: opts.path, expected: 'a writable file path in an existing directory' });
+        throw new InputError(`jsonl sink: cannot open the output file for appending (${code})`, {
+          file: opts.path,
+          expected: 'a writable file path in an existing directory',
+        });
       }
     }
     opts.metrics?.sinkHealthy.set({ sink: this.uri }, 1);
@@ -89,7 +94,9 @@ export class JsonlSink implements Sink {
   }
 
   health(): { ok: boolean; detail?: string } {
-    return this.failing ? { ok: false, detail: `${this.failing.code} since ${new Date(this.failing.since).toISOString()}, ${this.pending.length} records queued` } : { ok: true };
+    return this.failing
+      ? { ok: false, detail: `${this.failing.code} since ${new Date(this.failing.since).toISOString()}, ${this.pending.length} records queued` }
+      : { ok: true };
   }
 
   private discardOldest(): void {

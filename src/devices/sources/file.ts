@@ -15,7 +15,12 @@ export class StreamSource implements Source {
   private input?: Readable;
   private stopped = false;
 
-  constructor(readonly uri: string, private readonly open: () => Readable, private readonly framing: FramingOptions, private readonly rate?: number) {
+  constructor(
+    readonly uri: string,
+    private readonly open: () => Readable,
+    private readonly framing: FramingOptions,
+    private readonly rate?: number,
+  ) {
     if (rate !== undefined && !(rate > 0)) throw new RangeError(`'rate' must be positive, got ${rate}`);
   }
 
@@ -80,4 +85,3 @@ export function fileSource(path: string, framing: FramingOptions, rate?: number)
 export function stdinSource(framing: FramingOptions): StreamSource {
   return new StreamSource('stdin:', () => process.stdin, framing);
 }
-

@@ -30,7 +30,11 @@ export function simValue(kind: SimKind, i: number, hz: number, rand: () => numbe
   }
   const segment = Math.floor(t / 5 + stream * 0.37);
   const activity = (segment * 7 + stream) % 3;
-  const [f, a] = [[0, 0.02], [1.8, 0.35], [2.8, 0.9]][activity]!;
+  const [f, a] = [
+    [0, 0.02],
+    [1.8, 0.35],
+    [2.8, 0.9],
+  ][activity]!;
   const w = 2 * Math.PI * f! * t;
   return [a! * Math.sin(w) + noise(), 0.6 * a! * Math.sin(2 * w + 0.5) + noise(), 1 + a! * 0.8 * Math.abs(Math.sin(w)) + noise()];
 }
@@ -49,7 +53,7 @@ export class SimSource implements Source {
 
   async start(events: SourceEvents): Promise<void> {
     let seed = this.opts.seed ?? 1;
-    const rand = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 4294967296);
+    const rand = () => (seed = (seed * 1664525 + 1013904223) >>> 0) / 4294967296;
     const streams = this.opts.streams ?? 1;
     const t0 = performance.now();
     let i = 0;
@@ -61,7 +65,8 @@ export class SimSource implements Source {
           this.resolveDone();
           return;
         }
-        for (let s = 0; s < streams; s++) events.reading({ stream: streams === 1 ? 'default' : `sim${s}`, values: simValue(this.opts.kind, i, this.opts.hz, rand, s), t: Date.now() });
+        for (let s = 0; s < streams; s++)
+          events.reading({ stream: streams === 1 ? 'default' : `sim${s}`, values: simValue(this.opts.kind, i, this.opts.hz, rand, s), t: Date.now() });
       }
       this.timer = setTimeout(tick, Math.max(1, 1000 / this.opts.hz));
     };

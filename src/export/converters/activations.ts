@@ -11,7 +11,23 @@ const ALIASES: Record<string, string> = { hardSigmoid: 'hard_sigmoid', silu: 'sw
 
 /** Activation names the exporter converts (Keras/tfjs spellings). */
 export const SUPPORTED_ACTIVATIONS = [
-  'linear', 'relu', 'relu6', 'elu', 'selu', 'tanh', 'sigmoid', 'hard_sigmoid', 'softmax', 'softplus', 'softsign', 'swish', 'mish', 'gelu', 'gelu_new', 'log_softmax', 'exponential',
+  'linear',
+  'relu',
+  'relu6',
+  'elu',
+  'selu',
+  'tanh',
+  'sigmoid',
+  'hard_sigmoid',
+  'softmax',
+  'softplus',
+  'softsign',
+  'swish',
+  'mish',
+  'gelu',
+  'gelu_new',
+  'log_softmax',
+  'exponential',
 ] as const;
 
 export function normalizeActivation(name: string | null | undefined): string {
@@ -30,22 +46,37 @@ export function isSupportedActivation(name: string): boolean {
 export function emitActivation(g: GraphBuilder, activation: string, x: string, where: { name: string; className: string; field?: string }): string {
   const act = normalizeActivation(activation);
   switch (act) {
-    case 'linear': return x;
-    case 'relu': return g.op('Relu', [x]);
-    case 'relu6': return g.op('Clip', [x, g.scalarF(0), g.scalarF(6)]);
-    case 'elu': return g.op('Elu', [x], { alpha: A.f(1) });
-    case 'selu': return g.op('Selu', [x], { alpha: A.f(1.6732632423543772), gamma: A.f(1.0507009873554805) });
-    case 'tanh': return g.op('Tanh', [x]);
-    case 'sigmoid': return g.op('Sigmoid', [x]);
+    case 'linear':
+      return x;
+    case 'relu':
+      return g.op('Relu', [x]);
+    case 'relu6':
+      return g.op('Clip', [x, g.scalarF(0), g.scalarF(6)]);
+    case 'elu':
+      return g.op('Elu', [x], { alpha: A.f(1) });
+    case 'selu':
+      return g.op('Selu', [x], { alpha: A.f(1.6732632423543772), gamma: A.f(1.0507009873554805) });
+    case 'tanh':
+      return g.op('Tanh', [x]);
+    case 'sigmoid':
+      return g.op('Sigmoid', [x]);
     // tfjs and Keras 2: 0.2x + 0.5 clipped to [0, 1].
-    case 'hard_sigmoid': return g.op('HardSigmoid', [x], { alpha: A.f(0.2), beta: A.f(0.5) });
-    case 'softmax': return g.op('Softmax', [x], { axis: A.i(-1) });
-    case 'log_softmax': return g.op('LogSoftmax', [x], { axis: A.i(-1) });
-    case 'softplus': return g.op('Softplus', [x]);
-    case 'softsign': return g.op('Softsign', [x]);
-    case 'exponential': return g.op('Exp', [x]);
-    case 'swish': return g.op('Mul', [x, g.op('Sigmoid', [x])]);
-    case 'mish': return g.op('Mul', [x, g.op('Tanh', [g.op('Softplus', [x])])]);
+    case 'hard_sigmoid':
+      return g.op('HardSigmoid', [x], { alpha: A.f(0.2), beta: A.f(0.5) });
+    case 'softmax':
+      return g.op('Softmax', [x], { axis: A.i(-1) });
+    case 'log_softmax':
+      return g.op('LogSoftmax', [x], { axis: A.i(-1) });
+    case 'softplus':
+      return g.op('Softplus', [x]);
+    case 'softsign':
+      return g.op('Softsign', [x]);
+    case 'exponential':
+      return g.op('Exp', [x]);
+    case 'swish':
+      return g.op('Mul', [x, g.op('Sigmoid', [x])]);
+    case 'mish':
+      return g.op('Mul', [x, g.op('Tanh', [g.op('Softplus', [x])])]);
     case 'gelu': {
       // 0.5·x·(1 + erf(x/√2)), as tfjs computes it.
       const erf = g.op('Erf', [g.op('Mul', [x, g.scalarF(Math.SQRT1_2)])]);
@@ -59,7 +90,9 @@ export function emitActivation(g: GraphBuilder, activation: string, x: string, w
     }
     default:
       throw new UnsupportedError(`activation '${activation}' is not supported`, {
-        layer: { name: where.name, className: where.className }, supported: [...SUPPORTED_ACTIVATIONS], field: where.field ?? 'activation',
+        layer: { name: where.name, className: where.className },
+        supported: [...SUPPORTED_ACTIVATIONS],
+        field: where.field ?? 'activation',
       });
   }
 }
@@ -112,7 +145,11 @@ export const softmaxLayer: Converter = ({ ctx, layer, cfg, inputs }) => {
   const axisRaw = cfg.raw('axis');
   const axis = Array.isArray(axisRaw) ? (axisRaw.length === 1 ? Number(axisRaw[0]) : NaN) : cfg.int('axis', -1);
   if (!Number.isInteger(axis)) {
-    throw new UnsupportedError(`softmax over several axes ${JSON.stringify(axisRaw)} is not supported`, { layer: { name: layer.name, className: layer.className }, supported: ['a single axis'], field: 'axis' });
+    throw new UnsupportedError(`softmax over several axes ${JSON.stringify(axisRaw)} is not supported`, {
+      layer: { name: layer.name, className: layer.className },
+      supported: ['a single axis'],
+      field: 'axis',
+    });
   }
   return [{ ...x, name: ctx.g.op('Softmax', [x.name], { axis: A.i(axis) }) }];
 };
@@ -123,7 +160,10 @@ export const preluLayer: Converter = ({ ctx, layer, cfg, inputs }) => {
   const rank = x.shape.length;
   // alpha has the input's shape without batch, with 1 on shared axes: it broadcasts as is.
   if (alpha.shape.length !== rank - 1) {
-    throw new UnsupportedError(`alpha of shape [${alpha.shape}] does not match input rank ${rank}`, { layer: { name: layer.name, className: layer.className }, field: 'alpha' });
+    throw new UnsupportedError(`alpha of shape [${alpha.shape}] does not match input rank ${rank}`, {
+      layer: { name: layer.name, className: layer.className },
+      field: 'alpha',
+    });
   }
   const slope = ctx.g.initializer(`${layer.name}/alpha`, 'float32', alpha.shape, alpha.data);
   return [{ ...x, name: ctx.g.op('PRelu', [x.name, slope]) }];

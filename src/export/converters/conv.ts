@@ -15,7 +15,8 @@ function who(layer: LayerSpec) {
 }
 
 function need3d(layer: LayerSpec, x: Tensor): void {
-  if (x.shape.length !== 3) throw new UnsupportedError(`expects a 3-D input [batch, time, channels], got rank ${x.shape.length}`, { layer: who(layer), field: 'input shape' });
+  if (x.shape.length !== 3)
+    throw new UnsupportedError(`expects a 3-D input [batch, time, channels], got rank ${x.shape.length}`, { layer: who(layer), field: 'input shape' });
 }
 
 function channelsLast(layer: LayerSpec, cfg: LayerConfig): void {
@@ -33,7 +34,13 @@ export function windowOutLen(T: number | null, k: number, s: number, d: number, 
 }
 
 /** ONNX padding attributes for TF padding modes. Explicit pads when T is known, SAME_UPPER otherwise. */
-function padAttrs(T: number | null, k: number, s: number, d: number, padding: Padding): Record<string, ReturnType<typeof A.is>> | Record<string, ReturnType<typeof A.s>> {
+function padAttrs(
+  T: number | null,
+  k: number,
+  s: number,
+  d: number,
+  padding: Padding,
+): Record<string, ReturnType<typeof A.is>> | Record<string, ReturnType<typeof A.s>> {
   if (padding === 'valid') return { pads: A.is([0, 0]) };
   if (padding === 'causal') return { pads: A.is([d * (k - 1), 0]) };
   // With stride 1 the 'same' padding does not depend on T; onnxruntime also refuses SAME_UPPER with dilation.
@@ -63,23 +70,35 @@ export const conv1d: Converter = ({ ctx, layer, cfg, inputs }) => {
   const s = cfg.int1('strides', 1);
   const d = cfg.int1('dilation_rate', 1);
   const groups = cfg.int('groups', 1);
-  if (s > 1 && d > 1) throw new UnsupportedError('strides > 1 together with dilation_rate > 1 is not allowed (as in Keras)', { layer: who(layer), field: 'strides' });
-  if (inCh % groups !== 0 || filters % groups !== 0) throw new UnsupportedError(`groups=${groups} must divide input channels ${inCh} and filters ${filters}`, { layer: who(layer), field: 'groups' });
+  if (s > 1 && d > 1)
+    throw new UnsupportedError('strides > 1 together with dilation_rate > 1 is not allowed (as in Keras)', { layer: who(layer), field: 'strides' });
+  if (inCh % groups !== 0 || filters % groups !== 0)
+    throw new UnsupportedError(`groups=${groups} must divide input channels ${inCh} and filters ${filters}`, { layer: who(layer), field: 'groups' });
   const padding = cfg.oneOf('padding', ['valid', 'same', 'causal'] as const, 'valid');
   const kernel = cfg.weightOfShape('kernel', [k, inCh / groups, filters])!;
   // Keras [k, in/g, out] → ONNX [out, in/g, k].
   const cin = inCh / groups;
   const W = new Float32Array(filters * cin * k);
-  for (let t = 0; t < k; t++) for (let c = 0; c < cin; c++) for (let o = 0; o < filters; o++) W[(o * cin + c) * k + t] = kernel.data[(t * cin + c) * filters + o]!;
+  for (let t = 0; t < k; t++)
+    for (let c = 0; c < cin; c++) for (let o = 0; o < filters; o++) W[(o * cin + c) * k + t] = kernel.data[(t * cin + c) * filters + o]!;
   const convIn = [toNCT(g, x.name), g.initializer(`${layer.name}/kernel`, 'float32', [filters, cin, k], W)];
   if (cfg.bool('use_bias', true)) {
     const b = cfg.weightOfShape('bias', [filters])!;
     convIn.push(g.initializer(`${layer.name}/bias`, 'float32', [filters], b.data));
   }
   const T = x.shape[1] ?? null;
-  const y = g.op('Conv', convIn, {
-    kernel_shape: A.is([k]), strides: A.is([s]), dilations: A.is([d]), group: A.i(groups), ...padAttrs(T, k, s, d, padding),
-  }, { name: layer.name });
+  const y = g.op(
+    'Conv',
+    convIn,
+    {
+      kernel_shape: A.is([k]),
+      strides: A.is([s]),
+      dilations: A.is([d]),
+      group: A.i(groups),
+      ...padAttrs(T, k, s, d, padding),
+    },
+    { name: layer.name },
+  );
   const out = emitActivation(g, cfg.str('activation', 'linear'), toNTC(g, y), who(layer));
   return [{ name: out, shape: [x.shape[0]!, windowOutLen(T, k, s, d, padding), filters], dtype: 'float32' }];
 };

@@ -47,12 +47,17 @@ export const reshape: Converter = ({ ctx, layer, cfg, inputs }) => {
   const raw = cfg.raw('target_shape');
   const target = Array.isArray(raw) ? raw.map((d) => (d === null ? -1 : d)) : raw;
   if (!Array.isArray(target) || !target.every((d) => typeof d === 'number' && Number.isInteger(d) && (d > 0 || d === -1))) {
-    throw new UnsupportedError(`target_shape ${JSON.stringify(raw)} is not a list of positive integers (one may be -1/null)`, { layer: who(layer), field: 'target_shape' });
+    throw new UnsupportedError(`target_shape ${JSON.stringify(raw)} is not a list of positive integers (one may be -1/null)`, {
+      layer: who(layer),
+      field: 'target_shape',
+    });
   }
   const known = x.shape.slice(1).every((d) => typeof d === 'number') ? (x.shape.slice(1) as number[]).reduce((a, b) => a * b, 1) : null;
   const free = target.filter((d) => d === -1).length;
   if (free > 1) throw new UnsupportedError('target_shape may contain at most one -1', { layer: who(layer), field: 'target_shape' });
-  const out = (target as number[]).map((d) => (d === -1 ? (known !== null ? known / (target as number[]).filter((t) => t !== -1).reduce((a, b) => a * b, 1) : null) : d));
+  const out = (target as number[]).map((d) =>
+    d === -1 ? (known !== null ? known / (target as number[]).filter((t) => t !== -1).reduce((a, b) => a * b, 1) : null) : d,
+  );
   // Leading 0 copies the (symbolic) batch dimension from the input.
   const y = ctx.g.op('Reshape', [x.name, ctx.g.i64([0, ...(target as number[])])]);
   return [{ name: y, shape: [x.shape[0]!, ...out], dtype: x.dtype }];
@@ -83,7 +88,9 @@ export const embedding: Converter = ({ ctx, layer, cfg, inputs }) => {
   const x = inputs[0]!;
   if (cfg.bool('mask_zero', false)) {
     throw new UnsupportedError('mask_zero=true is not supported: masked steps would be computed, not skipped, so the export would differ', {
-      layer: who(layer), supported: ['mask_zero=false'], field: 'mask_zero',
+      layer: who(layer),
+      supported: ['mask_zero=false'],
+      field: 'mask_zero',
     });
   }
   const inputDim = cfg.int('input_dim');
@@ -105,7 +112,11 @@ export function timeDistributed(lookup: (className: string) => Converter | undef
     const inner = cfg.raw('layer') as { class_name?: string; config?: Record<string, unknown> } | undefined;
     const allowed = ['Dense', 'Activation', 'Dropout', 'ReLU', 'LeakyReLU', 'ELU', 'ThresholdedReLU', 'Softmax'];
     if (!inner || typeof inner.class_name !== 'string' || !allowed.includes(inner.class_name)) {
-      throw new UnsupportedError(`TimeDistributed(${inner?.class_name ?? '?'}) is not supported`, { layer: who(layer), supported: allowed.map((c) => `TimeDistributed(${c})`), field: 'layer' });
+      throw new UnsupportedError(`TimeDistributed(${inner?.class_name ?? '?'}) is not supported`, {
+        layer: who(layer),
+        supported: allowed.map((c) => `TimeDistributed(${c})`),
+        field: 'layer',
+      });
     }
     const conv = lookup(inner.class_name)!;
     // Weights are stored under the wrapper's name (`td/kernel`), the config is the inner layer's.

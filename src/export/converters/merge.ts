@@ -19,7 +19,8 @@ function mergedShape(ts: Tensor[]): Shape {
 
 function needAtLeast(n: number): (args: Parameters<Converter>[0]) => void {
   return ({ layer, inputs }) => {
-    if (inputs.length < n) throw new UnsupportedError(`needs at least ${n} inputs, got ${inputs.length}`, { layer: { name: layer.name, className: layer.className } });
+    if (inputs.length < n)
+      throw new UnsupportedError(`needs at least ${n} inputs, got ${inputs.length}`, { layer: { name: layer.name, className: layer.className } });
   };
 }
 
@@ -42,7 +43,8 @@ export const average = variadic('Sum', (n) => 1 / n);
 
 export const subtract: Converter = (args) => {
   const { ctx, layer, inputs } = args;
-  if (inputs.length !== 2) throw new UnsupportedError(`needs exactly 2 inputs, got ${inputs.length}`, { layer: { name: layer.name, className: layer.className } });
+  if (inputs.length !== 2)
+    throw new UnsupportedError(`needs exactly 2 inputs, got ${inputs.length}`, { layer: { name: layer.name, className: layer.className } });
   return [{ name: ctx.g.op('Sub', [inputs[0]!.name, inputs[1]!.name]), shape: mergedShape(inputs), dtype: 'float32' }];
 };
 
@@ -55,5 +57,15 @@ export const concatenate: Converter = (args) => {
   const shape = mergedShape(inputs);
   const sizes = inputs.map((t) => t.shape[axis]);
   shape[axis] = sizes.every((d) => typeof d === 'number') ? (sizes as number[]).reduce((a, b) => a + b, 0) : null;
-  return [{ name: ctx.g.op('Concat', inputs.map((t) => t.name), { axis: A.i(axis) }), shape, dtype: inputs[0]!.dtype }];
+  return [
+    {
+      name: ctx.g.op(
+        'Concat',
+        inputs.map((t) => t.name),
+        { axis: A.i(axis) },
+      ),
+      shape,
+      dtype: inputs[0]!.dtype,
+    },
+  ];
 };

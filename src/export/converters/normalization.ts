@@ -11,7 +11,10 @@ function who(layer: LayerSpec) {
 function normAxes(layer: LayerSpec, raw: number[], rank: number): number[] {
   const axes = raw.map((a) => (a < 0 ? a + rank : a));
   if (axes.some((a) => a <= 0 || a >= rank)) {
-    throw new UnsupportedError(`axis ${JSON.stringify(raw)} is invalid for an input of rank ${rank} (the batch axis cannot be normalised)`, { layer: who(layer), field: 'axis' });
+    throw new UnsupportedError(`axis ${JSON.stringify(raw)} is invalid for an input of rank ${rank} (the batch axis cannot be normalised)`, {
+      layer: who(layer),
+      field: 'axis',
+    });
   }
   return axes;
 }

@@ -41,7 +41,12 @@ const STATE_KINDS: Record<CellKind, ('h' | 'c')[]> = { LSTM: ['h', 'c'], GRU: ['
 
 /** Activations onnxruntime's CPU LSTM/GRU/RNN kernels implement, with default alpha/beta equal to tfjs'. */
 const NATIVE_ACT: Record<string, string> = {
-  tanh: 'Tanh', sigmoid: 'Sigmoid', hard_sigmoid: 'HardSigmoid', relu: 'Relu', softsign: 'Softsign', softplus: 'Softplus',
+  tanh: 'Tanh',
+  sigmoid: 'Sigmoid',
+  hard_sigmoid: 'HardSigmoid',
+  relu: 'Relu',
+  softsign: 'Softsign',
+  softplus: 'Softplus',
 };
 
 function who(layer: LayerSpec) {
@@ -54,15 +59,23 @@ export function readCell(layer: LayerSpec, cfg: LayerConfig, kind: CellKind, inp
   const G = GATES[kind];
   const activation = normalizeActivation(cfg.str('activation', 'tanh'));
   const recurrentActivation = kind === 'SimpleRNN' ? 'linear' : normalizeActivation(cfg.str('recurrent_activation', 'hard_sigmoid'));
-  for (const [field, act] of [['activation', activation], ['recurrent_activation', recurrentActivation]] as const) {
+  for (const [field, act] of [
+    ['activation', activation],
+    ['recurrent_activation', recurrentActivation],
+  ] as const) {
     if (!isSupportedActivation(act) || act === 'softmax' || act === 'log_softmax') {
       throw new UnsupportedError(`${field} '${act}' is not supported in a recurrent cell`, {
-        layer: who(layer), supported: SUPPORTED_ACTIVATIONS.filter((a) => a !== 'softmax' && a !== 'log_softmax'), field,
+        layer: who(layer),
+        supported: SUPPORTED_ACTIVATIONS.filter((a) => a !== 'softmax' && a !== 'log_softmax'),
+        field,
       });
     }
   }
-  if (cfg.bool('time_major', false)) throw new UnsupportedError('time_major=true is not supported', { layer: who(layer), supported: ['time_major=false'], field: 'time_major' });
-  if (cfg.has('unit_forget_bias') && kind !== 'LSTM') { /* Keras writes it for LSTM only; harmless elsewhere. */ }
+  if (cfg.bool('time_major', false))
+    throw new UnsupportedError('time_major=true is not supported', { layer: who(layer), supported: ['time_major=false'], field: 'time_major' });
+  if (cfg.has('unit_forget_bias') && kind !== 'LSTM') {
+    /* Keras writes it for LSTM only; harmless elsewhere. */
+  }
   const resetAfter = kind === 'GRU' && cfg.bool('reset_after', false);
   const kernel = cfg.weightOfShape('kernel', [inputDim, G * units], { within })!;
   const recurrentKernel = cfg.weightOfShape('recurrent_kernel', [units, G * units], { within })!;
@@ -78,8 +91,16 @@ export function readCell(layer: LayerSpec, cfg: LayerConfig, kind: CellKind, inp
     }
   }
   return {
-    kind, units, inputDim, activation, recurrentActivation, resetAfter,
-    kernel: kernel.data as Float32Array, recurrentKernel: recurrentKernel.data as Float32Array, bias, recurrentBias,
+    kind,
+    units,
+    inputDim,
+    activation,
+    recurrentActivation,
+    resetAfter,
+    kernel: kernel.data as Float32Array,
+    recurrentKernel: recurrentKernel.data as Float32Array,
+    bias,
+    recurrentBias,
   };
 }
 
@@ -127,7 +148,10 @@ export function dynamicZeros(g: GraphBuilder, like: string, n: number): string {
  * cells (bidirectional). `initial` gives per-direction initial states ([batch, units] each).
  */
 export function emitRecurrent(
-  ctx: ConvertContext, name: string, cells: CellParams[], x: string,
+  ctx: ConvertContext,
+  name: string,
+  cells: CellParams[],
+  x: string,
   opts: { reverse: boolean; initial?: (string[] | undefined)[]; needSeq: boolean },
 ): RecurrentResult {
   if (cells.every(canUseNativeOp)) return emitNative(ctx.g, name, cells, x, opts);
@@ -141,7 +165,13 @@ export function emitRecurrent(
   return res;
 }
 
-function emitNative(g: GraphBuilder, name: string, cells: CellParams[], x: string, opts: { reverse: boolean; initial?: (string[] | undefined)[]; needSeq: boolean }): RecurrentResult {
+function emitNative(
+  g: GraphBuilder,
+  name: string,
+  cells: CellParams[],
+  x: string,
+  opts: { reverse: boolean; initial?: (string[] | undefined)[]; needSeq: boolean },
+): RecurrentResult {
   const c0 = cells[0]!;
   const { kind, units: u, inputDim } = c0;
   const G = GATES[kind];
@@ -191,7 +221,8 @@ function emitNative(g: GraphBuilder, name: string, cells: CellParams[], x: strin
   const [Y, Yh, Yc] = outs as [string, string, string?];
   const res: RecurrentResult = { seq: [], last: [] };
   for (let d = 0; d < D; d++) {
-    const pick = (t: string, axis: number) => (D === 1 ? g.op('Squeeze', [t, g.i64([axis])]) : g.op('Gather', [t, g.constant('int64', [], [d])], { axis: A.i(axis) }));
+    const pick = (t: string, axis: number) =>
+      D === 1 ? g.op('Squeeze', [t, g.i64([axis])]) : g.op('Gather', [t, g.constant('int64', [], [d])], { axis: A.i(axis) });
     if (opts.needSeq) res.seq.push(g.op('Transpose', [pick(Y, 1)], { perm: A.is([1, 0, 2]) }));
     res.last.push(kind === 'LSTM' ? [pick(Yh, 0), pick(Yc!, 0)] : [pick(Yh, 0)]);
   }
@@ -262,14 +293,19 @@ function emitScan(g: GraphBuilder, name: string, c: CellParams, x: string, rever
   body.addOutput(seqOut, 'float32', [null, u]);
 
   const init = kinds.map((_, k) => initial?.[k] ?? dynamicZeros(g, x, u));
-  const res = g.node('Scan', [...init, x], {
-    body: A.g(body),
-    num_scan_inputs: A.i(1),
-    scan_input_axes: A.is([1]),
-    scan_output_axes: A.is([1]),
-    scan_input_directions: A.is([reverse ? 1 : 0]),
-    scan_output_directions: A.is([reverse ? 1 : 0]),
-  }, { outputs: kinds.length + 1, name });
+  const res = g.node(
+    'Scan',
+    [...init, x],
+    {
+      body: A.g(body),
+      num_scan_inputs: A.i(1),
+      scan_input_axes: A.is([1]),
+      scan_output_axes: A.is([1]),
+      scan_input_directions: A.is([reverse ? 1 : 0]),
+      scan_output_directions: A.is([reverse ? 1 : 0]),
+    },
+    { outputs: kinds.length + 1, name },
+  );
   return { seq: res[kinds.length]!, last: res.slice(0, kinds.length) };
 }
 
@@ -291,7 +327,9 @@ function commonChecks(layer: LayerSpec, cfg: LayerConfig, x: Tensor): number {
   }
   const inputDim = x.shape[2];
   if (typeof inputDim !== 'number') throw new UnsupportedError('the feature dimension of the input must be known', { layer: who(layer), field: 'input shape' });
-  if (cfg.bool('unroll', false)) { /* unrolling is an execution detail: same math */ }
+  if (cfg.bool('unroll', false)) {
+    /* unrolling is an execution detail: same math */
+  }
   return inputDim;
 }
 
@@ -345,20 +383,30 @@ export const bidirectional: Converter = ({ ctx, layer, cfg, inputs }) => {
   const inner = cfg.raw('layer') as { class_name?: string; config?: Record<string, unknown> } | undefined;
   const kind = inner?.class_name ? WRAPPABLE[inner.class_name] : undefined;
   if (!inner || !kind) {
-    throw new UnsupportedError(`Bidirectional(${inner?.class_name ?? '?'}) is not supported`, { layer: who(layer), supported: Object.keys(WRAPPABLE).map((k) => `Bidirectional(${k})`), field: 'layer' });
+    throw new UnsupportedError(`Bidirectional(${inner?.class_name ?? '?'}) is not supported`, {
+      layer: who(layer),
+      supported: Object.keys(WRAPPABLE).map((k) => `Bidirectional(${k})`),
+      field: 'layer',
+    });
   }
   if (inputs.length > 1) throw new UnsupportedError('initial_state for Bidirectional is not supported', { layer: who(layer), field: 'initial_state' });
   const innerSpec: LayerSpec = { name: layer.name, className: inner.class_name!, config: inner.config as LayerSpec['config'], weights: layer.weights };
   const icfg = new LayerConfig(innerSpec);
   const inputDim = commonChecks(layer, icfg, x);
-  if (icfg.bool('stateful', false)) throw new UnsupportedError('a stateful layer inside Bidirectional is not supported', { layer: who(layer), field: 'layer.stateful' });
-  if (icfg.bool('go_backwards', false)) throw new UnsupportedError('go_backwards=true inside Bidirectional is not supported', { layer: who(layer), field: 'layer.go_backwards' });
+  if (icfg.bool('stateful', false))
+    throw new UnsupportedError('a stateful layer inside Bidirectional is not supported', { layer: who(layer), field: 'layer.stateful' });
+  if (icfg.bool('go_backwards', false))
+    throw new UnsupportedError('go_backwards=true inside Bidirectional is not supported', { layer: who(layer), field: 'layer.go_backwards' });
   if (cfg.has('backward_layer')) {
     const bl = cfg.raw('backward_layer') as { config?: Record<string, unknown> };
     const f = inner.config ?? {};
     const b = bl.config ?? {};
     for (const k of ['units', 'activation', 'recurrent_activation', 'use_bias', 'reset_after', 'return_sequences', 'return_state']) {
-      if (JSON.stringify(f[k]) !== JSON.stringify(b[k])) throw new UnsupportedError(`a backward_layer that differs from the forward layer in '${k}' is not supported`, { layer: who(layer), field: `backward_layer.${k}` });
+      if (JSON.stringify(f[k]) !== JSON.stringify(b[k]))
+        throw new UnsupportedError(`a backward_layer that differs from the forward layer in '${k}' is not supported`, {
+          layer: who(layer),
+          field: `backward_layer.${k}`,
+        });
     }
   }
   const mergeMode = cfg.raw('merge_mode') === null ? 'none' : cfg.oneOf('merge_mode', ['concat', 'sum', 'mul', 'ave'] as const, 'concat');
@@ -373,11 +421,20 @@ export const bidirectional: Converter = ({ ctx, layer, cfg, inputs }) => {
   const base = returnSequences ? [x.shape[0]!, x.shape[1]!] : [x.shape[0]!];
   let outs: Tensor[];
   switch (mergeMode) {
-    case 'concat': outs = [{ name: g.op('Concat', [a, b], { axis: A.i(-1) }), shape: [...base, 2 * u], dtype: 'float32' }]; break;
-    case 'sum': outs = [{ name: g.op('Add', [a, b]), shape: [...base, u], dtype: 'float32' }]; break;
-    case 'mul': outs = [{ name: g.op('Mul', [a, b]), shape: [...base, u], dtype: 'float32' }]; break;
-    case 'ave': outs = [{ name: g.op('Mul', [g.op('Add', [a, b]), g.scalarF(0.5)]), shape: [...base, u], dtype: 'float32' }]; break;
-    default: outs = [a, b].map((n) => ({ name: n, shape: [...base, u], dtype: 'float32' as const }));
+    case 'concat':
+      outs = [{ name: g.op('Concat', [a, b], { axis: A.i(-1) }), shape: [...base, 2 * u], dtype: 'float32' }];
+      break;
+    case 'sum':
+      outs = [{ name: g.op('Add', [a, b]), shape: [...base, u], dtype: 'float32' }];
+      break;
+    case 'mul':
+      outs = [{ name: g.op('Mul', [a, b]), shape: [...base, u], dtype: 'float32' }];
+      break;
+    case 'ave':
+      outs = [{ name: g.op('Mul', [g.op('Add', [a, b]), g.scalarF(0.5)]), shape: [...base, u], dtype: 'float32' }];
+      break;
+    default:
+      outs = [a, b].map((n) => ({ name: n, shape: [...base, u], dtype: 'float32' as const }));
   }
   if (returnState) {
     for (const states of r.last) for (const s of states) outs.push({ name: s, shape: [x.shape[0]!, u], dtype: 'float32' });

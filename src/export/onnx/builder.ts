@@ -2,7 +2,17 @@
  * A small typed builder for ONNX graphs: unique names, typed attributes, constant
  * initializers (deduplicated), nested graphs for control-flow ops, and the final ModelProto.
  */
-import { AttributeType, DataType, encodeModel, type AttributeProto, type GraphProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../../onnx/proto.js';
+import {
+  AttributeType,
+  DataType,
+  encodeModel,
+  type AttributeProto,
+  type GraphProto,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
+  type ValueInfoProto,
+} from '../../onnx/proto.js';
 
 export type Attr =
   | { kind: 'f'; v: number }
@@ -28,8 +38,13 @@ export type ElemType = 'float32' | 'int32' | 'int64' | 'float16' | 'int8' | 'uin
 export type Dim = number | string | null;
 
 const ELEM: Record<ElemType, number> = {
-  float32: DataType.FLOAT, int32: DataType.INT32, int64: DataType.INT64, float16: DataType.FLOAT16,
-  int8: DataType.INT8, uint8: DataType.UINT8, bool: DataType.BOOL,
+  float32: DataType.FLOAT,
+  int32: DataType.INT32,
+  int64: DataType.INT64,
+  float16: DataType.FLOAT16,
+  int8: DataType.INT8,
+  uint8: DataType.UINT8,
+  bool: DataType.BOOL,
 };
 
 export function elemTypeCode(t: ElemType): number {
@@ -42,7 +57,8 @@ export function valueInfo(name: string, type: ElemType, dims: Dim[] | undefined)
     type: {
       tensorType: {
         elemType: ELEM[type],
-        shape: dims === undefined ? undefined : { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : typeof d === 'string' ? { dimParam: d } : {})) },
+        shape:
+          dims === undefined ? undefined : { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : typeof d === 'string' ? { dimParam: d } : {})) },
       },
     },
   };
@@ -51,12 +67,27 @@ export function valueInfo(name: string, type: ElemType, dims: Dim[] | undefined)
 export function tensorProto(name: string, type: ElemType, dims: number[], data: ArrayLike<number> | BigInt64Array): TensorProto {
   let raw: Uint8Array;
   switch (type) {
-    case 'float32': raw = new Uint8Array(Float32Array.from(data as ArrayLike<number>).buffer); break;
-    case 'int32': raw = new Uint8Array(Int32Array.from(data as ArrayLike<number>).buffer); break;
-    case 'int64': raw = new Uint8Array((data instanceof BigInt64Array ? data : BigInt64Array.from(Array.from(data as ArrayLike<number>, (x) => BigInt(x)))).buffer.slice(0)); break;
-    case 'int8': raw = new Uint8Array(Int8Array.from(data as ArrayLike<number>).buffer); break;
-    case 'uint8': case 'bool': raw = Uint8Array.from(data as ArrayLike<number>); break;
-    case 'float16': raw = new Uint8Array(Uint16Array.from(data as ArrayLike<number>).buffer); break;
+    case 'float32':
+      raw = new Uint8Array(Float32Array.from(data as ArrayLike<number>).buffer);
+      break;
+    case 'int32':
+      raw = new Uint8Array(Int32Array.from(data as ArrayLike<number>).buffer);
+      break;
+    case 'int64':
+      raw = new Uint8Array(
+        (data instanceof BigInt64Array ? data : BigInt64Array.from(Array.from(data as ArrayLike<number>, (x) => BigInt(x)))).buffer.slice(0),
+      );
+      break;
+    case 'int8':
+      raw = new Uint8Array(Int8Array.from(data as ArrayLike<number>).buffer);
+      break;
+    case 'uint8':
+    case 'bool':
+      raw = Uint8Array.from(data as ArrayLike<number>);
+      break;
+    case 'float16':
+      raw = new Uint8Array(Uint16Array.from(data as ArrayLike<number>).buffer);
+      break;
   }
   return { name, dataType: ELEM[type], dims, rawData: raw };
 }
@@ -144,9 +175,7 @@ export class GraphBuilder {
   /** Adds a node; returns its output names (fresh unless given). */
   node(op: string, inputs: string[], attrs: Record<string, Attr> = {}, opts: { outputs?: number | string[]; name?: string; domain?: string } = {}): string[] {
     const base = opts.name ?? op;
-    const outs = Array.isArray(opts.outputs)
-      ? opts.outputs
-      : Array.from({ length: opts.outputs ?? 1 }, (_, i) => this.uniq(`${base}${i ? `_out${i}` : ''}`));
+    const outs = Array.isArray(opts.outputs) ? opts.outputs : Array.from({ length: opts.outputs ?? 1 }, (_, i) => this.uniq(`${base}${i ? `_out${i}` : ''}`));
     const attribute: AttributeProto[] = Object.entries(attrs).map(([name, a]) => toAttr(name, a));
     this.nodes.push({ opType: op, input: inputs, output: outs, name: this.nodeName(opts.name ?? op), attribute, domain: opts.domain ?? '' });
     if (opts.domain) this.root().domains.set(opts.domain, 1);
@@ -169,7 +198,12 @@ export class GraphBuilder {
 
   toGraphProto(): GraphProto {
     return {
-      name: this.name, node: this.nodes, input: this.inputs, output: this.outputs, initializer: this.initializers, valueInfo: this.valueInfos,
+      name: this.name,
+      node: this.nodes,
+      input: this.inputs,
+      output: this.outputs,
+      initializer: this.initializers,
+      valueInfo: this.valueInfos,
     };
   }
 
@@ -192,12 +226,19 @@ export class GraphBuilder {
 
 function toAttr(name: string, a: Attr): AttributeProto {
   switch (a.kind) {
-    case 'f': return { name, type: AttributeType.FLOAT, f: a.v };
-    case 'i': return { name, type: AttributeType.INT, i: a.v };
-    case 's': return { name, type: AttributeType.STRING, s: new TextEncoder().encode(a.v) };
-    case 'fs': return { name, type: AttributeType.FLOATS, floats: a.v };
-    case 'is': return { name, type: AttributeType.INTS, ints: a.v };
-    case 'ss': return { name, type: AttributeType.STRINGS, strings: a.v.map((s) => new TextEncoder().encode(s)) };
-    case 'g': return { name, type: AttributeType.GRAPH, g: a.v.toGraphProto() };
+    case 'f':
+      return { name, type: AttributeType.FLOAT, f: a.v };
+    case 'i':
+      return { name, type: AttributeType.INT, i: a.v };
+    case 's':
+      return { name, type: AttributeType.STRING, s: new TextEncoder().encode(a.v) };
+    case 'fs':
+      return { name, type: AttributeType.FLOATS, floats: a.v };
+    case 'is':
+      return { name, type: AttributeType.INTS, ints: a.v };
+    case 'ss':
+      return { name, type: AttributeType.STRINGS, strings: a.v.map((s) => new TextEncoder().encode(s)) };
+    case 'g':
+      return { name, type: AttributeType.GRAPH, g: a.v.toGraphProto() };
   }
 }

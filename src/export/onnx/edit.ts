@@ -24,7 +24,10 @@ export function attrStr(node: NodeProto, name: string, dflt: string): string {
 export class GraphEdit {
   readonly names = new Set<string>();
   readonly added: NodeProto[] = [];
-  constructor(readonly g: GraphProto, readonly opset: number) {
+  constructor(
+    readonly g: GraphProto,
+    readonly opset: number,
+  ) {
     for (const v of [...(g.input ?? []), ...(g.output ?? []), ...(g.valueInfo ?? [])]) this.names.add(v.name!);
     for (const t of g.initializer ?? []) this.names.add(t.name!);
     for (const n of g.node ?? []) {
@@ -51,14 +54,21 @@ export class GraphEdit {
   }
   i64(values: number[]): string {
     const name = this.uniq('streamify_const');
-    this.g.initializer = [...(this.g.initializer ?? []), { name, dataType: 7, dims: [values.length], rawData: new Uint8Array(BigInt64Array.from(values.map(BigInt)).buffer) }];
+    this.g.initializer = [
+      ...(this.g.initializer ?? []),
+      { name, dataType: 7, dims: [values.length], rawData: new Uint8Array(BigInt64Array.from(values.map(BigInt)).buffer) },
+    ];
     return name;
   }
   unsqueeze(x: string, axis: number, output?: string): string {
-    return this.opset >= 13 ? this.node('Unsqueeze', [x, this.i64([axis])], [], output) : this.node('Unsqueeze', [x], [{ name: 'axes', type: AttributeType.INTS, ints: [axis] }], output);
+    return this.opset >= 13
+      ? this.node('Unsqueeze', [x, this.i64([axis])], [], output)
+      : this.node('Unsqueeze', [x], [{ name: 'axes', type: AttributeType.INTS, ints: [axis] }], output);
   }
   squeeze(x: string, axis: number, output?: string): string {
-    return this.opset >= 13 ? this.node('Squeeze', [x, this.i64([axis])], [], output) : this.node('Squeeze', [x], [{ name: 'axes', type: AttributeType.INTS, ints: [axis] }], output);
+    return this.opset >= 13
+      ? this.node('Squeeze', [x, this.i64([axis])], [], output)
+      : this.node('Squeeze', [x], [{ name: 'axes', type: AttributeType.INTS, ints: [axis] }], output);
   }
   transpose(x: string, perm: number[], output?: string): string {
     return this.node('Transpose', [x], [{ name: 'perm', type: AttributeType.INTS, ints: perm }], output);
@@ -66,7 +76,9 @@ export class GraphEdit {
 }
 
 export function dimsOf(v: ValueInfoProto): (number | string | null)[] {
-  return (v.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : d.dimValue !== null && d.dimValue !== undefined ? toNum(d.dimValue as number) : null));
+  return (v.type?.tensorType?.shape?.dim ?? []).map((d) =>
+    d.dimParam ? d.dimParam : d.dimValue !== null && d.dimValue !== undefined ? toNum(d.dimValue as number) : null,
+  );
 }
 
 export function topoSort(nodes: NodeProto[], available: Set<string>): NodeProto[] {
@@ -79,7 +91,11 @@ export function topoSort(nodes: NodeProto[], available: Set<string>): NodeProto[
     const refs: string[] = [];
     for (const a of n.attribute ?? []) {
       if (!a.g) continue;
-      const local = new Set([...(a.g.input ?? []).map((i) => i.name!), ...(a.g.initializer ?? []).map((t) => t.name!), ...(a.g.node ?? []).flatMap((x) => x.output ?? [])]);
+      const local = new Set([
+        ...(a.g.input ?? []).map((i) => i.name!),
+        ...(a.g.initializer ?? []).map((t) => t.name!),
+        ...(a.g.node ?? []).flatMap((x) => x.output ?? []),
+      ]);
       for (const x of a.g.node ?? []) for (const i of x.input ?? []) if (i && !local.has(i)) refs.push(i);
     }
     return refs;
@@ -94,7 +110,9 @@ export function topoSort(nodes: NodeProto[], available: Set<string>): NodeProto[
     }
     if (next.length === pending.length) {
       const stuck = next[0]!;
-      throw new Error(`streamify produced a cycle or a dangling input at node '${stuck.name}' (${stuck.opType}): ${(stuck.input ?? []).filter((i) => !ready.has(i)).join(', ')}`);
+      throw new Error(
+        `streamify produced a cycle or a dangling input at node '${stuck.name}' (${stuck.opType}): ${(stuck.input ?? []).filter((i) => !ready.has(i)).join(', ')}`,
+      );
     }
     pending = next;
   }
@@ -120,4 +138,3 @@ export function pruneDead(g: GraphProto): void {
     }
   }
 }
-

@@ -23,22 +23,24 @@ export interface InputDesc {
 /** The graph inputs that are fed (IR < 4 lists initializers among inputs too). */
 export function describeInputs(g: GraphProto): InputDesc[] {
   const inits = new Map((g.initializer ?? []).map((t) => [t.name!, t]));
-  return (g.input ?? []).filter((i) => !inits.has(i.name!)).map((v: ValueInfoProto) => {
-    const dtype = DTYPE_NAMES[v.type?.tensorType?.elemType ?? 1] ?? 'float32';
-    const d: InputDesc = { name: v.name!, dtype, dims: dimsOf(v) };
-    if (dtype.startsWith('int') || dtype.startsWith('uint')) {
-      // Indices of a Gather over a table (Embedding): any id in [0, rows) is valid, others crash.
-      let rows = Infinity;
-      for (const n of g.node ?? []) {
-        if (n.opType !== 'Gather' || n.input?.[1] !== v.name) continue;
-        const table = inits.get(n.input![0]!);
-        const axis = toNum(((n.attribute ?? []).find((a) => a.name === 'axis')?.i ?? 0) as number);
-        if (table?.dims) rows = Math.min(rows, toNum(table.dims[axis < 0 ? table.dims.length + axis : axis] as number));
+  return (g.input ?? [])
+    .filter((i) => !inits.has(i.name!))
+    .map((v: ValueInfoProto) => {
+      const dtype = DTYPE_NAMES[v.type?.tensorType?.elemType ?? 1] ?? 'float32';
+      const d: InputDesc = { name: v.name!, dtype, dims: dimsOf(v) };
+      if (dtype.startsWith('int') || dtype.startsWith('uint')) {
+        // Indices of a Gather over a table (Embedding): any id in [0, rows) is valid, others crash.
+        let rows = Infinity;
+        for (const n of g.node ?? []) {
+          if (n.opType !== 'Gather' || n.input?.[1] !== v.name) continue;
+          const table = inits.get(n.input![0]!);
+          const axis = toNum(((n.attribute ?? []).find((a) => a.name === 'axis')?.i ?? 0) as number);
+          if (table?.dims) rows = Math.min(rows, toNum(table.dims[axis < 0 ? table.dims.length + axis : axis] as number));
+        }
+        d.intRange = [0, Number.isFinite(rows) ? rows : 2];
       }
-      d.intRange = [0, Number.isFinite(rows) ? rows : 2];
-    }
-    return d;
-  });
+      return d;
+    });
 }
 
 export interface DimChoice {
@@ -70,15 +72,18 @@ export function resolveDims(inputs: InputDesc[], choice: DimChoice, timeAxes: Ma
   const out = new Map<string, number[]>();
   for (const i of inputs) {
     const t = timeAxes.get(i.name);
-    out.set(i.name, i.dims.map((d, j) => {
-      if (typeof d === 'number' && d > 0) return d;
-      if (typeof d === 'string' && sym.has(d)) return sym.get(d)!;
-      if (j === t) return choice.time;
-      if (j === (t === 0 ? 1 : 0)) return choice.batch;
-      const v = choice.other ?? 3;
-      if (typeof d === 'string') sym.set(d, v);
-      return v;
-    }));
+    out.set(
+      i.name,
+      i.dims.map((d, j) => {
+        if (typeof d === 'number' && d > 0) return d;
+        if (typeof d === 'string' && sym.has(d)) return sym.get(d)!;
+        if (j === t) return choice.time;
+        if (j === (t === 0 ? 1 : 0)) return choice.batch;
+        const v = choice.other ?? 3;
+        if (typeof d === 'string') sym.set(d, v);
+        return v;
+      }),
+    );
     // The model's fixed dims are used as they are: a declared [2e9, time, 3] cannot be generated.
     checkGeneratedSize(out.get(i.name)!, `generated input '${i.name}' (declared [${i.dims.map((d) => d ?? '?').join(', ')}])`, { field: i.name });
   }
@@ -91,13 +96,23 @@ export function randomInput(i: InputDesc, dims: number[], rand: () => number, dr
   const [lo, hi] = i.intRange ?? [0, 2];
   const int = () => lo + Math.floor(rand() * (hi - lo));
   switch (i.dtype) {
-    case 'int64': return { type: 'int64', data: BigInt64Array.from({ length: n }, () => BigInt(int())), dims };
-    case 'int32': return { type: 'int32', data: Int32Array.from({ length: n }, int), dims };
-    case 'uint8': return { type: 'uint8', data: Uint8Array.from({ length: n }, int), dims };
-    case 'int8': return { type: 'int8', data: Int8Array.from({ length: n }, int), dims };
-    case 'bool': return { type: 'bool', data: Uint8Array.from({ length: n }, () => (rand() < 0.5 ? 1 : 0)), dims };
-    case 'float32': return { type: 'float32', data: Float32Array.from({ length: n }, draw), dims };
-    default: throw new UnsupportedError(`input '${i.name}' has element type ${i.dtype}`, { field: i.name, supported: ['float32, int64, int32, int8, uint8 and bool inputs'] });
+    case 'int64':
+      return { type: 'int64', data: BigInt64Array.from({ length: n }, () => BigInt(int())), dims };
+    case 'int32':
+      return { type: 'int32', data: Int32Array.from({ length: n }, int), dims };
+    case 'uint8':
+      return { type: 'uint8', data: Uint8Array.from({ length: n }, int), dims };
+    case 'int8':
+      return { type: 'int8', data: Int8Array.from({ length: n }, int), dims };
+    case 'bool':
+      return { type: 'bool', data: Uint8Array.from({ length: n }, () => (rand() < 0.5 ? 1 : 0)), dims };
+    case 'float32':
+      return { type: 'float32', data: Float32Array.from({ length: n }, draw), dims };
+    default:
+      throw new UnsupportedError(`input '${i.name}' has element type ${i.dtype}`, {
+        field: i.name,
+        supported: ['float32, int64, int32, int8, uint8 and bool inputs'],
+      });
   }
 }
 
@@ -105,7 +120,16 @@ export function randomInput(i: InputDesc, dims: number[], rand: () => number, dr
 export function zeroInput(i: Pick<InputDesc, 'name' | 'dtype'>, dims: number[]): TensorData {
   const n = dims.reduce((a, b) => a * b, 1);
   const type = i.dtype as TensorType;
-  const data = type === 'int64' ? new BigInt64Array(n) : type === 'int32' ? new Int32Array(n) : type === 'int8' ? new Int8Array(n) : type === 'uint8' || type === 'bool' ? new Uint8Array(n) : new Float32Array(n);
+  const data =
+    type === 'int64'
+      ? new BigInt64Array(n)
+      : type === 'int32'
+        ? new Int32Array(n)
+        : type === 'int8'
+          ? new Int8Array(n)
+          : type === 'uint8' || type === 'bool'
+            ? new Uint8Array(n)
+            : new Float32Array(n);
   return { type, data, dims };
 }
 
@@ -128,9 +152,13 @@ export function modelFeeds(bytes: Uint8Array, choice: DimChoice, seed = 7, scale
     const i = inputs.find((x) => x.name === name)!;
     const t = i.dims[1];
     if (typeof t === 'number' && t > MAX_CHECK_STEPS) {
-      throw new InputError(`input '${name}' fixes its time dimension at ${t} steps; comparing models runs them on whole sequences of random inputs, and streamcell generates at most ${MAX_CHECK_STEPS} steps`, {
-        field: name, expected: `a time dimension of at most ${MAX_CHECK_STEPS} steps, or a free one`,
-      });
+      throw new InputError(
+        `input '${name}' fixes its time dimension at ${t} steps; comparing models runs them on whole sequences of random inputs, and streamcell generates at most ${MAX_CHECK_STEPS} steps`,
+        {
+          field: name,
+          expected: `a time dimension of at most ${MAX_CHECK_STEPS} steps, or a free one`,
+        },
+      );
     }
   }
   const dims = resolveDims(inputs, choice, timeAxes);

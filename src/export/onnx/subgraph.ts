@@ -11,7 +11,12 @@ import { pruneDead } from './edit.js';
 const ELEM: Record<string, number> = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9 };
 
 /** Runs the part of `model` that computes `wanted` (name → element type) on `feeds`. */
-export async function evaluateValues(model: ModelProto, wanted: Record<string, keyof typeof ELEM>, feeds: Record<string, TensorData>, backend?: BackendName): Promise<Record<string, TensorData>> {
+export async function evaluateValues(
+  model: ModelProto,
+  wanted: Record<string, keyof typeof ELEM>,
+  feeds: Record<string, TensorData>,
+  backend?: BackendName,
+): Promise<Record<string, TensorData>> {
   const m = decodeModel(encodeModel(model));
   const g = m.graph!;
   g.output = Object.entries(wanted).map(([name, t]) => ({ name, type: { tensorType: { elemType: ELEM[t] } } }));

@@ -44,7 +44,13 @@ class Stat {
   }
 }
 
-export async function calibrate(model: Uint8Array, targets: string[], pre: PreprocessingJson, data: Dataset, opts: CalibrationOptions): Promise<{ ranges: Ranges; samples: number }> {
+export async function calibrate(
+  model: Uint8Array,
+  targets: string[],
+  pre: PreprocessingJson,
+  data: Dataset,
+  opts: CalibrationOptions,
+): Promise<{ ranges: Ranges; samples: number }> {
   const m = decodeModel(model);
   const existing = new Set((m.graph!.output ?? []).map((o) => o.name));
   for (const t of targets) if (!existing.has(t)) m.graph!.output!.push({ name: t, type: { tensorType: { elemType: 1 } } });
@@ -54,7 +60,7 @@ export async function calibrate(model: Uint8Array, targets: string[], pre: Prepr
   const session = await backend.createSession(probe);
   const stats = new Map(targets.map((t) => [t, new Stat()]));
   let seed = 12345;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296);
+  const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296;
   const W = pre.window;
   const T = data.table.rows;
   const inName = info.sampleInputs[0]!.name;

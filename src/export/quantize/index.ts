@@ -51,13 +51,18 @@ export async function quantizeModel(bytes: Uint8Array, opts: QuantizeOptions): P
   if (!QUANT_MODES.includes(opts.mode)) throw new InputError(`unknown mode '${opts.mode}'`, { option: 'mode', expected: QUANT_MODES.join(' | ') });
   const m = decodeUserModel(bytes);
   const opset = toNum((m.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx')?.version as number) || 13;
-  if (opset < 13 && opts.mode !== 'fp16') throw new UnsupportedError(`opset ${opset}: per-channel DequantizeLinear needs opset ≥ 13`, { supported: ['opset 13 and later'] });
+  if (opset < 13 && opts.mode !== 'fp16')
+    throw new UnsupportedError(`opset ${opset}: per-channel DequantizeLinear needs opset ≥ 13`, { supported: ['opset 13 and later'] });
   let pass: PassReport;
   let calibration: QuantizeReport['calibration'];
   if (opts.mode === 'fp16') pass = fp16Graph(m.graph, opset);
   else if (opts.mode === 'int8') pass = quantizeGraph(m.graph, opset, { mode: 'int8' });
   else {
-    if (!opts.calibration) throw new InputError('int8-static needs calibration data', { option: 'calibration', expected: 'a CSV of real inputs with the columns the model was trained on' });
+    if (!opts.calibration)
+      throw new InputError('int8-static needs calibration data', {
+        option: 'calibration',
+        expected: 'a CSV of real inputs with the columns the model was trained on',
+      });
     const targets = staticTargets(m.graph);
     const method = opts.calibration.method ?? 'minmax';
     const { ranges, samples } = await calibrate(bytes, targets, opts.calibration.pre, opts.calibration.data, { ...opts.calibration, method });
@@ -80,7 +85,10 @@ export async function quantizeModel(bytes: Uint8Array, opts: QuantizeOptions): P
   props.push({ key: META.quantization, value: JSON.stringify({ mode: opts.mode, quantized: pass.quantized, calibration }) });
   m.metadataProps = props;
   const out = encodeModel(m as ModelProto);
-  return { model: out, report: { ...pass, mode: opts.mode, sizeBefore: bytes.byteLength, sizeAfter: out.byteLength, ratio: out.byteLength / bytes.byteLength, calibration } };
+  return {
+    model: out,
+    report: { ...pass, mode: opts.mode, sizeBefore: bytes.byteLength, sizeAfter: out.byteLength, ratio: out.byteLength / bytes.byteLength, calibration },
+  };
 }
 
 /** What {@link compareModels} measured: the largest output difference and, with data, the task metric of both models. */
@@ -105,7 +113,7 @@ async function latency(bytes: Uint8Array, pre: PreprocessingJson | undefined, ba
   const { backend: b } = await resolveBackend(backend ? [backend] : undefined);
   const s = await b.createSession(bytes);
   try {
-    const feeds = modelFeeds(bytes, { batch: 1, time: info.kind === 'step' ? 1 : pre?.window ?? 32, other: 1 }, 3);
+    const feeds = modelFeeds(bytes, { batch: 1, time: info.kind === 'step' ? 1 : (pre?.window ?? 32), other: 1 }, 3);
     // 20 warm-up and 200 timed runs, within about 0.5 s and 2 s: a model that takes 0.3 s a
     // run (a long fixed window) is timed on fewer runs instead of for a minute.
     const start = performance.now();
@@ -125,7 +133,11 @@ async function latency(bytes: Uint8Array, pre: PreprocessingJson | undefined, ba
 }
 
 /** Compares two models (float vs quantized, or any two with the same I/O) on the same data. */
-export async function compareModels(a: Uint8Array, b: Uint8Array, opts: { pre?: PreprocessingJson; data?: Dataset; backend?: BackendName } = {}): Promise<Comparison> {
+export async function compareModels(
+  a: Uint8Array,
+  b: Uint8Array,
+  opts: { pre?: PreprocessingJson; data?: Dataset; backend?: BackendName } = {},
+): Promise<Comparison> {
   let evaluations: Comparison['evaluations'];
   let diffs: Float64Array;
   if (opts.pre && opts.data) {
@@ -173,12 +185,16 @@ async function randomDiffs(a: Uint8Array, b: Uint8Array, backend?: BackendName):
   const sig = (i: typeof info) => i.inputs.map((x) => `${x.name}: ${x.dtype}[${x.dims.join(', ')}]`).join('; ');
   if (sig(info) !== sig(infoB)) {
     throw new InputError(`the two models take different inputs — A: ${sig(info)}; B: ${sig(infoB)}`, {
-      field: 'B', expected: 'two models with the same inputs (a model and its quantized copy; a step model with a step model), or --data F.csv to compare them on the task',
+      field: 'B',
+      expected: 'two models with the same inputs (a model and its quantized copy; a step model with a step model), or --data F.csv to compare them on the task',
     });
   }
   const name = info.predictionOutputs[0]!.name;
   if (!infoB.predictionOutputs.some((o) => o.name === name)) {
-    throw new InputError(`model B has no output '${name}' (it has ${infoB.predictionOutputs.map((o) => `'${o.name}'`).join(', ')})`, { field: 'B', expected: `an output named '${name}'` });
+    throw new InputError(`model B has no output '${name}' (it has ${infoB.predictionOutputs.map((o) => `'${o.name}'`).join(', ')})`, {
+      field: 'B',
+      expected: `an output named '${name}'`,
+    });
   }
   const { backend: be } = await resolveBackend(backend ? [backend] : undefined);
   const sa = await be.createSession(a);
@@ -188,7 +204,10 @@ async function randomDiffs(a: Uint8Array, b: Uint8Array, backend?: BackendName):
     const ra = (await sa.run(feeds))[name]!;
     const rb = (await sb.run(feeds))[name]!;
     if (ra.dims.join() !== rb.dims.join()) {
-      throw new InputError(`output '${name}' is [${ra.dims}] in A and [${rb.dims}] in B on the same inputs`, { field: 'B', expected: 'two models with the same output shape' });
+      throw new InputError(`output '${name}' is [${ra.dims}] in A and [${rb.dims}] in B on the same inputs`, {
+        field: 'B',
+        expected: 'two models with the same output shape',
+      });
     }
     const ya = ra.data as Float32Array;
     const yb = rb.data as Float32Array;

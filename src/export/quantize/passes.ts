@@ -44,7 +44,10 @@ const PER_CHANNEL_MIN_ROWS = 16;
 class QuantEdit extends GraphEdit {
   readonly inits = new Map<string, TensorProto>();
   readonly report: PassReport = { quantized: {}, skipped: [] };
-  constructor(readonly root: GraphProto, opset: number) {
+  constructor(
+    readonly root: GraphProto,
+    opset: number,
+  ) {
     super(root, opset);
     for (const t of root.initializer ?? []) this.inits.set(t.name!, t);
   }
@@ -112,7 +115,7 @@ function dequantizedWeight(ed: QuantEdit, target: NodeProto[], name: string, axi
   if (!t || !w || w.length < MIN_WEIGHTS) return false;
   const dims = (t.dims ?? []).map(Number);
   const qw = quantizeInt8(w, dims, axis, bits);
-  const sd = axis === undefined ? [] : perChannelDims ?? [dims[axis]!];
+  const sd = axis === undefined ? [] : (perChannelDims ?? [dims[axis]!]);
   const q = ed.int8(name, qw, sd);
   // The float original is replaced by DequantizeLinear's output of the same name.
   ed.root.initializer = (ed.root.initializer ?? []).filter((x) => x.name !== name);
@@ -207,9 +210,12 @@ function lstmDynamic(ed: QuantEdit, n: NodeProto): NodeProto | undefined {
   const ins = [...(n.input ?? [])];
   while (ins.length < 8) ins.push('');
   const node: NodeProto = {
-    opType: 'DynamicQuantizeLSTM', domain: 'com.microsoft', name: n.name ? `${n.name}` : ed.uniq('quant_lstm'),
+    opType: 'DynamicQuantizeLSTM',
+    domain: 'com.microsoft',
+    name: n.name ? `${n.name}` : ed.uniq('quant_lstm'),
     input: [ins[0]!, wq.q, rq.q, ins[3]!, ins[4]!, ins[5]!, ins[6]!, ins[7]!, wq.scale, wq.zp, rq.scale, rq.zp],
-    output: n.output, attribute: (n.attribute ?? []).filter((a) => a.name !== 'layout'),
+    output: n.output,
+    attribute: (n.attribute ?? []).filter((a) => a.name !== 'layout'),
   };
   ed.count('LSTM');
   return node;

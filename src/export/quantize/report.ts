@@ -9,8 +9,10 @@ import type { Comparison, QuantizeReport } from './index.js';
 const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
 /** A relative change as text, e.g. "0.42% worse" / "1.10% better". */
-const change = (drop: number, worse: string, better: string) => (Math.abs(drop) < 5e-5 ? 'unchanged' : drop > 0 ? `${(drop * 100).toFixed(2)}% ${worse}` : `${(-drop * 100).toFixed(2)}% ${better}`);
-const num = (v: number | undefined, d = 4) => (v === undefined ? '–' : Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(2) : v.toFixed(d));
+const change = (drop: number, worse: string, better: string) =>
+  Math.abs(drop) < 5e-5 ? 'unchanged' : drop > 0 ? `${(drop * 100).toFixed(2)}% ${worse}` : `${(-drop * 100).toFixed(2)}% ${better}`;
+const num = (v: number | undefined, d = 4) =>
+  v === undefined ? '–' : Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(2) : v.toFixed(d);
 
 export function reportRows(q: QuantizeReport | undefined, c: Comparison, names = ['float', 'quantized']): string[][] {
   const rows: string[][] = [['', names[0]!, names[1]!, 'change']];
@@ -27,9 +29,21 @@ export function reportRows(q: QuantizeReport | undefined, c: Comparison, names =
       rows.push(['macro F1', num(a.f1), num(b.f1), '']);
     }
   }
-  rows.push(['latency per run (p50, batch 1)', `${c.latencyUs.a.toFixed(1)} µs`, `${c.latencyUs.b.toFixed(1)} µs`, `${(c.latencyUs.b / c.latencyUs.a).toFixed(2)}×`]);
+  rows.push([
+    'latency per run (p50, batch 1)',
+    `${c.latencyUs.a.toFixed(1)} µs`,
+    `${c.latencyUs.b.toFixed(1)} µs`,
+    `${(c.latencyUs.b / c.latencyUs.a).toFixed(2)}×`,
+  ]);
   if (q) {
-    rows.push(['quantized ops', '', Object.entries(q.quantized).map(([k, v]) => `${k}×${v}`).join(', '), '']);
+    rows.push([
+      'quantized ops',
+      '',
+      Object.entries(q.quantized)
+        .map(([k, v]) => `${k}×${v}`)
+        .join(', '),
+      '',
+    ]);
     if (q.calibration) rows.push(['calibration', '', `${q.calibration.method}, ${q.calibration.tensors} tensors, ${q.calibration.samples} samples`, '']);
     if (q.clamped !== undefined) rows.push(['fp16 clamped / flushed to 0', '', `${q.clamped} / ${q.flushed}`, '']);
   }
@@ -39,7 +53,12 @@ export function reportRows(q: QuantizeReport | undefined, c: Comparison, names =
 export function reportTable(q: QuantizeReport | undefined, c: Comparison, names?: string[]): string {
   const rows = reportRows(q, c, names);
   const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const lines = rows.map((r) => r.map((v, i) => v.padEnd(w[i]!)).join('  ').trimEnd());
+  const lines = rows.map((r) =>
+    r
+      .map((v, i) => v.padEnd(w[i]!))
+      .join('  ')
+      .trimEnd(),
+  );
   lines.splice(1, 0, w.map((n) => '-'.repeat(n)).join('  '));
   if (q?.skipped.length) lines.push(...q.skipped.map((s) => `left in float: ${s.op} '${s.node}': ${s.reason}`));
   return lines.join('\n');
@@ -60,7 +79,9 @@ function linePlot(series: { name: string; color: string; x: number[]; y: number[
     const d = s.x.map((x, i) => `${i ? 'L' : 'M'}${px(x).toFixed(1)},${py(s.y[i]!).toFixed(1)}`).join('');
     return `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.5"/>`;
   });
-  const legend = series.map((s, i) => `<rect x="${m.l + 10 + i * 170}" y="8" width="12" height="12" fill="${s.color}"/><text x="${m.l + 28 + i * 170}" y="18">${esc(s.name)}</text>`);
+  const legend = series.map(
+    (s, i) => `<rect x="${m.l + 10 + i * 170}" y="8" width="12" height="12" fill="${s.color}"/><text x="${m.l + 28 + i * 170}" y="18">${esc(s.name)}</text>`,
+  );
   const ticks = [0, 0.5, 1].map((f) => {
     const v = y0 + f * (y1 - y0);
     return `<text x="${m.l - 6}" y="${py(v) + 4}" text-anchor="end">${num(v, 2)}</text><line x1="${m.l}" x2="${W - m.r}" y1="${py(v)}" y2="${py(v)}" stroke="#ddd"/>`;
@@ -92,27 +113,55 @@ export function reportHtml(opts: { title: string; q?: QuantizeReport; c: Compari
     const start = a.rows.length - N;
     const x = Array.from(a.rows.slice(start));
     if (pre.task === 'forecast') {
-      figures.push(linePlot([
-        { name: 'signal (truth)', color: '#555', x, y: Array.from(a.truth.slice(start)) },
-        { name: `${names[0]} prediction`, color: '#1f77b4', x, y: Array.from(a.predictions.slice(start)) },
-        { name: `${names[1]} prediction`, color: '#d62728', x, y: Array.from(b.predictions.slice(start)) },
-      ], `Last ${N} forecasts: signal, ${names[0]} and ${names[1]} overlaid`, pre.target ?? pre.channels[0]!));
+      figures.push(
+        linePlot(
+          [
+            { name: 'signal (truth)', color: '#555', x, y: Array.from(a.truth.slice(start)) },
+            { name: `${names[0]} prediction`, color: '#1f77b4', x, y: Array.from(a.predictions.slice(start)) },
+            { name: `${names[1]} prediction`, color: '#d62728', x, y: Array.from(b.predictions.slice(start)) },
+          ],
+          `Last ${N} forecasts: signal, ${names[0]} and ${names[1]} overlaid`,
+          pre.target ?? pre.channels[0]!,
+        ),
+      );
     } else {
-      figures.push(linePlot([
-        { name: 'true class', color: '#555', x, y: Array.from(a.truth.slice(start)) },
-        { name: `${names[0]} class`, color: '#1f77b4', x, y: Array.from(a.predictions.slice(start), (v) => v + 0.05) },
-        { name: `${names[1]} class`, color: '#d62728', x, y: Array.from(b.predictions.slice(start), (v) => v - 0.05) },
-      ], `Last ${N} windows: predicted class index (${(pre.classes ?? []).join(' / ')})`, 'class'));
+      figures.push(
+        linePlot(
+          [
+            { name: 'true class', color: '#555', x, y: Array.from(a.truth.slice(start)) },
+            { name: `${names[0]} class`, color: '#1f77b4', x, y: Array.from(a.predictions.slice(start), (v) => v + 0.05) },
+            { name: `${names[1]} class`, color: '#d62728', x, y: Array.from(b.predictions.slice(start), (v) => v - 0.05) },
+          ],
+          `Last ${N} windows: predicted class index (${(pre.classes ?? []).join(' / ')})`,
+          'class',
+        ),
+      );
     }
   }
   const h = c.outputError.histogram;
-  figures.push(barPlot(h.counts.map((n, i) => ({ label: `${num(h.edges[i]!, 5)} – ${num(h.edges[i + 1]!, 5)}`, value: n, color: '#9467bd' })).filter((_, i) => i < 20), `Histogram of |${names[1]} − ${names[0]}| over ${h.counts.reduce((a, b) => a + b, 0)} outputs`, 'outputs', (v) => String(Math.round(v))));
-  figures.push(barPlot([
-    { label: names[0]!, value: c.latencyUs.a, color: '#1f77b4' },
-    { label: names[1]!, value: c.latencyUs.b, color: '#d62728' },
-  ], 'Latency per run (p50, batch 1)', 'µs'));
+  figures.push(
+    barPlot(
+      h.counts.map((n, i) => ({ label: `${num(h.edges[i]!, 5)} – ${num(h.edges[i + 1]!, 5)}`, value: n, color: '#9467bd' })).filter((_, i) => i < 20),
+      `Histogram of |${names[1]} − ${names[0]}| over ${h.counts.reduce((a, b) => a + b, 0)} outputs`,
+      'outputs',
+      (v) => String(Math.round(v)),
+    ),
+  );
+  figures.push(
+    barPlot(
+      [
+        { label: names[0]!, value: c.latencyUs.a, color: '#1f77b4' },
+        { label: names[1]!, value: c.latencyUs.b, color: '#d62728' },
+      ],
+      'Latency per run (p50, batch 1)',
+      'µs',
+    ),
+  );
   const rows = reportRows(q, c, names);
-  const table = `<table><thead><tr>${rows[0]!.map((h2) => `<th>${esc(h2)}</th>`).join('')}</tr></thead><tbody>${rows.slice(1).map((r) => `<tr>${r.map((v) => `<td>${esc(v)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+  const table = `<table><thead><tr>${rows[0]!.map((h2) => `<th>${esc(h2)}</th>`).join('')}</tr></thead><tbody>${rows
+    .slice(1)
+    .map((r) => `<tr>${r.map((v) => `<td>${esc(v)}</td>`).join('')}</tr>`)
+    .join('')}</tbody></table>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(opts.title)}</title>
 <style>body{font:14px system-ui,sans-serif;margin:24px;color:#222;max-width:960px}table{border-collapse:collapse;margin:12px 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}figure{margin:18px 0}figcaption{font-weight:600;margin-bottom:6px}svg text{font:12px system-ui,sans-serif;fill:#222}</style>

@@ -136,7 +136,11 @@ export function applyActivation(name: string | null | undefined, a: NDArray, who
   if (act === 'log_softmax') return softmax(a, -1, true);
   const f = SCALAR[act];
   if (!f) {
-    throw new UnsupportedError(`activation '${name}' is not supported by the reference interpreter`, { layer: who, supported: [...REFERENCE_ACTIVATIONS], field });
+    throw new UnsupportedError(`activation '${name}' is not supported by the reference interpreter`, {
+      layer: who,
+      supported: [...REFERENCE_ACTIVATIONS],
+      field,
+    });
   }
   return map(a, f);
 }

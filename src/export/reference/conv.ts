@@ -24,7 +24,8 @@ export function windowPlan(len: number, span: number, stride: number, padding: P
 function requireSteps(args: RefArgs, out: number, len: number): void {
   if (out <= 0) {
     throw new InputError(`layer '${args.layer.name}' (${args.layer.className}): ${len} steps are too few for its window`, {
-      field: `${args.layer.name} input`, expected: 'more time steps',
+      field: `${args.layer.name} input`,
+      expected: 'more time steps',
     });
   }
 }
@@ -156,7 +157,8 @@ export const cropping1d: RefLayer = (args) => {
   const keep = x.shape[1]! - l - r;
   if (keep <= 0) {
     throw new InputError(`layer '${args.layer.name}' (Cropping1D): cropping [${l}, ${r}] removes all ${x.shape[1]} steps`, {
-      field: `${args.layer.name}.config.cropping`, expected: 'fewer cropped steps than the input has',
+      field: `${args.layer.name}.config.cropping`,
+      expected: 'fewer cropped steps than the input has',
     });
   }
   return [sliceAxis(x, 1, l, keep)];

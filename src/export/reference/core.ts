@@ -37,7 +37,8 @@ export const reshape: RefLayer = ({ layer, cfg, inputs }) => {
   const raw = cfg.raw('target_shape');
   if (!Array.isArray(raw) || !raw.every((d) => d === null || (typeof d === 'number' && Number.isInteger(d) && d >= -1))) {
     throw new InputError(`layer '${layer.name}' (Reshape): target_shape is ${JSON.stringify(raw)}`, {
-      field: `${layer.name}.config.target_shape`, expected: 'a list of dimensions, one of them possibly -1 or null',
+      field: `${layer.name}.config.target_shape`,
+      expected: 'a list of dimensions, one of them possibly -1 or null',
     });
   }
   const target = raw.map((d) => (d === null ? -1 : (d as number)));
@@ -48,7 +49,8 @@ export const reshape: RefLayer = ({ layer, cfg, inputs }) => {
   const shape = target.map((d) => (d === -1 ? per / known : d));
   if (!shape.every(Number.isInteger) || sizeOf(shape) !== per) {
     throw new InputError(`layer '${layer.name}': cannot reshape [${x.shape.slice(1)}] to target_shape [${target}]`, {
-      field: `${layer.name}.config.target_shape`, expected: `a shape with ${per} values`,
+      field: `${layer.name}.config.target_shape`,
+      expected: `a shape with ${per} values`,
     });
   }
   return [reshapeArr(x, [x.shape[0]!, ...shape])];
@@ -90,7 +92,10 @@ export const embedding: RefLayer = ({ layer, cfg, inputs }) => {
     // tfjs casts float indices to int32, which truncates toward zero.
     const idx = Math.trunc(x.data[i]!);
     if (!(idx >= 0 && idx < inputDim)) {
-      throw new InputError(`layer '${layer.name}' (Embedding): index ${x.data[i]} is outside [0, ${inputDim})`, { field: `${layer.name} input`, expected: `indices in [0, ${inputDim})` });
+      throw new InputError(`layer '${layer.name}' (Embedding): index ${x.data[i]} is outside [0, ${inputDim})`, {
+        field: `${layer.name} input`,
+        expected: `indices in [0, ${inputDim})`,
+      });
     }
     for (let j = 0; j < outDim; j++) out[i * outDim + j] = table[idx * outDim + j]!;
   }

@@ -25,13 +25,11 @@ export interface ReferenceState {
  * Stateful recurrent layers start from `state` (zeros where a key is absent) and their final
  * states are returned; the passed-in object is not modified.
  */
-export function evaluateReference(
-  graph: LayerGraph,
-  inputs: NDArray[],
-  state: ReferenceState = {},
-): { outputs: NDArray[]; state: ReferenceState } {
+export function evaluateReference(graph: LayerGraph, inputs: NDArray[], state: ReferenceState = {}): { outputs: NDArray[]; state: ReferenceState } {
   if (inputs.length !== graph.inputs.length) {
-    throw new InputError(`model '${graph.name}' takes ${graph.inputs.length} inputs, got ${inputs.length}`, { expected: graph.inputs.map((i) => i.name).join(', ') });
+    throw new InputError(`model '${graph.name}' takes ${graph.inputs.length} inputs, got ${inputs.length}`, {
+      expected: graph.inputs.map((i) => i.name).join(', '),
+    });
   }
   const values = new Map<string, NDArray>();
   graph.inputs.forEach((spec, i) => {
@@ -43,12 +41,17 @@ export function evaluateReference(
   const finalState: ReferenceState = {};
   const store: StateStore = {
     get: (key) => finalState[key] ?? state[key],
-    set: (key, value) => { finalState[key] = value; },
+    set: (key, value) => {
+      finalState[key] = value;
+    },
   };
   for (const call of graph.calls) {
     const args = call.inputs.map((k) => {
       const v = values.get(keyId(k));
-      if (!v) throw new InputError(`layer '${call.layer.name}' needs '${k.layer}' (node ${k.node}, output ${k.index}), which was not computed`, { field: `${call.layer.name}.inbound_nodes` });
+      if (!v)
+        throw new InputError(`layer '${call.layer.name}' needs '${k.layer}' (node ${k.node}, output ${k.index}), which was not computed`, {
+          field: `${call.layer.name}.inbound_nodes`,
+        });
       return v;
     });
     const outs = applyLayer({ layer: call.layer, inputs: args, kwargs: call.kwargs, state: store });
@@ -66,7 +69,8 @@ function checkInputShape(name: string, shape: readonly (number | null)[], x: NDA
   const ok = x.shape.length === shape.length && shape.every((d, i) => d === null || d === x.shape[i]);
   if (!ok || x.data.length !== x.shape.reduce((a, b) => a * b, 1)) {
     throw new InputError(`input '${name}' has shape [${x.shape}] (${x.data.length} values)`, {
-      field: `input ${name}`, expected: `shape [${shape.map((d) => d ?? '?')}]`,
+      field: `input ${name}`,
+      expected: `shape [${shape.map((d) => d ?? '?')}]`,
     });
   }
 }

@@ -92,7 +92,8 @@ export function applyLayer(args: Omit<RefArgs, 'cfg'>): NDArray[] {
   const impl = lookup(args.layer.className);
   if (!impl) {
     throw new UnsupportedError(`class '${args.layer.className}' is not supported by the reference interpreter`, {
-      layer: { name: args.layer.name, className: args.layer.className }, supported: REFERENCE_LAYER_CLASSES,
+      layer: { name: args.layer.name, className: args.layer.className },
+      supported: REFERENCE_LAYER_CLASSES,
     });
   }
   return impl({ ...args, cfg: new LayerConfig(args.layer) });

@@ -27,7 +27,10 @@ function elementwise(f: (a: number, b: number) => number, post?: (v: number, n: 
 
 export const add = elementwise((a, b) => a + b);
 export const multiply = elementwise((a, b) => a * b);
-export const average = elementwise((a, b) => a + b, (v, n) => v / n);
+export const average = elementwise(
+  (a, b) => a + b,
+  (v, n) => v / n,
+);
 export const maximum = elementwise(Math.max);
 export const minimum = elementwise(Math.min);
 

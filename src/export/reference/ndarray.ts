@@ -144,7 +144,10 @@ export function timeStep(a: NDArray, t: number): NDArray {
 
 /** Stacks one or more [batch, ...] arrays along a new axis 1. */
 export function stackTime(steps: readonly NDArray[]): NDArray {
-  return concat(steps.map((s) => ({ shape: [s.shape[0]!, 1, ...s.shape.slice(1)], data: s.data })), 1);
+  return concat(
+    steps.map((s) => ({ shape: [s.shape[0]!, 1, ...s.shape.slice(1)], data: s.data })),
+    1,
+  );
 }
 
 /**

@@ -60,7 +60,12 @@ export const layerNormalization: RefLayer = (args) => {
   const out = new Float64Array(moved.data.length);
   for (let r = 0; r < rows; r++) normalizeRow(moved.data, out, r * m, m, eps, gamma, beta);
   const normalized: NDArray = { shape: moved.shape, data: out };
-  return [transpose(normalized, perm.map((_, i) => perm.indexOf(i)))];
+  return [
+    transpose(
+      normalized,
+      perm.map((_, i) => perm.indexOf(i)),
+    ),
+  ];
 };
 
 /** (x − mean)/√(var + eps)·gamma + beta over one row, with the biased variance Keras uses. */

@@ -61,7 +61,14 @@ function readCell(layer: LayerSpec, cfg: LayerConfig, kind: CellKind, inputDim: 
   }
   const w = who(layer);
   return {
-    kind, units, inputDim, resetAfter, kernel, recurrentKernel, bias, recurrentBias,
+    kind,
+    units,
+    inputDim,
+    resetAfter,
+    kernel,
+    recurrentKernel,
+    bias,
+    recurrentBias,
     recurrentKernelH: kind === 'GRU' && !resetAfter ? columnBlock(recurrentKernel, units, 3 * units, 2 * units, units) : null,
     activation: (a) => applyActivation(actName, a, w),
     recurrentActivation: (a) => applyActivation(ractName, a, w, 'recurrent_activation'),
@@ -113,7 +120,13 @@ function gruStep(c: Cell, xz: NDArray, h: NDArray): NDArray {
   }
   const hh = c.activation(add(gate(xz, 2, u), recurrentH));
   // h' = z ⊙ h + (1 − z) ⊙ hh
-  return add(mul(z, h), mul(map(z, (v) => 1 - v), hh));
+  return add(
+    mul(z, h),
+    mul(
+      map(z, (v) => 1 - v),
+      hh,
+    ),
+  );
 }
 
 /** Runs a cell over x [batch, time, in]; the sequence is in processing order. */
@@ -131,7 +144,10 @@ function run(c: Cell, x: NDArray, initial: NDArray[], goBackwards: boolean): { s
 function inputDimOf(args: RefArgs, x: NDArray): number {
   requireRank(args, x, 3, '[batch, time, features]');
   if (x.shape[1] === 0) {
-    throw new InputError(`layer '${args.layer.name}' (${args.layer.className}): the input has no time steps`, { field: `${args.layer.name} input`, expected: 'at least one time step' });
+    throw new InputError(`layer '${args.layer.name}' (${args.layer.className}): the input has no time steps`, {
+      field: `${args.layer.name} input`,
+      expected: 'at least one time step',
+    });
   }
   return x.shape[2]!;
 }
@@ -184,11 +200,16 @@ type InnerJson = { class_name?: string; config?: JsonObject };
 
 function merge(mode: string, a: NDArray, b: NDArray): NDArray[] {
   switch (mode) {
-    case 'concat': return [concat([a, b], a.shape.length - 1)];
-    case 'sum': return [add(a, b)];
-    case 'mul': return [mul(a, b)];
-    case 'ave': return [map(add(a, b), (v) => v / 2)];
-    default: return [a, b];
+    case 'concat':
+      return [concat([a, b], a.shape.length - 1)];
+    case 'sum':
+      return [add(a, b)];
+    case 'mul':
+      return [mul(a, b)];
+    case 'ave':
+      return [map(add(a, b), (v) => v / 2)];
+    default:
+      return [a, b];
   }
 }
 
@@ -203,7 +224,12 @@ export const bidirectional: RefLayer = (args) => {
   const inner = cfg.raw('layer') as InnerJson | undefined;
   const kind = inner?.class_name ? WRAPPABLE[inner.class_name] : undefined;
   if (!inner || !kind) {
-    throw unsupported(layer, `Bidirectional(${inner?.class_name ?? '?'}) is not supported`, 'layer', Object.keys(WRAPPABLE).map((k) => `Bidirectional(${k})`));
+    throw unsupported(
+      layer,
+      `Bidirectional(${inner?.class_name ?? '?'}) is not supported`,
+      'layer',
+      Object.keys(WRAPPABLE).map((k) => `Bidirectional(${k})`),
+    );
   }
   const mergeMode = cfg.raw('merge_mode') === null ? 'none' : cfg.oneOf('merge_mode', ['concat', 'sum', 'mul', 'ave'] as const, 'concat');
   const fwdSpec: LayerSpec = { name: layer.name, className: kind, config: inner.config ?? {}, weights: layer.weights };
@@ -222,7 +248,9 @@ export const bidirectional: RefLayer = (args) => {
     throw unsupported(layer, `got ${given.length} initial state tensors, expected ${2 * nStates} (forward then backward)`, 'initial_state');
   }
   const init = (c: Cell, from: number) =>
-    STATE_KINDS[kind].map((k, i) => (given[from + i] ? checkState(layer, given[from + i]!, x.shape[0]!, c.units, `initial state ${k}`) : zeros([x.shape[0]!, c.units])));
+    STATE_KINDS[kind].map((k, i) =>
+      given[from + i] ? checkState(layer, given[from + i]!, x.shape[0]!, c.units, `initial state ${k}`) : zeros([x.shape[0]!, c.units]),
+    );
   const goBackwards = fcfg.bool('go_backwards', false);
   const f = run(fwd, x, init(fwd, 0), goBackwards);
   const b = run(bwd, x, init(bwd, nStates), !goBackwards);

@@ -22,7 +22,11 @@ interface IoDesc {
 
 function outputsOf(bytes: Uint8Array): IoDesc[] {
   const m = decodeModel(bytes);
-  return (m.graph!.output ?? []).map((v: ValueInfoProto) => ({ name: v.name!, dims: dimsOf(v), dtype: DTYPE_NAMES[v.type?.tensorType?.elemType ?? 1] ?? 'float32' }));
+  return (m.graph!.output ?? []).map((v: ValueInfoProto) => ({
+    name: v.name!,
+    dims: dimsOf(v),
+    dtype: DTYPE_NAMES[v.type?.tensorType?.elemType ?? 1] ?? 'float32',
+  }));
 }
 
 function sliceAxis(t: TensorData, axis: number, from: number, len: number): TensorData {
@@ -72,7 +76,8 @@ export function freeTime(seqBytes: Uint8Array, axisOf: Map<string, number>): Uin
   return encodeModel(m);
 }
 
-type Report = Pick<StreamifyReport, 'states' | 'sequenceInputs' | 'lengthInputs' | 'replacedInputs'> & Partial<Pick<StreamifyReport, 'transposed' | 'stateOutputs'>>;
+type Report = Pick<StreamifyReport, 'states' | 'sequenceInputs' | 'lengthInputs' | 'replacedInputs'> &
+  Partial<Pick<StreamifyReport, 'transposed' | 'stateOutputs'>>;
 
 /**
  * Runs the sequence model on a random sequence (and on each prefix, for outputs without a time
@@ -105,21 +110,28 @@ export async function checkStepModel(seqBytes: Uint8Array, stepBytes: Uint8Array
   for (const i of seqInputs) {
     const d = dims.get(i.name)!;
     if (stateNames.has(i.name)) full[i.name] = zeroInput(i, d);
-    else if (replaced.has(i.name)) full[i.name] = zeroInput(i, d); // like the step model's initial state
-    else if (lengths.has(i.name)) full[i.name] = { type: i.dtype as TensorData['type'], data: Int32Array.from({ length: d.reduce((a, b) => a * b, 1) }, () => T), dims: d };
+    else if (replaced.has(i.name))
+      full[i.name] = zeroInput(i, d); // like the step model's initial state
+    else if (lengths.has(i.name))
+      full[i.name] = { type: i.dtype as TensorData['type'], data: Int32Array.from({ length: d.reduce((a, b) => a * b, 1) }, () => T), dims: d };
     else full[i.name] = randomInput(i, d, rand, () => normal() * 0.8);
   }
   const existingStates = report.states.filter((s) => seqInputs.some((i) => i.name === s.input));
-  const initial = (batch: number): Record<string, TensorData> => Object.fromEntries(report.states.map((s) => [s.input, { type: 'float32', data: initialStateRows(s, batch), dims: [batch, ...s.shape] } as TensorData]));
+  const initial = (batch: number): Record<string, TensorData> =>
+    Object.fromEntries(report.states.map((s) => [s.input, { type: 'float32', data: initialStateRows(s, batch), dims: [batch, ...s.shape] } as TensorData]));
 
   let seq: Session;
   try {
     seq = await backend.createSession(freed ?? seqBytes);
   } catch (e) {
     if (!longT) throw e;
-    throw new InputError(`input '${firstSeq!.name}' fixes its time dimension at ${declaredT} steps, over the check's limit of ${MAX_CHECK_STEPS}, and the model does not run on fewer (${(e as Error).message.split('\n')[0]})`, {
-      field: firstSeq!.name, expected: `a time dimension of at most ${MAX_CHECK_STEPS} steps or a free one; or skip the check (--no-verify)`,
-    });
+    throw new InputError(
+      `input '${firstSeq!.name}' fixes its time dimension at ${declaredT} steps, over the check's limit of ${MAX_CHECK_STEPS}, and the model does not run on fewer (${(e as Error).message.split('\n')[0]})`,
+      {
+        field: firstSeq!.name,
+        expected: `a time dimension of at most ${MAX_CHECK_STEPS} steps or a free one; or skip the check (--no-verify)`,
+      },
+    );
   }
   const step: Session = await backend.createSession(stepBytes);
   let free: Session | undefined;
@@ -176,14 +188,16 @@ export async function checkStepModel(seqBytes: Uint8Array, stepBytes: Uint8Array
       }
       const got = await step.run(feeds);
       if (t === 0) firstStep = { feeds, got };
-      timeAxis ??= new Map(outputs.map((o) => {
-        const w = whole[o.name]!.dims;
-        const st = got[o.name]!.dims;
-        const sameRank = w.length === st.length;
-        let ax = sameRank ? w.findIndex((d, j) => d === T && st[j] === 1 && T !== 1) : -1;
-        if (ax < 0 && transposed.has(o.name) && sameRank) ax = 0;
-        return [o.name, ax >= 0 ? ax : undefined];
-      }));
+      timeAxis ??= new Map(
+        outputs.map((o) => {
+          const w = whole[o.name]!.dims;
+          const st = got[o.name]!.dims;
+          const sameRank = w.length === st.length;
+          let ax = sameRank ? w.findIndex((d, j) => d === T && st[j] === 1 && T !== 1) : -1;
+          if (ax < 0 && transposed.has(o.name) && sameRank) ax = 0;
+          return [o.name, ax >= 0 ? ax : undefined];
+        }),
+      );
       state = {};
       for (const s of report.states) state[s.input] = got[s.output]!;
       // Outputs that were final states (hn, cn) are the step model's state_out tensors: the
@@ -223,7 +237,10 @@ export async function checkStepModel(seqBytes: Uint8Array, stepBytes: Uint8Array
       try {
         lone = await step.run(feeds);
       } catch (e) {
-        throw new UnsupportedError(`the step model does not run on a batch of 1 (${(e as Error).message.split('\n')[0]}): the graph has a fixed batch size somewhere`, { supported: ['models whose batch size is free'] });
+        throw new UnsupportedError(
+          `the step model does not run on a batch of 1 (${(e as Error).message.split('\n')[0]}): the graph has a fixed batch size somewhere`,
+          { supported: ['models whose batch size is free'] },
+        );
       }
       for (const o of outputs) {
         const d = maxAbsDiff(lone[o.name]!.data as Float32Array, firstRow(firstStep.got[o.name]!).data as Float32Array);
@@ -233,7 +250,17 @@ export async function checkStepModel(seqBytes: Uint8Array, stepBytes: Uint8Array
     const maxAbsError = Math.max(0, ...Object.values(perOutput));
     // A check that compared nothing proves nothing.
     if (comparisons === 0) note = `${note ? `${note}; ` : ''}no output of the step model could be compared with the sequence model`;
-    const res: StepCheck = { backend: `${record.name} ${record.version}`, steps: T, batch: batchOf, comparisons, maxAbsError, perOutput, scale, tolerance, passed: maxAbsError <= tolerance && comparisons > 0 };
+    const res: StepCheck = {
+      backend: `${record.name} ${record.version}`,
+      steps: T,
+      batch: batchOf,
+      comparisons,
+      maxAbsError,
+      perOutput,
+      scale,
+      tolerance,
+      passed: maxAbsError <= tolerance && comparisons > 0,
+    };
     if (note) res.note = note;
     return res;
   } finally {
@@ -251,7 +278,10 @@ export async function checkStepModel(seqBytes: Uint8Array, stepBytes: Uint8Array
 export function assertStepCheck(c: StepCheck, file?: string): void {
   if (c.passed) return;
   if (c.comparisons === 0) {
-    throw new UnsupportedError(`the step model could not be checked: ${c.note ?? 'no output to compare'}`, { file, supported: ['models with at least one prediction output'] });
+    throw new UnsupportedError(`the step model could not be checked: ${c.note ?? 'no output to compare'}`, {
+      file,
+      supported: ['models with at least one prediction output'],
+    });
   }
   const [name, err] = Object.entries(c.perOutput).reduce((a, b) => (b[1] > a[1] ? b : a));
   const ref = Math.max(1, c.scale?.[name] ?? 1);
@@ -259,7 +289,10 @@ export function assertStepCheck(c: StepCheck, file?: string): void {
   // A model that looks at the whole window is off by the order of its values; float rounding
   // and dynamic int8's per-call activation scales stay within a few percent of them.
   if (err / ref < 3e-2) {
-    throw new CheckFailedError(`the step model differs from the sequence model by rounding or quantization noise only (${where}, ${((100 * err) / ref).toPrecision(2)}% of the outputs' scale): raise --tolerance if that is acceptable`, { file });
+    throw new CheckFailedError(
+      `the step model differs from the sequence model by rounding or quantization noise only (${where}, ${((100 * err) / ref).toPrecision(2)}% of the outputs' scale): raise --tolerance if that is acceptable`,
+      { file },
+    );
   }
   throw new UnsupportedError(
     `the step model differs from the sequence model (${where}): some layer looks at the whole window (global pooling over time, Flatten, RepeatVector, a fixed-length Reshape, attention, …), so the model cannot be served one sample at a time. Serve it in window mode instead (WindowPool; streamcell stream --model SEQ.onnx --window N)`,

@@ -25,7 +25,14 @@ export class StreamifyContext {
   /** An untouched copy of the sequence model, for evaluating constant subgraphs. */
   private readonly original: ModelProto;
 
-  constructor(readonly model: ModelProto, original: ModelProto, opset: number, existing: StateMeta[], readonly seqInputs: Map<string, number>, readonly opts: StreamifyOptions) {
+  constructor(
+    readonly model: ModelProto,
+    original: ModelProto,
+    opset: number,
+    existing: StateMeta[],
+    readonly seqInputs: Map<string, number>,
+    readonly opts: StreamifyOptions,
+  ) {
     this.ed = new GraphEdit(model.graph!, opset);
     this.states = [...existing];
     this.report = { rewritten: [], lengthInputs: [], replacedInputs: [], stateOutputs: [], transposed: [], initialStates: [] };

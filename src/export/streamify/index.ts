@@ -58,16 +58,26 @@ export async function streamifyModel(bytes: Uint8Array, opts: StreamifyOptions =
   const original = decodeModel(seqBytes);
   const tmp = new StreamifyContext(m, original, opset, existing, new Map(), opts);
   const seqInputs = findSequenceInputs(tmp.ed, opts.timeAxis);
-  if (seqInputs.size === 0) throw new UnsupportedError('found no input with a time axis; pass --time-axis', { supported: ['models with LSTM/GRU/RNN/Scan/Conv over time, or an input with a symbolic "time" dimension'] });
+  if (seqInputs.size === 0)
+    throw new UnsupportedError('found no input with a time axis; pass --time-axis', {
+      supported: ['models with LSTM/GRU/RNN/Scan/Conv over time, or an input with a symbolic "time" dimension'],
+    });
   const ctx = new StreamifyContext(m, original, opset, existing, seqInputs, opts);
 
   // Time-major I/O, read before any dims change: the input's time and batch dims, found again on outputs.
-  const timeMajorInputs = [...seqInputs].filter(([, ax]) => ax === 0).map(([n]) => n).filter((n) => (dimsOf(g.input!.find((i) => i.name === n)!).length >= 2));
+  const timeMajorInputs = [...seqInputs]
+    .filter(([, ax]) => ax === 0)
+    .map(([n]) => n)
+    .filter((n) => dimsOf(g.input!.find((i) => i.name === n)!).length >= 2);
   const tmDims = timeMajorInputs.length ? dimsOf(g.input!.find((i) => i.name === timeMajorInputs[0])!) : undefined;
-  const timeMajorOutputs = tmDims ? (g.output ?? []).filter((o) => {
-    const d = dimsOf(o);
-    return d.length >= 2 && d[0] === tmDims[0] && d[1] === tmDims[1] && d[0] !== null;
-  }).map((o) => o.name!) : [];
+  const timeMajorOutputs = tmDims
+    ? (g.output ?? [])
+        .filter((o) => {
+          const d = dimsOf(o);
+          return d.length >= 2 && d[0] === tmDims[0] && d[1] === tmDims[1] && d[0] !== null;
+        })
+        .map((o) => o.name!)
+    : [];
 
   for (const [idx, n] of [...(g.node ?? [])].entries()) {
     const r = rewriterFor(n.opType!, n.domain);
@@ -95,10 +105,15 @@ export async function streamifyModel(bytes: Uint8Array, opts: StreamifyOptions =
     const dims = o.type?.tensorType?.shape?.dim ?? [];
     // A symbolic time becomes 1. With a fixed-length input, a fixed size may be the old length:
     // such sizes become unknown (rank kept; runtimes infer them) rather than left wrong.
-    if (dims.some((d) => d.dimParam && timeNames.has(d.dimParam))) dims.forEach((d, j) => (d.dimParam && timeNames.has(d.dimParam) ? (dims[j] = { dimValue: 1 }) : undefined));
+    if (dims.some((d) => d.dimParam && timeNames.has(d.dimParam)))
+      dims.forEach((d, j) => (d.dimParam && timeNames.has(d.dimParam) ? (dims[j] = { dimValue: 1 }) : undefined));
     else if (timeNames.size === 0) dims.forEach((d, j) => (d.dimParam ? undefined : (dims[j] = {})));
   }
-  batchMajorIo(ctx, timeMajorInputs, timeMajorOutputs.filter((o) => (g.output ?? []).some((x) => x.name === o)));
+  batchMajorIo(
+    ctx,
+    timeMajorInputs,
+    timeMajorOutputs.filter((o) => (g.output ?? []).some((x) => x.name === o)),
+  );
 
   // Insert new nodes before their first consumer: simplest valid order is a topological sort.
   g.node = topoSort([...(g.node ?? []), ...ctx.ed.added], new Set([...(g.input ?? []).map((i) => i.name!), ...(g.initializer ?? []).map((t) => t.name!)]));
@@ -106,7 +121,9 @@ export async function streamifyModel(bytes: Uint8Array, opts: StreamifyOptions =
 
   const states = ctx.states;
   if (states.length === existing.length && ctx.report.rewritten.length === 0) {
-    throw new UnsupportedError('found nothing to carry between steps (no LSTM/GRU/RNN/Scan/causal Conv): the model has no recurrent state', { supported: ['models with recurrent layers or causal convolutions'] });
+    throw new UnsupportedError('found nothing to carry between steps (no LSTM/GRU/RNN/Scan/causal Conv): the model has no recurrent state', {
+      supported: ['models with recurrent layers or causal convolutions'],
+    });
   }
   const sourceSha = createHash('sha256').update(bytes).digest('hex');
   const props = (m.metadataProps ?? []).filter((p) => p.key !== META.state && p.key !== META.step);

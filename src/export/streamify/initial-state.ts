@@ -34,15 +34,22 @@ export async function classifyInitialState(ctx: StreamifyContext, init: string, 
     const data = res?.data as Float32Array | undefined;
     const rows = data ? data.length / hidden : 0;
     if (!data || !Number.isInteger(rows) || rows < 1) {
-      throw new UnsupportedError(`node '${layer}': its initial ${kind} state evaluates to ${data?.length ?? 0} values [${res?.dims ?? []}], not [1, batch, ${hidden}]`, { supported: ['an initial state of shape [1, batch, hidden]'] });
+      throw new UnsupportedError(
+        `node '${layer}': its initial ${kind} state evaluates to ${data?.length ?? 0} values [${res?.dims ?? []}], not [1, batch, ${hidden}]`,
+        { supported: ['an initial state of shape [1, batch, hidden]'] },
+      );
     }
     const row = Array.from(data.subarray(0, hidden));
     for (let r = 1; r < rows; r++) {
       if (row.some((v, j) => v !== data[r * hidden + j])) {
-        throw new UnsupportedError(`node '${layer}': its initial ${kind} state differs between batch rows (computed per row), so no single initial state exists`, { supported: ['the same initial state for every sequence'] });
+        throw new UnsupportedError(
+          `node '${layer}': its initial ${kind} state differs between batch rows (computed per row), so no single initial state exists`,
+          { supported: ['the same initial state for every sequence'] },
+        );
       }
     }
-    if (row.some((v) => !Number.isFinite(v))) throw new UnsupportedError(`node '${layer}': its initial ${kind} state holds NaN/Inf`, { supported: ['a finite initial state'] });
+    if (row.some((v) => !Number.isFinite(v)))
+      throw new UnsupportedError(`node '${layer}': its initial ${kind} state holds NaN/Inf`, { supported: ['a finite initial state'] });
     return { kind: 'constant', value: row.every((v) => v === row[0]) ? row[0]! : row };
   }
   // A pure selection from one graph input: walk its first inputs back; the rest must be constant.

@@ -34,7 +34,8 @@ export function toLayout0(m: ReturnType<typeof decodeModel>): boolean {
     n.input = ins;
     n.output = outs;
   }
-  if (changed) g.node = topoSort([...(g.node ?? []), ...ed.added], new Set([...(g.input ?? []).map((i) => i.name!), ...(g.initializer ?? []).map((t) => t.name!)]));
+  if (changed)
+    g.node = topoSort([...(g.node ?? []), ...ed.added], new Set([...(g.input ?? []).map((i) => i.name!), ...(g.initializer ?? []).map((t) => t.name!)]));
   return changed;
 }
 

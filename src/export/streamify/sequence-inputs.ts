@@ -4,8 +4,39 @@ import { attrInt, attrInts, dimsOf, type GraphEdit } from '../onnx/edit.js';
 
 export const RNN_OPS = new Set(['LSTM', 'GRU', 'RNN']);
 /** Ops that keep every axis of their (first) input: the time axis passes through unchanged. */
-const SAME_AXES = new Set(['Identity', 'Cast', 'Relu', 'Tanh', 'Sigmoid', 'Add', 'Sub', 'Mul', 'Div', 'MatMul', 'Concat', 'LeakyRelu', 'Elu', 'Clip', 'Softplus',
-  'Softsign', 'HardSigmoid', 'Selu', 'Erf', 'Sum', 'Max', 'Min', 'Where', 'PRelu', 'Neg', 'Exp', 'BatchNormalization', 'Dropout', 'Softmax', 'LayerNormalization', 'Pad']);
+const SAME_AXES = new Set([
+  'Identity',
+  'Cast',
+  'Relu',
+  'Tanh',
+  'Sigmoid',
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+  'MatMul',
+  'Concat',
+  'LeakyRelu',
+  'Elu',
+  'Clip',
+  'Softplus',
+  'Softsign',
+  'HardSigmoid',
+  'Selu',
+  'Erf',
+  'Sum',
+  'Max',
+  'Min',
+  'Where',
+  'PRelu',
+  'Neg',
+  'Exp',
+  'BatchNormalization',
+  'Dropout',
+  'Softmax',
+  'LayerNormalization',
+  'Pad',
+]);
 
 export function findSequenceInputs(ed: GraphEdit, explicitAxis?: number): Map<string, number> {
   const graphInputs = new Set((ed.g.input ?? []).map((i) => i.name!));
@@ -52,7 +83,11 @@ export function findSequenceInputs(ed: GraphEdit, explicitAxis?: number): Map<st
   if (explicitAxis !== undefined) {
     for (const k of found.keys()) {
       const rank = dimsOf(ed.g.input!.find((i) => i.name === k)!).length;
-      if (explicitAxis >= rank) throw new InputError(`time axis ${explicitAxis} does not exist: input '${k}' has rank ${rank}`, { option: 'timeAxis', expected: `an axis from 0 to ${rank - 1}` });
+      if (explicitAxis >= rank)
+        throw new InputError(`time axis ${explicitAxis} does not exist: input '${k}' has rank ${rank}`, {
+          option: 'timeAxis',
+          expected: `an axis from 0 to ${rank - 1}`,
+        });
       found.set(k, explicitAxis);
     }
   }

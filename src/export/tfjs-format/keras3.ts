@@ -29,7 +29,9 @@ const isObj = (v: unknown): v is JsonObject => typeof v === 'object' && v !== nu
 export function isKeras3(topo: ModelTopologyJson, kerasVersion?: string): boolean {
   if (kerasVersion) return /^3\./.test(kerasVersion);
   const layers = layerList(topo);
-  return layers.some((l) => (l.class_name === 'InputLayer' && isObj(l.config) && 'batch_shape' in l.config) || (Array.isArray(l.inbound_nodes) && l.inbound_nodes.some(isObj)));
+  return layers.some(
+    (l) => (l.class_name === 'InputLayer' && isObj(l.config) && 'batch_shape' in l.config) || (Array.isArray(l.inbound_nodes) && l.inbound_nodes.some(isObj)),
+  );
 }
 
 function layerList(topo: ModelTopologyJson): LayerJson[] {
@@ -106,7 +108,9 @@ export function rewriteKeras3(topo: ModelTopologyJson, weightNames: string[], ke
           kerasTensors(v, found);
           if (found.length === 0) continue;
           if (k !== 'initial_state') {
-            throw new UnsupportedError(`layer '${String(l.config?.name ?? l.name)}' is called with a tensor as keyword argument '${k}'`, { supported: ['tensor arguments passed positionally, and initial_state'] });
+            throw new UnsupportedError(`layer '${String(l.config?.name ?? l.name)}' is called with a tensor as keyword argument '${k}'`, {
+              supported: ['tensor arguments passed positionally, and initial_state'],
+            });
           }
           refs.push(...found);
         }

@@ -58,10 +58,14 @@ export async function loadTfjsArtifacts(modelJsonPath: string): Promise<LoadedAr
   const outer = modelJson.modelTopology as ModelTopologyJson & { model_config?: ModelTopologyJson };
   const topology = 'model_config' in modelJson.modelTopology ? modelJson.modelTopology.model_config : modelJson.modelTopology;
   const { weights, nonFinite } = await readWeights(modelJson, path);
-  const version = outer.keras_version ?? topology.keras_version ?? (/^keras v(\S+)/.exec(modelJson.generatedBy ?? '')?.[1]);
+  const version = outer.keras_version ?? topology.keras_version ?? /^keras v(\S+)/.exec(modelJson.generatedBy ?? '')?.[1];
   let keras3: LoadedArtifacts['keras3'];
   if (isKeras3(topology, version)) {
-    const r = rewriteKeras3(topology, weights.map((w) => w.name), version ?? '3');
+    const r = rewriteKeras3(
+      topology,
+      weights.map((w) => w.name),
+      version ?? '3',
+    );
     for (const w of weights) w.name = r.renamed.get(w.name) ?? w.name;
     keras3 = { kerasVersion: r.kerasVersion, notes: r.notes };
   }
@@ -75,7 +79,9 @@ function checkModelJson(json: unknown, file: string): ModelJson {
   const obj = json as Record<string, unknown>;
   if (obj.format === 'graph-model') {
     throw new InputError('this is a tfjs GraphModel (format "graph-model"); streamcell exports LayersModels', {
-      file, field: 'format', expected: '"layers-model" (tf.LayersModel.save or tensorflowjs_converter --output_format=tfjs_layers_model)',
+      file,
+      field: 'format',
+      expected: '"layers-model" (tf.LayersModel.save or tensorflowjs_converter --output_format=tfjs_layers_model)',
     });
   }
   const topo = obj.modelTopology as Record<string, unknown> | undefined;
@@ -93,14 +99,22 @@ function checkModelJson(json: unknown, file: string): ModelJson {
   manifest.forEach((g, gi) => {
     const group = g as Record<string, unknown>;
     if (!Array.isArray(group?.paths) || !Array.isArray(group?.weights)) {
-      throw new InputError('weight group needs "paths" and "weights" arrays', { file, field: `weightsManifest[${gi}]`, expected: '{paths: string[], weights: WeightSpec[]}' });
+      throw new InputError('weight group needs "paths" and "weights" arrays', {
+        file,
+        field: `weightsManifest[${gi}]`,
+        expected: '{paths: string[], weights: WeightSpec[]}',
+      });
     }
     (group.paths as unknown[]).forEach((p, pi) => {
       // Shards sit beside model.json (tfjs resolves them as relative URLs): a path out of the
       // folder reads some other file, at best a confusing size error, at worst a leak.
       const rel = typeof p === 'string' ? relative(dirname(file), resolve(dirname(file), p)) : '';
       if (typeof p !== 'string' || p === '' || isAbsolute(p) || rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
-        throw new InputError(`weight shard path ${JSON.stringify(p)} is not a file inside the model's folder`, { file, field: `weightsManifest[${gi}].paths[${pi}]`, expected: 'a relative file name next to model.json, e.g. "group1-shard1of1.bin"' });
+        throw new InputError(`weight shard path ${JSON.stringify(p)} is not a file inside the model's folder`, {
+          file,
+          field: `weightsManifest[${gi}].paths[${pi}]`,
+          expected: 'a relative file name next to model.json, e.g. "group1-shard1of1.bin"',
+        });
       }
     });
     (group.weights as unknown[]).forEach((w, wi) => {
@@ -108,10 +122,18 @@ function checkModelJson(json: unknown, file: string): ModelJson {
       const field = `weightsManifest[${gi}].weights[${wi}]`;
       if (typeof spec?.name !== 'string') throw new InputError('weight spec has no name', { file, field: `${field}.name`, expected: 'a string' });
       if (!Array.isArray(spec.shape) || !spec.shape.every((d) => Number.isInteger(d) && (d as number) >= 0)) {
-        throw new InputError(`weight '${spec.name}' has an invalid shape ${JSON.stringify(spec.shape)}`, { file, field: `${field}.shape`, expected: 'an array of non-negative integers' });
+        throw new InputError(`weight '${spec.name}' has an invalid shape ${JSON.stringify(spec.shape)}`, {
+          file,
+          field: `${field}.shape`,
+          expected: 'an array of non-negative integers',
+        });
       }
       if (typeof spec.dtype !== 'string' || !(spec.dtype in BYTES)) {
-        throw new InputError(`weight '${spec.name}' has unsupported dtype ${JSON.stringify(spec.dtype)}`, { file, field: `${field}.dtype`, expected: 'float32 or int32' });
+        throw new InputError(`weight '${spec.name}' has unsupported dtype ${JSON.stringify(spec.dtype)}`, {
+          file,
+          field: `${field}.dtype`,
+          expected: 'float32 or int32',
+        });
       }
     });
   });
@@ -129,9 +151,15 @@ async function readWeights(model: ModelJson, file: string): Promise<{ weights: W
       try {
         chunks.push(await readFile(shard));
       } catch (e) {
-        throw new InputError(`weight shard '${p}' named in weightsManifest[${gi}] cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
-          file: shard, field: `weightsManifest[${gi}].paths`, expected: 'the shard file next to model.json',
-        }, { cause: e });
+        throw new InputError(
+          `weight shard '${p}' named in weightsManifest[${gi}] cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+          {
+            file: shard,
+            field: `weightsManifest[${gi}].paths`,
+            expected: 'the shard file next to model.json',
+          },
+          { cause: e },
+        );
       }
     }
     const buf = Buffer.concat(chunks);
@@ -181,7 +209,11 @@ function decodeWeight(spec: WeightSpecJson, bytes: Buffer, file: string): Weight
     } else {
       const src = q.dtype === 'uint8' ? copy : new Uint16Array(copy.buffer, 0, n);
       if (q.scale === undefined || q.min === undefined) {
-        throw new InputError(`quantized weight '${spec.name}' lacks scale/min`, { file, field: 'weightsManifest.weights.quantization', expected: '{dtype, scale, min}' });
+        throw new InputError(`quantized weight '${spec.name}' lacks scale/min`, {
+          file,
+          field: 'weightsManifest.weights.quantization',
+          expected: '{dtype, scale, min}',
+        });
       }
       for (let i = 0; i < n; i++) out[i] = (src[i] as number) * q.scale + q.min;
     }
@@ -197,7 +229,11 @@ function decodeWeight(spec: WeightSpecJson, bytes: Buffer, file: string): Weight
     case 'uint8':
       return { name: spec.name, shape: spec.shape, dtype: 'int32', data: Int32Array.from(copy) };
     default:
-      throw new InputError(`weight '${spec.name}' has unsupported dtype '${spec.dtype}'`, { file, field: 'weightsManifest.weights.dtype', expected: 'float32 or int32' });
+      throw new InputError(`weight '${spec.name}' has unsupported dtype '${spec.dtype}'`, {
+        file,
+        field: 'weightsManifest.weights.dtype',
+        expected: 'float32 or int32',
+      });
   }
 }
 

@@ -136,24 +136,38 @@ interface StreamBuffer {
     }
     chartEl.textContent = '';
     const cls = b.kind === 'class';
-    const predSeries: Record<string, unknown> = { label: cls ? 'predicted class' : 'forecast', stroke: '#d62728', width: 2, scale: cls ? 'cls' : 'y', spanGaps: false };
+    const predSeries: Record<string, unknown> = {
+      label: cls ? 'predicted class' : 'forecast',
+      stroke: '#d62728',
+      width: 2,
+      scale: cls ? 'cls' : 'y',
+      spanGaps: false,
+    };
     if (cls && uPlot.paths && uPlot.paths.stepped) predSeries.paths = uPlot.paths.stepped({ align: 1 });
     const axes: object[] = [{ label: 'sample' }, { scale: 'y', label: 'input' }];
     if (cls) {
       axes.push({
-        scale: 'cls', side: 1, label: 'class', grid: { show: false }, incrs: [1, 2, 5, 10, 20, 50, 100],
+        scale: 'cls',
+        side: 1,
+        label: 'class',
+        grid: { show: false },
+        incrs: [1, 2, 5, 10, 20, 50, 100],
         values: (_u: unknown, splits: number[]) => splits.map((v) => (b.classNames[v] !== undefined ? b.classNames[v] : v)),
       });
     }
     const scales: Record<string, object> = { x: { time: false } };
     if (cls) scales.cls = { range: (_u: unknown, min: number, max: number) => [Math.min(0, min) - 0.5, Math.max(1, max) + 0.5] };
-    plot = new uPlot({
-      width: Math.max(300, chartEl.clientWidth),
-      height: 360,
-      scales,
-      series: [{ label: 'sample' }, { label: 'input', stroke: '#1f77b4', width: 1.5, scale: 'y' }, predSeries],
-      axes,
-    }, [b.x, b.input, b.pred], chartEl);
+    plot = new uPlot(
+      {
+        width: Math.max(300, chartEl.clientWidth),
+        height: 360,
+        scales,
+        series: [{ label: 'sample' }, { label: 'input', stroke: '#1f77b4', width: 1.5, scale: 'y' }, predSeries],
+        axes,
+      },
+      [b.x, b.input, b.pred],
+      chartEl,
+    );
     plotFor = selected;
     plotKind = b.kind;
   }

@@ -13,7 +13,10 @@ async function rewriteRecurrence(ctx: StreamifyContext, n: NodeProto, layer: str
   const op = n.opType!;
   const dir = attrStr(n, 'direction', 'forward');
   if (dir !== 'forward') {
-    throw new UnsupportedError(`${op} node '${layer}' runs in direction '${dir}': it needs the future of the sequence and cannot stream. Serve the sequence model in window mode instead (WindowPool; streamcell stream --model SEQ.onnx --window N)`, { supported: ['forward LSTM/GRU/RNN'] });
+    throw new UnsupportedError(
+      `${op} node '${layer}' runs in direction '${dir}': it needs the future of the sequence and cannot stream. Serve the sequence model in window mode instead (WindowPool; streamcell stream --model SEQ.onnx --window N)`,
+      { supported: ['forward LSTM/GRU/RNN'] },
+    );
   }
   const hidden = attrInt(n, 'hidden_size', 0);
   if (!hidden) throw new InputError(`${op} node '${layer}' has no hidden_size`, { field: `${layer}.hidden_size`, expected: 'a positive integer' });
@@ -35,7 +38,10 @@ async function rewriteRecurrence(ctx: StreamifyContext, n: NodeProto, layer: str
     if (found.kind === 'input' || found.kind === 'selection') {
       // The sequence model's initial-state input becomes the step model's carried state.
       if (!ctx.report.replacedInputs.includes(found.input)) ctx.report.replacedInputs.push(found.input);
-      ctx.report.initialStates.push({ state, from: found.kind === 'input' ? `input '${found.input}'` : `input '${found.input}' through ${found.ops.join(' → ')}` });
+      ctx.report.initialStates.push({
+        state,
+        from: found.kind === 'input' ? `input '${found.input}'` : `input '${found.input}' through ${found.ops.join(' → ')}`,
+      });
     } else if (found.kind === 'constant') {
       const v = found.value;
       ctx.report.initialStates.push({ state, from: typeof v === 'number' ? `constant ${v}` : `constant per element [${v.length}]` });

@@ -8,7 +8,9 @@ function refuseReversal(ctx: StreamifyContext, n: NodeProto, layer: string): voi
   const stepsIn = n.input![4];
   const t = stepsIn ? ctx.initializer(stepsIn) : undefined;
   if (t?.rawData && new BigInt64Array(Uint8Array.from(t.rawData).buffer).some((v) => v < 0n)) {
-    throw new UnsupportedError(`Slice node '${layer}' reverses an axis (go_backwards?): a reversed sequence needs its future and cannot stream`, { supported: ['forward-only models'] });
+    throw new UnsupportedError(`Slice node '${layer}' reverses an axis (go_backwards?): a reversed sequence needs its future and cannot stream`, {
+      supported: ['forward-only models'],
+    });
   }
 }
 

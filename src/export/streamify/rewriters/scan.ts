@@ -9,7 +9,10 @@ function rewriteScan(ctx: StreamifyContext, n: NodeProto, layer: string): void {
   const k = attrInt(n, 'num_scan_inputs', 1);
   const dirs = attrInts(n, 'scan_input_directions') ?? [];
   if (dirs.some((d) => d === 1)) {
-    throw new UnsupportedError(`Scan node '${layer}' iterates backwards over time: it needs the future of the sequence and cannot stream. Use window mode for this model`, { supported: ['forward recurrences'] });
+    throw new UnsupportedError(
+      `Scan node '${layer}' iterates backwards over time: it needs the future of the sequence and cannot stream. Use window mode for this model`,
+      { supported: ['forward recurrences'] },
+    );
   }
   const ins = [...(n.input ?? [])];
   const nState = ins.length - k;
@@ -19,8 +22,11 @@ function rewriteScan(ctx: StreamifyContext, n: NodeProto, layer: string): void {
   for (let s = 0; s < nState; s++) {
     const init = ins[s]!;
     if (ctx.isStateInput(init)) continue;
-    const dims = dimsOf(body.input![s]!).slice(1).map((d) => (typeof d === 'number' ? d : NaN));
-    if (dims.some(Number.isNaN)) throw new UnsupportedError(`Scan node '${layer}': state ${s} has no static shape`, { supported: ['states of static shape [batch, n]'] });
+    const dims = dimsOf(body.input![s]!)
+      .slice(1)
+      .map((d) => (typeof d === 'number' ? d : NaN));
+    if (dims.some(Number.isNaN))
+      throw new UnsupportedError(`Scan node '${layer}': state ${s} has no static shape`, { supported: ['states of static shape [batch, n]'] });
     const st = ctx.addState(layer, kinds[s]!, dims);
     ctx.report.initialStates.push({ state: `${layer}.${kinds[s]}`, from: 'zeros' });
     ins[s] = st.input;

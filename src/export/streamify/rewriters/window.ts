@@ -57,9 +57,12 @@ async function padAmounts(ctx: StreamifyContext, p: NodeProto, ax: number, layer
   const left = full[ax] ?? 0;
   const right = full[ax + rank] ?? 0;
   if (mode !== 'constant' && (left > 0 || right > 0)) {
-    throw new UnsupportedError(`Pad node before '${layer}' uses mode '${mode}': only constant padding can be replaced by a ring buffer`, { supported: ["Pad mode 'constant'"] });
+    throw new UnsupportedError(`Pad node before '${layer}' uses mode '${mode}': only constant padding can be replaced by a ring buffer`, {
+      supported: ["Pad mode 'constant'"],
+    });
   }
-  const value = ctx.ed.opset >= 11 ? (p.input![2] ? await constFloat(ctx, p.input![2]) : 0) : toNum((p.attribute ?? []).find((a) => a.name === 'value')?.f ?? 0);
+  const value =
+    ctx.ed.opset >= 11 ? (p.input![2] ? await constFloat(ctx, p.input![2]) : 0) : toNum((p.attribute ?? []).find((a) => a.name === 'value')?.f ?? 0);
   return { left, right, value };
 }
 
@@ -115,7 +118,8 @@ async function rewriteWindow(ctx: StreamifyContext, n: NodeProto, layer: string)
   const op = n.opType!;
   const w = op === 'Conv' ? ctx.initializer(n.input![1]!) : undefined;
   const kernel = attrInts(n, 'kernel_shape') ?? (w ? [(w.dims ?? []).map((d) => toNum(d as number))[2]!] : undefined);
-  if (!kernel || kernel.length !== 1) throw new UnsupportedError(`${op} node '${layer}' is not a 1-D operation over time`, { supported: ['1-D Conv/MaxPool/AveragePool'] });
+  if (!kernel || kernel.length !== 1)
+    throw new UnsupportedError(`${op} node '${layer}' is not a 1-D operation over time`, { supported: ['1-D Conv/MaxPool/AveragePool'] });
   const k = kernel[0]!;
   const d = (attrInts(n, 'dilations') ?? [1])[0]!;
   const s = (attrInts(n, 'strides') ?? [1])[0]!;
@@ -125,24 +129,43 @@ async function rewriteWindow(ctx: StreamifyContext, n: NodeProto, layer: string)
   const x = n.input![0]!;
   if (span === 0 && s === 1 && own.every((p) => p === 0)) return; // pointwise
   if (autoPad !== 'NOTSET' && autoPad !== 'VALID') {
-    throw new UnsupportedError(`${op} node '${layer}' uses ${autoPad} padding: output t needs inputs after t. Only causal windows (left padding (k−1)·d, stride 1) can stream; use window mode for this model`, { supported: ['causal Conv1D / pooling'] });
+    throw new UnsupportedError(
+      `${op} node '${layer}' uses ${autoPad} padding: output t needs inputs after t. Only causal windows (left padding (k−1)·d, stride 1) can stream; use window mode for this model`,
+      { supported: ['causal Conv1D / pooling'] },
+    );
   }
-  if (s !== 1) throw new UnsupportedError(`${op} node '${layer}' has stride ${s}: it emits one output per ${s} inputs, so it cannot give an output at every step`, { supported: ['stride 1'] });
+  if (s !== 1)
+    throw new UnsupportedError(`${op} node '${layer}' has stride ${s}: it emits one output per ${s} inputs, so it cannot give an output at every step`, {
+      supported: ['stride 1'],
+    });
   const pad = await explicitPad(ctx, x, 2, layer);
   const left = own[0]! + (pad?.left ?? 0);
   const right = own[1]! + (pad?.right ?? 0);
   if (left !== span || right !== 0) {
     const padded = pad ? ` (its own pads [${own}] plus a Pad of [${pad.left}, ${pad.right}] on time)` : ` [${own}]`;
-    const why = right > 0 ? `its right padding ${right} makes output t depend on the next ${right} inputs (not causal)` : left < span ? `'valid' padding drops the first ${span - left} steps, so its outputs are shifted against the input` : `it pads ${left} steps on the left, more than its window needs (${span})`;
-    throw new UnsupportedError(`${op} node '${layer}' pads${padded} with a window of ${span + 1}: ${why}. Causal means ${span} on the left, 0 on the right (padding='causal', or F.pad(x, (${span}, 0))); else use window mode`, { supported: ['causal Conv1D (padding=causal)', 'an explicit left Pad of (k−1)·d before Conv/pooling', 'causal pooling (left padding k−1)'] });
+    const why =
+      right > 0
+        ? `its right padding ${right} makes output t depend on the next ${right} inputs (not causal)`
+        : left < span
+          ? `'valid' padding drops the first ${span - left} steps, so its outputs are shifted against the input`
+          : `it pads ${left} steps on the left, more than its window needs (${span})`;
+    throw new UnsupportedError(
+      `${op} node '${layer}' pads${padded} with a window of ${span + 1}: ${why}. Causal means ${span} on the left, 0 on the right (padding='causal', or F.pad(x, (${span}, 0))); else use window mode`,
+      { supported: ['causal Conv1D (padding=causal)', 'an explicit left Pad of (k−1)·d before Conv/pooling', 'causal pooling (left padding k−1)'] },
+    );
   }
   if (op === 'AveragePool' && own[0]! > 0 && attrInt(n, 'count_include_pad', 0) === 0) {
-    throw new UnsupportedError(`AveragePool node '${layer}' excludes padding from its average; a ring buffer cannot tell padding from data`, { supported: ['AveragePool with count_include_pad=1'] });
+    throw new UnsupportedError(`AveragePool node '${layer}' excludes padding from its average; a ring buffer cannot tell padding from data`, {
+      supported: ['AveragePool with count_include_pad=1'],
+    });
   }
   // The ring starts as the padding the sequence model sees before the first step.
   const ownValue = op === 'MaxPool' ? NEG_MAX : 0;
   if (pad && own[0]! > 0 && pad.left > 0 && pad.value !== ownValue) {
-    throw new UnsupportedError(`${op} node '${layer}' is padded twice with different values (${pad.value} by a Pad, ${ownValue} by the op): the first steps cannot be reproduced by one ring buffer`, { supported: ['one padding value'] });
+    throw new UnsupportedError(
+      `${op} node '${layer}' is padded twice with different values (${pad.value} by a Pad, ${ownValue} by the op): the first steps cannot be reproduced by one ring buffer`,
+      { supported: ['one padding value'] },
+    );
   }
   const init = pad && pad.left > 0 ? pad.value : ownValue;
   let source = x;
@@ -152,14 +175,24 @@ async function rewriteWindow(ctx: StreamifyContext, n: NodeProto, layer: string)
     for (const perm of pad.perms) source = ctx.ed.transpose(source, perm);
   }
   const channels = await channelsOf(ctx, n, x);
-  if (!channels) throw new UnsupportedError(`${op} node '${layer}': cannot tell its channel count`, { supported: ['Conv with an initializer kernel, or an input of known shape'] });
+  if (!channels)
+    throw new UnsupportedError(`${op} node '${layer}': cannot tell its channel count`, {
+      supported: ['Conv with an initializer kernel, or an input of known shape'],
+    });
   const st = ctx.addState(layer, 'buf', [channels, span], init);
-  ctx.report.initialStates.push({ state: `${layer}.buf`, from: pad ? `explicit Pad value ${pad.value}` : `padding value ${init === NEG_MAX ? '-FLT_MAX' : init}` });
+  ctx.report.initialStates.push({
+    state: `${layer}.buf`,
+    from: pad ? `explicit Pad value ${pad.value}` : `padding value ${init === NEG_MAX ? '-FLT_MAX' : init}`,
+  });
   const window = ctx.ed.node('Concat', [st.input, source], [{ name: 'axis', type: AttributeType.INT, i: 2 }]);
   ctx.ed.node('Slice', [window, ctx.ed.i64([1]), ctx.ed.i64([span + 1]), ctx.ed.i64([2])], [], st.output);
   n.input = [window, ...n.input!.slice(1)];
   n.attribute = [...(n.attribute ?? []).filter((a) => a.name !== 'pads' && a.name !== 'auto_pad'), { name: 'pads', type: AttributeType.INTS, ints: [0, 0] }];
-  ctx.report.rewritten.push({ node: layer, op, as: `${op} over a ring buffer state_in/state_out.${layer}.buf [${channels}, ${span}]${pad ? ' (explicit Pad folded in)' : ''}` });
+  ctx.report.rewritten.push({
+    node: layer,
+    op,
+    as: `${op} over a ring buffer state_in/state_out.${layer}.buf [${channels}, ${span}]${pad ? ' (explicit Pad folded in)' : ''}`,
+  });
 }
 
 export const causalWindow: Rewriter = { ops: ['Conv', 'MaxPool', 'AveragePool'], rewrite: rewriteWindow };
