@@ -31,16 +31,7 @@ export async function resolveModel(path: string, opts: { publicKey?: string; rol
     });
   }
   if (isDir) {
-    const keyFile = opts.publicKey ?? process.env.STREAMCELL_PUBLIC_KEY;
-    const publicKey = keyFile
-      ? loadPublicKey(
-          await readFile(resolve(keyFile), 'utf8').catch(() => {
-            throw new InputError('cannot read the public key', { file: resolve(keyFile), expected: 'a PEM public key (streamcell keygen)' });
-          }),
-          resolve(keyFile),
-        )
-      : undefined;
-    const bundle = await verifyBundle(file, { publicKey });
+    const bundle = await verifyBundle(file, { publicKey: await publicKeyFrom(opts.publicKey) });
     const role = opts.role ?? 'step';
     const bytes = bundle.model(role) ?? (role === 'step' ? bundle.model('float') : undefined);
     if (!bytes)
@@ -112,4 +103,14 @@ export function channelsOf(info: { metadata: Record<string, string>; sampleInput
     return typeof last === 'number' && last >= 1 ? last : 1;
   }
   return pre.channels;
+}
+
+/** The bundle-verification key named by `--public-key FILE` or STREAMCELL_PUBLIC_KEY; undefined when neither is set. */
+export async function publicKeyFrom(flag: string | undefined): Promise<ReturnType<typeof loadPublicKey> | undefined> {
+  const keyFile = flag ?? process.env.STREAMCELL_PUBLIC_KEY;
+  if (!keyFile) return undefined;
+  const text = await readFile(resolve(keyFile), 'utf8').catch(() => {
+    throw new InputError('cannot read the public key', { file: resolve(keyFile), expected: 'a PEM public key (streamcell keygen)' });
+  });
+  return loadPublicKey(text, resolve(keyFile));
 }

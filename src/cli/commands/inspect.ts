@@ -1,8 +1,5 @@
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
-import { loadPublicKey } from '../../bundle/bundle.js';
-import { InputError } from '../../errors.js';
+import { publicKeyFrom } from '../model-source.js';
 import { inspectBundle, inspectFile, isBundleDir, type BundleInspectReport, type InspectReport } from '../../export/inspect.js';
 import { emit, fmtBytes, guarded, type ArgsOf } from '../output.js';
 
@@ -73,16 +70,7 @@ export function humanBundle(r: BundleInspectReport): string {
 export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
     if (await isBundleDir(args.file)) {
-      const keyFile = args.publicKey ?? process.env.STREAMCELL_PUBLIC_KEY;
-      const publicKey = keyFile
-        ? loadPublicKey(
-            await readFile(resolve(keyFile), 'utf8').catch(() => {
-              throw new InputError('cannot read the public key', { file: resolve(keyFile), expected: 'a PEM public key (streamcell keygen)' });
-            }),
-            resolve(keyFile),
-          )
-        : undefined;
-      const r = await inspectBundle(args.file, { publicKey });
+      const r = await inspectBundle(args.file, { publicKey: await publicKeyFrom(args.publicKey) });
       emit(args, r, () => humanBundle(r));
       return;
     }
