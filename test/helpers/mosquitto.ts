@@ -13,7 +13,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
-import { createServer, connect as netConnect } from 'node:net';
+import { createServer, connect as netConnect, type Server } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { track } from './children.js';
@@ -97,6 +97,10 @@ export async function startMosquitto(): Promise<Mosquitto> {
 
   let proc: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
+  // While stopped, the port is held by a server that hangs up at once: clients see a dead broker,
+  // and no broker another test file starts in parallel can take the port (freePort races).
+  let holder: Server | undefined;
+  const release = () => new Promise<void>((r) => (holder ? holder.close(() => r()) : r())).then(() => (holder = undefined));
 
   const broker: Mosquitto = {
     port,
@@ -106,6 +110,7 @@ export async function startMosquitto(): Promise<Mosquitto> {
     },
     async start() {
       if (proc) return;
+      await release();
       const p = track(spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] }));
       let stderr = '';
       p.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -137,9 +142,13 @@ export async function startMosquitto(): Promise<Mosquitto> {
       const timer = setTimeout(() => p.kill('SIGKILL'), 5_000);
       await exited;
       clearTimeout(timer);
+      const h = createServer((sock) => sock.destroy());
+      await new Promise<void>((r, j) => h.once('error', j).listen(port, '127.0.0.1', () => r()));
+      holder = h;
     },
     async dispose() {
       await broker.stop();
+      await release();
       rmSync(dir, { recursive: true, force: true });
     },
     log() {
