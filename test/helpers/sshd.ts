@@ -1,10 +1,12 @@
 /**
  * Real sshd test hosts on loopback ports, each with its own host key and config, all accepting
- * one client key as root. Each test host gets its own install root for streamcell.
+ * one client key for the user running the tests (root in CI; an unprivileged sshd serves its own
+ * user). Each test host gets its own install root for streamcell.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { track } from './children.js';
 import { freePort } from './daemon.js';
@@ -79,7 +81,7 @@ export function writeInventory(
   const lines = [
     'all:',
     '  vars:',
-    `    ansible_user: root`,
+    `    ansible_user: ${userInfo().username}`,
     `    ansible_host: 127.0.0.1`,
     `    ansible_ssh_private_key_file: ${clientKey}`,
     `    ansible_python_interpreter: /usr/bin/python3`,
