@@ -51,7 +51,24 @@ function run(prefix: string[], backend: string, node = process.execPath): Record
 function runArm(cpu: string): Record<string, number[]> {
   const script = 'mount --bind "$1" /proc/cpuinfo && shift && exec "$@"';
   return run(
-    ['unshare', '-m', 'sh', '-c', script, 'sh', join(dir, 'cpuinfo'), QEMU_ARM, '-cpu', cpu, '-L', join(ARM, 'sysroot')],
+    [
+      'unshare',
+      '--user',
+      '--map-root-user',
+      '--mount',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      script,
+      'sh',
+      join(dir, 'cpuinfo'),
+      QEMU_ARM,
+      '-cpu',
+      cpu,
+      '-L',
+      join(ARM, 'sysroot'),
+    ],
     'onnxruntime-node',
     join(ARM, 'node/bin/node'),
   );
