@@ -86,9 +86,9 @@ export function writeInventory(
     `    ansible_ssh_private_key_file: ${clientKey}`,
     `    ansible_python_interpreter: /usr/bin/python3`,
     `    ansible_ssh_common_args: "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"`,
-    // An unprivileged sshd (tests run by a user other than root) serves one session per
-    // connection: no ControlMaster multiplexing then.
-    ...(process.getuid?.() === 0 ? [] : [`    ansible_ssh_args: "-o ControlMaster=no -o ControlPath=none"`]),
+    // An unprivileged sshd (tests run by a user other than root) cannot hand a pseudo-terminal
+    // to the session (chown of /dev/pts fails): Ansible must not ask for one then.
+    ...(process.getuid?.() === 0 ? [] : [`    ansible_ssh_use_tty: false`]),
   ];
   for (const [k, v] of Object.entries(vars)) lines.push(`    ${k}: ${JSON.stringify(v)}`);
   lines.push('  hosts:');
