@@ -6,12 +6,13 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { readPreprocessing, type PreprocessingJson } from '../model-format/index.js';
 import { InputError, isInputError } from '../errors.js';
 import type { BackendName, BackendRecord } from '../runtime/backend.js';
 import type { Pool, PoolOptions, Prediction } from '../runtime/pool-types.js';
 import { StreamPool } from '../runtime/pool.js';
+import { snapshotTempPid } from '../runtime/pool-core.js';
 import { readModelInfo, type ModelInfo } from '../runtime/step-model.js';
 import { WindowPool } from '../runtime/window.js';
 import { DaemonMetrics } from './metrics.js';
@@ -214,11 +215,10 @@ export class Daemon {
   /** Temp files of checkpoint writes a killed process never renamed (`.NAME.PID.RANDOM.tmp`). */
   private async removeOrphanTemps(file: string): Promise<void> {
     const dir = dirname(file);
-    const prefix = `.${basename(file)}.`;
     const names = await readdir(dir).catch(() => [] as string[]);
     for (const n of names) {
-      const m = n.startsWith(prefix) ? /^(\d+)\.[a-z0-9]+\.tmp$/.exec(n.slice(prefix.length)) : null;
-      if (!m || (Number(m[1]) !== process.pid && pidAlive(Number(m[1])))) continue;
+      const pid = snapshotTempPid(file, n);
+      if (pid === undefined || (pid !== process.pid && pidAlive(pid))) continue;
       const path = join(dir, n);
       if ((await stat(path).catch(() => undefined))?.isFile()) {
         await unlink(path).catch(() => undefined);

@@ -693,7 +693,7 @@ export abstract class PoolCore<P> implements Pool<P> {
   async snapshot(file: string): Promise<void> {
     const bytes = this.snapshotBytes();
     // Same directory, so the rename is atomic: a reader sees the old file or the new one.
-    const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
+    const tmp = join(dirname(file), snapshotTempName(file, process.pid));
     try {
       const fh = await open(tmp, 'w');
       try {
@@ -791,4 +791,16 @@ export abstract class PoolCore<P> implements Pool<P> {
     this.closing = this.drain().then(() => this.session.release());
     return this.closing;
   }
+}
+
+/** The temp file a snapshot of `file` is written to before its rename: `.NAME.PID.RANDOM.tmp`. */
+export function snapshotTempName(file: string, pid: number): string {
+  return `.${basename(file)}.${pid}.${Math.random().toString(36).slice(2)}.tmp`;
+}
+
+/** The writer's pid when `name` (in `file`'s folder) is a snapshot temp of `file`, else undefined. */
+export function snapshotTempPid(file: string, name: string): number | undefined {
+  const prefix = `.${basename(file)}.`;
+  const m = name.startsWith(prefix) ? /^(\d+)\.[a-z0-9]+\.tmp$/.exec(name.slice(prefix.length)) : null;
+  return m ? Number(m[1]) : undefined;
 }
