@@ -8,8 +8,7 @@
 import { InputError } from '../errors.js';
 import type { TensorData } from './backend.js';
 import { batchLimit, openModel, PoolCore, type Batch, type Entry, type InputLayout } from './pool-core.js';
-import { StreamRejectedError } from './pool-errors.js';
-import type { PoolOptions, Prediction, Sample } from './pool-types.js';
+import type { PoolOptions, Prediction } from './pool-types.js';
 import { fillInitialState, type ModelInfo, type StateSpec } from './step-model.js';
 
 /** Per-sample feed layout of a step model's sample inputs (time axis = 1). */
@@ -171,27 +170,26 @@ export class StreamPool extends PoolCore<Prediction> {
    * const [a, b] = await Promise.all([pool.push('a', [0.1, 0.2, 0.3]), pool.push('b', [1, 2, 3])]); // one session.run
    * ```
    */
-  push(id: string, sample: Sample): Promise<Prediction> {
-    if (this.closed) return this.refuseClosed(id);
-    const bad = this.resolveSample(id, sample);
-    if (bad !== null) return this.refuse(bad);
-    const e = this.lookup(id);
-    if (e instanceof StreamRejectedError) return this.refuse(e);
+  /** Writes the sample into the next batch that does not come before one holding this stream. */
+  protected stage(e: Entry): Batch {
     const b = this.batchFor(e, true);
     const row = b.n;
     const ins = this.inputs;
     const srcs = this.srcs;
+    const offs = this.srcOffs;
     let repaired = false;
     for (let k = 0; k < ins.length; k++) {
       const l = ins[k]!;
       const dst = b.inputs[k]!;
       const off = row * l.sampleSize;
-      if (this.copyIn(srcs[k]!, dst, off, l.sampleSize, e.held, l.offset)) repaired = true;
+      if (this.copyIn(srcs[k]!, offs[k]!, dst, off, l.sampleSize, e.held, l.offset)) repaired = true;
       if (this.holdLast) e.held!.set(dst.subarray(off, off + l.sampleSize), l.offset);
     }
     if (repaired) this.noteRepaired();
+    this.stagedRow = row;
     // The step is read when the batch runs: earlier pushes of this stream may still be pending.
-    return this.enqueue(e, b, row, -1);
+    this.stagedStep = -1;
+    return b;
   }
 
   protected growSlots(capacity: number): void {
