@@ -48,6 +48,11 @@ export interface Backend {
   /** Execution providers this build of the backend has (e.g. cpu; cuda where built in). */
   readonly executionProviders: readonly string[];
   createSession(model: Uint8Array, options?: SessionOptions): Promise<Session>;
+  /**
+   * The same session in a worker thread, so that it computes while the calling thread does
+   * other work; where absent, the backend cannot run in a worker.
+   */
+  createWorkerSession?(model: Uint8Array, options?: SessionOptions): Promise<Session>;
 }
 
 /** Which backend is in use, and why the ones before it were skipped. */
