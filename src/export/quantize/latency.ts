@@ -30,13 +30,13 @@ const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length
 
 /**
  * Measures the batch-1 latency of `models` (same inputs or not: each gets its own random
- * feeds) within about `budgetMs` (default 1.5 s, after warm-up), in rounds that visit every model.
+ * feeds) within about `budgetMs` (default 1 s, after warm-up), in rounds that visit every model.
  */
 export async function measureLatencies(
   models: Uint8Array[],
   opts: { pre?: PreprocessingJson; backend?: BackendName; budgetMs?: number } = {},
 ): Promise<Latencies> {
-  const budget = opts.budgetMs ?? 1500;
+  const budget = opts.budgetMs ?? 1000;
   const { backend } = await resolveBackend(opts.backend ? [opts.backend] : undefined);
   const sessions = [];
   try {

@@ -6,9 +6,11 @@
  * - MatMul with a constant B → DynamicQuantizeLinear(A) + MatMulInteger + scale (the pattern
  *   onnxruntime fuses into MatMulIntegerToFloat); also inside Scan bodies.
  * - LSTM → com.microsoft.DynamicQuantizeLSTM (int8 W/R, transposed as the kernel wants).
- * - GRU / RNN / Conv / Gather tables → int8 weights + DequantizeLinear: the size win; the
- *   compute stays float32 (onnxruntime has no integer GRU/RNN kernel).
- * int8-static: int8 weights everywhere (LSTM too, as int8 + DequantizeLinear), plus
+ * - GRU / RNN / Conv → int8 weights + Cast·scale, which onnxruntime folds back to float32
+ *   when the session loads: the size win at float speed (onnxruntime has no integer GRU/RNN
+ *   kernel). Gather tables → int8 rows gathered, then DequantizeLinear on what was gathered.
+ * - With `kernels: 'float'`, MatMul and LSTM weights too: the int8 file, float's compute.
+ * int8-static: int8 weights everywhere (recurrent ones as int8 + Cast·scale, folded at load), plus
  * QuantizeLinear/DequantizeLinear pairs with calibrated, fixed ranges on the activations
  * entering MatMul and Conv (see calibrate.ts). Fixed scales make a stream's result independent
  * of the other streams in its batch and of the window length, so a quantized step model
