@@ -58,6 +58,7 @@ class OrtBackend implements Backend {
       intraOpNumThreads: options.intraOpThreads ?? 1,
       interOpNumThreads: 1,
       graphOptimizationLevel: options.graphOptimization ?? 'all',
+      ...(options.optimizedModelPath && this.name === 'onnxruntime-node' ? { optimizedModelFilePath: options.optimizedModelPath } : {}),
       // onnxruntime's KleidiAI kernels (ARM CPUs with SME) compute dynamic-int8 MatMul/LSTM
       // differently from every other CPU: under emulation they were 0.77 off the NEON, x86 and
       // WASM results. A fleet must get the same prediction on every board, so the MLAS kernels

@@ -30,6 +30,11 @@ export interface SessionOptions {
    * last). Refused with the list of what this onnxruntime build has when one is missing.
    */
   executionProviders?: readonly string[];
+  /**
+   * onnxruntime-node: write the graph as onnxruntime runs it (after its optimisations, e.g.
+   * constants folded) to this file, to check what a model costs per run.
+   */
+  optimizedModelPath?: string;
 }
 
 /** An inference session of one model: its input and output names, `run`, and `release`. */
