@@ -19,6 +19,7 @@ import { checkManifest } from '../src/bundle/manifest.js';
 import { resolveModel } from '../src/cli/model-source.js';
 import { speedVerdict } from '../src/cli/commands/quantize.js';
 import { exportToOnnx } from '../src/export/exporter.js';
+import { inspectBundle } from '../src/export/inspect.js';
 import { quantizeModel } from '../src/export/quantize/index.js';
 import { latencyVerdict, SAME_SPEED, type Latencies, type MeasureLatencies } from '../src/export/quantize/latency.js';
 import { streamifyModel } from '../src/export/streamify/index.js';
@@ -166,7 +167,7 @@ describe('the bundle picks its default step model by a measured comparison', () 
     expect(c.latencyUs).toEqual({ float: 20, int8_float_kernels: 20, int8_integer_kernels: 14 });
     c = await chooseStep(float, [a, b], 'speed', fixed([1, 1.2, 1.3]));
     expect([c.int8.name, c.defaultRole]).toEqual(['int8_float_kernels', 'step']);
-    expect(c.reason).toMatch(/1\.20× float's latency on test CPU: slower than float/);
+    expect(c.reason).toMatch(/^--prefer speed: A runs at 1\.20× float's latency on test CPU, slower than float/);
     // Within SAME_SPEED of each other: the first listed; within SAME_SPEED of float: int8.
     c = await chooseStep(float, [a, b], 'speed', fixed([1, 1 + SAME_SPEED * 0.9, 1 + SAME_SPEED * 0.5]));
     expect([c.int8.name, c.defaultRole]).toEqual(['int8_float_kernels', 'step_int8']);
@@ -198,6 +199,7 @@ describe('the bundle picks its default step model by a measured comparison', () 
         ratio_vs_float: { int8_float_kernels: ratios[1], int8_integer_kernels: ratios[2] },
       });
       expect(r.stepChoice).toEqual(m.step_choice);
+      expect((await inspectBundle(out)).stepDefault).toBe(want);
       const loaded = await resolveModel(out);
       expect(Buffer.from(loaded.bytes).equals(await readFile(join(out, want === 'step' ? 'step.onnx' : 'step-int8.onnx')))).toBe(true);
       expect(Buffer.from((await resolveModel(out, { role: 'step' })).bytes).equals(await readFile(join(out, 'step.onnx')))).toBe(true);

@@ -69,16 +69,16 @@ export async function chooseStep(
   let reason: string;
   if (prefer === 'float' || prefer === 'int8') {
     defaultRole = prefer === 'float' ? 'step' : 'step_int8';
-    reason = `--prefer ${prefer} (${speed})`;
+    reason = `--prefer ${prefer}; ${speed}`;
   } else if (prefer === 'size') {
     defaultRole = 'step_int8';
-    reason = `--prefer size: the smallest int8 model (${speed})`;
+    reason = `--prefer size: the smallest int8 model; ${speed}`;
   } else if (r <= 1 + SAME_SPEED) {
     defaultRole = 'step_int8';
-    reason = `${speed}: no slower than float (within ${SAME_SPEED * 100}%), and smaller`;
+    reason = `--prefer speed: ${speed}, no slower than float (within ${SAME_SPEED * 100}%), and smaller`;
   } else {
     defaultRole = 'step';
-    reason = `${speed}: slower than float, so float is the default (int8 stays in the bundle for size)`;
+    reason = `--prefer speed: ${speed}, slower than float, so float is the default (int8 stays in the bundle for size)`;
   }
   return { defaultRole, int8, prefer, latencyUs, ratio, cpu: m.cpu, reason };
 }
