@@ -107,6 +107,36 @@ describe('what onnxruntime runs: weights folded when the session loads', () => {
   });
 });
 
+describe('int8 on float kernels', () => {
+  it("a stream's result does not depend on the other streams in its batch (no per-call activation scale)", async () => {
+    const { model } = await quantizeModel(steps.gru!, { mode: 'int8', kernels: 'float' });
+    const { backend } = await resolveBackend(['onnxruntime-node']);
+    const s = await backend.createSession(model);
+    try {
+      const feeds = (batch: number, other: number) => {
+        const f: Record<string, { type: 'float32'; data: Float32Array; dims: number[] }> = {};
+        for (const name of s.inputNames) {
+          const n = name.startsWith('state_in.') ? 64 : 8;
+          // Row 0 is the same stream every time; the other rows are 'other' streams, scaled up.
+          const data = Float32Array.from({ length: batch * n }, (_, i) => (i < n ? Math.sin(i) * 0.5 : Math.cos(i) * other));
+          f[name] = { type: 'float32', data, dims: name.startsWith('state_in.') ? [batch, 64] : [batch, 1, 8] };
+        }
+        return f;
+      };
+      const out = s.outputNames.find((o) => !o.startsWith('state_out.'))!;
+      const alone = (await s.run(feeds(1, 0)))[out]!.data as Float32Array;
+      for (const other of [0.1, 50]) {
+        const batched = (await s.run(feeds(4, other)))[out]!.data as Float32Array;
+        // Float kernels only: the same products and sums; a different GEMM blocking for 1 vs 4
+        // rows may reorder a 72-term float32 sum (|terms| < 1): ≤ 72 · 2^-24 ≈ 4.3e-6.
+        expect(Math.abs(batched[0]! - alone[0]!)).toBeLessThanOrEqual(72 * 2 ** -24);
+      }
+    } finally {
+      await s.release();
+    }
+  });
+});
+
 describe('quantize reports float vs quantized latency', () => {
   it('verdicts: faster, the same within noise, SLOWER with the way out for integer kernels', () => {
     expect(latencyVerdict('int8', 0.8)).toMatch(/^int8: 0\.80× float latency on this CPU \(faster\)$/);
