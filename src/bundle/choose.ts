@@ -4,7 +4,7 @@
  * bundle (float and every int8 candidate in the same interleaved rounds), unless `prefer` says
  * otherwise. The measurement is injectable so the decision can be tested deterministically.
  */
-import { measureLatencies, SAME_SPEED, type MeasureLatencies } from '../export/quantize/latency.js';
+import { measureLatencies, noSlower, SAME_SPEED, type MeasureLatencies } from '../export/quantize/latency.js';
 import { InputError } from '../errors.js';
 
 /** What the bundle's default step model should be: the faster (`speed`), the smaller (`size`), or a fixed one. */
@@ -40,7 +40,7 @@ export interface StepChoice {
  * fastest candidate, where candidates within {@link SAME_SPEED} of the fastest count as equally
  * fast and the first listed wins (list the one you would rather ship first). The default:
  * `float` → step, `int8`/`size` → step_int8, `speed` → step_int8 when it is no slower than float
- * (ratio ≤ 1 + SAME_SPEED: the same speed within noise, and smaller), else step.
+ * ({@link noSlower}: ratio ≤ 1 + SAME_SPEED, the same speed within noise, and smaller), else step.
  */
 export async function chooseStep(
   float: Uint8Array,
@@ -69,16 +69,16 @@ export async function chooseStep(
   let reason: string;
   if (prefer === 'float' || prefer === 'int8') {
     defaultRole = prefer === 'float' ? 'step' : 'step_int8';
-    reason = `--prefer ${prefer} (${speed})`;
+    reason = `--prefer ${prefer}; ${speed}`;
   } else if (prefer === 'size') {
     defaultRole = 'step_int8';
-    reason = `--prefer size: the smallest int8 model (${speed})`;
-  } else if (r <= 1 + SAME_SPEED) {
+    reason = `--prefer size: the smallest int8 model; ${speed}`;
+  } else if (noSlower(r)) {
     defaultRole = 'step_int8';
-    reason = `${speed}: no slower than float (within ${SAME_SPEED * 100}%), and smaller`;
+    reason = `--prefer speed: ${speed}, no slower than float (within ${SAME_SPEED * 100}%), and smaller`;
   } else {
     defaultRole = 'step';
-    reason = `${speed}: slower than float, so float is the default (int8 stays in the bundle for size)`;
+    reason = `--prefer speed: ${speed}, slower than float, so float is the default (int8 stays in the bundle for size)`;
   }
   return { defaultRole, int8, prefer, latencyUs, ratio, cpu: m.cpu, reason };
 }

@@ -5,7 +5,7 @@ import { InputError } from '../../errors.js';
 import { loadDataset } from '../../data/evaluate.js';
 import { checkPreprocessing, type PreprocessingJson } from '../../data/preprocessing.js';
 import { assertGate, compareModels, INT8_KERNELS, modelPreprocessing, QUANT_MODES, quantizeModel, type QuantizeReport } from '../../export/quantize/index.js';
-import { latencyVerdict, SAME_SPEED } from '../../export/quantize/latency.js';
+import { latencyVerdict, noSlower } from '../../export/quantize/latency.js';
 import { reportHtml, reportTable } from '../../export/quantize/report.js';
 import { emit, guarded, writeOutput, type ArgsOf } from '../output.js';
 import { aboutFile, assertOnnxLoads } from '../model-source.js';
@@ -110,13 +110,17 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
         floatUs: c.latencyUs.a,
         quantizedUs: c.latencyUs.b,
         ratio: c.latency.ratio,
-        slower: c.latency.ratio > 1 + SAME_SPEED,
+        slower: !noSlower(c.latency.ratio),
         rounds: c.latency.rounds,
         cpu: c.latency.cpu,
         verdict: speedVerdict(q.report, c.latency.ratio),
       },
     };
-    if (args.report) await writeOutput(resolve(args.report), reportHtml({ title: `streamcell quantize ${args.mode}: ${file}`, q: q.report, c, pre }));
+    if (args.report)
+      await writeOutput(
+        resolve(args.report),
+        reportHtml({ title: `streamcell quantize ${args.mode}: ${file}`, q: q.report, c, pre, verdict: summary.latency.verdict }),
+      );
     if (args.maxDrop !== undefined) {
       try {
         assertGate(c, args.maxDrop);

@@ -91,10 +91,15 @@ export async function measureLatencies(
  */
 export const SAME_SPEED = 0.03;
 
+/** Whether a latency ratio (to float) counts as no slower: ≤ 1 + SAME_SPEED, as printed (2 decimals). */
+export function noSlower(ratio: number): boolean {
+  return Math.round(ratio * 100) / 100 <= 1 + SAME_SPEED;
+}
+
 /** One sentence on a quantized model's speed against its float model, e.g. "int8 is 1.20× SLOWER than float on this CPU …". */
 export function latencyVerdict(label: string, ratio: number, hint = ''): string {
   const r = ratio.toFixed(2);
-  if (ratio < 1 - SAME_SPEED) return `${label}: ${r}× float latency on this CPU (faster)`;
-  if (ratio <= 1 + SAME_SPEED) return `${label}: ${r}× float latency on this CPU (the same speed, within measurement noise)`;
+  if (Math.round(ratio * 100) / 100 < 1 - SAME_SPEED) return `${label}: ${r}× float latency on this CPU (faster)`;
+  if (noSlower(ratio)) return `${label}: ${r}× float latency on this CPU (the same speed, within measurement noise)`;
   return `${label} is ${r}× SLOWER than float on this CPU: use it for size only${hint}`;
 }
