@@ -11,13 +11,13 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exportToOnnx, loadTfjsArtifacts, resolveBackend, streamifyModel, VERSION } from '../dist/index.js';
-import { quantizeModel } from '../dist/export/quantize/index.js';
 import { loadTfjs } from '../dist/export/tfjs-backend.js';
 import { benchModel, benchTable } from '../dist/cli/bench-model.js';
 import { runE2e } from './bench-e2e.mjs';
 import { trainBenchmark } from '../dist/train/train.js';
 import { execFileSync } from 'node:child_process';
 import { run as runFloor } from './bench/floor.mjs';
+import { run as runQuantized } from './bench/quantized.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name, dflt) => {
@@ -159,47 +159,9 @@ const results = {
   m.dispose();
 }
 
-// 4. Quantized step models: per-step latency float vs int8 vs fp16, LSTM-64 and GRU-64
-//    (8 inputs, batch 1), measured in interleaved rounds so drift hits all variants alike.
-{
-  results.benchmarks.quantized_step = {};
-  for (const kind of ['lstm', 'gru']) {
-    const m = tf.sequential({
-      layers: [tf.layers[kind]({ units: 64, inputShape: [null, 8], recurrentInitializer: 'glorotUniform' }), tf.layers.dense({ units: 1 })],
-    });
-    const p = await save(m, join(tmp, `${kind}64-q`));
-    const { model: seq } = await exportToOnnx(await loadTfjsArtifacts(p));
-    const { model: step } = await streamifyModel(seq);
-    const variants = { float: step, int8: (await quantizeModel(step, { mode: 'int8' })).model, fp16: (await quantizeModel(step, { mode: 'fp16' })).model };
-    const sessions = {};
-    const feeds = {};
-    for (const [name, bytes] of Object.entries(variants)) {
-      const s = await ort.createSession(bytes);
-      sessions[name] = s;
-      const f = {};
-      for (const input of s.inputNames) {
-        const n = input.startsWith('state_in.') ? 64 : 8;
-        f[input] = { type: 'float32', data: new Float32Array(n).fill(0.1), dims: input.startsWith('state_in.') ? [1, 64] : [1, 1, 8] };
-      }
-      feeds[name] = f;
-    }
-    const samples = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
-    for (let round = 0; round < (quick ? 5 : 20); round++) {
-      for (const name of Object.keys(variants)) {
-        const st = await timeAsync(() => sessions[name].run(feeds[name]), 100, round === 0 ? 200 : 10);
-        samples[name].push(st.p50);
-      }
-    }
-    const med = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
-    const r = Object.fromEntries(Object.keys(variants).map((k) => [k, { p50Ms: med(samples[k]), bytes: variants[k].byteLength }]));
-    r.int8VsFloat = r.int8.p50Ms / r.float.p50Ms;
-    r.fp16VsFloat = r.fp16.p50Ms / r.float.p50Ms;
-    r.goalInt8NoSlower = r.int8VsFloat <= 1;
-    results.benchmarks.quantized_step[kind] = r;
-    for (const s of Object.values(sessions)) await s.release();
-    m.dispose();
-  }
-}
+// 4. Quantized step models: float vs int8 (both kernels) vs fp16 per step (scripts/bench/quantized.mjs).
+const quantized = await runQuantized({ quick });
+results.benchmarks.quantized_step = quantized.json;
 
 // 5. Daemon end to end over a real pty: line written → prediction on the sink, at 1 kHz on one
 //    stream; then the highest total rate over 64 streams with nothing dropped or lost.
@@ -282,12 +244,8 @@ for (const [i, r] of rows.entries()) {
   if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 }
 console.log(`(${results.benchmarks.export_1m_lstm.params} parameters, ${(results.benchmarks.export_1m_lstm.onnxBytes / 2 ** 20).toFixed(2)} MiB ONNX)`);
-console.log('\nQuantized step models (batch 1, p50 per step; median of interleaved rounds):');
-for (const [kind, r] of Object.entries(results.benchmarks.quantized_step)) {
-  console.log(
-    `  ${kind.toUpperCase()}-64: float ${fmt(r.float.p50Ms)} (${(r.float.bytes / 1024).toFixed(1)} KiB), int8 ${fmt(r.int8.p50Ms)} (${(r.int8.bytes / 1024).toFixed(1)} KiB, ${r.int8VsFloat.toFixed(2)}× float), fp16 ${fmt(r.fp16.p50Ms)} (${(r.fp16.bytes / 1024).toFixed(1)} KiB, ${r.fp16VsFloat.toFixed(2)}× float)`,
-  );
-}
+console.log('');
+console.log(quantized.lines.join('\n'));
 const e2e = results.benchmarks.daemon_e2e;
 if (e2e.single) {
   console.log(
