@@ -61,9 +61,19 @@ interface Entry {
   ops: number[];
 }
 
+/** A stream's rows of this chunk between resets, the state and step count they start from (and reach). */
+interface Lane {
+  e: Entry;
+  rows: number[];
+  state: Record<string, TensorData>;
+  seq: number;
+}
+
 /** An offline run on the fast path: {@link create} says whether the model allows it, {@link run} reads the source to the end. */
 export class OfflineRun implements SourceEvents {
   readonly metrics = new DaemonMetrics();
+  /** Chunks run, and model calls: one per lane (a stream's rows between resets), or one per step in lockstep. */
+  readonly stats = { chunks: 0, laneCalls: 0, lockstepCalls: 0 };
   private readonly policy: StreamPolicy;
   private readonly norm: { mean: number[]; std: number[] };
   private readonly streams = new Map<string, StreamState>();
@@ -168,7 +178,11 @@ export class OfflineRun implements SourceEvents {
     const v = checkReading(r, this.channels, this.policy, this.streams, this.maxStreams);
     if ('drop' in v) {
       // The pool resets a stream it has; one it never stepped has nothing to reset.
-      if (v.reset) this.entries.get(r.stream)?.ops.push(-1);
+      const e = v.reset ? this.entries.get(r.stream) : undefined;
+      if (e) {
+        if (e.ops.length === 0) this.active.push(e);
+        e.ops.push(-1);
+      }
       return this.drop(v.drop, v.detail);
     }
     const C = this.channels;
@@ -241,19 +255,43 @@ export class OfflineRun implements SourceEvents {
 
   // ---- the chunk ----
 
-  /** Runs the model over the gathered rows (one call per stream segment) and writes their records in arrival order. */
+  /**
+   * Runs the model over the gathered rows and writes their records in arrival order. Each
+   * stream's rows between resets form a lane; lanes run one call each over all their rows, or —
+   * when there are more lanes than rows per lane (many streams, few readings each) — in
+   * lockstep, one call per step with a row per lane (the step model batched across streams).
+   */
   private async process(): Promise<void> {
     const n = this.n;
     const m = this.metrics;
     for (const [label, k] of this.samplesIn) m.samplesIn.inc({ stream: label }, k);
     this.samplesIn.clear();
-    if (n === 0) {
-      for (const e of this.active) e.ops.length = 0;
-      this.active = [];
-      return;
+    const lanes: Lane[] = [];
+    const tails: Lane[] = [];
+    for (const e of this.active) {
+      let cur: Lane = { e, rows: [], state: e.state, seq: e.seq };
+      for (const op of e.ops) {
+        if (op >= 0) {
+          cur.rows.push(op);
+          continue;
+        }
+        if (cur.rows.length) lanes.push(cur);
+        cur = { e, rows: [], state: this.stepper.initialState(), seq: 0 };
+      }
+      if (cur.rows.length) lanes.push(cur);
+      tails.push(cur);
+      e.ops.length = 0;
     }
-    for (const e of this.active) await this.runEntry(e);
     this.active = [];
+    const longest = lanes.reduce((a, l) => Math.max(a, l.rows.length), 0);
+    if (n > 0) this.stats.chunks++;
+    if (this.stepper.batched && lanes.length > longest) await this.lockstep(lanes, longest);
+    else for (const l of lanes) await this.runLane(l);
+    // A stream's state after the chunk: its last lane's (a fresh one after a final reset).
+    for (const t of tails) {
+      t.e.state = t.state;
+      t.e.seq = t.seq;
+    }
     const outs = this.stepper.outputs;
     const predictions = new Map<string, number>();
     for (let i = 0; i < n; i++) {
@@ -273,44 +311,72 @@ export class OfflineRun implements SourceEvents {
     this.rowStream.length = 0;
   }
 
-  /** Steps one stream over its rows of this chunk: a call per run of rows between resets. */
-  private async runEntry(e: Entry): Promise<void> {
-    const ops = e.ops;
-    let from = 0;
-    for (let k = 0; k <= ops.length; k++) {
-      if (k < ops.length && ops[k]! >= 0) continue;
-      if (k > from) await this.runSegment(e, ops, from, k);
-      if (k < ops.length) {
-        e.state = this.stepper.initialState();
-        e.seq = 0;
-      }
-      from = k + 1;
-    }
-    ops.length = 0;
-  }
-
-  private async runSegment(e: Entry, ops: number[], from: number, to: number): Promise<void> {
-    const C = this.channels;
-    const T = to - from;
-    // Rows of one stream are adjacent in a single-stream file: no copy then.
-    let x: Float32Array;
-    if (ops[to - 1]! - ops[from]! === T - 1) {
-      x = this.x.subarray(ops[from]! * C, (ops[to - 1]! + 1) * C);
-    } else {
-      for (let k = from; k < to; k++) this.gather.set(this.x.subarray(ops[k]! * C, (ops[k]! + 1) * C), (k - from) * C);
-      x = this.gather.subarray(0, T * C);
-    }
-    const r = await this.stepper.run(x, T, e.state);
-    e.state = r.state;
-    for (const [name, data] of Object.entries(r.outputs)) {
-      const size = data.length / T;
+  /** Where a call's outputs go: `rows[k]` gets step k (rows × per-step size values). */
+  private scatter(outputs: Record<string, Float32Array>, count: number, rowAt: (k: number) => number): void {
+    for (const [name, data] of Object.entries(outputs)) {
+      const size = data.length / count;
       if (this.outSize[name] === undefined) {
         this.outSize[name] = size;
         this.rowOut[name] = new Float32Array((this.x.length / this.channels) * size);
       }
       const dst = this.rowOut[name]!;
-      for (let k = 0; k < T; k++) dst.set(data.subarray(k * size, (k + 1) * size), ops[from + k]! * size);
+      for (let k = 0; k < count; k++) dst.set(data.subarray(k * size, (k + 1) * size), rowAt(k) * size);
     }
-    for (let k = from; k < to; k++) this.rowSeq[ops[k]!] = e.seq++;
+  }
+
+  /** One lane in one call: T steps of its stream. */
+  private async runLane(l: Lane): Promise<void> {
+    const C = this.channels;
+    const rows = l.rows;
+    const T = rows.length;
+    // Rows of one stream are adjacent in a single-stream file: no copy then.
+    let x: Float32Array;
+    if (rows[T - 1]! - rows[0]! === T - 1) {
+      x = this.x.subarray(rows[0]! * C, (rows[T - 1]! + 1) * C);
+    } else {
+      for (let k = 0; k < T; k++) this.gather.set(this.x.subarray(rows[k]! * C, (rows[k]! + 1) * C), k * C);
+      x = this.gather.subarray(0, T * C);
+    }
+    const r = await this.stepper.run(x, T, l.state);
+    this.stats.laneCalls++;
+    l.state = r.state;
+    this.scatter(r.outputs, T, (k) => rows[k]!);
+    for (const row of rows) this.rowSeq[row] = l.seq++;
+  }
+
+  /** All lanes together, one call per step, a batch row per lane still running (longest first). */
+  private async lockstep(lanes: Lane[], longest: number): Promise<void> {
+    const C = this.channels;
+    const states = this.stepper.states;
+    lanes.sort((a, b) => b.rows.length - a.rows.length);
+    let B = lanes.length;
+    for (let k = 0; k < longest; k++) {
+      while (lanes[B - 1]!.rows.length <= k) B--;
+      const x = this.gather.subarray(0, B * C);
+      for (let b = 0; b < B; b++) {
+        const row = lanes[b]!.rows[k]!;
+        x.set(this.x.subarray(row * C, (row + 1) * C), b * C);
+      }
+      const feeds: Record<string, TensorData> = {};
+      for (const s of states) {
+        const size = s.shape.reduce((a, c) => a * c, 1);
+        const data = new Float32Array(B * size);
+        for (let b = 0; b < B; b++) data.set(lanes[b]!.state[s.input]!.data as Float32Array, b * size);
+        feeds[s.input] = { type: 'float32', data, dims: [B, ...s.shape] };
+      }
+      const r = await this.stepper.step(x, B, feeds);
+      this.stats.lockstepCalls++;
+      this.scatter(r.outputs, B, (b) => lanes[b]!.rows[k]!);
+      for (let b = 0; b < B; b++) {
+        const l = lanes[b]!;
+        const next: Record<string, TensorData> = {};
+        for (const s of states) {
+          const size = s.shape.reduce((a, c) => a * c, 1);
+          next[s.input] = { type: 'float32', data: (r.state[s.input]!.data as Float32Array).subarray(b * size, (b + 1) * size), dims: [1, ...s.shape] };
+        }
+        l.state = next;
+        this.rowSeq[l.rows[k]!] = l.seq++;
+      }
+    }
   }
 }

@@ -170,6 +170,11 @@ export class ChunkedStepper {
     readonly sampleSize: number,
   ) {}
 
+  /** The model's state tensors. */
+  get states(): ModelInfo['states'] {
+    return this.info.states;
+  }
+
   /** Prediction outputs, in model order. */
   get outputs(): string[] {
     return this.info.predictionOutputs.map((o) => o.name);
@@ -191,14 +196,39 @@ export class ChunkedStepper {
     steps: number,
     state: Record<string, TensorData>,
   ): Promise<{ outputs: Record<string, Float32Array>; state: Record<string, TensorData> }> {
-    const feeds: Record<string, TensorData> = { ...state, [this.input]: { type: 'float32', data: x, dims: [1, steps, this.sampleSize] } };
+    return this.runRows(x, 1, steps, state);
+  }
+
+  /**
+   * One step of `rows` streams at once (x: rows × sampleSize; each state tensor `rows` rows,
+   * in the same order): the step model batched across streams. Outputs: rows × per-step
+   * size, row r for stream r. Only when {@link batched}.
+   */
+  async step(
+    x: Float32Array,
+    rows: number,
+    state: Record<string, TensorData>,
+  ): Promise<{ outputs: Record<string, Float32Array>; state: Record<string, TensorData> }> {
+    return this.runRows(x, rows, 1, state);
+  }
+
+  /** Whether {@link step} with several rows passed the check (rows not mixed up). */
+  batched = false;
+
+  private async runRows(
+    x: Float32Array,
+    rows: number,
+    steps: number,
+    state: Record<string, TensorData>,
+  ): Promise<{ outputs: Record<string, Float32Array>; state: Record<string, TensorData> }> {
+    const feeds: Record<string, TensorData> = { ...state, [this.input]: { type: 'float32', data: x, dims: [rows, steps, this.sampleSize] } };
     const r = await this.session.run(feeds);
     const next: Record<string, TensorData> = {};
     for (const s of this.info.states) next[s.input] = r[s.output]!;
     const outputs: Record<string, Float32Array> = {};
     for (const o of this.info.predictionOutputs) {
       const t = r[o.name]!;
-      if (t.type !== 'float32' || t.data.length % steps !== 0)
+      if (t.type !== 'float32' || t.data.length % (steps * rows) !== 0)
         throw new Error(`chunked output '${o.name}': ${t.data.length} ${t.type} values for ${steps} steps`);
       outputs[o.name] = t.data as Float32Array;
     }
@@ -284,6 +314,54 @@ export class ChunkedStepper {
       const err = Math.max(0, ...Array.from(w, (v, i) => Math.abs(v - gt[i]!)));
       if (!(err <= tol)) return `chunked state '${s.name}' differs from stepping by ${err}`;
     }
+    this.batched = await this.checkBatched(step, x, steps, want, state, tol);
     return undefined;
+  }
+
+  /**
+   * Two streams stepped together (rows 0 and 1 of each call): the sequence `x` and `x` with
+   * its steps reversed, against each stepped alone. False (no batching) on any difference.
+   */
+  private async checkBatched(
+    step: Session,
+    x: Float32Array,
+    steps: number,
+    want: Record<string, number[]>,
+    finalState: Record<string, TensorData>,
+    tol: number,
+  ): Promise<boolean> {
+    const C = this.sampleSize;
+    const rev = new Float32Array(x.length);
+    for (let t = 0; t < steps; t++) rev.set(x.subarray((steps - 1 - t) * C, (steps - t) * C), t * C);
+    let st = this.initialState();
+    const want2: Record<string, number[]> = {};
+    for (let t = 0; t < steps; t++) {
+      const r = await step.run({ ...st, [this.input]: { type: 'float32', data: rev.slice(t * C, (t + 1) * C), dims: [1, 1, C] } });
+      st = {};
+      for (const s of this.info.states) st[s.input] = r[s.output]!;
+      for (const o of this.outputs) (want2[o] ??= []).push(...Array.from(r[o]!.data as Float32Array));
+    }
+    let both: Record<string, TensorData> = {};
+    for (const s of this.info.states) both[s.input] = { type: 'float32', data: initialStateRows(s, 2), dims: [2, ...s.shape] };
+    let err = 0;
+    for (let t = 0; t < steps; t++) {
+      const xx = new Float32Array(2 * C);
+      xx.set(x.subarray(t * C, (t + 1) * C), 0);
+      xx.set(rev.subarray(t * C, (t + 1) * C), C);
+      const r = await this.step(xx, 2, both);
+      both = r.state;
+      for (const o of this.outputs) {
+        const out = r.outputs[o]!;
+        const k = out.length / 2;
+        for (let j = 0; j < k; j++) err = Math.max(err, Math.abs(out[j]! - want[o]![t * k + j]!), Math.abs(out[k + j]! - want2[o]![t * k + j]!));
+      }
+    }
+    for (const s of this.info.states) {
+      const got = both[s.input]!.data as Float32Array;
+      const a = finalState[s.input]!.data as Float32Array;
+      const b = st[s.input]!.data as Float32Array;
+      for (let i = 0; i < a.length; i++) err = Math.max(err, Math.abs(got[i]! - a[i]!), Math.abs(got[a.length + i]! - b[i]!));
+    }
+    return err <= tol;
   }
 }

@@ -149,7 +149,7 @@ async function fast(model: Uint8Array, rs: Reading[], policy?: Partial<StreamPol
   const made = await OfflineRun.create({ model, source: arraySource(rs), sinks: [memSink(recs)], policy, chunk });
   if (!made.ok) throw new Error(made.reason);
   await made.run.run();
-  return { recs, counts: await counts(made.run.metrics) };
+  return { recs, counts: await counts(made.run.metrics), stats: made.run.stats };
 }
 
 function byStream(recs: PredictionRecord[]): Map<string, PredictionRecord[]> {
@@ -193,6 +193,8 @@ describe('offline fast path == streaming path', () => {
     // Chunks of 256 readings: states carried across chunks of every stream.
     const [f, s] = [await fast(lstm, rs, policy, 256), await streaming(lstm, rs, policy)];
     expect(f.recs.length).toBeGreaterThan(2500);
+    expect(f.stats.laneCalls).toBeGreaterThan(f.stats.chunks);
+    expect(f.stats.lockstepCalls).toBe(0);
     expectSame(f.recs, s.recs);
     expect(f.recs.every((r) => r.forecast !== undefined && Number.isFinite(r.forecast))).toBe(true);
     expect(f.counts).toEqual(s.counts);
@@ -212,6 +214,15 @@ describe('offline fast path == streaming path', () => {
     expect(new Set(f.recs.map((r) => r.label)).size).toBeGreaterThan(1);
   });
 
+  it('many streams with few readings each: lockstep calls (the step model batched across streams), the same records', async () => {
+    const rs = readings(2400, 60, true);
+    const [f, s] = [await fast(lstm, rs, policy, 300), await streaming(lstm, rs, policy)];
+    expect(f.stats.lockstepCalls).toBeGreaterThan(0);
+    expectSame(f.recs, s.recs);
+    expect(f.counts).toEqual(s.counts);
+    expect(byStream(f.recs).size).toBe(60);
+  });
+
   it('chunk boundaries do not show: chunks of 7 readings give what chunks of 4096 give', async () => {
     const rs = readings(1500, 3, true);
     const [small, big] = [await fast(lstm, rs, policy, 7), await fast(lstm, rs, policy)];
@@ -224,6 +235,8 @@ describe('offline fast path == streaming path', () => {
     rs[300]!.values[0] = NaN;
     const f = await fast(lstm, rs, { nonFinite: 'reset' });
     expect(f.counts.dropped['non-finite']).toBe(1);
+    // A reset alone in its chunk (chunks of 10 readings, the reset the chunk's first) too.
+    expect((await fast(lstm, rs, { nonFinite: 'reset' }, 10)).recs).toEqual(f.recs);
     const before = await fast(lstm, rs.slice(0, 300));
     const after = await fast(lstm, rs.slice(301));
     expect(f.recs.map((r) => r.seq)).toEqual([...before.recs.map((r) => r.seq), ...after.recs.map((r) => r.seq)]);
