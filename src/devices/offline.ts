@@ -315,11 +315,7 @@ export class OfflineRun implements SourceEvents {
   private scatter(outputs: Record<string, Float32Array>, count: number, rowAt: (k: number) => number): void {
     for (const [name, data] of Object.entries(outputs)) {
       const size = data.length / count;
-      if (this.outSize[name] === undefined) {
-        this.outSize[name] = size;
-        this.rowOut[name] = new Float32Array((this.x.length / this.channels) * size);
-      }
-      const dst = this.rowOut[name]!;
+      const dst = this.outputBuffer(name, size);
       for (let k = 0; k < count; k++) dst.set(data.subarray(k * size, (k + 1) * size), rowAt(k) * size);
     }
   }
@@ -344,12 +340,20 @@ export class OfflineRun implements SourceEvents {
     for (const row of rows) this.rowSeq[row] = l.seq++;
   }
 
-  /** All lanes together, one call per step, a batch row per lane still running (longest first). */
+  /** All lanes together, one call per step, a batch row per lane still running (longest first: the running lanes are a prefix). */
   private async lockstep(lanes: Lane[], longest: number): Promise<void> {
     const C = this.channels;
     const states = this.stepper.states;
+    const sizes = states.map((s) => s.shape.reduce((a, c) => a * c, 1));
     lanes.sort((a, b) => b.rows.length - a.rows.length);
-    let B = lanes.length;
+    const L = lanes.length;
+    // Every lane's state as one row of a table per state tensor, fed and updated in place.
+    const slabs = states.map((s, i) => {
+      const slab = new Float32Array(L * sizes[i]!);
+      for (let b = 0; b < L; b++) slab.set(lanes[b]!.state[s.input]!.data as Float32Array, b * sizes[i]!);
+      return slab;
+    });
+    let B = L;
     for (let k = 0; k < longest; k++) {
       while (lanes[B - 1]!.rows.length <= k) B--;
       const x = this.gather.subarray(0, B * C);
@@ -358,25 +362,33 @@ export class OfflineRun implements SourceEvents {
         x.set(this.x.subarray(row * C, (row + 1) * C), b * C);
       }
       const feeds: Record<string, TensorData> = {};
-      for (const s of states) {
-        const size = s.shape.reduce((a, c) => a * c, 1);
-        const data = new Float32Array(B * size);
-        for (let b = 0; b < B; b++) data.set(lanes[b]!.state[s.input]!.data as Float32Array, b * size);
-        feeds[s.input] = { type: 'float32', data, dims: [B, ...s.shape] };
-      }
+      states.forEach((s, i) => (feeds[s.input] = { type: 'float32', data: slabs[i]!.subarray(0, B * sizes[i]!), dims: [B, ...s.shape] }));
       const r = await this.stepper.step(x, B, feeds);
       this.stats.lockstepCalls++;
-      this.scatter(r.outputs, B, (b) => lanes[b]!.rows[k]!);
+      states.forEach((s, i) => slabs[i]!.set(r.state[s.input]!.data as Float32Array));
+      for (const [name, data] of Object.entries(r.outputs)) {
+        const size = data.length / B;
+        const dst = this.outputBuffer(name, size);
+        for (let b = 0; b < B; b++) dst.set(data.subarray(b * size, (b + 1) * size), lanes[b]!.rows[k]! * size);
+      }
       for (let b = 0; b < B; b++) {
         const l = lanes[b]!;
-        const next: Record<string, TensorData> = {};
-        for (const s of states) {
-          const size = s.shape.reduce((a, c) => a * c, 1);
-          next[s.input] = { type: 'float32', data: (r.state[s.input]!.data as Float32Array).subarray(b * size, (b + 1) * size), dims: [1, ...s.shape] };
-        }
-        l.state = next;
         this.rowSeq[l.rows[k]!] = l.seq++;
       }
     }
+    for (let b = 0; b < L; b++) {
+      const next: Record<string, TensorData> = {};
+      states.forEach((s, i) => (next[s.input] = { type: 'float32', data: slabs[i]!.slice(b * sizes[i]!, (b + 1) * sizes[i]!), dims: [1, ...s.shape] }));
+      lanes[b]!.state = next;
+    }
+  }
+
+  /** The per-row output table of `name` (allocated on first use). */
+  private outputBuffer(name: string, size: number): Float32Array {
+    if (this.outSize[name] === undefined) {
+      this.outSize[name] = size;
+      this.rowOut[name] = new Float32Array((this.x.length / this.channels) * size);
+    }
+    return this.rowOut[name]!;
   }
 }
