@@ -17,6 +17,7 @@ import { benchModel, benchTable } from '../dist/cli/bench-model.js';
 import { runE2e } from './bench-e2e.mjs';
 import { trainBenchmark } from '../dist/train/train.js';
 import { execFileSync } from 'node:child_process';
+import { run as runFloor } from './bench/floor.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name, dflt) => {
@@ -150,6 +151,11 @@ const results = {
     },
   };
   results.streamingTable = benchTable(r);
+  // Where one step's time goes, and beyond one thread (scripts/bench/floor.mjs).
+  const { model: step } = await streamifyModel(model);
+  const floor = await runFloor({ quick, model: step });
+  results.benchmarks.floor = floor.json;
+  results.floorLines = floor.lines;
   m.dispose();
 }
 
@@ -300,6 +306,9 @@ console.log(
 console.log('\nStreaming, LSTM-64 (8 inputs) step model:');
 console.log(results.streamingTable);
 delete results.streamingTable;
+console.log('');
+console.log(results.floorLines.join('\n'));
+delete results.floorLines;
 await mkdir(dirname(outFile), { recursive: true });
 await writeFile(outFile, JSON.stringify(results, null, 2) + '\n');
 console.log(`JSON: ${outFile}`);

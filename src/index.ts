@@ -54,6 +54,7 @@ export type {
   PoolOptions,
   WindowPoolOptions,
   PoolStats,
+  BatchResult,
   Prediction,
   Sample,
   RejectReason,

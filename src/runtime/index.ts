@@ -4,6 +4,7 @@ export type { ModelInfo, IoSpec, StateSpec, DimSpec } from './step-model.js';
 export { StreamPool } from './pool.js';
 export { WindowPool } from './window.js';
 export type {
+  BatchResult,
   FullPolicy,
   NonFinitePolicy,
   Pool,

@@ -13,7 +13,18 @@ import { InputError } from '../errors.js';
 import { BACKEND_NAMES, type Backend, type BackendRecord, type Session, type TensorData } from './backend.js';
 import { resolveBackend } from './backend-impl.js';
 import { InferenceError, PoolBusyError, SampleError, StreamRejectedError } from './pool-errors.js';
-import type { FullPolicy, NonFinitePolicy, Pool, PoolOptions, PoolStats, Prediction, RejectReason, Sample, UnknownStreamPolicy } from './pool-types.js';
+import type {
+  BatchResult,
+  FullPolicy,
+  NonFinitePolicy,
+  Pool,
+  PoolOptions,
+  PoolStats,
+  Prediction,
+  RejectReason,
+  Sample,
+  UnknownStreamPolicy,
+} from './pool-types.js';
 import { decodeSnapshot, encodeSnapshot, floatsPerStream } from './snapshot.js';
 import { readModelInfo, type ModelInfo } from './step-model.js';
 
@@ -28,6 +39,8 @@ export interface Entry {
   gen: number;
   /** Accepted pushes not yet settled. */
   pending: number;
+  /** In a batch whose run is in flight. */
+  running: boolean;
   /** Sequence number of the latest batch holding one of its pushes (keeps a stream's pushes in order). */
   lastSeq: number;
   /** Date.now() of the last push (WindowPool) or delivered step (StreamPool). */
@@ -54,6 +67,12 @@ export interface InputLayout {
 
 type Settle = (v: never) => void;
 
+/** Most worker threads (sessions) one pool runs. */
+const MAX_WORKERS = 64;
+
+/** What a push that makes no prediction resolves to (WindowPool: window not full, or between hops). */
+const NO_PREDICTION: Promise<null> = Promise.resolve(null);
+
 /** A micro-batch: rows of samples (written at push time) and who gets each row's result. */
 export class Batch {
   seq = 0;
@@ -65,6 +84,9 @@ export class Batch {
   readonly steps: number[] = [];
   readonly resolves: (((v: unknown) => void) | undefined)[] = [];
   readonly rejects: (((e: unknown) => void) | undefined)[] = [];
+  /** Rows pushed by `pushMany`: the call that gets the row's result, and its row index there. */
+  readonly calls: (ManyCall | undefined)[] = [];
+  readonly callRows: number[] = [];
   readonly inputs: Float32Array[];
   /** Feeds records by batch size: built once, reused (the session reads them synchronously). */
   readonly feeds: (Record<string, TensorData> | undefined)[] = [];
@@ -74,11 +96,84 @@ export class Batch {
   }
 }
 
-/** Reads the model, picks the backend, opens the session. */
+/**
+ * One `pushMany` call: its rows' results land in arrays owned by the caller, and one promise
+ * settles when the last row has.
+ */
+export class ManyCall {
+  readonly steps: Float64Array;
+  readonly errors = new Map<number, Error>();
+  readonly outputs: Record<string, Float32Array> = {};
+  readonly sizes: Record<string, number> = {};
+  private left = 0;
+  private armed = false;
+  private resolve!: (r: BatchResult) => void;
+  readonly promise: Promise<BatchResult>;
+
+  constructor(
+    readonly n: number,
+    private readonly names: readonly string[],
+    knownSizes: readonly number[],
+  ) {
+    this.steps = new Float64Array(n).fill(-1);
+    this.promise = new Promise((res) => (this.resolve = res));
+    for (let j = 0; j < names.length; j++) if (knownSizes[j]! >= 0) this.alloc(j, knownSizes[j]!);
+  }
+
+  private alloc(j: number, size: number): Float32Array {
+    const a = new Float32Array(this.n * size).fill(NaN);
+    this.outputs[this.names[j]!] = a;
+    this.sizes[this.names[j]!] = size;
+    return a;
+  }
+
+  /** A row went into a batch. */
+  added(): void {
+    this.left++;
+  }
+
+  /** Row `row` got its prediction: batch row `r` of `datas` (per output, `sizes[j]` values per row). */
+  put(row: number, step: number, datas: readonly Float32Array[], sizes: readonly number[], r: number): void {
+    this.steps[row] = step;
+    for (let j = 0; j < datas.length; j++) {
+      const s = sizes[j]!;
+      const out = this.outputs[this.names[j]!] ?? this.alloc(j, s);
+      const d = datas[j]!;
+      const from = r * s;
+      const to = row * s;
+      for (let k = 0; k < s; k++) out[to + k] = d[from + k]!;
+    }
+    this.settle();
+  }
+
+  /** Row `row` was rejected; `queued`: it had gone into a batch. */
+  fail(row: number, err: Error, queued: boolean): void {
+    this.errors.set(row, err);
+    if (queued) this.settle();
+  }
+
+  /** Every row has been handed out: resolve now if none is pending. */
+  arm(): Promise<BatchResult> {
+    this.armed = true;
+    if (this.left === 0) this.finish();
+    return this.promise;
+  }
+
+  private settle(): void {
+    if (--this.left === 0 && this.armed) this.finish();
+  }
+
+  private finish(): void {
+    for (let j = 0; j < this.names.length; j++) if (this.outputs[this.names[j]!] === undefined) this.alloc(j, 0);
+    this.resolve({ n: this.n, steps: this.steps, outputs: this.outputs, sizes: this.sizes, errors: this.errors });
+  }
+}
+
+/** Reads the model, picks the backend, opens the session (or one per worker thread under `workers`). */
 export async function openModel(
   model: Uint8Array | string,
   opts: PoolOptions,
-): Promise<{ info: ModelInfo; session: Session; record: BackendRecord; file?: string }> {
+): Promise<{ info: ModelInfo; sessions: Session[]; record: BackendRecord; file?: string; release(): Promise<void> }> {
   let bytes: Uint8Array;
   let file: string | undefined;
   if (typeof model === 'string') {
@@ -108,8 +203,23 @@ export async function openModel(
     }
     ({ backend, record } = await resolveBackend(opts.backend ? { force: opts.backend } : { prefer: opts.preferBackends }));
   }
-  const session = await backend.createSession(bytes, opts.session);
-  return { info, session, record, file };
+  const workers = checkInt('workers', opts.workers, 0, 0);
+  if (workers > MAX_WORKERS) throw new RangeError(`option 'workers' must be at most ${MAX_WORKERS}, got ${workers}`);
+  let sessions: Session[];
+  if (workers === 0) {
+    sessions = [await backend.createSession(bytes, opts.session)];
+  } else {
+    const create = backend.createWorkerSession?.bind(backend);
+    if (create === undefined) throw new RangeError(`option 'workers': backend ${backend.name} cannot run sessions in worker threads`);
+    const opened = await Promise.allSettled(Array.from({ length: workers }, () => create(bytes, opts.session)));
+    sessions = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+    const failed = opened.find((o) => o.status === 'rejected');
+    if (failed) {
+      await Promise.all(sessions.map((x) => x.release()));
+      throw failed.reason;
+    }
+  }
+  return { info, sessions, record, file, release: async () => void (await Promise.all(sessions.map((x) => x.release()))) };
 }
 
 function checkInt(name: string, v: number | undefined, min: number, dflt: number): number {
@@ -148,12 +258,19 @@ export abstract class PoolCore<P> implements Pool<P> {
   readonly maxBatch: number;
 
   protected readonly entries = new Map<string, Entry>();
-  protected readonly session: Session;
+  /** One session, or one per worker thread (`workers`); each runs one batch at a time. */
+  protected readonly sessions: readonly Session[];
   protected readonly inputs: readonly InputLayout[];
   protected readonly nonFinite: NonFinitePolicy;
   protected closed = false;
-  /** Per-push scratch: the source array of each input, filled by `resolveSample`. */
+  /** Values per sample, all sample inputs concatenated (a row of `pushMany`'s samples). */
+  readonly sampleSize: number;
+  /** Per-push scratch: the source array of each input and where its values start, filled by `resolveSample` / `pushMany`. */
   protected readonly srcs: ArrayLike<number>[];
+  protected readonly srcOffs: Int32Array;
+  /** Set by `stage`: the batch row the sample went to, and the step its prediction answers (-1: read at run time). */
+  protected stagedRow = 0;
+  protected stagedStep = -1;
 
   private readonly kind: 'stream' | 'window';
   private readonly maxWait: number;
@@ -166,6 +283,8 @@ export abstract class PoolCore<P> implements Pool<P> {
   private readonly outNames: readonly string[];
   private readonly outDatas: Float32Array[];
   private readonly outSizes: number[];
+  /** Values per row of each prediction output when the model declares them (else -1). */
+  private readonly knownOutSizes: number[];
   private readonly freeSlots: number[] = [];
   private nextSlot = 0;
   private capacity = 0;
@@ -173,9 +292,13 @@ export abstract class PoolCore<P> implements Pool<P> {
   private readonly forming: Batch[] = [];
   private readonly spare: Batch[] = [];
   private nextSeq = 1;
-  private running = false;
-  /** The batch whose `session.run` is in flight. */
-  private current: Batch | undefined;
+  /** Per session: the batch whose `run` is in flight there. */
+  private readonly current: (Batch | undefined)[];
+  /** Sessions with no batch in flight. */
+  private readonly idle: number[];
+  /** Per session: its run's result handlers, bound once. */
+  private readonly onRun: ((res: Record<string, TensorData>) => void)[];
+  private readonly onRunFailed: ((err: unknown) => void)[];
   private scheduled = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private sweeper: ReturnType<typeof setInterval> | undefined;
@@ -195,7 +318,7 @@ export abstract class PoolCore<P> implements Pool<P> {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    if (!this.running) this.pump();
+    if (this.idle.length > 0) this.pump();
   };
 
   private counters = { pushes: 0, steps: 0, batches: 0, rows: 0, evicted: 0, repaired: 0 };
@@ -203,7 +326,7 @@ export abstract class PoolCore<P> implements Pool<P> {
 
   protected constructor(
     kind: 'stream' | 'window',
-    session: Session,
+    sessions: readonly Session[],
     info: ModelInfo,
     record: BackendRecord,
     inputs: InputLayout[],
@@ -211,12 +334,22 @@ export abstract class PoolCore<P> implements Pool<P> {
     modelBatchLimit: number,
   ) {
     this.kind = kind;
-    this.session = session;
+    this.sessions = sessions;
+    this.current = sessions.map(() => undefined);
+    this.idle = sessions.map((_, i) => sessions.length - 1 - i);
+    this.onRun = sessions.map((_, i) => (res: Record<string, TensorData>) => this.ran(i, res));
+    this.onRunFailed = sessions.map((_, i) => (err: unknown) => this.runFailed(i, err));
     this.info = info;
     this.backendRecord = record;
     this.inputs = inputs;
     this.srcs = inputs.map(() => []);
-    this.maxBatch = Math.min(checkInt('maxBatch', opts.maxBatch, 1, 256), modelBatchLimit);
+    this.srcOffs = new Int32Array(inputs.length);
+    this.sampleSize = inputs.reduce((a, l) => a + l.sampleSize, 0);
+    // Several sessions: smaller batches by default, so that one tick's rows keep them all busy.
+    this.maxBatch = Math.min(
+      checkInt('maxBatch', opts.maxBatch, 1, sessions.length > 1 ? Math.max(16, Math.floor(256 / sessions.length)) : 256),
+      modelBatchLimit,
+    );
     if (opts.maxWaitMs !== undefined && !(opts.maxWaitMs >= 0 && Number.isFinite(opts.maxWaitMs)))
       throw new RangeError(`option 'maxWaitMs' must be a finite number >= 0, got ${opts.maxWaitMs}`);
     this.maxWait = opts.maxWaitMs ?? 0;
@@ -230,6 +363,9 @@ export abstract class PoolCore<P> implements Pool<P> {
     this.outNames = info.predictionOutputs.map((o) => o.name);
     this.outDatas = this.outNames.map(() => new Float32Array(0));
     this.outSizes = this.outNames.map(() => 0);
+    this.knownOutSizes = info.predictionOutputs.map((o) =>
+      o.dims.slice(1).every((d) => typeof d === 'number') ? (o.dims.slice(1) as number[]).reduce((a, b) => a * b, 1) : -1,
+    );
     if (this.idleMs !== undefined) {
       this.sweeper = setInterval(() => this.evictIdle(), Math.max(this.idleMs, 1000));
       this.sweeper.unref();
@@ -251,9 +387,94 @@ export abstract class PoolCore<P> implements Pool<P> {
   protected abstract saveSlot(e: Entry, data: Float32Array, offset: number): void;
   protected abstract loadSlot(e: Entry, data: Float32Array, offset: number): void;
 
-  public abstract push(id: string, sample: Sample): Promise<P>;
+  /**
+   * Takes a validated sample (input k's values at `srcs[k]` from `srcOffs[k]`) for stream `e`:
+   * writes it into a batch row and returns the batch, with `stagedRow` / `stagedStep` set; or
+   * returns null when the sample makes no prediction (WindowPool: window not full, or between hops).
+   */
+  protected abstract stage(e: Entry): Batch | null;
+
+  /** Steps stream `id` with one sample; see the pool's docs for ordering and batching. */
+  push(id: string, sample: Sample): Promise<P> {
+    if (this.closed) return this.refuseClosed(id);
+    const bad = this.resolveSample(id, sample);
+    if (bad !== null) return this.refuse(bad);
+    const e = this.lookup(id);
+    if (e instanceof StreamRejectedError) return this.refuse(e);
+    const b = this.stage(e);
+    if (b === null) {
+      this.counters.pushes++;
+      return NO_PREDICTION as Promise<P>;
+    }
+    return this.enqueue(e, b, this.stagedRow, this.stagedStep, undefined, 0);
+  }
+
+  /**
+   * Steps many streams at once: row i of `samples` (`sampleSize` values, the sample inputs
+   * concatenated in model order) is a sample of stream `ids[i]`. One promise for the call,
+   * no per-row promise or object; rows of one stream step in order, and rows of different
+   * streams share batches. A bad row is rejected alone (in `errors`), like a bad `push`.
+   * `samples` is copied before `pushMany` returns.
+   *
+   * @example
+   * ```ts
+   * const x = new Float32Array(ids.length * pool.sampleSize);  // fill row i for ids[i]
+   * const r = await pool.pushMany(ids, x);
+   * const y = r.outputs.y;  // row i: y.subarray(i * r.sizes.y, (i + 1) * r.sizes.y); r.steps[i] === -1 when rejected
+   * ```
+   */
+  pushMany(ids: readonly string[], samples: Float32Array, n: number = ids.length): Promise<BatchResult> {
+    if (!Number.isInteger(n) || n < 0 || n > ids.length) throw new RangeError(`pushMany: n must be an integer in [0, ${ids.length}] (ids.length), got ${n}`);
+    const S = this.sampleSize;
+    if (!(samples instanceof Float32Array) || samples.length < n * S)
+      throw new RangeError(`pushMany: samples must be a Float32Array of at least ${n} × ${S} values, got ${samples?.length ?? typeof samples}`);
+    const call = new ManyCall(n, this.outNames, this.knownOutSizes);
+    const ins = this.inputs;
+    const srcs = this.srcs;
+    const offs = this.srcOffs;
+    for (let k = 0; k < ins.length; k++) srcs[k] = samples;
+    for (let i = 0; i < n; i++) {
+      const id = ids[i]!;
+      if (this.closed) {
+        call.fail(i, this.refused(new StreamRejectedError(id, 'closed', 'the pool is closed')), false);
+        continue;
+      }
+      const base = i * S;
+      for (let k = 0; k < ins.length; k++) offs[k] = base + ins[k]!.offset;
+      if (this.nonFinite === 'reject') {
+        const bad = this.nonFiniteIn(id, samples, base);
+        if (bad !== null) {
+          call.fail(i, this.refused(bad), false);
+          continue;
+        }
+      }
+      const e = this.lookup(id);
+      if (e instanceof StreamRejectedError) {
+        call.fail(i, this.refused(e), false);
+        continue;
+      }
+      const b = this.stage(e);
+      if (b === null) {
+        this.counters.pushes++;
+        continue;
+      }
+      this.enqueue(e, b, this.stagedRow, this.stagedStep, call, i);
+    }
+    return call.arm();
+  }
 
   // ---- the push path helpers ----
+
+  /** The first non-finite value of a `pushMany` row, as the error to reject it with, or null. */
+  private nonFiniteIn(id: string, samples: Float32Array, base: number): SampleError | null {
+    for (const l of this.inputs) {
+      for (let i = 0; i < l.sampleSize; i++) {
+        const v = samples[base + l.offset + i]!;
+        if (v - v !== 0) return new SampleError(id, 'non-finite', l.name, 'finite numbers', `${v} at index ${i}`);
+      }
+    }
+    return null;
+  }
 
   /**
    * Points `this.srcs` at the sample's arrays and checks lengths (and finiteness under
@@ -286,6 +507,7 @@ export abstract class PoolCore<P> implements Pool<P> {
       }
     }
     for (let k = 0; k < ins.length; k++) {
+      this.srcOffs[k] = 0;
       if (srcs[k]!.length !== ins[k]!.sampleSize)
         return new SampleError(id, 'length', ins[k]!.name, `${ins[k]!.sampleSize} values`, `${srcs[k]!.length} values`);
     }
@@ -303,17 +525,17 @@ export abstract class PoolCore<P> implements Pool<P> {
   }
 
   /**
-   * Copies one input of a validated sample into `dst`, replacing non-finite values per the
+   * Copies one input of a validated sample (from `src[srcOff]`) into `dst`, replacing non-finite values per the
    * policy from `hold` (hold-last) or with 0. Returns whether anything was replaced.
    */
-  protected copyIn(src: ArrayLike<number>, dst: Float32Array, off: number, n: number, hold: Float32Array | null, holdOff: number): boolean {
+  protected copyIn(src: ArrayLike<number>, srcOff: number, dst: Float32Array, off: number, n: number, hold: Float32Array | null, holdOff: number): boolean {
     if (this.nonFinite === 'reject') {
-      for (let i = 0; i < n; i++) dst[off + i] = src[i]!;
+      for (let i = 0; i < n; i++) dst[off + i] = src[srcOff + i]!;
       return false;
     }
     let repaired = false;
     for (let i = 0; i < n; i++) {
-      const v = +src[i]!;
+      const v = +src[srcOff + i]!;
       if (v - v === 0) {
         dst[off + i] = v;
       } else {
@@ -353,7 +575,7 @@ export abstract class PoolCore<P> implements Pool<P> {
       slot = this.nextSlot++;
       if (slot >= this.capacity) this.ensureCapacity(slot + 1);
     }
-    const e: Entry = { id, slot, step: 0, gen: 0, pending: 0, lastSeq: 0, lastUsed: Date.now(), alive: true, head: 0, held: null };
+    const e: Entry = { id, slot, step: 0, gen: 0, pending: 0, running: false, lastSeq: 0, lastUsed: Date.now(), alive: true, head: 0, held: null };
     this.initSlot(e);
     this.entries.set(id, e);
     return e;
@@ -397,8 +619,13 @@ export abstract class PoolCore<P> implements Pool<P> {
 
   /** Rejects a push at the door, counting the reason. */
   protected refuse(err: SampleError | StreamRejectedError): Promise<never> {
+    return Promise.reject(this.refused(err));
+  }
+
+  /** Counts a rejection by its reason and returns the error. */
+  private refused<E extends SampleError | StreamRejectedError>(err: E): E {
     this.rejected[err.reason] = (this.rejected[err.reason] ?? 0) + 1;
-    return Promise.reject(err);
+    return err;
   }
 
   protected refuseClosed(id: string): Promise<never> {
@@ -427,20 +654,31 @@ export abstract class PoolCore<P> implements Pool<P> {
     return b;
   }
 
-  /** Commits row `row` of `b` (its sample already written) and returns the push's promise. */
-  protected enqueue(e: Entry, b: Batch, row: number, step: number): Promise<P> {
-    const p = new Promise<P>(this.capture as (res: Settle, rej: (e: unknown) => void) => void);
+  /**
+   * Commits row `row` of `b` (its sample already written): for `pushMany` row `callRow` of
+   * `call`, else a push whose promise is returned.
+   */
+  private enqueue(e: Entry, b: Batch, row: number, step: number, call: ManyCall | undefined, callRow: number): Promise<P> {
+    let p: Promise<P> = NO_PREDICTION as Promise<P>;
+    if (call === undefined) {
+      p = new Promise<P>(this.capture as (res: Settle, rej: (e: unknown) => void) => void);
+      b.resolves[row] = this.parkedResolve;
+      b.rejects[row] = this.parkedReject;
+      b.calls[row] = undefined;
+    } else {
+      call.added();
+      b.calls[row] = call;
+      b.callRows[row] = callRow;
+    }
     b.entries[row] = e;
     b.steps[row] = step;
-    b.resolves[row] = this.parkedResolve;
-    b.rejects[row] = this.parkedReject;
     b.n = row + 1;
     e.pending++;
     e.lastSeq = b.seq;
     this.unsettled++;
     this.counters.pushes++;
     if (row === 0 && this.maxWait > 0) b.firstAt = performance.now();
-    if (!this.running) {
+    if (this.idle.length > 0) {
       if (this.maxWait === 0 || b.n >= this.maxBatch) {
         this.kick();
       } else if (this.timer === undefined) {
@@ -448,11 +686,6 @@ export abstract class PoolCore<P> implements Pool<P> {
       }
     }
     return p;
-  }
-
-  /** Counts a push that resolved without a batch (WindowPool's `null`). */
-  protected countPush(): void {
-    this.counters.pushes++;
   }
 
   // ---- the batch loop ----
@@ -467,30 +700,45 @@ export abstract class PoolCore<P> implements Pool<P> {
 
   /** Schedules a pump on the next microtask (after the pushes of the current tick). */
   private kick(): void {
-    if (!this.scheduled && !this.running) {
+    if (!this.scheduled && this.idle.length > 0) {
       this.scheduled = true;
       queueMicrotask(this.pumpCb);
     }
   }
 
   /**
-   * Starts the head batch when it is due, else arms the wait timer. Callback-driven rather
-   * than an async loop: two fewer promises per step on the single-stream fast path.
+   * Starts due batches, in sequence order, on idle sessions; arms the wait timer for one not
+   * yet due. Callback-driven rather than an async loop: two fewer promises per step on the
+   * single-stream fast path. With several sessions a batch waits while one of its streams is
+   * in a running batch (its state is being computed there).
    */
   private pump(): void {
     const f = this.forming;
-    while (f.length > 0 && f[0]!.n === 0) this.spare.push(f.shift()!);
-    const b = f[0];
-    if (b === undefined) return;
-    if (!this.isDue(b)) {
-      const left = Math.max(0, this.maxWait - (performance.now() - b.firstAt));
-      this.timer ??= setTimeout(this.pumpCb, Math.ceil(left));
-      return;
+    while (this.idle.length > 0) {
+      while (f.length > 0 && f[0]!.n === 0) this.spare.push(f.shift()!);
+      const b = f[0];
+      if (b === undefined) return;
+      if (!this.isDue(b)) {
+        const left = Math.max(0, this.maxWait - (performance.now() - b.firstAt));
+        this.timer ??= setTimeout(this.pumpCb, Math.ceil(left));
+        return;
+      }
+      if (this.idle.length < this.sessions.length && this.waitsForRunning(b)) return;
+      f.shift();
+      this.start(b, this.idle.pop()!);
     }
-    f.shift();
-    this.running = true;
-    this.current = b;
+  }
+
+  /** Whether a stream of `b` is in a running batch. */
+  private waitsForRunning(b: Batch): boolean {
+    for (let i = 0; i < b.n; i++) if (b.entries[i]!.running) return true;
+    return false;
+  }
+
+  private start(b: Batch, si: number): void {
+    this.current[si] = b;
     const n = b.n;
+    for (let i = 0; i < n; i++) b.entries[i]!.running = true;
     let feeds = b.feeds[n];
     if (feeds === undefined) {
       feeds = {};
@@ -503,39 +751,39 @@ export abstract class PoolCore<P> implements Pool<P> {
     let run: Promise<Record<string, TensorData>>;
     try {
       this.prepare(b, feeds);
-      run = this.session.run(feeds);
+      run = this.sessions[si]!.run(feeds);
     } catch (err) {
       run = Promise.reject(err);
     }
-    run.then(this.onRun, this.onRunFailed);
+    run.then(this.onRun[si], this.onRunFailed[si]);
   }
 
-  private readonly onRun = (res: Record<string, TensorData>): void => {
-    const b = this.current!;
+  private ran(si: number, res: Record<string, TensorData>): void {
+    const b = this.current[si]!;
     try {
       this.counters.batches++;
       this.counters.rows += b.n;
       this.scatter(b, res);
       this.deliver(b, res);
     } finally {
-      this.finish(b);
+      this.finish(b, si);
     }
-  };
+  }
 
-  private readonly onRunFailed = (err: unknown): void => {
-    const b = this.current!;
+  private runFailed(si: number, err: unknown): void {
+    const b = this.current[si]!;
     try {
       this.failBatch(b, err);
     } finally {
-      this.finish(b);
+      this.finish(b, si);
     }
-  };
+  }
 
-  private finish(b: Batch): void {
+  private finish(b: Batch, si: number): void {
     b.n = 0;
-    this.current = undefined;
+    this.current[si] = undefined;
+    this.idle.push(si);
     this.spare.push(b);
-    this.running = false;
     // Deferred a microtask so that callers resuming from this batch can join the next one.
     if (this.forming.length > 0) this.kick();
   }
@@ -557,19 +805,29 @@ export abstract class PoolCore<P> implements Pool<P> {
     const now = Date.now();
     for (let i = 0; i < n; i++) {
       const e = b.entries[i]!;
-      const resolve = b.resolves[i]!;
-      const reject = b.rejects[i]!;
+      const call = b.calls[i];
+      const resolve = b.resolves[i];
+      const reject = b.rejects[i];
       b.entries[i] = undefined;
       b.resolves[i] = undefined;
       b.rejects[i] = undefined;
+      b.calls[i] = undefined;
       e.pending--;
+      e.running = false;
       if (!e.alive) {
         if (e.pending === 0) this.freeSlot(e);
         this.rejected.deleted = (this.rejected.deleted ?? 0) + 1;
-        reject(new StreamRejectedError(e.id, 'deleted', 'the stream was deleted or evicted while this push waited'));
+        const err = new StreamRejectedError(e.id, 'deleted', 'the stream was deleted or evicted while this push waited');
+        if (call !== undefined) call.fail(b.callRows[i]!, err, true);
+        else reject!(err);
         continue;
       }
       e.lastUsed = now;
+      delivered++;
+      if (call !== undefined) {
+        call.put(b.callRows[i]!, b.steps[i]!, datas, sizes, i);
+        continue;
+      }
       const outputs: Record<string, Float32Array> = {};
       for (let j = 0; j < m; j++) {
         const d = datas[j]!;
@@ -578,8 +836,7 @@ export abstract class PoolCore<P> implements Pool<P> {
         // form is about twice as fast as subarray() in V8.
         outputs[names[j]!] = n === 1 ? d : new Float32Array(d.buffer, d.byteOffset + i * s * 4, s);
       }
-      delivered++;
-      resolve({ id: e.id, step: b.steps[i]!, outputs } satisfies Prediction);
+      resolve!({ id: e.id, step: b.steps[i]!, outputs } satisfies Prediction);
     }
     this.counters.steps += delivered;
     this.settled(n);
@@ -589,13 +846,18 @@ export abstract class PoolCore<P> implements Pool<P> {
     const n = b.n;
     for (let i = 0; i < n; i++) {
       const e = b.entries[i]!;
-      const reject = b.rejects[i]!;
+      const call = b.calls[i];
+      const reject = b.rejects[i];
       b.entries[i] = undefined;
       b.resolves[i] = undefined;
       b.rejects[i] = undefined;
+      b.calls[i] = undefined;
       e.pending--;
+      e.running = false;
       if (!e.alive && e.pending === 0) this.freeSlot(e);
-      reject(new InferenceError(e.id, n, err));
+      const failure = new InferenceError(e.id, n, err);
+      if (call !== undefined) call.fail(b.callRows[i]!, failure, true);
+      else reject!(failure);
     }
     this.rejected.inference = (this.rejected.inference ?? 0) + n;
     this.settled(n);
@@ -762,7 +1024,19 @@ export abstract class PoolCore<P> implements Pool<P> {
     const per = floatsPerStream(s.tensors);
     const now = Date.now();
     for (let i = 0; i < s.ids.length; i++) {
-      const e: Entry = { id: s.ids[i]!, slot: i, step: s.steps[i]!, gen: 0, pending: 0, lastSeq: 0, lastUsed: now, alive: true, head: 0, held: null };
+      const e: Entry = {
+        id: s.ids[i]!,
+        slot: i,
+        step: s.steps[i]!,
+        gen: 0,
+        pending: 0,
+        running: false,
+        lastSeq: 0,
+        lastUsed: now,
+        alive: true,
+        head: 0,
+        held: null,
+      };
       this.initSlot(e);
       this.loadSlot(e, s.data, i * per);
       this.entries.set(e.id, e);
@@ -781,14 +1055,19 @@ export abstract class PoolCore<P> implements Pool<P> {
       for (let i = 0; i < b.n; i++) {
         const e = b.entries[i]!;
         e.pending--;
-        b.rejects[i]!(new StreamRejectedError(e.id, 'closed', 'the pool was closed before this push ran'));
-        b.entries[i] = b.resolves[i] = b.rejects[i] = undefined;
+        const err = new StreamRejectedError(e.id, 'closed', 'the pool was closed before this push ran');
+        const call = b.calls[i];
+        if (call !== undefined) call.fail(b.callRows[i]!, err, true);
+        else b.rejects[i]!(err);
+        b.entries[i] = b.resolves[i] = b.rejects[i] = b.calls[i] = undefined;
       }
       this.rejected.closed = (this.rejected.closed ?? 0) + b.n;
       this.settled(b.n);
       b.n = 0;
     }
-    this.closing = this.drain().then(() => this.session.release());
+    this.closing = this.drain().then(async () => {
+      await Promise.all(this.sessions.map((x) => x.release()));
+    });
     return this.closing;
   }
 }

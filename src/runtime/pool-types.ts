@@ -54,8 +54,17 @@ export interface PoolOptions {
    */
   preferBackends?: readonly BackendName[];
   session?: SessionOptions;
-  /** Most streams stepped in one `session.run` (default 256). */
+  /** Most streams stepped in one `session.run` (default 256; with `workers` ≥ 2, 256 / workers, at least 16). */
   maxBatch?: number;
+  /**
+   * Run the model in this many worker threads, one session each (default 0: one session in
+   * the calling thread). Each computes a batch while this thread validates, batches and
+   * delivers; with two or more, batches run on several cores at once (a stream's batches
+   * still run one after another). Results are identical to one session. Pushes from many
+   * streams in the same tick (or `pushMany`) are what keeps several workers busy; a single
+   * stream only pays the hand-over (tens of µs).
+   */
+  workers?: number;
   /**
    * Longest a push waits for others to join its batch, in ms. Default 0: the batch runs on
    * the microtask after the current synchronous pushes. A full batch runs at once.
@@ -119,10 +128,38 @@ export interface PoolStats {
   rejected: Partial<Record<RejectReason, number>>;
 }
 
+/**
+ * The results of one `pushMany` call, row for row. The arrays belong to the caller (the pool
+ * never writes them again).
+ */
+export interface BatchResult {
+  /** Rows in the call. */
+  readonly n: number;
+  /**
+   * Per row: the 0-based step its prediction answers (as {@link Prediction.step}); -1 when the
+   * row made no prediction: rejected (see `errors`) or, for WindowPool, window not yet full / between hops.
+   */
+  readonly steps: Float64Array;
+  /** Per prediction output: `n` rows of `sizes[name]` values, row-major; rows without a prediction hold NaN. */
+  readonly outputs: Record<string, Float32Array>;
+  /** Values per row of each output. */
+  readonly sizes: Record<string, number>;
+  /** Rejected rows: row index → the error ({@link SampleError}, {@link StreamRejectedError} or {@link InferenceError}, each with a `reason`). */
+  readonly errors: Map<number, Error>;
+}
+
 /** The API both pools share. `P` is what a push resolves to. */
 export interface Pool<P> {
   /** Steps stream `id` with one sample; see the pool's docs for ordering and batching. */
   push(id: string, sample: Sample): Promise<P>;
+  /**
+   * Steps many streams in one call: row i of `samples` (`sampleSize` values) is a sample of
+   * `ids[i]` (first `n` rows; default all). One promise for the call; a stream's rows step in
+   * order; a bad row is rejected alone, in `errors`. Throws RangeError when `samples` is too short.
+   */
+  pushMany(ids: readonly string[], samples: Float32Array, n?: number): Promise<BatchResult>;
+  /** Values per sample (the model's sample inputs concatenated, in input order): a row of `pushMany`. */
+  readonly sampleSize: number;
   /** Opens a stream from the initial state (no-op when open); the way in under `unknownStream: 'reject'`. */
   open(id: string): void;
   /** Back to the initial state and step 0. Pending pushes then run from the reset state. */

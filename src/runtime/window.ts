@@ -10,12 +10,9 @@ import { MAX_GENERATED_ELEMENTS, MAX_WINDOW } from '../limits.js';
 import { InputError } from '../errors.js';
 import type { TensorData } from './backend.js';
 import { batchLimit, openModel, PoolCore, type Batch, type Entry, type InputLayout } from './pool-core.js';
-import { StreamRejectedError } from './pool-errors.js';
-import type { Prediction, Sample, WindowPoolOptions } from './pool-types.js';
+import type { Prediction, WindowPoolOptions } from './pool-types.js';
 import type { ModelInfo } from './step-model.js';
 import { META } from '../model-format/index.js';
-
-const NO_PREDICTION: Promise<null> = Promise.resolve(null);
 
 function windowLayouts(info: ModelInfo, opt: number | undefined, file?: string): { layouts: InputLayout[]; window: number } {
   let window = opt;
@@ -102,7 +99,7 @@ export class WindowPool extends PoolCore<Prediction | null> {
   private readonly holdLast: boolean;
 
   private constructor(p: Awaited<ReturnType<typeof openModel>>, layouts: InputLayout[], window: number, opts: WindowPoolOptions) {
-    super('window', p.session, p.info, p.record, layouts, opts, batchLimit(p.info, Number.MAX_SAFE_INTEGER, p.file));
+    super('window', p.sessions, p.info, p.record, layouts, opts, batchLimit(p.info, Number.MAX_SAFE_INTEGER, p.file));
     this.window = window;
     if (opts.hop !== undefined && (!Number.isInteger(opts.hop) || opts.hop < 1)) throw new RangeError(`option 'hop' must be an integer >= 1, got ${opts.hop}`);
     this.hop = opts.hop ?? 1;
@@ -133,26 +130,17 @@ export class WindowPool extends PoolCore<Prediction | null> {
       const { layouts, window } = windowLayouts(p.info, opts.window, p.file);
       return new WindowPool(p, layouts, window, opts);
     } catch (e) {
-      await p.session.release();
+      await p.release();
       throw e;
     }
   }
 
   /**
-   * Appends one sample to stream `id`'s window. Resolves to a prediction when one is due
-   * (the window is full and `hop` samples have arrived since the last), else to `null`.
-   *
-   * @example
-   * ```ts
-   * for (const v of values) { const p = await pool.push('s', [v]); if (p) out.push(p.outputs.y[0]); }
-   * ```
+   * Appends the sample to the stream's window. A push resolves to a prediction when one is
+   * due (the window is full and `hop` samples have arrived since the last), else to `null`
+   * (`pushMany`: step -1 and no error).
    */
-  push(id: string, sample: Sample): Promise<Prediction | null> {
-    if (this.closed) return this.refuseClosed(id);
-    const bad = this.resolveSample(id, sample);
-    if (bad !== null) return this.refuse(bad);
-    const e = this.lookup(id);
-    if (e instanceof StreamRejectedError) return this.refuse(e);
+  protected stage(e: Entry): Batch | null {
     e.lastUsed = Date.now();
     const W = this.window;
     const ins = this.inputs;
@@ -164,20 +152,19 @@ export class WindowPool extends PoolCore<Prediction | null> {
       const f = l.sampleSize;
       const base = e.slot * W * f;
       const ring = this.rings[k]!;
-      if (this.copyIn(this.srcs[k]!, ring, base + row * f, f, this.holdLast ? ring : null, base + prev * f)) repaired = true;
+      if (this.copyIn(this.srcs[k]!, this.srcOffs[k]!, ring, base + row * f, f, this.holdLast ? ring : null, base + prev * f)) repaired = true;
     }
     if (repaired) this.noteRepaired();
     e.head = row + 1 === W ? 0 : row + 1;
     const t = e.step++;
     const seen = t + 1;
-    if (seen < W || (seen - W) % this.hop !== 0) {
-      this.countPush();
-      return NO_PREDICTION;
-    }
+    if (seen < W || (seen - W) % this.hop !== 0) return null;
     const b = this.batchFor(e, false);
     const r = b.n;
     for (let k = 0; k < ins.length; k++) this.unroll(e, k, b.inputs[k]!, r * ins[k]!.rowSize);
-    return this.enqueue(e, b, r, t);
+    this.stagedRow = r;
+    this.stagedStep = t;
+    return b;
   }
 
   /** Copies stream `e`'s window for input `k`, oldest sample first, to `dst` at `off`. */

@@ -6,7 +6,7 @@
  */
 import { A, GraphBuilder, type Dim } from '../../src/export/onnx/builder.js';
 import { resolveBackend } from '../../src/runtime/backend-impl.js';
-import type { BackendName, Session, TensorData } from '../../src/runtime/backend.js';
+import type { Backend, BackendName, Session, TensorData } from '../../src/runtime/backend.js';
 
 /** Deterministic values in [-scale, scale) (LCG), so failures reproduce. */
 export function seeded(n: number, seed: number, scale = 0.5): number[] {
@@ -186,4 +186,23 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
   return m;
+}
+
+/**
+ * The onnxruntime-node backend with each session's `run` replaced by `run(inner, feeds,
+ * names)`: failures and delays injected around the real run.
+ */
+export async function wrappedBackend(
+  run: (inner: Session, feeds: Record<string, TensorData>, names?: readonly string[]) => Promise<Record<string, TensorData>>,
+): Promise<Backend> {
+  const { backend: real } = await resolveBackend(['onnxruntime-node']);
+  return {
+    name: real.name,
+    version: real.version,
+    executionProviders: real.executionProviders,
+    async createSession(m, o) {
+      const s = await real.createSession(m, o);
+      return { inputNames: s.inputNames, outputNames: s.outputNames, release: () => s.release(), run: (feeds, names) => run(s, feeds, names) };
+    },
+  };
 }

@@ -7,8 +7,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isInputError } from '../../src/errors.js';
-import { resolveBackend } from '../../src/runtime/backend-impl.js';
-import type { Backend } from '../../src/runtime/backend.js';
 import {
   isInferenceError,
   isPoolBusyError,
@@ -19,7 +17,7 @@ import {
 } from '../../src/runtime/pool-errors.js';
 import { StreamPool } from '../../src/runtime/pool.js';
 import type { PoolOptions, Prediction } from '../../src/runtime/pool-types.js';
-import { bareStepRun, lstmStepModel, lstmWindowModel, maxAbsDiff, signal, twoInputStepModel } from './models.js';
+import { bareStepRun, lstmStepModel, lstmWindowModel, maxAbsDiff, signal, twoInputStepModel, wrappedBackend } from './models.js';
 
 const model = lstmStepModel({ hidden: 8, input: 3, out: 2, seed: 1 });
 const otherModel = lstmStepModel({ hidden: 8, input: 3, out: 2, seed: 2 });
@@ -343,30 +341,16 @@ describe('StreamPool', () => {
   });
 
   it('a reset or delete while a batch runs keeps that result out of the stream state', async () => {
-    const { backend: real } = await resolveBackend(['onnxruntime-node']);
     let gate: Promise<void> | undefined;
     let reachedGate = () => {};
-    const gated: Backend = {
-      name: real.name,
-      version: real.version,
-      executionProviders: real.executionProviders,
-      async createSession(m, o) {
-        const s = await real.createSession(m, o);
-        return {
-          inputNames: s.inputNames,
-          outputNames: s.outputNames,
-          release: () => s.release(),
-          run: async (feeds, names) => {
-            const out = await s.run(feeds, names);
-            if (gate) {
-              reachedGate();
-              await gate;
-            }
-            return out;
-          },
-        };
-      },
-    };
+    const gated = await wrappedBackend(async (s, feeds, names) => {
+      const out = await s.run(feeds, names);
+      if (gate) {
+        reachedGate();
+        await gate;
+      }
+      return out;
+    });
     const p = await makePool({ backend: gated });
     const xs = signal(0, 2, 3);
     const want = await expected(0, 2);
@@ -395,28 +379,12 @@ describe('StreamPool', () => {
   });
 
   it('turns a failing session.run into InferenceError for that batch only; the pool keeps serving', async () => {
-    const { backend: real } = await resolveBackend(['onnxruntime-node']);
     let failNext = false;
-    const flaky: Backend = {
-      name: real.name,
-      version: real.version,
-      executionProviders: real.executionProviders,
-      async createSession(m, o) {
-        const s = await real.createSession(m, o);
-        return {
-          inputNames: s.inputNames,
-          outputNames: s.outputNames,
-          release: () => s.release(),
-          run: (feeds, names) => {
-            if (failNext) {
-              failNext = false;
-              return Promise.reject(new Error('device lost'));
-            }
-            return s.run(feeds, names);
-          },
-        };
-      },
-    };
+    const flaky = await wrappedBackend((s, feeds, names) => {
+      if (!failNext) return s.run(feeds, names);
+      failNext = false;
+      return Promise.reject(new Error('device lost'));
+    });
     const p = await makePool({ backend: flaky });
     const xs = signal(0, 2, 3);
     await p.push('a', xs[0]!);

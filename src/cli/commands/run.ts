@@ -23,7 +23,8 @@ export function builder(y: Argv) {
     .option('columns', { type: 'string', describe: "channel columns (names or indexes), default: the model's channels" })
     .option('stream', { type: 'string', describe: 'column holding the stream id' })
     .option('public-key', { type: 'string', describe: "verify the bundle's signature with this key (or STREAMCELL_PUBLIC_KEY)" })
-    .option('int8', { type: 'boolean', default: false, describe: "use the bundle's step-int8 model" })
+    .option('int8', { type: 'boolean', default: false, describe: "use the bundle's step-int8 model (default: the bundle's step_default)" })
+    .option('float', { type: 'boolean', default: false, describe: "use the bundle's float step model" })
     .option('fast', {
       type: 'boolean',
       default: true,
@@ -93,7 +94,9 @@ async function checkInput(file: string, args: ArgsOf<typeof builder>, channels: 
 
 export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
-    const { file, bytes } = await resolveModel(args.model, { publicKey: args.publicKey, role: args.int8 ? 'step_int8' : 'step' });
+    if (args.int8 && args.float)
+      throw new InputError('--int8 and --float name different step models', { field: '--float', expected: 'one of --int8, --float' });
+    const { file, bytes } = await resolveModel(args.model, { publicKey: args.publicKey, role: args.int8 ? 'step_int8' : args.float ? 'step' : undefined });
     const info = readModelInfo(bytes, file);
     const channels = channelsOf(info, file);
     const choice = backendChoice(args);

@@ -30,10 +30,10 @@ export function reportRows(q: QuantizeReport | undefined, c: Comparison, names =
     }
   }
   rows.push([
-    'latency per run (p50, batch 1)',
+    'latency per run (p50, batch 1, interleaved)',
     `${c.latencyUs.a.toFixed(1)} µs`,
     `${c.latencyUs.b.toFixed(1)} µs`,
-    `${(c.latencyUs.b / c.latencyUs.a).toFixed(2)}×`,
+    `${c.latency.ratio.toFixed(2)}×`,
   ]);
   if (q) {
     rows.push([
@@ -44,6 +44,7 @@ export function reportRows(q: QuantizeReport | undefined, c: Comparison, names =
         .join(', '),
       '',
     ]);
+    if (q.kernels) rows.push(['int8 kernels', '', q.kernels === 'float' ? 'float (int8 weights folded at load)' : 'integer (dynamic int8)', '']);
     if (q.calibration) rows.push(['calibration', '', `${q.calibration.method}, ${q.calibration.tensors} tensors, ${q.calibration.samples} samples`, '']);
     if (q.clamped !== undefined) rows.push(['fp16 clamped / flushed to 0', '', `${q.clamped} / ${q.flushed}`, '']);
   }
