@@ -23,6 +23,7 @@ import type { SinkFactory } from '../../src/devices/uri.js';
 import { exportToOnnx } from '../../src/export/exporter.js';
 import { streamifyModel } from '../../src/export/streamify/index.js';
 import { loadTfjsArtifacts } from '../../src/export/tfjs-format/load.js';
+import { decodeModel, encodeModel } from '../../src/onnx/proto.js';
 import { chunkedStepModel } from '../../src/runtime/chunked.js';
 import { readModelInfo } from '../../src/runtime/step-model.js';
 import { runCli } from '../helpers/cli.js';
@@ -251,6 +252,28 @@ describe('offline fast path == streaming path', () => {
     const made = await OfflineRun.create({ model: lstmSeq, source: arraySource([]), sinks: [] });
     expect(made.ok).toBe(false);
     if (!made.ok) expect(made.reason).toMatch(/sequence model/);
+    // A reverse-running recurrence, and a state that is not a recurrent layer's: refused by name.
+    const reverse = decodeModel(gru);
+    const node = reverse.graph!.node!.find((n) => n.opType === 'GRU')!;
+    node.attribute!.find((x) => x.name === 'direction')!.s = new TextEncoder().encode('reverse');
+    const rev = encodeModel(reverse);
+    expect(chunkedStepModel(rev, readModelInfo(rev))).toEqual({ ok: false, reason: expect.stringMatching(/runs reverse/) });
+    const relay = decodeModel(gru);
+    const out = relay.graph!.node!.find((n) => n.output?.[0]?.startsWith('state_out.'))!;
+    relay.graph!.node = relay.graph!.node!.map((n) =>
+      n === out
+        ? {
+            opType: 'Identity',
+            input: [n.input![0]!.startsWith('state_in.') ? n.input![0]! : 'state_in.' + out.output![0]!.slice('state_out.'.length)],
+            output: out.output,
+          }
+        : n,
+    );
+    const rl = encodeModel(relay);
+    expect(chunkedStepModel(rl, readModelInfo(rl))).toEqual({
+      ok: false,
+      reason: expect.stringMatching(/is not a recurrent layer's last hidden or cell state/),
+    });
     // The rewrite itself on the step models: the time axis freed, the head fed every step.
     for (const m of [lstm, gru]) {
       const p = chunkedStepModel(m, readModelInfo(m));
