@@ -47,12 +47,106 @@ export function definedOnly<T extends object>(o: T | undefined): Partial<T> {
   return Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-interface StreamState {
+/** A stream's validation state: its last accepted time and values (and resampling progress). */
+export interface StreamState {
   lastT: number;
   last: number[] | undefined;
   /** Resampling: the previous reading and the next output time. */
   prev?: Reading;
   nextT?: number;
+}
+
+/** The policy with its defaults (an option given as undefined does not hide its default). */
+export function streamPolicy(p?: Partial<StreamPolicy>): StreamPolicy {
+  return { nonFinite: 'skip', monotonicTime: true, ...definedOnly(p) };
+}
+
+/** Per-channel normalisation from preprocessing.json (mean 0, std 1 without one). */
+export function normalisation(pre: PreprocessingJson | undefined, channels: number): { mean: number[]; std: number[] } {
+  return {
+    mean: Array.from({ length: channels }, (_, c) => (pre ? (pre.normalization[pre.channels[c]!]?.mean ?? 0) : 0)),
+    std: Array.from({ length: channels }, (_, c) => (pre ? (pre.normalization[pre.channels[c]!]?.std ?? 1) : 1)),
+  };
+}
+
+/** What {@link checkReading} decides: the values to step (and the stream's state), or a drop (after which a `reset` policy resets the stream's model state). */
+export type Verdict = { values: number[]; st: StreamState } | { drop: DropReason; detail: string; reset?: true };
+
+/**
+ * Validates one reading against its stream's state and the policy: column count, time going
+ * backwards, non-finite values (skip, hold, reset), range. Updates `streams` (use order, the
+ * stream limit, the last accepted time and values); no other side effect.
+ */
+export function checkReading(r: Reading, channels: number, policy: StreamPolicy, streams: Map<string, StreamState>, maxStreams: number): Verdict {
+  if (r.values.length !== channels) return { drop: 'column-count', detail: `${r.values.length} values, the model takes ${channels}` };
+  let st = streams.get(r.stream);
+  if (st) {
+    // Map order is use order: re-inserting keeps the least recently used stream first.
+    streams.delete(r.stream);
+  } else {
+    st = { lastT: -Infinity, last: undefined };
+    if (streams.size >= maxStreams) streams.delete(streams.keys().next().value!);
+  }
+  streams.set(r.stream, st);
+  if (policy.monotonicTime && r.t < st.lastT) return { drop: 'time-backwards', detail: `stream '${r.stream}': ${r.t} < ${st.lastT}` };
+  let values = r.values;
+  if (values.some((v) => !Number.isFinite(v))) {
+    if (policy.nonFinite === 'hold' && st.last) values = values.map((v, c) => (Number.isFinite(v) ? v : st!.last![c]!));
+    else return { drop: 'non-finite', detail: `stream '${r.stream}': ${values.join(',')}`, ...(policy.nonFinite === 'reset' ? { reset: true as const } : {}) };
+  }
+  const { min, max } = policy;
+  if ((min !== undefined && values.some((v) => v < min)) || (max !== undefined && values.some((v) => v > max))) {
+    return { drop: 'out-of-range', detail: `stream '${r.stream}': ${values.join(',')} outside [${min ?? '-∞'}, ${max ?? '∞'}]` };
+  }
+  st.lastT = r.t;
+  st.last = values;
+  return { values, st };
+}
+
+/**
+ * The record sinks receive for one prediction: the model's outputs and, from the
+ * preprocessing, the forecast in target units (`delta` outputs added to the last value) or the
+ * class label.
+ */
+export function predictionRecord(
+  stream: string,
+  raw: number[],
+  t: number,
+  seq: number,
+  modelOutputs: Record<string, ArrayLike<number>>,
+  pre: PreprocessingJson | undefined,
+  norm: { mean: number[]; std: number[] },
+): PredictionRecord {
+  const outputs: Record<string, number[]> = {};
+  for (const [k, v] of Object.entries(modelOutputs)) outputs[k] = Array.from(v);
+  const rec: PredictionRecord = { stream, seq, t, input: raw, outputs };
+  const first = Object.values(outputs)[0];
+  if (pre && first) {
+    if (pre.task === 'forecast') {
+      const target = pre.channels.indexOf(pre.target ?? pre.channels[0]!);
+      const o = pre.output ?? { kind: 'value', mean: norm.mean[target]!, std: norm.std[target]! };
+      const v = o.mean + o.std * first[0]!;
+      rec.forecast = o.kind === 'delta' ? raw[target]! + v : v;
+    } else if (pre.classes) {
+      let best = 0;
+      for (let i = 1; i < first.length; i++) if (first[i]! > first[best]!) best = i;
+      rec.label = pre.classes[best];
+    }
+  }
+  return rec;
+}
+
+/** Hands a record to every sink; a sink that throws (it must not) is counted and logged, and the others still get it. */
+export function writeToSinks(sinks: readonly Sink[], rec: PredictionRecord, m: DaemonMetrics, log?: PipelineOptions['log']): void {
+  for (const s of sinks) {
+    try {
+      s.write(rec);
+    } catch (e) {
+      // A sink must not throw; one that does must not take the others down.
+      m.sinkErrors.inc({ sink: s.uri, code: (e as NodeJS.ErrnoException).code ?? 'exception' });
+      log?.warn({ sink: s.uri, err: (e as Error).message }, 'sink write threw');
+    }
+  }
 }
 
 /** Validates readings, applies the stream policy and normalisation, steps the pool and writes predictions to the sinks; counts every drop; exerts backpressure on sources. */
@@ -71,14 +165,11 @@ export class Pipeline implements SourceEvents {
   private pollTimer?: NodeJS.Timeout;
 
   constructor(private readonly opts: PipelineOptions) {
-    // An option given as undefined (an unset flag) must not hide the default.
-    this.policy = { nonFinite: 'skip', monotonicTime: true, ...definedOnly(opts.policy) };
+    this.policy = streamPolicy(opts.policy);
     this.maxStreams = opts.maxStreams ?? DEFAULT_MAX_STREAMS;
     this.highWater = opts.highWater ?? 256;
     this.sinkHighWater = opts.sinkHighWater ?? 16_384;
-    const pre = opts.pre;
-    this.mean = Array.from({ length: opts.channels }, (_, c) => (pre ? (pre.normalization[pre.channels[c]!]?.mean ?? 0) : 0));
-    this.std = Array.from({ length: opts.channels }, (_, c) => (pre ? (pre.normalization[pre.channels[c]!]?.std ?? 1) : 1));
+    ({ mean: this.mean, std: this.std } = normalisation(opts.pre, opts.channels));
   }
 
   drop(reason: DropReason, detail: string): void {
@@ -142,33 +233,13 @@ export class Pipeline implements SourceEvents {
   reading(r: Reading): void {
     const m = this.opts.metrics;
     m.samplesIn.inc({ stream: m.streamLabel(r.stream) });
-    if (r.values.length !== this.opts.channels) return this.drop('column-count', `${r.values.length} values, the model takes ${this.opts.channels}`);
-    let st = this.streams.get(r.stream);
-    if (st) {
-      // Map order is use order: re-inserting keeps the least recently used stream first.
-      this.streams.delete(r.stream);
-    } else {
-      st = { lastT: -Infinity, last: undefined };
-      if (this.streams.size >= this.maxStreams) this.streams.delete(this.streams.keys().next().value!);
+    const v = checkReading(r, this.opts.channels, this.policy, this.streams, this.maxStreams);
+    if ('drop' in v) {
+      if (v.reset) this.opts.pool.reset(r.stream);
+      return this.drop(v.drop, v.detail);
     }
-    this.streams.set(r.stream, st);
-    if (this.policy.monotonicTime && r.t < st.lastT) return this.drop('time-backwards', `stream '${r.stream}': ${r.t} < ${st.lastT}`);
-    let values = r.values;
-    if (values.some((v) => !Number.isFinite(v))) {
-      if (this.policy.nonFinite === 'hold' && st.last) values = values.map((v, c) => (Number.isFinite(v) ? v : st!.last![c]!));
-      else {
-        if (this.policy.nonFinite === 'reset') this.opts.pool.reset(r.stream);
-        return this.drop('non-finite', `stream '${r.stream}': ${values.join(',')}`);
-      }
-    }
-    const { min, max } = this.policy;
-    if ((min !== undefined && values.some((v) => v < min)) || (max !== undefined && values.some((v) => v > max))) {
-      return this.drop('out-of-range', `stream '${r.stream}': ${values.join(',')} outside [${min ?? '-∞'}, ${max ?? '∞'}]`);
-    }
-    st.lastT = r.t;
-    st.last = values;
-    if (this.opts.resampleHz) return this.resample(st, { ...r, values });
-    this.step(r.stream, values, r.t);
+    if (this.opts.resampleHz) return this.resample(v.st, { ...r, values: v.values });
+    this.step(r.stream, v.values, r.t);
   }
 
   /** Emits readings at the model's period, interpolated between the source's readings. */
@@ -212,32 +283,8 @@ export class Pipeline implements SourceEvents {
     const m = this.opts.metrics;
     m.stepSeconds.observe((performance.now() - t0) / 1000);
     m.predictionsOut.inc({ stream: m.streamLabel(stream) });
-    const outputs: Record<string, number[]> = {};
-    for (const [k, v] of Object.entries(p.outputs)) outputs[k] = Array.from(v);
-    const rec: PredictionRecord = { stream, seq: p.step, t, input: raw, outputs };
-    const pre = this.opts.pre;
-    const first = Object.values(outputs)[0];
-    if (pre && first) {
-      if (pre.task === 'forecast') {
-        const target = pre.channels.indexOf(pre.target ?? pre.channels[0]!);
-        const o = pre.output ?? { kind: 'value', mean: this.mean[target]!, std: this.std[target]! };
-        const v = o.mean + o.std * first[0]!;
-        rec.forecast = o.kind === 'delta' ? raw[target]! + v : v;
-      } else if (pre.classes) {
-        let best = 0;
-        for (let i = 1; i < first.length; i++) if (first[i]! > first[best]!) best = i;
-        rec.label = pre.classes[best];
-      }
-    }
-    for (const s of this.opts.sinks) {
-      try {
-        s.write(rec);
-      } catch (e) {
-        // A sink must not throw; one that does must not take the others down.
-        m.sinkErrors.inc({ sink: s.uri, code: (e as NodeJS.ErrnoException).code ?? 'exception' });
-        this.opts.log?.warn({ sink: s.uri, err: (e as Error).message }, 'sink write threw');
-      }
-    }
+    const rec = predictionRecord(stream, raw, t, p.step, p.outputs, this.opts.pre, { mean: this.mean, std: this.std });
+    writeToSinks(this.opts.sinks, rec, m, this.opts.log);
   }
 
   private settle(): void {
