@@ -18,6 +18,7 @@ import { trainBenchmark } from '../dist/train/train.js';
 import { execFileSync } from 'node:child_process';
 import { run as runFloor } from './bench/floor.mjs';
 import { run as runQuantized } from './bench/quantized.mjs';
+import { run as runOffline } from './bench/offline-run.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name, dflt) => {
@@ -199,6 +200,10 @@ results.benchmarks.quantized_step = quantized.json;
   } else results.benchmarks.daemon_e2e = { skipped: 'socat not installed' };
 }
 
+// 5b. Offline `run`: the fast path (chunked step model) vs the streaming path (scripts/bench/offline-run.mjs).
+const offline = await runOffline({ quick });
+results.benchmarks.offline_run = offline.json;
+
 // 6. Training speed: a fixed LSTM-32 forecasting task on the CO2 series, tfjs backend named.
 results.benchmarks.training = await trainBenchmark({ epochs: quick ? 1 : 2 });
 
@@ -257,6 +262,8 @@ if (e2e.single) {
     `  highest sustained rate with 64 streams, nothing lost: ${e2e.sustainedRate64Streams} lines/s (goal ≥ 64,000: ${e2e.goals.rateOk ? 'OK' : 'MISSED'})`,
   );
 } else console.log(`\nDaemon end to end: skipped (${e2e.skipped})`);
+console.log('');
+console.log(offline.lines.join('\n'));
 const tr = results.benchmarks.training;
 console.log(
   `\nTraining (${tr.task}): ${tr.meanEpochSeconds.toFixed(1)} s per epoch, ${Math.round(tr.windowsPerSecond)} windows/s on tfjs ${tr.backend}${tr.fallbackReason ? ` (${tr.fallbackReason})` : ''}`,
