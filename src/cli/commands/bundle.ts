@@ -1,6 +1,5 @@
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
-import { buildBundle } from '../../bundle/build.js';
 import { emit, fmtBytes, guarded, type ArgsOf } from '../output.js';
 
 export const command = 'bundle';
@@ -18,6 +17,7 @@ export function builder(y: Argv) {
 
 export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
+    const { buildBundle } = await import('../../bundle/build.js');
     const out = resolve(args.output);
     const r = await buildBundle({ modelDir: args.model, out, name: args.name, version: args.bundleVersion, calibration: args.calibration, signKey: args.sign });
     emit(args, { ok: true, output: out, ...r }, () =>
