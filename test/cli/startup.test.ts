@@ -153,5 +153,7 @@ describe('modules a real process loads', () => {
     expect(modules).toContain('dist/devices/daemon.js');
     expect(modules.filter((m) => under(['export', 'train']).test(m))).toEqual([]);
     expect(modules.filter((m) => m.startsWith('node_modules/@tensorflow/'))).toEqual([]);
+    // No --config: the config file's parser and schema stay unloaded.
+    expect([...new Set(modules.filter((m) => m.startsWith('node_modules/')).map(pkgOf))].filter((p) => p === 'yaml' || p === 'zod')).toEqual([]);
   });
 });
