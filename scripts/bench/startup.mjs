@@ -24,7 +24,12 @@ const BUNDLE = join(ROOT, 'models', 'imu-activity.bundle');
 /** Goals on the issue's machine (AMD EPYC): `--version` was 0.73 s, daemon start → first prediction ≈ 1.2 s. */
 const GOAL_VERSION_S = 0.25;
 const GOAL_DAEMON_S = 0.6;
+/** The daemon's packages, each loaded as src/ loads it (onnx-proto with require(): src/onnx/proto.ts says why). */
 const DAEMON_PACKAGES = ['yargs', 'onnxruntime-node', 'onnx-proto', 'prom-client', 'pino'];
+const loadPackages = [
+  "import { createRequire } from 'node:module';",
+  ...DAEMON_PACKAGES.map((p) => (p === 'onnx-proto' ? `createRequire(process.cwd() + '/')('${p}');` : `await import('${p}');`)),
+].join(' ');
 
 /** Runs `node ...args` once: ms to exit, or to the first stdout data with `untilOutput`. */
 function once(args, { env = {}, untilOutput = false, expect } = {}) {
@@ -98,7 +103,7 @@ export async function run({ quick = false } = {}) {
       ort: () => once(['--input-type=module', '-e', "await import('onnxruntime-node')"]),
       // What the daemon cannot start without: the argument parser, the inference runtime, the ONNX
       // decoder (model metadata), metrics and the logger, each imported and nothing run.
-      pkgs: () => once(['--input-type=module', '-e', DAEMON_PACKAGES.map((p) => `await import('${p}');`).join(' ')]),
+      pkgs: () => once(['--input-type=module', '-e', loadPackages]),
       version: () => once([BIN, '--version'], { expect: (o) => o === `${VERSION}\n` }),
       help: () => once([BIN, '--help'], { expect: (o) => o.includes('streamcell stream') }),
       inspect: () => once([BIN, 'inspect', join(BUNDLE, 'step.onnx')], { expect: (o) => o.includes('state tensors') }),
@@ -129,7 +134,7 @@ export async function run({ quick = false } = {}) {
       `  streamcell --version                      ${s(t.version)}  (${r(t.version, t.node)} node -e 0)  ${c('version')}  goal ≤ ${GOAL_VERSION_S} s: ${verdict(t.version, GOAL_VERSION_S)}`,
       `  streamcell --help                         ${s(t.help)}  (${r(t.help, t.node)} node -e 0)  ${c('help')}`,
       `  streamcell inspect step.onnx              ${s(t.inspect)}  (${r(t.inspect, t.node)} node -e 0)  ${c('inspect')}`,
-      `  floor: the daemon's packages alone        ${s(t.pkgs)}  (import ${DAEMON_PACKAGES.join(', ')})`,
+      `  floor: the daemon's packages alone        ${s(t.pkgs)}  (load ${DAEMON_PACKAGES.join(', ')})`,
       `  stream → first prediction, probe cached   ${s(t.daemonWarm)}  (${r(t.daemonWarm, t.pkgs)} its packages alone)  ${c('stream')}  goal ≤ ${GOAL_DAEMON_S} s: ${verdict(t.daemonWarm, GOAL_DAEMON_S)}`,
       `  stream --config F.yaml, probe cached      ${s(t.daemonYaml)}  (${r(t.daemonYaml, t.daemonWarm)} flags alone: loading yaml and zod, validating)`,
       `  stream → first prediction, first start    ${s(t.daemonCold)}  (${r(t.daemonCold, t.daemonWarm)} cached: the native probe's child process)`,
