@@ -1,11 +1,8 @@
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { InputError, isInputError } from '../../errors.js';
-import { loadDaemonConfig, resolveHttpToken, type DaemonConfig } from '../../devices/config.js';
-import { Daemon } from '../../devices/daemon.js';
+import type { DaemonConfig } from '../../devices/config.js';
 import { detectDevice } from '../../devices/detect.js';
-import { sinkFromUri, sourceFromUri } from '../../devices/uri.js';
-import { aboutFile, assertOnnxLoads, channelsOf, resolveModel } from '../model-source.js';
 import { MAX_WINDOW } from '../../limits.js';
 import { guarded, type ArgsOf } from '../output.js';
 import { backendChoice, describeBackend, executionProviders } from '../backend-option.js';
@@ -44,11 +41,16 @@ export function builder(y: Argv) {
 async function modelBytes(args: { model?: string; bundle?: string; publicKey?: string }): Promise<{ file: string; bytes: Uint8Array }> {
   const path = args.bundle ?? args.model;
   if (!path) throw new InputError('name the model', { field: '--model', expected: '--model STEP.onnx, --bundle DIR or a config file with "model"' });
+  const { resolveModel } = await import('../model-source.js');
   return resolveModel(path, { publicKey: args.publicKey });
 }
 
 export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
+    const { loadDaemonConfig, resolveHttpToken } = await import('../../devices/config.js');
+    const { Daemon } = await import('../../devices/daemon.js');
+    const { sinkFromUri, sourceFromUri } = await import('../../devices/uri.js');
+    const { aboutFile, assertOnnxLoads, channelsOf } = await import('../model-source.js');
     const cfg: Partial<DaemonConfig> = args.config ? await loadDaemonConfig(resolve(args.config)) : {};
     const { file, bytes } = await modelBytes({ model: args.model ?? (args.bundle ? undefined : cfg.model), bundle: args.bundle, publicKey: args.publicKey });
     if (args.window !== undefined && (!Number.isInteger(args.window) || args.window < 1 || args.window > MAX_WINDOW))

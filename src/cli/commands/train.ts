@@ -1,8 +1,7 @@
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { InputError } from '../../errors.js';
-import { progressReporter } from '../../train/progress.js';
-import { trainModel, type TrainReport } from '../../train/train.js';
+import type { TrainReport } from '../../train/train.js';
 import { emit, guarded, type ArgsOf } from '../output.js';
 
 export const command = 'train';
@@ -76,6 +75,8 @@ export function describeReport(r: TrainReport): string {
 
 export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
+    const { progressReporter } = await import('../../train/progress.js');
+    const { trainModel } = await import('../../train/train.js');
     const inputs = args.inputs
       ?.split(',')
       .map((c) => c.trim())
