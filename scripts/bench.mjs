@@ -19,6 +19,7 @@ import { execFileSync } from 'node:child_process';
 import { run as runFloor } from './bench/floor.mjs';
 import { run as runQuantized } from './bench/quantized.mjs';
 import { run as runOffline } from './bench/offline-run.mjs';
+import { run as runStartup } from './bench/startup.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name, dflt) => {
@@ -204,6 +205,10 @@ results.benchmarks.quantized_step = quantized.json;
 const offline = await runOffline({ quick });
 results.benchmarks.offline_run = offline.json;
 
+// 5c. Start-up: --version, inspect, daemon start to first prediction (scripts/bench/startup.mjs).
+const startup = await runStartup({ quick });
+results.benchmarks.startup = startup.json;
+
 // 6. Training speed: a fixed LSTM-32 forecasting task on the CO2 series, tfjs backend named.
 results.benchmarks.training = await trainBenchmark({ epochs: quick ? 1 : 2 });
 
@@ -264,6 +269,8 @@ if (e2e.single) {
 } else console.log(`\nDaemon end to end: skipped (${e2e.skipped})`);
 console.log('');
 console.log(offline.lines.join('\n'));
+console.log('');
+console.log(startup.lines.join('\n'));
 const tr = results.benchmarks.training;
 console.log(
   `\nTraining (${tr.task}): ${tr.meanEpochSeconds.toFixed(1)} s per epoch, ${Math.round(tr.windowsPerSecond)} windows/s on tfjs ${tr.backend}${tr.fallbackReason ? ` (${tr.fallbackReason})` : ''}`,
