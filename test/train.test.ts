@@ -181,7 +181,7 @@ describe('CO2 forecast: beats the last-value baseline, exports with its preproce
     expect(r.test.n).toBeGreaterThan(300);
     expect(r.test.rmse!).toBeLessThan(r.baseline.rmse! * 0.97);
     expect(r.primary.beatsBaseline).toBe(true);
-    expect(r.backend).toMatch(/cpu|tensorflow/);
+    expect(r.backend).toMatch(/^(tensorflow|wasm|cpu) /);
     expect(r.data.gapsFilled.co2).toBeGreaterThan(0);
   });
 

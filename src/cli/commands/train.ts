@@ -31,9 +31,14 @@ export function builder(y: Argv) {
     .option('lr', { type: 'number', default: 0.005, describe: 'Adam learning rate' })
     .option('patience', { type: 'number', default: 5, describe: 'early stopping on validation loss (best weights kept); 0: off' })
     .option('dropout', { type: 'number', default: 0, describe: 'dropout after each recurrent / dense layer' })
-    .option('seed', { type: 'number', default: 42, describe: 'seeds initializers, dropout and shuffling: same seed, same weights (cpu backend)' })
+    .option('seed', { type: 'number', default: 42, describe: 'seeds initializers, dropout and shuffling: same seed and tfjs backend, same weights' })
     .option('shuffle', { type: 'boolean', default: true, describe: 'shuffle training windows (seeded); --no-shuffle keeps time order' })
     .option('stride', { type: 'number', describe: 'distance between windows (default 1 forecast, window/2 classify)' })
+    .option('tfjs-backend', {
+      choices: ['auto', 'cpu', 'wasm'] as const,
+      default: 'auto' as const,
+      describe: 'auto: tfjs-node when it loads, else WebAssembly (@tensorflow/tfjs-backend-wasm), else the cpu backend',
+    })
     .option('sample-rate', { type: 'number', describe: 'samples per second, recorded in preprocessing.json' })
     .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'directory to write the model into' });
 }
@@ -55,7 +60,7 @@ export function describeReport(r: TrainReport): string {
   const lines = [
     `trained ${r.model.arch} (${r.task}, inputs ${r.model.inputs.join(', ')}${r.model.diff.length ? `; differenced in-model: ${r.model.diff.join(', ')}` : ''}, ${r.model.parameters} parameters)`,
     `  data: ${d.file}, ${d.rows} rows, ${fix}; windows ${d.windows.train} train / ${d.windows.validation} validation / ${d.windows.test} test`,
-    `  ${r.training.epochs} epoch${r.training.epochs === 1 ? '' : 's'}${r.training.stoppedEarly ? ' (stopped early)' : ''}, best ${r.training.bestEpoch}, ${r.meanEpochSeconds.toFixed(2)} s/epoch`,
+    `  ${r.training.epochs} epoch${r.training.epochs === 1 ? '' : 's'}${r.training.stoppedEarly ? ' (stopped early)' : ''}, best ${r.training.bestEpoch}, batch ${r.training.batchSize}, ${r.meanEpochSeconds.toFixed(2)} s/epoch (${Math.round(r.windowsPerSecond)} windows/s)`,
   ];
   const p = r.primary;
   if (r.task === 'forecast') {
@@ -101,6 +106,7 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
         shuffle: args.shuffle,
         stride: args.stride,
         sampleRate: args.sampleRate,
+        backend: args.tfjsBackend,
         outDir: resolve(args.output),
         onProgress: progress.update,
       });
