@@ -174,7 +174,20 @@ export interface TrainResult {
   weights: Uint8Array;
 }
 
-const DEFAULTS = { horizon: 1, split: [0.7, 0.15] as [number, number], epochs: 20, batchSize: 32, lr: 0.005, patience: 5, dropout: 0, seed: 42, shuffle: true };
+/** Default training batch size (`--batch-size`). */
+export const DEFAULT_BATCH_SIZE = 64;
+
+const DEFAULTS = {
+  horizon: 1,
+  split: [0.7, 0.15] as [number, number],
+  epochs: 20,
+  batchSize: DEFAULT_BATCH_SIZE,
+  lr: 0.005,
+  patience: 5,
+  dropout: 0,
+  seed: 42,
+  shuffle: true,
+};
 
 function check(ok: boolean, option: string, got: unknown, expected: string): void {
   if (!ok) throw new InputError(`option '${option}' is ${JSON.stringify(got)}`, { option, expected });

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { InputError } from '../../errors.js';
 import { progressReporter } from '../../train/progress.js';
-import { trainModel, type TrainReport } from '../../train/train.js';
+import { DEFAULT_BATCH_SIZE, trainModel, type TrainReport } from '../../train/train.js';
 import { emit, guarded, type ArgsOf } from '../output.js';
 
 export const command = 'train';
@@ -27,7 +27,7 @@ export function builder(y: Argv) {
       describe: 'channels a fixed first model layer turns into scaled differences (default: target for forecast, none for classify)',
     })
     .option('epochs', { type: 'number', default: 20 })
-    .option('batch-size', { type: 'number', default: 32 })
+    .option('batch-size', { type: 'number', default: DEFAULT_BATCH_SIZE })
     .option('lr', { type: 'number', default: 0.005, describe: 'Adam learning rate' })
     .option('patience', { type: 'number', default: 5, describe: 'early stopping on validation loss (best weights kept); 0: off' })
     .option('dropout', { type: 'number', default: 0, describe: 'dropout after each recurrent / dense layer' })
