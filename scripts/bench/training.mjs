@@ -5,7 +5,8 @@
  * issue's baseline) against the fast path `streamcell train` now takes by default (tfjs-node when
  * it loads, else the WebAssembly backend) at the default batch size, plus the wasm backend at
  * batch 32 to split the gain into backend and batch size. All in one process, the variants
- * interleaved run by run (rounds × variants), so the ratios share this machine's load.
+ * interleaved run by run (rounds × variants, every other round reversed), so the ratios share
+ * this machine's load.
  *
  *   node --expose-gc scripts/bench/training.mjs [--quick]
  */
@@ -25,7 +26,8 @@ export async function run({ quick = false } = {}) {
   // Each round trains every variant for 2 epochs from scratch (the first epoch includes the
   // backend's warm-up, as a user's run does); windows/s = windows trained / epoch seconds.
   for (let r = 0; r < rounds; r++) {
-    for (const v of variants) {
+    // Odd rounds run the variants in reverse order, so a drift in this machine's load hits all alike.
+    for (const v of r % 2 ? [...variants].reverse() : variants) {
       globalThis.gc?.();
       let b;
       try {
