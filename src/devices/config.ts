@@ -43,6 +43,13 @@ function schemaWith(z: typeof Zod) {
           max_wait_ms: z.number().nonnegative().max(60_000).optional(),
           max_streams: z.number().int().positive().max(1_000_000).optional().describe('streams kept (least recently used evicted); default 10000'),
           idle_ms: z.number().positive().optional(),
+          workers: z
+            .number()
+            .int()
+            .min(0)
+            .max(64)
+            .optional()
+            .describe("worker threads running the model (0: in the daemon's thread); default: the cores left after the pipeline, up to 4"),
         })
         .strict()
         .optional(),

@@ -33,6 +33,10 @@ export function builder(y: Argv) {
       describe:
         "force an inference backend (also STREAMCELL_BACKEND or `backend:` in the config); default: the board's preference, onnxruntime-node after a crash-safe probe, else onnxruntime-web",
     })
+    .option('workers', {
+      type: 'number',
+      describe: "worker threads running the model, one session each (0: in the daemon's thread); default: the cores left after the pipeline, up to 4",
+    })
     .option('duration', { type: 'number', describe: 'stop after this many seconds' })
     .option('public-key', { type: 'string', describe: "verify the bundle's signature with this key (or STREAMCELL_PUBLIC_KEY)" })
     .option('log-level', { choices: ['debug', 'info', 'warn', 'error', 'silent'], describe: 'log level (logs are JSON lines on stderr)' });
@@ -61,6 +65,8 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
     const every = args.checkpoint ? args.checkpointEvery : (cfg.checkpoint?.every_s ?? args.checkpointEvery);
     if (!(Number.isFinite(every) && every >= 1 && every <= 604_800))
       throw new InputError(`--checkpoint-every is ${every}`, { field: '--checkpoint-every', expected: 'seconds between 1 and 604800' });
+    if (args.workers !== undefined && !(Number.isInteger(args.workers) && args.workers >= 0 && args.workers <= 64))
+      throw new InputError(`--workers is ${args.workers}`, { field: '--workers', expected: 'an integer from 0 to 64' });
     const sourceUris = args.source ?? cfg.sources;
     if (!sourceUris?.length)
       throw new InputError('no source', { field: '--source', expected: 'at least one source URI, e.g. --source serial:/dev/ttyUSB0?baud=115200' });
@@ -98,6 +104,7 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
           maxWaitMs: cfg.pool?.max_wait_ms,
           maxStreams: cfg.pool?.max_streams,
           idleMs: cfg.pool?.idle_ms,
+          workers: args.workers ?? cfg.pool?.workers ?? device.workers,
         },
         token,
       }).catch((e: unknown) => {
