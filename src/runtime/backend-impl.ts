@@ -3,6 +3,7 @@
  * a backend whose native binary is missing (e.g. 32-bit ARM) is skipped with its reason.
  */
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type { Backend, BackendChoice, BackendName, BackendRecord, Session, SessionOptions, TensorData } from './backend.js';
 import { BACKEND_NAMES } from './backend.js';
 import { InputError, UnsupportedError } from '../errors.js';
@@ -20,6 +21,87 @@ async function loadOrt(name: BackendName): Promise<Ort> {
   // Node has no cross-origin-isolated SharedArrayBuffer threads story we want: one thread.
   ort.env.wasm.numThreads = 1;
   return ort;
+}
+
+/** onnxruntime-node's native session, as its own session handler drives it. */
+interface NativeSession {
+  loadModel(buffer: ArrayBufferLike, byteOffset: number, byteLength: number, options: object): void;
+  readonly inputMetadata: readonly { name: string }[];
+  readonly outputMetadata: readonly { name: string }[];
+  run(feeds: object, fetches: Record<string, null>, options: object): Record<string, { type: string; data: TensorData['data']; dims: readonly number[] }>;
+  dispose(): void;
+}
+
+interface NativeBinding {
+  binding: { InferenceSession: new () => NativeSession };
+  initOrt(): void;
+}
+
+let nativeLoaded: NativeBinding | null | undefined;
+
+/**
+ * onnxruntime-node's native binding, when this version exposes it as 1.30 does (dist/binding.js:
+ * `binding.InferenceSession`, `initOrt`), else null. Its public `session.run` is this native call
+ * deferred with `setImmediate`, wrapped in validation and tensor re-wrapping that cost about a
+ * third of a small model's step; streamcell calls the native session the same way without them.
+ * STREAMCELL_ORT_PUBLIC=1 uses the public API instead.
+ */
+function nativeBinding(): NativeBinding | null {
+  if (nativeLoaded === undefined) {
+    nativeLoaded = null;
+    if (process.env.STREAMCELL_ORT_PUBLIC !== '1') {
+      try {
+        const req = createRequire(import.meta.url);
+        const m = req(join(dirname(req.resolve('onnxruntime-node')), 'binding.js')) as NativeBinding;
+        if (typeof m?.binding?.InferenceSession === 'function' && typeof m.initOrt === 'function') nativeLoaded = m;
+      } catch {
+        // Another layout: the public API.
+      }
+    }
+  }
+  return nativeLoaded;
+}
+
+/** A session on the native binding: feeds as onnxruntime tensors, run deferred with setImmediate like onnxruntime-node's own. */
+function nativeSession(ns: NativeSession, ort: Ort): Session {
+  const inputNames = ns.inputMetadata.map((m) => m.name);
+  const outputNames = ns.outputMetadata.map((m) => m.name);
+  const allFetches: Record<string, null> = Object.fromEntries(outputNames.map((n) => [n, null]));
+  const noOptions = {};
+  let released = false;
+  return {
+    inputNames,
+    outputNames,
+    run(feeds: Record<string, TensorData>, names?: readonly string[]) {
+      const ortFeeds: Record<string, InstanceType<Ort['Tensor']>> = {};
+      for (const k in feeds) {
+        const t = feeds[k]!;
+        ortFeeds[k] = new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims);
+      }
+      const fetches = names ? Object.fromEntries(names.map((n) => [n, null])) : allFetches;
+      return new Promise((resolve, reject) => {
+        setImmediate(() => {
+          if (released) return reject(new Error('the session was released'));
+          try {
+            const res = ns.run(ortFeeds, fetches, noOptions);
+            const out: Record<string, TensorData> = {};
+            for (const k in res) {
+              const t = res[k]!;
+              out[k] = { type: t.type as TensorData['type'], data: t.data, dims: t.dims };
+            }
+            resolve(out);
+          } catch (e) {
+            reject(e);
+          }
+        });
+      });
+    },
+    async release() {
+      if (released) return;
+      released = true;
+      ns.dispose();
+    },
+  };
 }
 
 class OrtBackend implements Backend {
@@ -80,6 +162,18 @@ class OrtBackend implements Backend {
   async createSession(model: Uint8Array, options: SessionOptions = {}): Promise<Session> {
     const ort = this.ort;
     const { ortOptions, wanted } = this.ortOptions(options);
+    const native = this.name === 'onnxruntime-node' ? nativeBinding() : undefined;
+    if (native) {
+      let ns: NativeSession;
+      try {
+        native.initOrt();
+        ns = new native.binding.InferenceSession();
+        ns.loadModel(model.buffer, model.byteOffset, model.byteLength, ortOptions);
+      } catch (e) {
+        throw this.providerError(e, wanted);
+      }
+      return nativeSession(ns, ort);
+    }
     let session: Awaited<ReturnType<Ort['InferenceSession']['create']>>;
     try {
       session = await ort.InferenceSession.create(model, ortOptions as never);
