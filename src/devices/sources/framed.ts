@@ -13,6 +13,9 @@ export type FramingOptions = ({ kind: 'line'; maxLength?: number } & LineFormatO
 export class FramedDecoder {
   private readonly parser: LineParser | BinaryFrameParser;
   private readonly lineFormat?: LineFormatParser;
+  /** Arrival of the chunk being decoded: epoch ms (a reading's time when the line has none) and `performance.now()`. */
+  private arrival = 0;
+  private rx = 0;
   /** Resolves when the framing has flushed after end(). */
   readonly finished: Promise<void>;
 
@@ -23,16 +26,18 @@ export class FramedDecoder {
       this.lineFormat = lineFormat ?? new LineFormatParser(opts);
       this.parser.on('data', (c: LineChunk) => {
         if ('drop' in c) return events.drop(c.drop.reason, c.drop.detail);
-        const r = this.lineFormat!.parse(c.line, Date.now());
-        if ('reading' in r) events.reading(r.reading);
-        else if ('drop' in r) events.drop(r.drop, r.detail);
+        const r = this.lineFormat!.parse(c.line, this.arrival);
+        if ('reading' in r) {
+          r.reading.rx = this.rx;
+          events.reading(r.reading);
+        } else if ('drop' in r) events.drop(r.drop, r.detail);
       });
     } else {
       this.parser = new BinaryFrameParser(opts);
       const stream = opts.stream ?? 'default';
       this.parser.on('data', (c: FrameChunk) => {
         if ('drop' in c) events.drop(c.drop.reason, c.drop.detail);
-        else events.reading({ stream, values: c.values, t: Date.now() });
+        else events.reading({ stream, values: c.values, t: this.arrival, rx: this.rx });
       });
     }
     this.finished = new Promise((resolve) => this.parser.once('end', resolve));
@@ -40,6 +45,8 @@ export class FramedDecoder {
   }
 
   write(chunk: Buffer): void {
+    this.arrival = Date.now();
+    this.rx = performance.now();
     this.parser.write(chunk);
   }
 
