@@ -82,8 +82,11 @@ function loopDelay() {
   };
 }
 
-/** One run: `rate` lines/s over `streams` streams for `seconds`; latency per prediction. `trace`: stamp every reading (stage breakdown). */
-export async function runE2e({ model, dir, rate, seconds, streams = 1, trace = false }) {
+/**
+ * One run: `rate` lines/s over `streams` streams for `seconds`; latency per prediction.
+ * `trace`: stamp every reading (the daemon's stage breakdown, `stages`); `keepSamples`: return the latencies (`samples`, ms).
+ */
+export async function runE2e({ model, dir, rate, seconds, streams = 1, trace = false, keepSamples = false }) {
   const pty = await startPty(dir, `e2e-${rate}-${streams}`);
   const lat = [];
   let received = 0;
@@ -108,11 +111,22 @@ export async function runE2e({ model, dir, rate, seconds, streams = 1, trace = f
   await daemon.stop();
   pty.stop();
   const dropped = (await daemon.metrics.dropped.get()).values.reduce((a, v) => a + v.value, 0);
-  return { rate, streams, seconds, written: total, predicted: received, dropped, ...summary(lat), eventLoop, ...(stages ? { stages } : {}) };
+  return {
+    rate,
+    streams,
+    seconds,
+    written: total,
+    predicted: received,
+    dropped,
+    ...summary(lat),
+    eventLoop,
+    ...(stages ? { stages } : {}),
+    ...(keepSamples ? { samples: lat } : {}),
+  };
 }
 
 /** The floor: `serialport` alone reading the same kind of pty (read, split lines, parse the stamp); latency per line. */
-export async function runBare({ dir, rate, seconds, streams = 1 }) {
+export async function runBare({ dir, rate, seconds, streams = 1, keepSamples = false }) {
   const pty = await startPty(dir, `bare-${rate}-${streams}`);
   const lat = [];
   const port = new SerialPort({ path: pty.dev, baudRate: 115200, autoOpen: false });
@@ -136,5 +150,5 @@ export async function runBare({ dir, rate, seconds, streams = 1 }) {
   const eventLoop = loop();
   await new Promise((r) => port.close(() => r()));
   pty.stop();
-  return { rate, streams, seconds, written: total, received: lat.length, ...summary(lat), eventLoop };
+  return { rate, streams, seconds, written: total, received: lat.length, ...summary(lat), eventLoop, ...(keepSamples ? { samples: lat } : {}) };
 }

@@ -89,7 +89,10 @@ export class DaemonMetrics {
    * @param labelledStreams how many stream ids get their own `stream` label value (first come);
    *   the others share `(other)`, so `/metrics` stays bounded whatever ids a source sends.
    */
-  constructor(private readonly labelledStreams = DEFAULT_LABELLED_STREAMS) {}
+  constructor(private readonly labelledStreams = DEFAULT_LABELLED_STREAMS) {
+    // Every stage present from the start (a histogram family without samples is not valid text to some parsers).
+    for (const stage of TRACE_STAGES) this.stageSeconds.zero({ stage });
+  }
 
   /** The `stream` label value for a stream id (bounded cardinality). */
   streamLabel(stream: string): string {

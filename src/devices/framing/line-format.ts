@@ -8,7 +8,7 @@
  * (with `format=`) all read lines through this class.
  */
 import type { DropReason, Reading } from '../types.js';
-import { parseJsonNumber, parseNumberField, splitFields, type FieldSeparator } from './grammar.js';
+import { parseJsonNumber, parseNumberField, splitFields, trimmed, type FieldSeparator } from './grammar.js';
 
 export type LineFormat = 'csv' | 'whitespace' | 'kv' | 'jsonl';
 
@@ -47,7 +47,7 @@ export class LineFormatParser {
   }
 
   parse(line: string, arrival: number): ParseResult {
-    const text = line.trim();
+    const text = trimmed(line);
     if (text === '') return { drop: 'malformed', detail: 'empty line' };
     switch (this.opts.format) {
       case 'jsonl':
