@@ -40,12 +40,7 @@ export interface PipelineOptions {
   onDrop?: (reason: DropReason, detail: string) => void;
   /** Streams whose validation state (last time, last values) is kept, least recently used evicted; default 10,000 (the pool's limit). */
   maxStreams?: number;
-  /**
-   * Readings in flight (pushed, not yet predicted) at which sources are asked to pause; default
-   * 4096. A serial read can carry ~1800 CSV lines (64 KiB), all pushed in one batch: a mark below
-   * a chunk would pause the port after every read (64 streams at 64k lines/s: backlog p50 ~0.6×
-   * with 4096 than with 256, paired runs).
-   */
+  /** Readings in flight (pushed, not yet predicted) at which sources are asked to pause; default 1024. */
   highWater?: number;
   /** Records waiting in one sink at which sources are asked to pause; default 16,384. */
   sinkHighWater?: number;
@@ -132,7 +127,7 @@ export class Pipeline implements SourceEvents {
     // An option given as undefined (an unset flag) must not hide the default.
     this.policy = { nonFinite: 'skip', monotonicTime: true, ...definedOnly(opts.policy) };
     this.maxStreams = opts.maxStreams ?? DEFAULT_MAX_STREAMS;
-    this.highWater = opts.highWater ?? 4096;
+    this.highWater = opts.highWater ?? 256;
     this.sinkHighWater = opts.sinkHighWater ?? 16_384;
     this.trace = opts.trace ?? new LatencyTrace();
     const pre = opts.pre;
