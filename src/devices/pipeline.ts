@@ -40,7 +40,12 @@ export interface PipelineOptions {
   onDrop?: (reason: DropReason, detail: string) => void;
   /** Streams whose validation state (last time, last values) is kept, least recently used evicted; default 10,000 (the pool's limit). */
   maxStreams?: number;
-  /** Readings in flight (pushed, not yet predicted) at which sources are asked to pause; default 1024. */
+  /**
+   * Readings in flight (pushed, not yet predicted) at which sources are asked to pause; default
+   * 256. Checked after a source's chunk, whose readings go to the pool in one batch: a serial
+   * read larger than the mark pauses the port until that batch is predicted (see README,
+   * "Performance", on raising it).
+   */
   highWater?: number;
   /** Records waiting in one sink at which sources are asked to pause; default 16,384. */
   sinkHighWater?: number;
