@@ -11,12 +11,14 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exportToOnnx, loadTfjsArtifacts, resolveBackend, streamifyModel, VERSION } from '../dist/index.js';
-import { quantizeModel } from '../dist/export/quantize/index.js';
 import { loadTfjs } from '../dist/export/tfjs-backend.js';
 import { benchModel, benchTable } from '../dist/cli/bench-model.js';
 import { runE2e } from './bench-e2e.mjs';
 import { trainBenchmark } from '../dist/train/train.js';
 import { execFileSync } from 'node:child_process';
+import { run as runFloor } from './bench/floor.mjs';
+import { run as runQuantized } from './bench/quantized.mjs';
+import { run as runOffline } from './bench/offline-run.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name, dflt) => {
@@ -150,50 +152,17 @@ const results = {
     },
   };
   results.streamingTable = benchTable(r);
+  // Where one step's time goes, and beyond one thread (scripts/bench/floor.mjs).
+  const { model: step } = await streamifyModel(model);
+  const floor = await runFloor({ quick, model: step });
+  results.benchmarks.floor = floor.json;
+  results.floorLines = floor.lines;
   m.dispose();
 }
 
-// 4. Quantized step models: per-step latency float vs int8 vs fp16, LSTM-64 and GRU-64
-//    (8 inputs, batch 1), measured in interleaved rounds so drift hits all variants alike.
-{
-  results.benchmarks.quantized_step = {};
-  for (const kind of ['lstm', 'gru']) {
-    const m = tf.sequential({
-      layers: [tf.layers[kind]({ units: 64, inputShape: [null, 8], recurrentInitializer: 'glorotUniform' }), tf.layers.dense({ units: 1 })],
-    });
-    const p = await save(m, join(tmp, `${kind}64-q`));
-    const { model: seq } = await exportToOnnx(await loadTfjsArtifacts(p));
-    const { model: step } = await streamifyModel(seq);
-    const variants = { float: step, int8: (await quantizeModel(step, { mode: 'int8' })).model, fp16: (await quantizeModel(step, { mode: 'fp16' })).model };
-    const sessions = {};
-    const feeds = {};
-    for (const [name, bytes] of Object.entries(variants)) {
-      const s = await ort.createSession(bytes);
-      sessions[name] = s;
-      const f = {};
-      for (const input of s.inputNames) {
-        const n = input.startsWith('state_in.') ? 64 : 8;
-        f[input] = { type: 'float32', data: new Float32Array(n).fill(0.1), dims: input.startsWith('state_in.') ? [1, 64] : [1, 1, 8] };
-      }
-      feeds[name] = f;
-    }
-    const samples = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
-    for (let round = 0; round < (quick ? 5 : 20); round++) {
-      for (const name of Object.keys(variants)) {
-        const st = await timeAsync(() => sessions[name].run(feeds[name]), 100, round === 0 ? 200 : 10);
-        samples[name].push(st.p50);
-      }
-    }
-    const med = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
-    const r = Object.fromEntries(Object.keys(variants).map((k) => [k, { p50Ms: med(samples[k]), bytes: variants[k].byteLength }]));
-    r.int8VsFloat = r.int8.p50Ms / r.float.p50Ms;
-    r.fp16VsFloat = r.fp16.p50Ms / r.float.p50Ms;
-    r.goalInt8NoSlower = r.int8VsFloat <= 1;
-    results.benchmarks.quantized_step[kind] = r;
-    for (const s of Object.values(sessions)) await s.release();
-    m.dispose();
-  }
-}
+// 4. Quantized step models: float vs int8 (both kernels) vs fp16 per step (scripts/bench/quantized.mjs).
+const quantized = await runQuantized({ quick });
+results.benchmarks.quantized_step = quantized.json;
 
 // 5. Daemon end to end over a real pty: line written → prediction on the sink, at 1 kHz on one
 //    stream; then the highest total rate over 64 streams with nothing dropped or lost.
@@ -230,6 +199,10 @@ const results = {
     m.dispose();
   } else results.benchmarks.daemon_e2e = { skipped: 'socat not installed' };
 }
+
+// 5b. Offline `run`: the fast path (chunked step model) vs the streaming path (scripts/bench/offline-run.mjs).
+const offline = await runOffline({ quick });
+results.benchmarks.offline_run = offline.json;
 
 // 6. Training speed: a fixed LSTM-32 forecasting task on the CO2 series, tfjs backend named.
 results.benchmarks.training = await trainBenchmark({ epochs: quick ? 1 : 2 });
@@ -276,12 +249,8 @@ for (const [i, r] of rows.entries()) {
   if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 }
 console.log(`(${results.benchmarks.export_1m_lstm.params} parameters, ${(results.benchmarks.export_1m_lstm.onnxBytes / 2 ** 20).toFixed(2)} MiB ONNX)`);
-console.log('\nQuantized step models (batch 1, p50 per step; median of interleaved rounds):');
-for (const [kind, r] of Object.entries(results.benchmarks.quantized_step)) {
-  console.log(
-    `  ${kind.toUpperCase()}-64: float ${fmt(r.float.p50Ms)} (${(r.float.bytes / 1024).toFixed(1)} KiB), int8 ${fmt(r.int8.p50Ms)} (${(r.int8.bytes / 1024).toFixed(1)} KiB, ${r.int8VsFloat.toFixed(2)}× float), fp16 ${fmt(r.fp16.p50Ms)} (${(r.fp16.bytes / 1024).toFixed(1)} KiB, ${r.fp16VsFloat.toFixed(2)}× float)`,
-  );
-}
+console.log('');
+console.log(quantized.lines.join('\n'));
 const e2e = results.benchmarks.daemon_e2e;
 if (e2e.single) {
   console.log(
@@ -293,6 +262,8 @@ if (e2e.single) {
     `  highest sustained rate with 64 streams, nothing lost: ${e2e.sustainedRate64Streams} lines/s (goal ≥ 64,000: ${e2e.goals.rateOk ? 'OK' : 'MISSED'})`,
   );
 } else console.log(`\nDaemon end to end: skipped (${e2e.skipped})`);
+console.log('');
+console.log(offline.lines.join('\n'));
 const tr = results.benchmarks.training;
 console.log(
   `\nTraining (${tr.task}): ${tr.meanEpochSeconds.toFixed(1)} s per epoch, ${Math.round(tr.windowsPerSecond)} windows/s on tfjs ${tr.backend}${tr.fallbackReason ? ` (${tr.fallbackReason})` : ''}`,
@@ -300,6 +271,9 @@ console.log(
 console.log('\nStreaming, LSTM-64 (8 inputs) step model:');
 console.log(results.streamingTable);
 delete results.streamingTable;
+console.log('');
+console.log(results.floorLines.join('\n'));
+delete results.floorLines;
 await mkdir(dirname(outFile), { recursive: true });
 await writeFile(outFile, JSON.stringify(results, null, 2) + '\n');
 console.log(`JSON: ${outFile}`);

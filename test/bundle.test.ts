@@ -63,7 +63,7 @@ describe('bundles', () => {
     expect(again.stderr).toMatch(/refusing to overwrite/);
   });
 
-  it('run accepts the verified bundle (float step model and its int8 twin): the predictions of its step models run directly', async () => {
+  it('run accepts the verified bundle (float step model, its int8 twin, the default): the predictions of its step models run directly', async () => {
     const csv = here('../models/co2-weekly-mauna-loa.csv');
     const rows = (await readFile(csv, 'utf8')).trim().split('\n').length - 1; // less the header
     // Predictions without the wall-clock field: everything else must match line for line.
@@ -77,14 +77,18 @@ describe('bundles', () => {
           return rest;
         });
     const dropped = (stderr: string) => Number(/^dropped: non-finite (\d+)$/m.exec(stderr)?.[1] ?? 0);
+    // With no flag, run loads the manifest's step_default (chosen by bundle --prefer).
+    const m = JSON.parse(await readFile(join(bundle, 'manifest.json'), 'utf8'));
+    expect(['step', 'step_int8']).toContain(m.step_default);
     for (const [flag, step] of [
-      [[], 'step.onnx'],
+      [['--float'], 'step.onnx'],
       [['--int8'], 'step-int8.onnx'],
+      [[], m.files[m.step_default].path as string],
     ] as const) {
-      const out = join(dir, `via-bundle${flag.length ? '-int8' : ''}.jsonl`);
+      const out = join(dir, `via-bundle${flag.join('')}.jsonl`);
       const r = runCli(['run', bundle, ...flag, '--input', csv, '-o', out, '--public-key', join(dir, 'keys/streamcell.pub')]);
       expect(r.status, r.stderr).toBe(0);
-      const direct = join(dir, `direct-${step}.jsonl`);
+      const direct = join(dir, `direct-${step}${flag.join('')}.jsonl`);
       const d = runCli(['run', join(bundle, step), '--input', csv, '-o', direct]);
       expect(d.status, d.stderr).toBe(0);
       const got = await predictions(out);

@@ -8,7 +8,9 @@ import { exportModelFile } from '../export/api.js';
 import { quantizeModel } from '../export/quantize/index.js';
 import { streamifyModel } from '../export/streamify/index.js';
 import { loadPrivateKey, writeBundle } from './bundle.js';
-import { badBundleName, checkBundleName, type ManifestJson, type ModelRole } from './manifest.js';
+import { badBundleName, checkBundleName, type ManifestJson, type ModelRole, type StepChoiceJson } from './manifest.js';
+import { chooseStep, type StepCandidate, type StepPreference } from './choose.js';
+import type { MeasureLatencies } from '../export/quantize/latency.js';
 
 /** Options of {@link buildBundle}: the trained model folder, output folder, name and version, signing key and calibration data. */
 export interface BuildBundleOptions {
@@ -21,6 +23,10 @@ export interface BuildBundleOptions {
   calibration?: string;
   /** PEM private key file (streamcell keygen). */
   signKey?: string;
+  /** Which step model runtimes load by default (default `speed`: measured on this machine). */
+  prefer?: StepPreference;
+  /** Latency measurement for the choice (tests inject a fixed one). */
+  measure?: MeasureLatencies;
 }
 
 /** What {@link buildBundle} wrote: the bundle folder, its manifest and the quantization reports. */
@@ -28,6 +34,8 @@ export interface BuildBundleResult {
   manifest: ManifestJson;
   notes: string[];
   parityMaxAbsError: number;
+  /** How the default step model was chosen (absent without a step model). */
+  stepChoice?: StepChoiceJson;
 }
 
 export async function buildBundle(opts: BuildBundleOptions): Promise<BuildBundleResult> {
@@ -66,10 +74,34 @@ export async function buildBundle(opts: BuildBundleOptions): Promise<BuildBundle
     if (!isStreamcellError(e)) throw e;
     notes.push(`no step model: ${e.message.split('\n')[0]}`);
   }
+  let stepChoice: StepChoiceJson | undefined;
+  let stepDefault: ManifestJson['step_default'];
   if (models.step) {
     const calibration = opts.calibration ? { pre, data: await loadDataset(resolve(opts.calibration), pre), method: 'minmax' as const } : undefined;
-    models.step_int8 = (await quantizeModel(models.step, calibration ? { mode: 'int8-static', calibration } : { mode: 'int8' })).model;
-    if (!calibration) notes.push('step-int8 uses dynamic int8 (pass --calibration for int8-static, whose streams do not depend on their batch)');
+    // The int8 candidates, the one to ship on a tie first. Without calibration: int8 weights on
+    // float kernels (folded at load: float's speed, float activations, so a stream's result does
+    // not depend on its batch) and dynamic int8 on integer kernels (faster where they pay).
+    const candidates: StepCandidate[] = calibration
+      ? [{ name: 'int8_static', label: 'int8-static', bytes: (await quantizeModel(models.step, { mode: 'int8-static', calibration })).model }]
+      : [
+          {
+            name: 'int8_float_kernels',
+            label: 'int8, float kernels (weights folded at load)',
+            bytes: (await quantizeModel(models.step, { mode: 'int8', kernels: 'float' })).model,
+          },
+          {
+            name: 'int8_integer_kernels',
+            label: 'int8, integer kernels (dynamic int8)',
+            bytes: (await quantizeModel(models.step, { mode: 'int8', kernels: 'integer' })).model,
+          },
+        ];
+    const c = await chooseStep(models.step, candidates, opts.prefer ?? 'speed', opts.measure);
+    models.step_int8 = c.int8.bytes;
+    stepChoice = { prefer: c.prefer, step_int8: c.int8.label, latency_us: c.latencyUs, ratio_vs_float: c.ratio, cpu: c.cpu, reason: c.reason };
+    notes.push(`default step model: ${c.defaultRole === 'step' ? 'step (float)' : 'step-int8'}: ${c.reason}`);
+    if (c.int8.name === 'int8_integer_kernels')
+      notes.push("step-int8 uses dynamic int8: a stream's result depends slightly on the other streams in its batch (pass --calibration for int8-static)");
+    stepDefault = c.defaultRole;
   }
   const { data: _d, metrics: _m, ...inference } = preRaw as Record<string, unknown>;
   void _d;
@@ -89,9 +121,11 @@ export async function buildBundle(opts: BuildBundleOptions): Promise<BuildBundle
       preprocessing: { ...(inference as typeof pre & Record<string, unknown>) },
       models,
       sourceSha256: exp.result.sourceSha256,
+      stepDefault,
+      stepChoice,
     },
     key,
   );
   if (!key) notes.push('unsigned: devices that pin a public key will refuse it (streamcell keygen; bundle --sign KEY)');
-  return { manifest, notes, parityMaxAbsError: exp.parity?.maxAbsError ?? 0 };
+  return { manifest, notes, parityMaxAbsError: exp.parity?.maxAbsError ?? 0, stepChoice };
 }

@@ -23,6 +23,7 @@ import {
   type ManifestFileJson,
   type ManifestJson,
   type ModelRole,
+  type StepChoiceJson,
 } from './manifest.js';
 import { mkdirp } from '../mkdirp.js';
 
@@ -57,6 +58,9 @@ export interface BundleParts {
   preprocessing: Record<string, unknown> & { channels: string[]; window: number; task: 'forecast' | 'classify'; sample_rate?: number };
   models: Partial<Record<ModelRole, Uint8Array>>;
   sourceSha256: string;
+  /** The step model runtimes load by default, and how it was chosen. */
+  stepDefault?: ManifestJson['step_default'];
+  stepChoice?: StepChoiceJson;
 }
 
 /**
@@ -91,6 +95,8 @@ export async function writeBundle(out: string, parts: BundleParts, privateKey?: 
     files,
     min_streamcell_version: VERSION,
     source_sha256: parts.sourceSha256,
+    ...(parts.stepDefault ? { step_default: parts.stepDefault } : {}),
+    ...(parts.stepChoice ? { step_choice: parts.stepChoice } : {}),
   };
   const bytes = Buffer.from(JSON.stringify(manifest, null, 2) + '\n');
   await writeFile(join(tmp, MANIFEST), bytes);

@@ -39,7 +39,27 @@ export interface ManifestJson {
   min_streamcell_version: string;
   /** SHA-256 of the source model (model.json + weights), as in the ONNX metadata. */
   source_sha256: string;
+  /** The step model runtimes load when not told which (absent in older bundles: `step`). */
+  step_default?: 'step' | 'step_int8';
+  /** How `step_default` and the int8 variant were chosen: preference, measured latencies, CPU. */
+  step_choice?: StepChoiceJson;
 }
+
+/** The manifest's record of the step-model choice (snake_case wire keys). */
+export interface StepChoiceJson {
+  prefer: string;
+  /** Which int8 variant `step_int8` is, e.g. "int8, float kernels (weights folded at load)". */
+  step_int8: string;
+  /** p50 per step, batch 1, µs, measured in the same interleaved rounds: `float` and each int8 candidate. */
+  latency_us: Record<string, number>;
+  /** Each int8 candidate's latency / float's. */
+  ratio_vs_float: Record<string, number>;
+  cpu: string;
+  reason: string;
+}
+
+/** The step roles `step_default` may name. */
+export const STEP_ROLES = ['step', 'step_int8'] as const;
 
 const kindOf = (v: unknown): string =>
   v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? `the string ${JSON.stringify(v.slice(0, 40))}` : typeof v;
@@ -129,6 +149,11 @@ export function checkManifest(raw: unknown, file: string): ManifestJson {
       fail(`${at}.sha256`, `${at}.sha256 is ${e.sha256 === undefined ? 'missing' : kindOf(e.sha256)}`, '64 lowercase hex digits');
     if (e.bytes !== undefined && (typeof e.bytes !== 'number' || !Number.isSafeInteger(e.bytes) || e.bytes < 0))
       fail(`${at}.bytes`, `${at}.bytes is ${kindOf(e.bytes)} ${typeof e.bytes === 'number' ? e.bytes : ''}`.trim(), 'the file size, a non-negative integer');
+  }
+  if (m.step_default !== undefined) {
+    if (!STEP_ROLES.includes(m.step_default as 'step')) fail('step_default', `step_default is ${kindOf(m.step_default)}`, STEP_ROLES.join(' or '));
+    if (!(files as Record<string, unknown>)[m.step_default as string])
+      fail('step_default', `step_default names '${m.step_default as string}', which 'files' does not list`, 'a step role listed in files');
   }
   return m as unknown as ManifestJson;
 }

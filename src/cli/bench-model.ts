@@ -201,11 +201,12 @@ export function benchTable(r: BenchModelResult): string {
     rows.push(['step, 1 stream: StreamPool p50 / p99', `${us(s.latency.pool.p50Us)} / ${us(s.latency.pool.p99Us)}`, s.backend.name]);
     rows.push(['step, 1 stream: bare session.run p50 / p99', `${us(s.latency.bare.p50Us)} / ${us(s.latency.bare.p99Us)}`, '']);
     rows.push(['pool overhead (paired ratio)', `${s.latency.ratioPaired.toFixed(2)}×`, 'goal ≤ 1.2×']);
+    const k = (v: number) => Math.round(v).toLocaleString('en-US');
     for (const t of s.throughput)
       rows.push([
         `throughput at ${t.streams} streams`,
-        `${Math.round(t.streamStepsPerSec).toLocaleString('en-US')} steps/s`,
-        `bare ${Math.round(t.bareStreamStepsPerSec).toLocaleString('en-US')}, mean batch ${t.meanBatchSize.toFixed(0)}`,
+        `${k(t.manyStreamStepsPerSec)} steps/s pushMany`,
+        `${t.manyVsBare.toFixed(2)}× bare (${k(t.bareStreamStepsPerSec)}); push ${k(t.streamStepsPerSec)}; mean batch ${t.meanBatchSize.toFixed(0)}`,
       ]);
     rows.push([
       'memory per 1000 streams',

@@ -17,7 +17,8 @@ export interface ResolvedModel {
 
 /**
  * Reads an ONNX file, or verifies a bundle (checksums always; the signature when a public key
- * is given by `publicKey` or STREAMCELL_PUBLIC_KEY) and returns its `role` model.
+ * is given by `publicKey` or STREAMCELL_PUBLIC_KEY) and returns its `role` model (default: the
+ * manifest's `step_default`, else `step`).
  */
 export async function resolveModel(path: string, opts: { publicKey?: string; role?: ModelRole } = {}): Promise<ResolvedModel> {
   const file = resolve(path);
@@ -32,7 +33,8 @@ export async function resolveModel(path: string, opts: { publicKey?: string; rol
   }
   if (isDir) {
     const bundle = await verifyBundle(file, { publicKey: await publicKeyFrom(opts.publicKey) });
-    const role = opts.role ?? 'step';
+    // The step model the bundle was built to serve by default (bundle --prefer), else float.
+    const role = opts.role ?? bundle.manifest.step_default ?? 'step';
     const bytes = bundle.model(role) ?? (role === 'step' ? bundle.model('float') : undefined);
     if (!bytes)
       throw new InputError(`the bundle has no ${role} model`, {

@@ -61,14 +61,114 @@ export function definedOnly<T extends object>(o: T | undefined): Partial<T> {
   return Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-interface StreamState {
+/** A stream's validation state: its last accepted time and values (and resampling progress). */
+export interface StreamState {
   lastT: number;
   last: number[] | undefined;
-  /** This stream's label's plain counters (metrics). */
-  counts: StreamCounts;
+  /** The stream's label's plain counters (metrics), set by the Pipeline on first use. */
+  counts?: StreamCounts;
   /** Resampling: the previous reading and the next output time. */
   prev?: Reading;
   nextT?: number;
+}
+
+/** The policy with its defaults (an option given as undefined does not hide its default). */
+export function streamPolicy(p?: Partial<StreamPolicy>): StreamPolicy {
+  return { nonFinite: 'skip', monotonicTime: true, ...definedOnly(p) };
+}
+
+/** Per-channel normalisation from preprocessing.json (mean 0, std 1 without one). */
+export function normalisation(pre: PreprocessingJson | undefined, channels: number): { mean: number[]; std: number[] } {
+  return {
+    mean: Array.from({ length: channels }, (_, c) => (pre ? (pre.normalization[pre.channels[c]!]?.mean ?? 0) : 0)),
+    std: Array.from({ length: channels }, (_, c) => (pre ? (pre.normalization[pre.channels[c]!]?.std ?? 1) : 1)),
+  };
+}
+
+/** What {@link checkReading} decides: the values to step (and the stream's state), or a drop (after which a `reset` policy resets the stream's model state). */
+export type Verdict = { values: number[]; st: StreamState } | { drop: DropReason; detail: string; reset?: true };
+
+/**
+ * Validates one reading against its stream's state and the policy: column count, time going
+ * backwards, non-finite values (skip, hold, reset), range. Updates `streams` (use order, the
+ * stream limit, the last accepted time and values); no other side effect.
+ */
+export function checkReading(r: Reading, channels: number, policy: StreamPolicy, streams: Map<string, StreamState>, maxStreams: number): Verdict {
+  if (r.values.length !== channels) return { drop: 'column-count', detail: `${r.values.length} values, the model takes ${channels}` };
+  let st = streams.get(r.stream);
+  if (st) {
+    // Map order is use order: re-inserting keeps the least recently used stream first.
+    streams.delete(r.stream);
+  } else {
+    st = { lastT: -Infinity, last: undefined };
+    if (streams.size >= maxStreams) streams.delete(streams.keys().next().value!);
+  }
+  streams.set(r.stream, st);
+  if (policy.monotonicTime && r.t < st.lastT) return { drop: 'time-backwards', detail: `stream '${r.stream}': ${r.t} < ${st.lastT}` };
+  let values = r.values;
+  let finite = true;
+  for (let c = 0; c < channels; c++) if (!Number.isFinite(values[c])) finite = false;
+  if (!finite) {
+    if (policy.nonFinite === 'hold' && st.last) values = values.map((v, c) => (Number.isFinite(v) ? v : st!.last![c]!));
+    else return { drop: 'non-finite', detail: `stream '${r.stream}': ${values.join(',')}`, ...(policy.nonFinite === 'reset' ? { reset: true as const } : {}) };
+  }
+  const { min, max } = policy;
+  if (min !== undefined || max !== undefined) {
+    for (let c = 0; c < channels; c++) {
+      if ((min !== undefined && values[c]! < min) || (max !== undefined && values[c]! > max)) {
+        return { drop: 'out-of-range', detail: `stream '${r.stream}': ${values.join(',')} outside [${min ?? '-∞'}, ${max ?? '∞'}]` };
+      }
+    }
+  }
+  st.lastT = r.t;
+  st.last = values;
+  return { values, st };
+}
+
+/**
+ * The record sinks receive for one prediction: the model's outputs and, from the
+ * preprocessing, the forecast in target units (`delta` outputs added to the last value) or the
+ * class label.
+ */
+export function predictionRecord(
+  stream: string,
+  raw: number[],
+  t: number,
+  seq: number,
+  modelOutputs: Record<string, ArrayLike<number>>,
+  pre: PreprocessingJson | undefined,
+  norm: { mean: number[]; std: number[] },
+): PredictionRecord {
+  const outputs: Record<string, number[]> = {};
+  for (const [k, v] of Object.entries(modelOutputs)) outputs[k] = Array.from(v);
+  const rec: PredictionRecord = { stream, seq, t, input: raw, outputs };
+  const first = Object.values(outputs)[0];
+  if (pre && first) {
+    if (pre.task === 'forecast') {
+      const target = pre.channels.indexOf(pre.target ?? pre.channels[0]!);
+      const o = pre.output ?? { kind: 'value', mean: norm.mean[target]!, std: norm.std[target]! };
+      const v = o.mean + o.std * first[0]!;
+      rec.forecast = o.kind === 'delta' ? raw[target]! + v : v;
+    } else if (pre.classes) {
+      let best = 0;
+      for (let i = 1; i < first.length; i++) if (first[i]! > first[best]!) best = i;
+      rec.label = pre.classes[best];
+    }
+  }
+  return rec;
+}
+
+/** Hands a record to every sink; a sink that throws (it must not) is counted and logged, and the others still get it. */
+export function writeToSinks(sinks: readonly Sink[], rec: PredictionRecord, m: DaemonMetrics, log?: PipelineOptions['log']): void {
+  for (const s of sinks) {
+    try {
+      s.write(rec);
+    } catch (e) {
+      // A sink must not throw; one that does must not take the others down.
+      m.sinkErrors.inc({ sink: s.uri, code: (e as NodeJS.ErrnoException).code ?? 'exception' });
+      log?.warn({ sink: s.uri, err: (e as Error).message }, 'sink write threw');
+    }
+  }
 }
 
 /** Rows validated in one tick, stepped with one pool call; recycled once settled. */
@@ -114,6 +214,7 @@ export class Pipeline implements SourceEvents {
   private inflight = 0;
   private idle: (() => void)[] = [];
   private disconnected = new Set<string>();
+  private readonly norm: { mean: number[]; std: number[] };
   private readonly mean: Float64Array;
   private readonly std: Float64Array;
   private readonly maxStreams: number;
@@ -124,26 +225,18 @@ export class Pipeline implements SourceEvents {
   private batch: Batch;
   private spare: Batch[] = [];
   private flushing = false;
-  /** Forecast / classification post-processing, decided once. */
-  private readonly forecast?: { target: number; mean: number; std: number; delta: boolean };
-  private readonly classes?: readonly string[];
 
   constructor(private readonly opts: PipelineOptions) {
-    // An option given as undefined (an unset flag) must not hide the default.
-    this.policy = { nonFinite: 'skip', monotonicTime: true, ...definedOnly(opts.policy) };
+    this.policy = streamPolicy(opts.policy);
     this.maxStreams = opts.maxStreams ?? DEFAULT_MAX_STREAMS;
     this.highWater = opts.highWater ?? 256;
     this.sinkHighWater = opts.sinkHighWater ?? 16_384;
     this.trace = opts.trace ?? new LatencyTrace();
     const pre = opts.pre;
-    this.mean = Float64Array.from({ length: opts.channels }, (_, c) => (pre ? (pre.normalization[pre.channels[c]!]?.mean ?? 0) : 0));
-    this.std = Float64Array.from({ length: opts.channels }, (_, c) => (pre ? (pre.normalization[pre.channels[c]!]?.std ?? 1) : 1));
+    this.norm = normalisation(pre, opts.channels);
+    this.mean = Float64Array.from(this.norm.mean);
+    this.std = Float64Array.from(this.norm.std);
     this.batch = new Batch(opts.channels);
-    if (pre?.task === 'forecast') {
-      const target = pre.channels.indexOf(pre.target ?? pre.channels[0]!);
-      const o = pre.output ?? { kind: 'value', mean: this.mean[target]!, std: this.std[target]! };
-      this.forecast = { target, mean: o.mean, std: o.std, delta: o.kind === 'delta' };
-    } else if (pre?.classes) this.classes = pre.classes;
   }
 
   drop(reason: DropReason, detail: string): void {
@@ -204,71 +297,19 @@ export class Pipeline implements SourceEvents {
     for (const w of this.waiters.splice(0)) w();
   }
 
-  /** The stream's validation state, most recently used last (least recently used evicted at `maxStreams`). */
-  private state(stream: string): StreamState {
-    let st = this.streams.get(stream);
-    if (st) {
-      // Map order is use order: re-inserting keeps the least recently used stream first.
-      this.streams.delete(stream);
-    } else {
-      st = { lastT: -Infinity, last: undefined, counts: this.opts.metrics.streamCounts(stream) };
-      if (this.streams.size >= this.maxStreams) this.streams.delete(this.streams.keys().next().value!);
-    }
-    this.streams.set(stream, st);
-    return st;
-  }
-
   reading(r: Reading): void {
     const stamps = this.trace.begin(r.rx);
-    if (r.values.length !== this.opts.channels) {
+    const v = checkReading(r, this.opts.channels, this.policy, this.streams, this.maxStreams);
+    if ('drop' in v) {
       this.opts.metrics.streamCounts(r.stream).in++;
-      return this.drop('column-count', `${r.values.length} values, the model takes ${this.opts.channels}`);
+      if (v.reset) this.opts.pool.reset(r.stream);
+      return this.drop(v.drop, v.detail);
     }
-    const st = this.state(r.stream);
-    st.counts.in++;
-    const values = this.validate(st, r);
-    if (!values) return;
+    const st = v.st;
+    (st.counts ??= this.opts.metrics.streamCounts(r.stream)).in++;
     if (stamps) stamps[S_VALIDATED] = performance.now();
-    if (this.opts.resampleHz) return this.resample(st, r.stream, values, r.t, stamps);
-    this.step(st, r.stream, values, r.t, stamps);
-  }
-
-  /**
-   * Validation and the stream policy, in one place (the channel count is checked before): the
-   * values to step (the reading's own, or repaired by 'hold'), or undefined when the reading
-   * was dropped (counted by reason).
-   * Updates the stream's last time and values.
-   */
-  private validate(st: StreamState, r: Reading): number[] | undefined {
-    let values = r.values;
-    const ch = this.opts.channels;
-    if (this.policy.monotonicTime && r.t < st.lastT) {
-      this.drop('time-backwards', `stream '${r.stream}': ${r.t} < ${st.lastT}`);
-      return undefined;
-    }
-    let finite = true;
-    for (let c = 0; c < ch; c++) if (!Number.isFinite(values[c])) finite = false;
-    if (!finite) {
-      const last = st.last;
-      if (this.policy.nonFinite === 'hold' && last) values = values.map((v, c) => (Number.isFinite(v) ? v : last[c]!));
-      else {
-        if (this.policy.nonFinite === 'reset') this.opts.pool.reset(r.stream);
-        this.drop('non-finite', `stream '${r.stream}': ${values.join(',')}`);
-        return undefined;
-      }
-    }
-    const { min, max } = this.policy;
-    if (min !== undefined || max !== undefined) {
-      for (let c = 0; c < ch; c++) {
-        if ((min !== undefined && values[c]! < min) || (max !== undefined && values[c]! > max)) {
-          this.drop('out-of-range', `stream '${r.stream}': ${values.join(',')} outside [${min ?? '-∞'}, ${max ?? '∞'}]`);
-          return undefined;
-        }
-      }
-    }
-    st.lastT = r.t;
-    st.last = values;
-    return values;
+    if (this.opts.resampleHz) return this.resample(st, r.stream, v.values, r.t, stamps);
+    this.step(st, r.stream, v.values, r.t, stamps);
   }
 
   /** Emits readings at the model's period, interpolated between the source's readings. */
@@ -304,7 +345,7 @@ export class Pipeline implements SourceEvents {
     b.ids.push(stream);
     b.raws.push(raw);
     b.ts.push(t);
-    b.counts.push(st.counts);
+    b.counts.push(st.counts!);
     b.stamps.push(stamps);
     b.n++;
     this.inflight++;
@@ -366,29 +407,14 @@ export class Pipeline implements SourceEvents {
       if (stamps) stamps[S_PREDICTED] = now;
       predicted++;
       b.counts[i]!.out++;
-      const outputs: Record<string, number[]> = {};
+      // This row's slice of each output: views, copied into the record by predictionRecord.
+      const outputs: Record<string, Float32Array> = {};
       for (const k of names) {
         const size = res.sizes[k]!;
-        const v = res.outputs[k]!;
-        const o = new Array<number>(size);
-        for (let j = 0, off = i * size; j < size; j++) o[j] = v[off + j]!;
-        outputs[k] = o;
+        outputs[k] = res.outputs[k]!.subarray(i * size, (i + 1) * size);
       }
-      const raw = b.raws[i]!;
-      const rec: PredictionRecord = { stream: b.ids[i]!, seq: step, t: b.ts[i]!, input: raw, outputs };
-      const first = names.length ? outputs[names[0]!]! : undefined;
-      if (first) {
-        const f = this.forecast;
-        if (f) {
-          const v = f.mean + f.std * first[0]!;
-          rec.forecast = f.delta ? raw[f.target]! + v : v;
-        } else if (this.classes) {
-          let best = 0;
-          for (let j = 1; j < first.length; j++) if (first[j]! > first[best]!) best = j;
-          rec.label = this.classes[best];
-        }
-      }
-      this.write(rec);
+      const rec = predictionRecord(b.ids[i]!, b.raws[i]!, b.ts[i]!, step, outputs, this.opts.pre, this.norm);
+      writeToSinks(this.opts.sinks, rec, m, this.opts.log);
       if (stamps) {
         stamps[S_WRITTEN] = performance.now();
         this.trace.end(stamps);
@@ -396,18 +422,6 @@ export class Pipeline implements SourceEvents {
     }
     m.stepSeconds.observe(stepS, predicted);
     this.settle(b);
-  }
-
-  private write(rec: PredictionRecord): void {
-    for (const s of this.opts.sinks) {
-      try {
-        s.write(rec);
-      } catch (e) {
-        // A sink must not throw; one that does must not take the others down.
-        this.opts.metrics.sinkErrors.inc({ sink: s.uri, code: (e as NodeJS.ErrnoException).code ?? 'exception' });
-        this.opts.log?.warn({ sink: s.uri, err: (e as Error).message }, 'sink write threw');
-      }
-    }
   }
 
   private settle(b: Batch): void {

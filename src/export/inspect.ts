@@ -177,6 +177,9 @@ export interface BundleInspectReport {
   checksumsVerified: true;
   /** The ONNX summary of each model, by role (float, int8, step, step_int8). */
   models: (InspectReport & { role: ModelRole })[];
+  /** The step model runtimes load by default (`step` for bundles older than the field), and how it was chosen. */
+  stepDefault: NonNullable<ManifestJson['step_default']>;
+  stepChoice?: ManifestJson['step_choice'];
 }
 
 const MODEL_ROLES: ModelRole[] = ['float', 'int8', 'step', 'step_int8'];
@@ -224,5 +227,7 @@ export async function inspectBundle(dir: string, opts: { publicKey?: KeyObject }
     signature: { present, verified: b.signed },
     checksumsVerified: true,
     models,
+    stepDefault: m.step_default ?? 'step',
+    ...(m.step_choice ? { stepChoice: m.step_choice } : {}),
   };
 }

@@ -2,9 +2,11 @@
  * The one module that imports onnxruntime. Backends are loaded lazily in priority order;
  * a backend whose native binary is missing (e.g. 32-bit ARM) is skipped with its reason.
  */
+import { createRequire } from 'node:module';
 import type { Backend, BackendChoice, BackendName, BackendRecord, Session, SessionOptions, TensorData } from './backend.js';
 import { BACKEND_NAMES } from './backend.js';
 import { InputError, UnsupportedError } from '../errors.js';
+import { createWorkerSession } from './worker-session.js';
 
 type Ort = typeof import('onnxruntime-common');
 
@@ -37,8 +39,8 @@ class OrtBackend implements Backend {
     return list.map((b) => b.name);
   }
 
-  async createSession(model: Uint8Array, options: SessionOptions = {}): Promise<Session> {
-    const ort = this.ort;
+  /** onnxruntime's session options for ours; refuses an execution provider this build lacks. */
+  private ortOptions(options: SessionOptions): { ortOptions: Record<string, unknown>; wanted: string[] } {
     const base = this.name === 'onnxruntime-node' ? 'cpu' : 'wasm';
     const wanted = (options.executionProviders ?? []).filter((p) => p !== base);
     const missing = wanted.filter((p) => !this.executionProviders.includes(p));
@@ -51,28 +53,38 @@ class OrtBackend implements Backend {
         },
       );
     }
-    const create = () =>
-      ort.InferenceSession.create(model, {
-        executionProviders: [...wanted, base] as never,
-        intraOpNumThreads: options.intraOpThreads ?? 1,
-        interOpNumThreads: 1,
-        graphOptimizationLevel: options.graphOptimization ?? 'all',
-        // onnxruntime's KleidiAI kernels (ARM CPUs with SME) compute dynamic-int8 MatMul/LSTM
-        // differently from every other CPU: under emulation they were 0.77 off the NEON, x86 and
-        // WASM results. A fleet must get the same prediction on every board, so the MLAS kernels
-        // (the ones every Raspberry Pi and Jetson runs) are used everywhere.
-        ...(this.name === 'onnxruntime-node' ? { extra: { mlas: { disable_kleidiai: '1' } } } : {}),
-      });
-    let session: Awaited<ReturnType<typeof create>>;
+    const ortOptions = {
+      executionProviders: [...wanted, base],
+      intraOpNumThreads: options.intraOpThreads ?? 1,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: options.graphOptimization ?? 'all',
+      ...(options.optimizedModelPath && this.name === 'onnxruntime-node' ? { optimizedModelFilePath: options.optimizedModelPath } : {}),
+      // onnxruntime's KleidiAI kernels (ARM CPUs with SME) compute dynamic-int8 MatMul/LSTM
+      // differently from every other CPU: under emulation they were 0.77 off the NEON, x86 and
+      // WASM results. A fleet must get the same prediction on every board, so the MLAS kernels
+      // (the ones every Raspberry Pi and Jetson runs) are used everywhere.
+      ...(this.name === 'onnxruntime-node' ? { extra: { mlas: { disable_kleidiai: '1' } } } : {}),
+    };
+    return { ortOptions, wanted };
+  }
+
+  /** A session that did not start because of a provider listed by the build whose libraries are not on this machine (CUDA, TensorRT). */
+  private providerError(e: unknown, wanted: string[]): unknown {
+    if (wanted.length === 0) return e;
+    return new InputError(`execution provider ${wanted.map((w) => `'${w}'`).join(', ')} did not start: ${(e as Error).message.split('\n')[0]}`, {
+      field: 'executionProviders',
+      expected: `a provider whose libraries are installed here; this build lists ${this.executionProviders.join(', ')}, and 'cpu' always works`,
+    });
+  }
+
+  async createSession(model: Uint8Array, options: SessionOptions = {}): Promise<Session> {
+    const ort = this.ort;
+    const { ortOptions, wanted } = this.ortOptions(options);
+    let session: Awaited<ReturnType<Ort['InferenceSession']['create']>>;
     try {
-      session = await create();
+      session = await ort.InferenceSession.create(model, ortOptions as never);
     } catch (e) {
-      // A provider listed by the build whose libraries are not on this machine (CUDA, TensorRT).
-      if (wanted.length === 0) throw e;
-      throw new InputError(`execution provider ${wanted.map((w) => `'${w}'`).join(', ')} did not start: ${(e as Error).message.split('\n')[0]}`, {
-        field: 'executionProviders',
-        expected: `a provider whose libraries are installed here; this build lists ${this.executionProviders.join(', ')}, and 'cpu' always works`,
-      });
+      throw this.providerError(e, wanted);
     }
     return {
       inputNames: session.inputNames,
@@ -87,6 +99,20 @@ class OrtBackend implements Backend {
       },
       release: () => session.release(),
     };
+  }
+
+  /** The same session in a worker thread (see worker-session.ts). */
+  async createWorkerSession(model: Uint8Array, options: SessionOptions = {}): Promise<Session> {
+    const { ortOptions, wanted } = this.ortOptions(options);
+    try {
+      return await createWorkerSession(model, {
+        ortPath: createRequire(import.meta.url).resolve(this.name),
+        web: this.name === 'onnxruntime-web',
+        options: ortOptions,
+      });
+    } catch (e) {
+      throw this.providerError(e, wanted);
+    }
   }
 }
 

@@ -30,6 +30,11 @@ export interface SessionOptions {
    * last). Refused with the list of what this onnxruntime build has when one is missing.
    */
   executionProviders?: readonly string[];
+  /**
+   * onnxruntime-node: write the graph as onnxruntime runs it (after its optimisations, e.g.
+   * constants folded) to this file, to check what a model costs per run.
+   */
+  optimizedModelPath?: string;
 }
 
 /** An inference session of one model: its input and output names, `run`, and `release`. */
@@ -48,6 +53,11 @@ export interface Backend {
   /** Execution providers this build of the backend has (e.g. cpu; cuda where built in). */
   readonly executionProviders: readonly string[];
   createSession(model: Uint8Array, options?: SessionOptions): Promise<Session>;
+  /**
+   * The same session in a worker thread, so that it computes while the calling thread does
+   * other work; where absent, the backend cannot run in a worker.
+   */
+  createWorkerSession?(model: Uint8Array, options?: SessionOptions): Promise<Session>;
 }
 
 /** Which backend is in use, and why the ones before it were skipped. */

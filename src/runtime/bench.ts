@@ -53,8 +53,21 @@ export interface BenchPoolResult {
      */
     ratioPaired: number;
   };
-  /** Per stream count: pool stream-steps/s, and bare `session.run` on the same rows for reference. */
-  throughput: { streams: number; rounds: number; seconds: number; streamStepsPerSec: number; bareStreamStepsPerSec: number; meanBatchSize: number }[];
+  /**
+   * Per stream count: stream-steps/s through `push` (one promise per sample), through
+   * `pushMany` (one call per round), and bare `session.run` on the same rows for reference.
+   */
+  throughput: {
+    streams: number;
+    rounds: number;
+    seconds: number;
+    streamStepsPerSec: number;
+    manyStreamStepsPerSec: number;
+    bareStreamStepsPerSec: number;
+    /** pushMany / bare, paired: the median over interleaved chunks. */
+    manyVsBare: number;
+    meanBatchSize: number;
+  }[];
   /**
    * Growth while `streams` streams are opened, per 1000. Heap includes typed arrays (the
    * state tables grow by doubling, so this includes up to 2x slack); RSS is what the OS sees.
@@ -196,6 +209,13 @@ export async function benchPool(model: Uint8Array, opts: BenchPoolOptions): Prom
       for (let i = 0; i < n; i++) pending[i] = p.push(ids[i]!, sample);
       await Promise.all(pending);
     };
+    // pushMany: the same samples as one call per round (rows refilled each round, as a caller would).
+    const flat = new Float32Array(n * p.sampleSize);
+    const rowSample = ins.length === 1 ? ins[0]!.values : Float32Array.from(ins.flatMap((s) => [...s.values]));
+    const manyRound = async () => {
+      for (let i = 0; i < n; i++) flat.set(rowSample, i * rowSample.length);
+      await p.pushMany(ids, flat);
+    };
     const rows = Math.min(n, maxBatch);
     const bareFeeds: Record<string, TensorData> = {};
     for (const s of ins) {
@@ -210,12 +230,15 @@ export async function benchPool(model: Uint8Array, opts: BenchPoolOptions): Prom
     const warmRounds = Math.max(20, Math.ceil(2000 / n));
     for (let r = 0; r < warmRounds; r++) {
       await round();
+      await manyRound();
       await bareRound();
     }
     const before = p.stats();
     // Interleaved in chunks, like the latency series, so drift hits both alike.
     let poolUs = 0;
+    let manyUs = 0;
     let bareUs = 0;
+    const pairs: number[] = [];
     const chunk = Math.max(1, Math.ceil(opts.steps / 10));
     for (let done = 0; done < opts.steps; done += chunk) {
       const m = Math.min(chunk, opts.steps - done);
@@ -223,9 +246,16 @@ export async function benchPool(model: Uint8Array, opts: BenchPoolOptions): Prom
       for (let r = 0; r < m; r++) await round();
       poolUs += now() - t0;
       t0 = now();
+      for (let r = 0; r < m; r++) await manyRound();
+      const many = now() - t0;
+      manyUs += many;
+      t0 = now();
       for (let r = 0; r < m; r++) await bareRound();
-      bareUs += now() - t0;
+      const bare = now() - t0;
+      bareUs += bare;
+      pairs.push(bare / many);
     }
+    pairs.sort((a, b) => a - b);
     const after = p.stats();
     const batches = after.batches - before.batches;
     throughput.push({
@@ -233,7 +263,9 @@ export async function benchPool(model: Uint8Array, opts: BenchPoolOptions): Prom
       rounds: opts.steps,
       seconds: poolUs / 1e6,
       streamStepsPerSec: (n * opts.steps) / (poolUs / 1e6),
+      manyStreamStepsPerSec: (n * opts.steps) / (manyUs / 1e6),
       bareStreamStepsPerSec: (n * opts.steps) / (bareUs / 1e6),
+      manyVsBare: pairs[pairs.length >> 1]!,
       meanBatchSize: batches === 0 ? 0 : (after.steps - before.steps) / batches,
     });
     await p.close();

@@ -39,6 +39,8 @@ export interface Entry {
   gen: number;
   /** Accepted pushes not yet settled. */
   pending: number;
+  /** In a batch whose run is in flight. */
+  running: boolean;
   /** Sequence number of the latest batch holding one of its pushes (keeps a stream's pushes in order). */
   lastSeq: number;
   /** Date.now() of the last push (WindowPool) or delivered step (StreamPool). */
@@ -64,6 +66,9 @@ export interface InputLayout {
 }
 
 type Settle = (v: never) => void;
+
+/** Most worker threads (sessions) one pool runs. */
+const MAX_WORKERS = 64;
 
 /** What a push that makes no prediction resolves to (WindowPool: window not full, or between hops). */
 const NO_PREDICTION: Promise<null> = Promise.resolve(null);
@@ -164,11 +169,11 @@ export class ManyCall {
   }
 }
 
-/** Reads the model, picks the backend, opens the session. */
+/** Reads the model, picks the backend, opens the session (or one per worker thread under `workers`). */
 export async function openModel(
   model: Uint8Array | string,
   opts: PoolOptions,
-): Promise<{ info: ModelInfo; session: Session; record: BackendRecord; file?: string }> {
+): Promise<{ info: ModelInfo; sessions: Session[]; record: BackendRecord; file?: string; release(): Promise<void> }> {
   let bytes: Uint8Array;
   let file: string | undefined;
   if (typeof model === 'string') {
@@ -198,8 +203,23 @@ export async function openModel(
     }
     ({ backend, record } = await resolveBackend(opts.backend ? { force: opts.backend } : { prefer: opts.preferBackends }));
   }
-  const session = await backend.createSession(bytes, opts.session);
-  return { info, session, record, file };
+  const workers = checkInt('workers', opts.workers, 0, 0);
+  if (workers > MAX_WORKERS) throw new RangeError(`option 'workers' must be at most ${MAX_WORKERS}, got ${workers}`);
+  let sessions: Session[];
+  if (workers === 0) {
+    sessions = [await backend.createSession(bytes, opts.session)];
+  } else {
+    const create = backend.createWorkerSession?.bind(backend);
+    if (create === undefined) throw new RangeError(`option 'workers': backend ${backend.name} cannot run sessions in worker threads`);
+    const opened = await Promise.allSettled(Array.from({ length: workers }, () => create(bytes, opts.session)));
+    sessions = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+    const failed = opened.find((o) => o.status === 'rejected');
+    if (failed) {
+      await Promise.all(sessions.map((x) => x.release()));
+      throw failed.reason;
+    }
+  }
+  return { info, sessions, record, file, release: async () => void (await Promise.all(sessions.map((x) => x.release()))) };
 }
 
 function checkInt(name: string, v: number | undefined, min: number, dflt: number): number {
@@ -238,7 +258,8 @@ export abstract class PoolCore<P> implements Pool<P> {
   readonly maxBatch: number;
 
   protected readonly entries = new Map<string, Entry>();
-  protected readonly session: Session;
+  /** One session, or one per worker thread (`workers`); each runs one batch at a time. */
+  protected readonly sessions: readonly Session[];
   protected readonly inputs: readonly InputLayout[];
   protected readonly nonFinite: NonFinitePolicy;
   protected closed = false;
@@ -271,9 +292,13 @@ export abstract class PoolCore<P> implements Pool<P> {
   private readonly forming: Batch[] = [];
   private readonly spare: Batch[] = [];
   private nextSeq = 1;
-  private running = false;
-  /** The batch whose `session.run` is in flight. */
-  private current: Batch | undefined;
+  /** Per session: the batch whose `run` is in flight there. */
+  private readonly current: (Batch | undefined)[];
+  /** Sessions with no batch in flight. */
+  private readonly idle: number[];
+  /** Per session: its run's result handlers, bound once. */
+  private readonly onRun: ((res: Record<string, TensorData>) => void)[];
+  private readonly onRunFailed: ((err: unknown) => void)[];
   private scheduled = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private sweeper: ReturnType<typeof setInterval> | undefined;
@@ -293,7 +318,7 @@ export abstract class PoolCore<P> implements Pool<P> {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    if (!this.running) this.pump();
+    if (this.idle.length > 0) this.pump();
   };
 
   private counters = { pushes: 0, steps: 0, batches: 0, rows: 0, evicted: 0, repaired: 0 };
@@ -301,7 +326,7 @@ export abstract class PoolCore<P> implements Pool<P> {
 
   protected constructor(
     kind: 'stream' | 'window',
-    session: Session,
+    sessions: readonly Session[],
     info: ModelInfo,
     record: BackendRecord,
     inputs: InputLayout[],
@@ -309,14 +334,22 @@ export abstract class PoolCore<P> implements Pool<P> {
     modelBatchLimit: number,
   ) {
     this.kind = kind;
-    this.session = session;
+    this.sessions = sessions;
+    this.current = sessions.map(() => undefined);
+    this.idle = sessions.map((_, i) => sessions.length - 1 - i);
+    this.onRun = sessions.map((_, i) => (res: Record<string, TensorData>) => this.ran(i, res));
+    this.onRunFailed = sessions.map((_, i) => (err: unknown) => this.runFailed(i, err));
     this.info = info;
     this.backendRecord = record;
     this.inputs = inputs;
     this.srcs = inputs.map(() => []);
     this.srcOffs = new Int32Array(inputs.length);
     this.sampleSize = inputs.reduce((a, l) => a + l.sampleSize, 0);
-    this.maxBatch = Math.min(checkInt('maxBatch', opts.maxBatch, 1, 256), modelBatchLimit);
+    // Several sessions: smaller batches by default, so that one tick's rows keep them all busy.
+    this.maxBatch = Math.min(
+      checkInt('maxBatch', opts.maxBatch, 1, sessions.length > 1 ? Math.max(16, Math.floor(256 / sessions.length)) : 256),
+      modelBatchLimit,
+    );
     if (opts.maxWaitMs !== undefined && !(opts.maxWaitMs >= 0 && Number.isFinite(opts.maxWaitMs)))
       throw new RangeError(`option 'maxWaitMs' must be a finite number >= 0, got ${opts.maxWaitMs}`);
     this.maxWait = opts.maxWaitMs ?? 0;
@@ -542,7 +575,7 @@ export abstract class PoolCore<P> implements Pool<P> {
       slot = this.nextSlot++;
       if (slot >= this.capacity) this.ensureCapacity(slot + 1);
     }
-    const e: Entry = { id, slot, step: 0, gen: 0, pending: 0, lastSeq: 0, lastUsed: Date.now(), alive: true, head: 0, held: null };
+    const e: Entry = { id, slot, step: 0, gen: 0, pending: 0, running: false, lastSeq: 0, lastUsed: Date.now(), alive: true, head: 0, held: null };
     this.initSlot(e);
     this.entries.set(id, e);
     return e;
@@ -645,7 +678,7 @@ export abstract class PoolCore<P> implements Pool<P> {
     this.unsettled++;
     this.counters.pushes++;
     if (row === 0 && this.maxWait > 0) b.firstAt = performance.now();
-    if (!this.running) {
+    if (this.idle.length > 0) {
       if (this.maxWait === 0 || b.n >= this.maxBatch) {
         this.kick();
       } else if (this.timer === undefined) {
@@ -667,30 +700,45 @@ export abstract class PoolCore<P> implements Pool<P> {
 
   /** Schedules a pump on the next microtask (after the pushes of the current tick). */
   private kick(): void {
-    if (!this.scheduled && !this.running) {
+    if (!this.scheduled && this.idle.length > 0) {
       this.scheduled = true;
       queueMicrotask(this.pumpCb);
     }
   }
 
   /**
-   * Starts the head batch when it is due, else arms the wait timer. Callback-driven rather
-   * than an async loop: two fewer promises per step on the single-stream fast path.
+   * Starts due batches, in sequence order, on idle sessions; arms the wait timer for one not
+   * yet due. Callback-driven rather than an async loop: two fewer promises per step on the
+   * single-stream fast path. With several sessions a batch waits while one of its streams is
+   * in a running batch (its state is being computed there).
    */
   private pump(): void {
     const f = this.forming;
-    while (f.length > 0 && f[0]!.n === 0) this.spare.push(f.shift()!);
-    const b = f[0];
-    if (b === undefined) return;
-    if (!this.isDue(b)) {
-      const left = Math.max(0, this.maxWait - (performance.now() - b.firstAt));
-      this.timer ??= setTimeout(this.pumpCb, Math.ceil(left));
-      return;
+    while (this.idle.length > 0) {
+      while (f.length > 0 && f[0]!.n === 0) this.spare.push(f.shift()!);
+      const b = f[0];
+      if (b === undefined) return;
+      if (!this.isDue(b)) {
+        const left = Math.max(0, this.maxWait - (performance.now() - b.firstAt));
+        this.timer ??= setTimeout(this.pumpCb, Math.ceil(left));
+        return;
+      }
+      if (this.idle.length < this.sessions.length && this.waitsForRunning(b)) return;
+      f.shift();
+      this.start(b, this.idle.pop()!);
     }
-    f.shift();
-    this.running = true;
-    this.current = b;
+  }
+
+  /** Whether a stream of `b` is in a running batch. */
+  private waitsForRunning(b: Batch): boolean {
+    for (let i = 0; i < b.n; i++) if (b.entries[i]!.running) return true;
+    return false;
+  }
+
+  private start(b: Batch, si: number): void {
+    this.current[si] = b;
     const n = b.n;
+    for (let i = 0; i < n; i++) b.entries[i]!.running = true;
     let feeds = b.feeds[n];
     if (feeds === undefined) {
       feeds = {};
@@ -703,39 +751,39 @@ export abstract class PoolCore<P> implements Pool<P> {
     let run: Promise<Record<string, TensorData>>;
     try {
       this.prepare(b, feeds);
-      run = this.session.run(feeds);
+      run = this.sessions[si]!.run(feeds);
     } catch (err) {
       run = Promise.reject(err);
     }
-    run.then(this.onRun, this.onRunFailed);
+    run.then(this.onRun[si], this.onRunFailed[si]);
   }
 
-  private readonly onRun = (res: Record<string, TensorData>): void => {
-    const b = this.current!;
+  private ran(si: number, res: Record<string, TensorData>): void {
+    const b = this.current[si]!;
     try {
       this.counters.batches++;
       this.counters.rows += b.n;
       this.scatter(b, res);
       this.deliver(b, res);
     } finally {
-      this.finish(b);
+      this.finish(b, si);
     }
-  };
+  }
 
-  private readonly onRunFailed = (err: unknown): void => {
-    const b = this.current!;
+  private runFailed(si: number, err: unknown): void {
+    const b = this.current[si]!;
     try {
       this.failBatch(b, err);
     } finally {
-      this.finish(b);
+      this.finish(b, si);
     }
-  };
+  }
 
-  private finish(b: Batch): void {
+  private finish(b: Batch, si: number): void {
     b.n = 0;
-    this.current = undefined;
+    this.current[si] = undefined;
+    this.idle.push(si);
     this.spare.push(b);
-    this.running = false;
     // Deferred a microtask so that callers resuming from this batch can join the next one.
     if (this.forming.length > 0) this.kick();
   }
@@ -765,6 +813,7 @@ export abstract class PoolCore<P> implements Pool<P> {
       b.rejects[i] = undefined;
       b.calls[i] = undefined;
       e.pending--;
+      e.running = false;
       if (!e.alive) {
         if (e.pending === 0) this.freeSlot(e);
         this.rejected.deleted = (this.rejected.deleted ?? 0) + 1;
@@ -804,6 +853,7 @@ export abstract class PoolCore<P> implements Pool<P> {
       b.rejects[i] = undefined;
       b.calls[i] = undefined;
       e.pending--;
+      e.running = false;
       if (!e.alive && e.pending === 0) this.freeSlot(e);
       const failure = new InferenceError(e.id, n, err);
       if (call !== undefined) call.fail(b.callRows[i]!, failure, true);
@@ -974,7 +1024,19 @@ export abstract class PoolCore<P> implements Pool<P> {
     const per = floatsPerStream(s.tensors);
     const now = Date.now();
     for (let i = 0; i < s.ids.length; i++) {
-      const e: Entry = { id: s.ids[i]!, slot: i, step: s.steps[i]!, gen: 0, pending: 0, lastSeq: 0, lastUsed: now, alive: true, head: 0, held: null };
+      const e: Entry = {
+        id: s.ids[i]!,
+        slot: i,
+        step: s.steps[i]!,
+        gen: 0,
+        pending: 0,
+        running: false,
+        lastSeq: 0,
+        lastUsed: now,
+        alive: true,
+        head: 0,
+        held: null,
+      };
       this.initSlot(e);
       this.loadSlot(e, s.data, i * per);
       this.entries.set(e.id, e);
@@ -1003,7 +1065,9 @@ export abstract class PoolCore<P> implements Pool<P> {
       this.settled(b.n);
       b.n = 0;
     }
-    this.closing = this.drain().then(() => this.session.release());
+    this.closing = this.drain().then(async () => {
+      await Promise.all(this.sessions.map((x) => x.release()));
+    });
     return this.closing;
   }
 }

@@ -54,8 +54,17 @@ export interface PoolOptions {
    */
   preferBackends?: readonly BackendName[];
   session?: SessionOptions;
-  /** Most streams stepped in one `session.run` (default 256). */
+  /** Most streams stepped in one `session.run` (default 256; with `workers` ≥ 2, 256 / workers, at least 16). */
   maxBatch?: number;
+  /**
+   * Run the model in this many worker threads, one session each (default 0: one session in
+   * the calling thread). Each computes a batch while this thread validates, batches and
+   * delivers; with two or more, batches run on several cores at once (a stream's batches
+   * still run one after another). Results are identical to one session. Pushes from many
+   * streams in the same tick (or `pushMany`) are what keeps several workers busy; a single
+   * stream only pays the hand-over (tens of µs).
+   */
+  workers?: number;
   /**
    * Longest a push waits for others to join its batch, in ms. Default 0: the batch runs on
    * the microtask after the current synchronous pushes. A full batch runs at once.

@@ -42,9 +42,9 @@ function stepLayouts(info: ModelInfo, file?: string): InputLayout[] {
 
 /**
  * Copies `size`-value rows between a stream table and a batch tensor, row i ↔ slot
- * `slots[i]` (skipped when -1). Runs of adjacent slots move with one native `set`, which is
- * what makes 256-stream batches cheap; short rows elsewhere are copied by hand (a subarray
- * per row would cost more than the copy).
+ * `slots[i]` (skipped when -1). Long runs of adjacent slots move with one native `set`, which
+ * is what makes 256-stream batches cheap; shorter ones are copied by hand (a subarray per run
+ * costs an allocation, more than copying a few hundred values in optimised code).
  */
 function copyRuns(from: Float32Array, to: Float32Array, slots: Int32Array, n: number, size: number, gather: boolean): void {
   let i = 0;
@@ -60,7 +60,7 @@ function copyRuns(from: Float32Array, to: Float32Array, slots: Int32Array, n: nu
     const slotOff = first * size;
     const rowOff = i * size;
     const len = rows * size;
-    if (len >= 32) {
+    if (len >= 512) {
       if (gather) to.set(from.subarray(slotOff, slotOff + len), rowOff);
       else to.set(from.subarray(rowOff, rowOff + len), slotOff);
     } else if (gather) {
@@ -112,6 +112,9 @@ export class StreamPool extends PoolCore<Prediction> {
   private readonly stateBufs: Float32Array[];
   /** Feeds per state and batch size, built once. */
   private readonly stateFeeds: (TensorData | undefined)[][];
+  /** Per state: the last feed of table rows fed in place (reused while the rows and the table are the same). */
+  private readonly slabFeeds: (TensorData | undefined)[];
+  private readonly slabFeedAt: Int32Array;
   private readonly dimsCache: number[][][];
   /** Per-row table slots of the running batch (-1: do not write back). */
   private readonly rowSlots: Int32Array;
@@ -119,12 +122,14 @@ export class StreamPool extends PoolCore<Prediction> {
   private readonly holdLast: boolean;
 
   private constructor(p: Awaited<ReturnType<typeof openModel>>, layouts: InputLayout[], opts: PoolOptions) {
-    super('stream', p.session, p.info, p.record, layouts, opts, batchLimit(p.info, Number.MAX_SAFE_INTEGER, p.file));
+    super('stream', p.sessions, p.info, p.record, layouts, opts, batchLimit(p.info, Number.MAX_SAFE_INTEGER, p.file));
     this.states = p.info.states;
     this.stateSizes = this.states.map((s) => s.shape.reduce((a, b) => a * b, 1));
     this.slabs = this.states.map(() => new Float32Array(0));
     this.stateBufs = this.stateSizes.map((n) => new Float32Array(n * this.maxBatch));
     this.stateFeeds = this.states.map(() => []);
+    this.slabFeeds = this.states.map(() => undefined);
+    this.slabFeedAt = new Int32Array(this.states.length);
     this.dimsCache = this.states.map(() => []);
     this.rowSlots = new Int32Array(this.maxBatch);
     this.sampleTotal = layouts.reduce((a, l) => a + l.sampleSize, 0);
@@ -156,7 +161,7 @@ export class StreamPool extends PoolCore<Prediction> {
       }
       return new StreamPool(p, stepLayouts(p.info, p.file), opts);
     } catch (e) {
-      await p.session.release();
+      await p.release();
       throw e;
     }
   }
@@ -227,8 +232,14 @@ export class StreamPool extends PoolCore<Prediction> {
         // Streams pushed in the order they were opened (the common case) occupy adjacent rows:
         // feed the table itself, no gather. Safe: only a reset/delete can write those rows
         // before the run reads them, and their results are then discarded by the gen check.
-        const dims = this.stateDims(s, n);
-        feeds[input] = { type: 'float32', data: slab.subarray(slots[0]! * size, (slots[0]! + n) * size), dims };
+        let f = this.slabFeeds[s];
+        const at = slots[0]!;
+        if (f === undefined || this.slabFeedAt[s] !== at || f.dims[0] !== n || f.data.buffer !== slab.buffer) {
+          f = { type: 'float32', data: slab.subarray(at * size, (at + n) * size), dims: this.stateDims(s, n) };
+          this.slabFeeds[s] = f;
+          this.slabFeedAt[s] = at;
+        }
+        feeds[input] = f;
         continue;
       }
       const buf = this.stateBufs[s]!;

@@ -99,7 +99,7 @@ export class WindowPool extends PoolCore<Prediction | null> {
   private readonly holdLast: boolean;
 
   private constructor(p: Awaited<ReturnType<typeof openModel>>, layouts: InputLayout[], window: number, opts: WindowPoolOptions) {
-    super('window', p.session, p.info, p.record, layouts, opts, batchLimit(p.info, Number.MAX_SAFE_INTEGER, p.file));
+    super('window', p.sessions, p.info, p.record, layouts, opts, batchLimit(p.info, Number.MAX_SAFE_INTEGER, p.file));
     this.window = window;
     if (opts.hop !== undefined && (!Number.isInteger(opts.hop) || opts.hop < 1)) throw new RangeError(`option 'hop' must be an integer >= 1, got ${opts.hop}`);
     this.hop = opts.hop ?? 1;
@@ -130,7 +130,7 @@ export class WindowPool extends PoolCore<Prediction | null> {
       const { layouts, window } = windowLayouts(p.info, opts.window, p.file);
       return new WindowPool(p, layouts, window, opts);
     } catch (e) {
-      await p.session.release();
+      await p.release();
       throw e;
     }
   }

@@ -199,3 +199,36 @@ describe('pushMany', () => {
     });
   });
 });
+
+describe('workers', () => {
+  it('sessions in worker threads give what one session gives, in order per stream', async () => {
+    const S = 40;
+    const T = 12;
+    const xs = Array.from({ length: S }, (_, s) => signal(s, T, 3));
+    const one = await streamPool({ maxBatch: 16 });
+    const two = await streamPool({ workers: 2, maxBatch: 16 });
+    const ids = Array.from({ length: S }, (_, s) => `s${s}`);
+    for (let t = 0; t < T; t++) {
+      const samples = new Float32Array(S * 3);
+      for (let s = 0; s < S; s++) samples.set(xs[s]![t]!, s * 3);
+      const [a, b] = await Promise.all([one.pushMany(ids, samples), two.pushMany(ids, samples)]);
+      expect(Array.from(b.steps)).toEqual(Array.from(a.steps));
+      // Same rows in the same batches on the same kernels: identical.
+      expect(Array.from(b.outputs.y!)).toEqual(Array.from(a.outputs.y!));
+    }
+    // Per-push from the same tick, a stream pushed twice: order kept across workers.
+    const ps = await Promise.all([two.push('s0', xs[0]![0]!), two.push('s0', xs[0]![1]!), two.push('s1', xs[1]![0]!)]);
+    expect(ps.map((p) => p.step)).toEqual([T, T + 1, T]);
+    expect(two.stats().batches).toBeGreaterThanOrEqual(3 * T);
+    await two.close();
+    const closed = await two.pushMany(['s0'], xs[0]![0]!);
+    expect((closed.errors.get(0) as StreamRejectedError).reason).toBe('closed');
+  });
+
+  it('reports a model that does not load in a worker, and refuses a bad workers option', async () => {
+    await expect(StreamPool.create(model, { workers: -1 })).rejects.toThrow(/workers/);
+    await expect(StreamPool.create(model, { workers: 1000 })).rejects.toThrow(/at most/);
+    const broken = model.slice(0, model.length >> 1);
+    await expect(StreamPool.create(broken, { workers: 2, backend: 'onnxruntime-node' })).rejects.toThrow();
+  });
+});

@@ -52,6 +52,7 @@ export function humanBundle(r: BundleInspectReport): string {
     `  task ${r.task}, channels ${r.channels.join(', ')}, window ${r.window}, needs streamcell ≥ ${r.minStreamcellVersion}`,
     `  signature: ${sig}`,
     `  checksums: all ${r.files.length} files verified`,
+    `  default step model: ${r.stepDefault}${r.stepChoice ? ` (${r.stepChoice.reason})` : ''}`,
     '  files:',
     ...r.files.map((f) => `    ${f.role.padEnd(13)} ${f.path.padEnd(20)} ${fmtBytes(f.bytes).padStart(10)}  sha256 ${f.sha256.slice(0, 16)}…`),
   ];

@@ -4,7 +4,8 @@ import type { Argv } from 'yargs';
 import { InputError } from '../../errors.js';
 import { loadDataset } from '../../data/evaluate.js';
 import { checkPreprocessing, type PreprocessingJson } from '../../data/preprocessing.js';
-import { assertGate, compareModels, modelPreprocessing, QUANT_MODES, quantizeModel } from '../../export/quantize/index.js';
+import { assertGate, compareModels, INT8_KERNELS, modelPreprocessing, QUANT_MODES, quantizeModel, type QuantizeReport } from '../../export/quantize/index.js';
+import { latencyVerdict, noSlower } from '../../export/quantize/latency.js';
 import { reportHtml, reportTable } from '../../export/quantize/report.js';
 import { emit, guarded, writeOutput, type ArgsOf } from '../output.js';
 import { aboutFile, assertOnnxLoads } from '../model-source.js';
@@ -17,6 +18,10 @@ export function builder(y: Argv) {
     .positional('model', { type: 'string', describe: 'ONNX model (sequence or step model)', demandOption: true })
     .option('output', { alias: 'o', type: 'string', describe: 'quantized model to write', demandOption: true })
     .option('mode', { choices: QUANT_MODES, demandOption: true, describe: 'int8 (dynamic), int8-static (calibrated QDQ) or fp16' })
+    .option('kernels', {
+      choices: INT8_KERNELS,
+      describe: 'int8: integer (dynamic int8 MatMul/LSTM kernels, default) or float (int8 weights folded to float at load: int8 size, float speed)',
+    })
     .option('calibration', { type: 'string', describe: 'CSV of real inputs for int8-static' })
     .option('method', { choices: ['minmax', 'percentile'] as const, default: 'minmax' as const, describe: 'calibration method' })
     .option('percentile', { type: 'number', default: 99.99, describe: 'coverage for --method percentile' })
@@ -51,6 +56,14 @@ export async function preprocessingFor(model: Uint8Array, file: string | undefin
   }
 }
 
+/** The latency sentence for a quantized model, with the way out when dynamic int8 is the slower one. */
+export function speedVerdict(q: Pick<QuantizeReport, 'mode' | 'kernels'>, ratio: number): string {
+  const label = q.mode === 'int8' ? `int8 (${q.kernels ?? 'integer'} kernels)` : q.mode;
+  const hint =
+    q.mode === 'int8' && q.kernels !== 'float' ? ', or --kernels float (the same int8 weights, folded to float when the model loads: float speed)' : '';
+  return latencyVerdict(label, ratio, hint);
+}
+
 export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
     const file = resolve(args.model);
@@ -74,7 +87,7 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
       : undefined;
     let q;
     try {
-      q = await quantizeModel(bytes, { mode: args.mode, calibration });
+      q = await quantizeModel(bytes, { mode: args.mode, kernels: args.kernels, calibration });
     } catch (e) {
       if (e instanceof Error && 'context' in e) (e as { context: { file?: string } }).context.file ??= file;
       throw e;
@@ -93,17 +106,34 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
         metrics: c.metrics,
         latencyUs: c.latencyUs,
       },
+      latency: {
+        floatUs: c.latencyUs.a,
+        quantizedUs: c.latencyUs.b,
+        ratio: c.latency.ratio,
+        slower: !noSlower(c.latency.ratio),
+        rounds: c.latency.rounds,
+        cpu: c.latency.cpu,
+        verdict: speedVerdict(q.report, c.latency.ratio),
+      },
     };
-    if (args.report) await writeOutput(resolve(args.report), reportHtml({ title: `streamcell quantize ${args.mode}: ${file}`, q: q.report, c, pre }));
+    if (args.report)
+      await writeOutput(
+        resolve(args.report),
+        reportHtml({ title: `streamcell quantize ${args.mode}: ${file}`, q: q.report, c, pre, verdict: summary.latency.verdict }),
+      );
     if (args.maxDrop !== undefined) {
       try {
         assertGate(c, args.maxDrop);
       } catch (e) {
-        emit(args, { ...summary, ok: false, output: null, gate: { maxDrop: args.maxDrop, passed: false } }, () => reportTable(q.report, c));
+        emit(
+          args,
+          { ...summary, ok: false, output: null, gate: { maxDrop: args.maxDrop, passed: false } },
+          () => `${reportTable(q.report, c)}\n${summary.latency.verdict}`,
+        );
         throw e;
       }
     }
     await writeOutput(out, q.model);
-    emit(args, summary, () => `wrote ${out}\n${reportTable(q.report, c)}`);
+    emit(args, summary, () => `wrote ${out}\n${reportTable(q.report, c)}\n${summary.latency.verdict} (${c.latency.cpu})`);
   });
 }

@@ -2,6 +2,8 @@ import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { Daemon } from '../../devices/daemon.js';
+import type { DaemonMetrics } from '../../devices/metrics.js';
+import { OfflineRun } from '../../devices/offline.js';
 import { sinkFromUri, sourceFromUri } from '../../devices/uri.js';
 import { readModelInfo } from '../../runtime/step-model.js';
 import { aboutFile, assertOnnxLoads, channelsOf, resolveModel } from '../model-source.js';
@@ -21,7 +23,13 @@ export function builder(y: Argv) {
     .option('columns', { type: 'string', describe: "channel columns (names or indexes), default: the model's channels" })
     .option('stream', { type: 'string', describe: 'column holding the stream id' })
     .option('public-key', { type: 'string', describe: "verify the bundle's signature with this key (or STREAMCELL_PUBLIC_KEY)" })
-    .option('int8', { type: 'boolean', default: false, describe: "use the bundle's step-int8 model" });
+    .option('int8', { type: 'boolean', default: false, describe: "use the bundle's step-int8 model (default: the bundle's step_default)" })
+    .option('float', { type: 'boolean', default: false, describe: "use the bundle's float step model" })
+    .option('fast', {
+      type: 'boolean',
+      default: true,
+      describe: 'offline fast path: the model steps through chunks of readings per call (--no-fast: one call per reading, as the daemon)',
+    });
   return withBackendOption(withOptions);
 }
 
@@ -86,7 +94,9 @@ async function checkInput(file: string, args: ArgsOf<typeof builder>, channels: 
 
 export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
-    const { file, bytes } = await resolveModel(args.model, { publicKey: args.publicKey, role: args.int8 ? 'step_int8' : 'step' });
+    if (args.int8 && args.float)
+      throw new InputError('--int8 and --float name different step models', { field: '--float', expected: 'one of --int8, --float' });
+    const { file, bytes } = await resolveModel(args.model, { publicKey: args.publicKey, role: args.int8 ? 'step_int8' : args.float ? 'step' : undefined });
     const info = readModelInfo(bytes, file);
     const channels = channelsOf(info, file);
     const choice = backendChoice(args);
@@ -95,24 +105,30 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
     await checkInput(input, args, channels);
     const q = new URLSearchParams({ format: args.format, ...(args.columns ? { columns: args.columns } : {}), ...(args.stream ? { stream: args.stream } : {}) });
     const source = await sourceFromUri(`file:${input}?${q}`, { channels });
-    const daemon = await aboutFile(file, () =>
-      Daemon.create({
-        model: bytes,
-        sources: [source],
-        sinks: [sinkFromUri(`jsonl:${args.output === '-' ? '-' : resolve(args.output)}`)],
-        backend: choice.force,
-        preferBackends: choice.prefer,
-      }),
-    );
-    process.stderr.write(`${describeBackend(daemon.backendRecord)}\n`);
-    await daemon.start();
-    await daemon.finished();
-    await daemon.stop();
-    const drops = (await daemon.metrics.dropped.get()).values.filter((v) => v.value > 0);
+    const sinks = [sinkFromUri(`jsonl:${args.output === '-' ? '-' : resolve(args.output)}`)];
+    let metrics: DaemonMetrics;
+    const fast = args.fast
+      ? await aboutFile(file, () => OfflineRun.create({ model: bytes, source, sinks, backend: choice.force, preferBackends: choice.prefer }))
+      : ({ ok: false, reason: '--no-fast' } as const);
+    if (fast.ok) {
+      process.stderr.write(`${describeBackend(fast.run.backendRecord)}\noffline fast path: chunks of readings per stream, state carried\n`);
+      metrics = fast.run.metrics;
+      await fast.run.run();
+    } else {
+      const daemon = await aboutFile(file, () =>
+        Daemon.create({ model: bytes, sources: [source], sinks, backend: choice.force, preferBackends: choice.prefer }),
+      );
+      process.stderr.write(`${describeBackend(daemon.backendRecord)}\nstreaming path (one step per reading): ${fast.reason}\n`);
+      metrics = daemon.metrics;
+      await daemon.start();
+      await daemon.finished();
+      await daemon.stop();
+    }
+    const drops = (await metrics.dropped.get()).values.filter((v) => v.value > 0);
     const dropText = drops.map((d) => `${d.labels.reason} ${d.value}`).join(', ');
-    const predictions = (await daemon.metrics.predictionsOut.get()).values.reduce((n, v) => n + v.value, 0);
+    const predictions = (await metrics.predictionsOut.get()).values.reduce((n, v) => n + v.value, 0);
     if (predictions === 0) {
-      const readings = (await daemon.metrics.samplesIn.get()).values.reduce((n, v) => n + v.value, 0);
+      const readings = (await metrics.samplesIn.get()).values.reduce((n, v) => n + v.value, 0);
       throw new InputError(`no predictions: ${readings} reading${readings === 1 ? '' : 's'} accepted${drops.length ? `, lines dropped: ${dropText}` : ''}`, {
         file: input,
         field: '--input',
@@ -121,9 +137,9 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
     }
     if (drops.length) process.stderr.write(`dropped: ${dropText}\n`);
     // The output could not take everything (a full disk, an I/O error): say so, not exit 0.
-    const lost = (await daemon.metrics.queueOverflow.get()).values.reduce((n, v) => n + v.value, 0);
+    const lost = (await metrics.queueOverflow.get()).values.reduce((n, v) => n + v.value, 0);
     if (lost > 0) {
-      const codes = (await daemon.metrics.sinkErrors.get()).values
+      const codes = (await metrics.sinkErrors.get()).values
         .filter((v) => v.value > 0)
         .map((v) => v.labels.code)
         .join(', ');

@@ -12,7 +12,10 @@ import type { BackendName } from '../../runtime/backend.js';
 import { readModelInfo } from '../../runtime/step-model.js';
 import { modelFeeds } from '../onnx/feeds.js';
 import { calibrate, type CalibrationOptions } from './calibrate.js';
-import { fp16Graph, quantizeGraph, staticTargets, type PassReport } from './passes.js';
+import { measureLatencies, type MeasureLatencies } from './latency.js';
+import { fp16Graph, INT8_KERNELS, quantizeGraph, staticTargets, type Int8Kernels, type PassReport } from './passes.js';
+
+export { INT8_KERNELS, type Int8Kernels };
 
 /** A quantization mode: dynamic `int8`, calibrated `int8-static`, or `fp16` storage. */
 export type QuantMode = 'int8' | 'int8-static' | 'fp16';
@@ -21,6 +24,8 @@ export const QUANT_MODES: readonly QuantMode[] = ['int8', 'int8-static', 'fp16']
 /** Options of {@link quantizeModel}: the mode, calibration data (int8-static), and the evaluation data and gate. */
 export interface QuantizeOptions {
   mode: QuantMode;
+  /** int8: onnxruntime's integer kernels (default) or float kernels with int8 weights folded at load (see {@link Int8Kernels}). */
+  kernels?: Int8Kernels;
   /** int8-static: calibration data through the model's preprocessing. */
   calibration?: { pre: PreprocessingJson; data: Dataset } & Partial<CalibrationOptions>;
 }
@@ -28,6 +33,8 @@ export interface QuantizeOptions {
 /** What {@link quantizeModel} reports: sizes, output error, task metric and latency, float vs quantized, and the nodes quantized or skipped. */
 export interface QuantizeReport extends PassReport {
   mode: QuantMode;
+  /** int8: which kernels the weights meet. */
+  kernels?: Int8Kernels;
   sizeBefore: number;
   sizeAfter: number;
   /** sizeAfter / sizeBefore. */
@@ -49,6 +56,13 @@ export function modelPreprocessing(bytes: Uint8Array, source = 'the model'): Pre
  */
 export async function quantizeModel(bytes: Uint8Array, opts: QuantizeOptions): Promise<{ model: Uint8Array; report: QuantizeReport }> {
   if (!QUANT_MODES.includes(opts.mode)) throw new InputError(`unknown mode '${opts.mode}'`, { option: 'mode', expected: QUANT_MODES.join(' | ') });
+  if (opts.kernels !== undefined && !INT8_KERNELS.includes(opts.kernels))
+    throw new InputError(`unknown kernels '${opts.kernels}'`, { option: 'kernels', expected: INT8_KERNELS.join(' | ') });
+  if (opts.kernels !== undefined && opts.mode !== 'int8')
+    throw new InputError(`kernels '${opts.kernels}' applies to mode int8 only, not ${opts.mode}`, {
+      option: 'kernels',
+      expected: 'mode int8, or no kernels option',
+    });
   const m = decodeUserModel(bytes);
   const opset = toNum((m.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx')?.version as number) || 13;
   if (opset < 13 && opts.mode !== 'fp16')
@@ -56,7 +70,7 @@ export async function quantizeModel(bytes: Uint8Array, opts: QuantizeOptions): P
   let pass: PassReport;
   let calibration: QuantizeReport['calibration'];
   if (opts.mode === 'fp16') pass = fp16Graph(m.graph, opset);
-  else if (opts.mode === 'int8') pass = quantizeGraph(m.graph, opset, { mode: 'int8' });
+  else if (opts.mode === 'int8') pass = quantizeGraph(m.graph, opset, { mode: 'int8', kernels: opts.kernels });
   else {
     if (!opts.calibration)
       throw new InputError('int8-static needs calibration data', {
@@ -78,16 +92,25 @@ export async function quantizeModel(bytes: Uint8Array, opts: QuantizeOptions): P
       { supported: ['models with constant MatMul/Conv/recurrent weights'] },
     );
   }
-  if (Object.keys(pass.quantized).includes('LSTM') && !(m.opsetImport ?? []).some((o) => o.domain === 'com.microsoft')) {
+  if ((m.graph.node ?? []).some((n) => n.domain === 'com.microsoft') && !(m.opsetImport ?? []).some((o) => o.domain === 'com.microsoft')) {
     m.opsetImport = [...(m.opsetImport ?? []), { domain: 'com.microsoft', version: 1 }];
   }
   const props = (m.metadataProps ?? []).filter((p) => p.key !== META.quantization);
-  props.push({ key: META.quantization, value: JSON.stringify({ mode: opts.mode, quantized: pass.quantized, calibration }) });
+  const kernels = opts.mode === 'int8' ? (opts.kernels ?? 'integer') : undefined;
+  props.push({ key: META.quantization, value: JSON.stringify({ mode: opts.mode, kernels, quantized: pass.quantized, calibration }) });
   m.metadataProps = props;
   const out = encodeModel(m as ModelProto);
   return {
     model: out,
-    report: { ...pass, mode: opts.mode, sizeBefore: bytes.byteLength, sizeAfter: out.byteLength, ratio: out.byteLength / bytes.byteLength, calibration },
+    report: {
+      ...pass,
+      mode: opts.mode,
+      kernels,
+      sizeBefore: bytes.byteLength,
+      sizeAfter: out.byteLength,
+      ratio: out.byteLength / bytes.byteLength,
+      calibration,
+    },
   };
 }
 
@@ -98,7 +121,10 @@ export interface Comparison {
   /** Abs difference of the first output on the evaluation windows (or random inputs). */
   outputError: { max: number; mean: number; histogram: { edges: number[]; counts: number[] } };
   metrics?: { a: Evaluation['metrics']; b: Evaluation['metrics']; drop: number };
+  /** p50 of a batch-1 run, µs, both measured in the same interleaved rounds ({@link measureLatencies}). */
   latencyUs: { a: number; b: number };
+  /** Median per-round ratio b / a (the number to trust on a loaded machine), the rounds and the CPU. */
+  latency: { ratio: number; rounds: number; cpu: string };
   evaluations?: { a: Evaluation; b: Evaluation };
 }
 
@@ -107,36 +133,11 @@ function countParams(bytes: Uint8Array): number {
   return (g.initializer ?? []).reduce((n, t) => n + (t.dims ?? []).reduce((a: number, d) => a * toNum(d as number), 1), 0);
 }
 
-/** p50 of a batch-1 run (one step for step models, one window otherwise), µs. */
-async function latency(bytes: Uint8Array, pre: PreprocessingJson | undefined, backend?: BackendName): Promise<number> {
-  const info = readModelInfo(bytes);
-  const { backend: b } = await resolveBackend(backend ? [backend] : undefined);
-  const s = await b.createSession(bytes);
-  try {
-    const feeds = modelFeeds(bytes, { batch: 1, time: info.kind === 'step' ? 1 : (pre?.window ?? 32), other: 1 }, 3);
-    // 20 warm-up and 200 timed runs, within about 0.5 s and 2 s: a model that takes 0.3 s a
-    // run (a long fixed window) is timed on fewer runs instead of for a minute.
-    const start = performance.now();
-    for (let k = 0; k < 20 && (k < 2 || performance.now() - start < 500); k++) await s.run(feeds);
-    const t: number[] = [];
-    const timed = performance.now();
-    for (let k = 0; k < 200 && (k < 5 || performance.now() - timed < 2000); k++) {
-      const t0 = process.hrtime.bigint();
-      await s.run(feeds);
-      t.push(Number(process.hrtime.bigint() - t0) / 1e3);
-    }
-    t.sort((x, y) => x - y);
-    return t[Math.floor(t.length / 2)]!;
-  } finally {
-    await s.release();
-  }
-}
-
 /** Compares two models (float vs quantized, or any two with the same I/O) on the same data. */
 export async function compareModels(
   a: Uint8Array,
   b: Uint8Array,
-  opts: { pre?: PreprocessingJson; data?: Dataset; backend?: BackendName } = {},
+  opts: { pre?: PreprocessingJson; data?: Dataset; backend?: BackendName; measure?: MeasureLatencies } = {},
 ): Promise<Comparison> {
   let evaluations: Comparison['evaluations'];
   let diffs: Float64Array;
@@ -168,12 +169,14 @@ export async function compareModels(
     const drop = ma.primary.higherIsBetter ? (pa - pb) / Math.max(Math.abs(pa), 1e-12) : (pb - pa) / Math.max(Math.abs(pa), 1e-12);
     metrics = { a: ma, b: mb, drop };
   }
+  const lat = await (opts.measure ?? ((ms) => measureLatencies(ms, { pre: opts.pre, backend: opts.backend })))([a, b]);
   return {
     size: { a: a.byteLength, b: b.byteLength },
     parameters: { a: countParams(a), b: countParams(b) },
     outputError: { max, mean: diffs.length ? sum / diffs.length : 0, histogram: { edges, counts } },
     metrics,
-    latencyUs: { a: await latency(a, opts.pre, opts.backend), b: await latency(b, opts.pre, opts.backend) },
+    latencyUs: { a: lat.us[0]!, b: lat.us[1]! },
+    latency: { ratio: lat.ratios[1]!, rounds: lat.rounds, cpu: lat.cpu },
     evaluations,
   };
 }

@@ -6,9 +6,11 @@
  * - MatMul with a constant B → DynamicQuantizeLinear(A) + MatMulInteger + scale (the pattern
  *   onnxruntime fuses into MatMulIntegerToFloat); also inside Scan bodies.
  * - LSTM → com.microsoft.DynamicQuantizeLSTM (int8 W/R, transposed as the kernel wants).
- * - GRU / RNN / Conv / Gather tables → int8 weights + DequantizeLinear: the size win; the
- *   compute stays float32 (onnxruntime has no integer GRU/RNN kernel).
- * int8-static: int8 weights everywhere (LSTM too, as int8 + DequantizeLinear), plus
+ * - GRU / RNN / Conv → int8 weights + Cast·scale, which onnxruntime folds back to float32
+ *   when the session loads: the size win at float speed (onnxruntime has no integer GRU/RNN
+ *   kernel). Gather tables → int8 rows gathered, then DequantizeLinear on what was gathered.
+ * - With `kernels: 'float'`, MatMul and LSTM weights too: the int8 file, float's compute.
+ * int8-static: int8 weights everywhere (recurrent ones as int8 + Cast·scale, folded at load), plus
  * QuantizeLinear/DequantizeLinear pairs with calibrated, fixed ranges on the activations
  * entering MatMul and Conv (see calibrate.ts). Fixed scales make a stream's result independent
  * of the other streams in its batch and of the window length, so a quantized step model
@@ -44,6 +46,8 @@ const PER_CHANNEL_MIN_ROWS = 16;
 class QuantEdit extends GraphEdit {
   readonly inits = new Map<string, TensorProto>();
   readonly report: PassReport = { quantized: {}, skipped: [] };
+  /** Scale initializers: they stay float32 (never stored as float16). */
+  readonly scales = new Set<string>();
   constructor(
     readonly root: GraphProto,
     opset: number,
@@ -121,6 +125,33 @@ function dequantizedWeight(ed: QuantEdit, target: NodeProto[], name: string, axi
   ed.root.initializer = (ed.root.initializer ?? []).filter((x) => x.name !== name);
   ed.inits.delete(name);
   ed.emit(target, 'DequantizeLinear', [q.q, q.scale, q.zp], axis === undefined ? [] : [{ name: 'axis', type: AttributeType.INT, i: axis }], name);
+  return true;
+}
+
+/**
+ * int8 weights that a float kernel reads: `Cast(int8 → float) · scale` under the original name.
+ * Both inputs are initializers, so onnxruntime folds the two nodes into a float initializer when
+ * the session loads (constant folding, any optimization level but 'disabled'): the file keeps
+ * int8 weights, a run costs what the float model's does. DequantizeLinear would compute the same
+ * values (zero point 0: q·s) but onnxruntime never folds it (it keeps DequantizeLinear for its
+ * QDQ fusions), so it would dequantize the weights on every run — what made GRU int8 slower than
+ * float. DequantizeLinear stays only where a fusion into an integer kernel wants it.
+ */
+function foldedWeight(ed: QuantEdit, target: NodeProto[], name: string, axis: number | undefined, bits = 8): boolean {
+  const t = ed.inits.get(name);
+  const w = t ? floatValues(t) : undefined;
+  if (!t || !w || w.length < MIN_WEIGHTS) return false;
+  const dims = (t.dims ?? []).map(Number);
+  const qw = quantizeInt8(w, dims, axis, bits);
+  // The scale broadcasts along `axis`: [1, C, 1] for per-channel weights [D, C, K], a scalar otherwise.
+  const sd = axis === undefined ? [] : dims.map((d, i) => (i === axis ? d : 1));
+  const q = ed.addInit(`${name}_int8`, 3, dims, qw.q);
+  const scale = ed.addInit(`${name}_scale`, 1, sd, qw.scale);
+  ed.scales.add(scale);
+  ed.root.initializer = (ed.root.initializer ?? []).filter((x) => x.name !== name);
+  ed.inits.delete(name);
+  const f = ed.emit(target, 'Cast', [q], [{ name: 'to', type: AttributeType.INT, i: 1 }]);
+  ed.emit(target, 'Mul', [f, scale], [], name);
   return true;
 }
 
@@ -221,8 +252,19 @@ function lstmDynamic(ed: QuantEdit, n: NodeProto): NodeProto | undefined {
   return node;
 }
 
+/** Which kernels int8 weights meet: onnxruntime's integer kernels, or float kernels (weights folded at load). */
+export type Int8Kernels = 'integer' | 'float';
+export const INT8_KERNELS: readonly Int8Kernels[] = ['integer', 'float'];
+
 export interface QuantizeGraphOptions {
   mode: 'int8' | 'int8-static';
+  /**
+   * int8: `integer` (default) turns MatMul and LSTM into onnxruntime's dynamic-int8 kernels;
+   * `float` stores every weight int8 and lets onnxruntime fold it back to float32 when the
+   * session loads: the int8 file size at exactly the float model's speed (at batch 1 on a small
+   * model the integer kernels' per-call activation quantization can cost more than they save).
+   */
+  kernels?: Int8Kernels;
   /** int8-static: calibrated ranges of the activations entering MatMul/Conv. */
   ranges?: Ranges;
 }
@@ -288,15 +330,15 @@ function rewriteGraph(ctx: QuantContext, graph: GraphProto, rootNext?: NodeProto
     for (const a of n.attribute ?? []) if (a.g) rewriteGraph(ctx, a.g, wsink);
     const op = n.opType!;
     if (op === 'MatMul' || op === 'Conv') weightedNode(ctx, n, next, wsink, isRoot);
-    else if (op === 'LSTM' && opts.mode === 'int8') {
+    else if (op === 'LSTM' && opts.mode === 'int8' && opts.kernels !== 'float') {
       const q = shared(n.input![1]!) ? undefined : lstmDynamic(ed, n);
       next.push(q ?? n);
     } else if (op === 'GRU' || op === 'RNN' || op === 'LSTM') {
       // int8-static keeps recurrences batch- and time-independent: int8 weights, float compute
       // (DynamicQuantizeLSTM's activation scales depend on the whole call's input).
       const [, w, r] = n.input as string[];
-      const okW = !shared(w!) && dequantizedWeight(ed, wsink, w!, 1);
-      const okR = !shared(r!) && dequantizedWeight(ed, wsink, r!, 1);
+      const okW = !shared(w!) && foldedWeight(ed, wsink, w!, 1);
+      const okR = !shared(r!) && foldedWeight(ed, wsink, r!, 1);
       if (okW || okR) ed.count(op);
       else ed.skip(n, 'W/R are not constant float tensors');
       next.push(n);
@@ -321,17 +363,25 @@ function weightedNode(ctx: QuantContext, n: NodeProto, next: NodeProto[], wsink:
     next.push(n);
     return;
   }
-  if (opts.mode === 'int8' && op === 'MatMul') {
+  if (opts.mode === 'int8' && op === 'MatMul' && opts.kernels !== 'float') {
     const repl = matmulDynamic(ed, n);
     next.push(...(repl ?? [n]));
     return;
   }
-  // Conv (both modes) and MatMul in static mode: int8 weights + DequantizeLinear. With a
-  // calibrated QDQ input onnxruntime fuses them into integer kernels: 7-bit weights there.
-  const dims = (ed.inits.get(b)!.dims ?? []).map(Number);
-  const axis = op === 'Conv' ? 0 : dims.length === 2 ? 1 : undefined;
+  // Conv (both modes), MatMul in static mode and with float kernels: int8 weights. Behind a
+  // calibrated QDQ input onnxruntime fuses DequantizeLinear into an integer kernel (7-bit
+  // weights there); anywhere else the weights feed a float kernel and are folded at load.
+  const t = ed.inits.get(b)!;
+  const dims = (t.dims ?? []).map(Number);
   const integerKernel = opts.mode === 'int8-static' && isRoot && opts.ranges?.has(n.input![0]!) === true;
-  if (!dequantizedWeight(ed, wsink, b, axis, undefined, integerKernel ? INT8_KERNEL_BITS : 8)) {
+  let ok: boolean;
+  if (integerKernel) ok = dequantizedWeight(ed, wsink, b, op === 'Conv' ? 0 : dims.length === 2 ? 1 : undefined, undefined, INT8_KERNEL_BITS);
+  else {
+    const w = floatValues(t);
+    const perColumn = op === 'MatMul' && dims.length === 2 && w !== undefined && dims[0]! >= PER_CHANNEL_MIN_ROWS && perChannelPays(w, dims);
+    ok = foldedWeight(ed, wsink, b, op === 'Conv' ? 0 : perColumn ? 1 : undefined);
+  }
+  if (!ok) {
     ed.skip(n, 'too few weights or not float');
     next.push(n);
     return;
@@ -390,7 +440,7 @@ function gatherNode(ctx: QuantContext, n: NodeProto, next: NodeProto[]): void {
  * finer than the int8 weights', and onnxruntime folds the Cast when the session loads.
  */
 function storeFloatLeftoversAsHalf(g: GraphProto, ed: QuantEdit): void {
-  const scales = new Set<string>();
+  const scales = new Set<string>(ed.scales);
   for (const n of g.node ?? []) {
     if (n.opType === 'DequantizeLinear' || n.opType === 'QuantizeLinear') scales.add(n.input![1]!);
     if (n.opType === 'DynamicQuantizeLSTM') [8, 10].forEach((i) => scales.add(n.input![i]!));
