@@ -84,9 +84,10 @@ function loopDelay() {
 
 /**
  * One run: `rate` lines/s over `streams` streams for `seconds`; latency per prediction.
- * `trace`: stamp every reading (the daemon's stage breakdown, `stages`); `keepSamples`: return the latencies (`samples`, ms).
+ * `trace`: stamp every reading (the daemon's stage breakdown, `stages`); `keepSamples`: return the latencies (`samples`, ms);
+ * `pool`: the daemon's pool options (e.g. `{ workers: 1 }`).
  */
-export async function runE2e({ model, dir, rate, seconds, streams = 1, trace = false, keepSamples = false }) {
+export async function runE2e({ model, dir, rate, seconds, streams = 1, trace = false, keepSamples = false, pool }) {
   const pty = await startPty(dir, `e2e-${rate}-${streams}`);
   const lat = [];
   let received = 0;
@@ -101,7 +102,14 @@ export async function runE2e({ model, dir, rate, seconds, streams = 1, trace = f
   });
   const q = streams > 1 ? 'format=csv&header=false&stream=0&columns=1&time=2' : 'format=csv&header=false&columns=0&time=1';
   const source = await sourceFromUri(`serial:${pty.dev}?${q}`, { channels: 1 });
-  const daemon = await Daemon.create({ model, sources: [source], sinks: [sink], policy: { monotonicTime: false }, ...(trace ? { traceEvery: 1 } : {}) });
+  const daemon = await Daemon.create({
+    model,
+    sources: [source],
+    sinks: [sink],
+    policy: { monotonicTime: false },
+    ...(trace ? { traceEvery: 1 } : {}),
+    ...(pool ? { pool } : {}),
+  });
   await daemon.start();
   const loop = loopDelay();
   const total = await write(pty, rate, seconds, streams);
