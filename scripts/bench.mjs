@@ -14,11 +14,12 @@ import { exportToOnnx, loadTfjsArtifacts, resolveBackend, streamifyModel, VERSIO
 import { loadTfjs } from '../dist/export/tfjs-backend.js';
 import { benchModel, benchTable } from '../dist/cli/bench-model.js';
 import { runE2e } from './bench-e2e.mjs';
-import { trainBenchmark } from '../dist/train/train.js';
 import { execFileSync } from 'node:child_process';
 import { run as runFloor } from './bench/floor.mjs';
 import { run as runQuantized } from './bench/quantized.mjs';
 import { run as runOffline } from './bench/offline-run.mjs';
+import { run as runStartup } from './bench/startup.mjs';
+import { run as runTraining } from './bench/training.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name, dflt) => {
@@ -204,8 +205,13 @@ results.benchmarks.quantized_step = quantized.json;
 const offline = await runOffline({ quick });
 results.benchmarks.offline_run = offline.json;
 
-// 6. Training speed: a fixed LSTM-32 forecasting task on the CO2 series, tfjs backend named.
-results.benchmarks.training = await trainBenchmark({ epochs: quick ? 1 : 2 });
+// 5c. Start-up: --version, inspect, daemon start to first prediction (scripts/bench/startup.mjs).
+const startup = await runStartup({ quick });
+results.benchmarks.startup = startup.json;
+
+// 6. Training speed: cpu vs the WebAssembly backend and the default batch, same run (scripts/bench/training.mjs).
+const training = await runTraining({ quick });
+results.benchmarks.training = training.json;
 
 // --- report ---
 const fmt = (ms) => (ms < 1 ? `${(ms * 1000).toFixed(1)} µs` : `${ms.toFixed(2)} ms`);
@@ -264,10 +270,10 @@ if (e2e.single) {
 } else console.log(`\nDaemon end to end: skipped (${e2e.skipped})`);
 console.log('');
 console.log(offline.lines.join('\n'));
-const tr = results.benchmarks.training;
-console.log(
-  `\nTraining (${tr.task}): ${tr.meanEpochSeconds.toFixed(1)} s per epoch, ${Math.round(tr.windowsPerSecond)} windows/s on tfjs ${tr.backend}${tr.fallbackReason ? ` (${tr.fallbackReason})` : ''}`,
-);
+console.log('');
+console.log(startup.lines.join('\n'));
+console.log('');
+console.log(training.lines.join('\n'));
 console.log('\nStreaming, LSTM-64 (8 inputs) step model:');
 console.log(results.streamingTable);
 delete results.streamingTable;

@@ -17,7 +17,7 @@ import { buildBundle } from '../src/bundle/build.js';
 import { chooseStep, type StepCandidate } from '../src/bundle/choose.js';
 import { checkManifest } from '../src/bundle/manifest.js';
 import { resolveModel } from '../src/cli/model-source.js';
-import { speedVerdict } from '../src/cli/commands/quantize.js';
+import { speedVerdict } from '../src/export/quantize/latency.js';
 import { exportToOnnx } from '../src/export/exporter.js';
 import { inspectBundle } from '../src/export/inspect.js';
 import { quantizeModel } from '../src/export/quantize/index.js';

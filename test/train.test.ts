@@ -181,7 +181,7 @@ describe('CO2 forecast: beats the last-value baseline, exports with its preproce
     expect(r.test.n).toBeGreaterThan(300);
     expect(r.test.rmse!).toBeLessThan(r.baseline.rmse! * 0.97);
     expect(r.primary.beatsBaseline).toBe(true);
-    expect(r.backend).toMatch(/cpu|tensorflow/);
+    expect(r.backend).toMatch(/^(tensorflow|wasm|cpu) /);
     expect(r.data.gapsFilled.co2).toBeGreaterThan(0);
   });
 
@@ -268,6 +268,9 @@ describe('IMU classification through the CLI: beats the majority class (acceptan
       'lstm:16',
       '--epochs',
       '3',
+      // 3 epochs are enough at batch 32; the default batch 64 takes about 6 (README, train).
+      '--batch-size',
+      '32',
       '-o',
       out,
       '--json',

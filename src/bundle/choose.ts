@@ -7,9 +7,9 @@
 import { measureLatencies, noSlower, SAME_SPEED, type MeasureLatencies } from '../export/quantize/latency.js';
 import { InputError } from '../errors.js';
 
-/** What the bundle's default step model should be: the faster (`speed`), the smaller (`size`), or a fixed one. */
-export type StepPreference = 'speed' | 'size' | 'float' | 'int8';
-export const STEP_PREFERENCES: readonly StepPreference[] = ['speed', 'size', 'float', 'int8'];
+import { STEP_PREFERENCES, type StepPreference } from './preference.js';
+
+export { STEP_PREFERENCES, type StepPreference };
 
 /** An int8 step model the bundle could carry as `step_int8`. */
 export interface StepCandidate {

@@ -14,5 +14,12 @@ if (!(major >= NEED)) {
   );
   process.exit(2);
 }
-const { main } = await import('./main.js');
-await main(process.argv);
+// `streamcell --version` alone answers before the argument parser loads: yargs is most of what
+// the full CLI costs to start (scripts/bench/startup.mjs measures both).
+if (process.argv.length === 3 && process.argv[2] === '--version') {
+  const { VERSION } = await import('../version.js');
+  process.stdout.write(`${VERSION}\n`);
+} else {
+  const { main } = await import('./main.js');
+  await main(process.argv);
+}

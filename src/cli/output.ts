@@ -30,7 +30,9 @@ export async function writeOutput(file: string, data: string | Uint8Array, flag 
  * The arguments a command's `builder` declares, inferred from its options (so the handler's
  * type cannot drift from them), plus the global ones.
  */
-export type ArgsOf<B extends (y: Argv) => Argv<unknown>> = ArgumentsCamelCase<GlobalArgs & (ReturnType<B> extends Argv<infer T> ? T : never)>;
+export type ArgsOf<B extends (y: Argv) => Argv<unknown> | Promise<Argv<unknown>>> = ArgumentsCamelCase<
+  GlobalArgs & (Awaited<ReturnType<B>> extends Argv<infer T> ? T : never)
+>;
 
 export interface GlobalArgs {
   json?: boolean;

@@ -3,48 +3,69 @@
  * file and the field path. Command-line options override the file.
  */
 import { readFile } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
+import type { z as Zod } from 'zod';
 import { InputError } from '../errors.js';
 
-export const DaemonConfigSchema = z
-  .object({
-    model: z.string().min(1).describe('step model (.onnx) or bundle directory'),
-    sources: z.array(z.string().min(1)).min(1).describe('source URIs'),
-    sinks: z.array(z.string().min(1)).default(['jsonl:-']),
-    checkpoint: z
-      .object({ file: z.string().min(1), every_s: z.number().min(1).max(604_800).default(30) })
-      .strict()
-      .optional(),
-    policy: z
-      .object({
-        non_finite: z.enum(['skip', 'hold', 'reset']).default('skip'),
-        min: z.number().optional(),
-        max: z.number().optional(),
-        monotonic_time: z.boolean().default(true),
-      })
-      .strict()
-      .optional(),
-    resample_hz: z.number().positive().optional(),
-    window: z.number().int().positive().optional().describe('window length for a sequence model whose time dimension is free (default: its preprocessing)'),
-    backend: z.enum(['onnxruntime-node', 'onnxruntime-web']).optional(),
-    execution_providers: z.array(z.string().min(1)).optional().describe('onnxruntime execution providers to try first, e.g. ["cuda"]'),
-    http_token: z.string().min(16).optional(),
-    http_token_file: z.string().min(1).optional().describe('file holding the HTTP token (one line, at least 16 characters)'),
-    log_level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
-    pool: z
-      .object({
-        max_batch: z.number().int().positive().max(65_536).optional(),
-        max_wait_ms: z.number().nonnegative().max(60_000).optional(),
-        max_streams: z.number().int().positive().max(1_000_000).optional().describe('streams kept (least recently used evicted); default 10000'),
-        idle_ms: z.number().positive().optional(),
-      })
-      .strict()
-      .optional(),
-  })
-  .strict();
+/**
+ * The config schema, given zod. zod and yaml are loaded only when a config file is read (zod
+ * for any, yaml for a YAML one): together they took 0.12–0.18 s to load on a 2-core x86 VM,
+ * and a daemon started with flags alone needs neither (scripts/bench/startup.mjs).
+ */
+function schemaWith(z: typeof Zod) {
+  return z
+    .object({
+      model: z.string().min(1).describe('step model (.onnx) or bundle directory'),
+      sources: z.array(z.string().min(1)).min(1).describe('source URIs'),
+      sinks: z.array(z.string().min(1)).default(['jsonl:-']),
+      checkpoint: z
+        .object({ file: z.string().min(1), every_s: z.number().min(1).max(604_800).default(30) })
+        .strict()
+        .optional(),
+      policy: z
+        .object({
+          non_finite: z.enum(['skip', 'hold', 'reset']).default('skip'),
+          min: z.number().optional(),
+          max: z.number().optional(),
+          monotonic_time: z.boolean().default(true),
+        })
+        .strict()
+        .optional(),
+      resample_hz: z.number().positive().optional(),
+      window: z.number().int().positive().optional().describe('window length for a sequence model whose time dimension is free (default: its preprocessing)'),
+      backend: z.enum(['onnxruntime-node', 'onnxruntime-web']).optional(),
+      execution_providers: z.array(z.string().min(1)).optional().describe('onnxruntime execution providers to try first, e.g. ["cuda"]'),
+      http_token: z.string().min(16).optional(),
+      http_token_file: z.string().min(1).optional().describe('file holding the HTTP token (one line, at least 16 characters)'),
+      log_level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+      pool: z
+        .object({
+          max_batch: z.number().int().positive().max(65_536).optional(),
+          max_wait_ms: z.number().nonnegative().max(60_000).optional(),
+          max_streams: z.number().int().positive().max(1_000_000).optional().describe('streams kept (least recently used evicted); default 10000'),
+          idle_ms: z.number().positive().optional(),
+          workers: z
+            .number()
+            .int()
+            .min(0)
+            .max(64)
+            .optional()
+            .describe("worker threads running the model (0: in the daemon's thread); default: the cores left after the pipeline, up to 4"),
+        })
+        .strict()
+        .optional(),
+    })
+    .strict();
+}
 
-export type DaemonConfig = z.infer<typeof DaemonConfigSchema>;
+export type DaemonConfig = Zod.infer<ReturnType<typeof schemaWith>>;
+
+let schema: ReturnType<typeof schemaWith> | undefined;
+
+/** The daemon config's zod schema (loads zod on first use). */
+export async function daemonConfigSchema(): Promise<ReturnType<typeof schemaWith>> {
+  schema ??= schemaWith((await import('zod')).z);
+  return schema;
+}
 
 export async function loadDaemonConfig(file: string): Promise<DaemonConfig> {
   let text: string;
@@ -56,16 +77,18 @@ export async function loadDaemonConfig(file: string): Promise<DaemonConfig> {
       expected: 'a JSON or YAML daemon config',
     });
   }
+  const isJson = /\.json$/i.test(file);
+  const yaml = isJson ? undefined : await import('yaml');
   let raw: unknown;
   try {
-    raw = /\.json$/i.test(file) ? JSON.parse(text) : parseYaml(text);
+    raw = yaml ? yaml.parse(text) : JSON.parse(text);
   } catch (e) {
     throw new InputError(`config is not valid ${/\.json$/i.test(file) ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`, {
       file,
       expected: 'a JSON or YAML document',
     });
   }
-  const r = DaemonConfigSchema.safeParse(raw);
+  const r = (await daemonConfigSchema()).safeParse(raw);
   if (!r.success) {
     const issue = r.error.issues[0]!;
     const field = issue.path.join('.') || '(top level)';

@@ -75,6 +75,11 @@ export interface TrainOptions {
   sampleRate?: number;
   /** Write the model, preprocessing.json and training-report.json here. */
   outDir?: string;
+  /**
+   * tfjs backend: 'auto' (default: tfjs-node when it loads, else the WebAssembly backend, else
+   * the cpu backend), or 'cpu' / 'wasm' of @tensorflow/tfjs (tfjs-node is then not used).
+   */
+  backend?: 'auto' | 'cpu' | 'wasm';
   onProgress?: (p: TrainProgress) => void;
 }
 
@@ -153,6 +158,8 @@ export interface TrainReport {
   fallbackReason?: string;
   seconds: number;
   meanEpochSeconds: number;
+  /** Training windows per second of epoch time (an epoch's time includes its validation pass), over all epochs. */
+  windowsPerSecond: number;
   files?: { modelJson: string; weightsBin: string; preprocessing: string; report: string };
 }
 
@@ -167,7 +174,20 @@ export interface TrainResult {
   weights: Uint8Array;
 }
 
-const DEFAULTS = { horizon: 1, split: [0.7, 0.15] as [number, number], epochs: 20, batchSize: 32, lr: 0.005, patience: 5, dropout: 0, seed: 42, shuffle: true };
+/** Default training batch size (`--batch-size`). */
+export const DEFAULT_BATCH_SIZE = 64;
+
+const DEFAULTS = {
+  horizon: 1,
+  split: [0.7, 0.15] as [number, number],
+  epochs: 20,
+  batchSize: DEFAULT_BATCH_SIZE,
+  lr: 0.005,
+  patience: 5,
+  dropout: 0,
+  seed: 42,
+  shuffle: true,
+};
 
 function check(ok: boolean, option: string, got: unknown, expected: string): void {
   if (!ok) throw new InputError(`option '${option}' is ${JSON.stringify(got)}`, { option, expected });
@@ -285,9 +305,11 @@ function resolveSettings(opts: TrainOptions) {
     opts.sampleRate,
     'samples per second, a positive number',
   );
+  const backend = opts.backend ?? 'auto';
+  check(['auto', 'cpu', 'wasm'].includes(backend), 'backend', backend, 'auto, cpu or wasm');
   const arch = typeof opts.arch === 'string' ? parseArch(opts.arch) : opts.arch;
   const file = resolve(opts.data);
-  return { spec, roles, forecast, W, h, split, epochs, batchSize, lr, patience, dropout, seed, shuffle, stride, diff, arch, file };
+  return { spec, roles, forecast, W, h, split, epochs, batchSize, lr, patience, dropout, seed, shuffle, stride, diff, arch, file, backend };
 }
 type Settings = ReturnType<typeof resolveSettings>;
 
@@ -372,7 +394,7 @@ type Prepared = Awaited<ReturnType<typeof prepareData>>;
 async function fitAndPredict(st: Settings, d: Prepared, opts: TrainOptions) {
   const { spec, forecast, arch, seed, dropout, lr, epochs, batchSize, shuffle, patience } = st;
   const { classes, sets, kernel } = d;
-  const { tf, backend, fallbackReason } = await loadTfjs();
+  const { tf, backend, fallbackReason } = await loadTfjs(st.backend === 'auto' ? 'train' : st.backend);
   const C = spec.channels.length;
   const K = forecast ? 1 : classes!.length;
   const history: EpochRecord[] = [];
@@ -474,6 +496,12 @@ async function writeResults(
     ...(fallbackReason ? { fallbackReason } : {}),
     seconds,
     meanEpochSeconds: history.reduce((a, e) => a + e.seconds, 0) / Math.max(1, history.length),
+    windowsPerSecond:
+      (sets.train.n * history.length) /
+      Math.max(
+        1e-9,
+        history.reduce((a, e) => a + e.seconds, 0),
+      ),
   };
   const preprocessing: WrittenPreprocessing = {
     task: spec.task,
@@ -663,26 +691,40 @@ export interface TrainBenchmark {
 export const CO2_CSV = fileURLToPath(new URL('../../models/co2-weekly-mauna-loa.csv', import.meta.url));
 
 /**
- * Epoch time of a fixed task for `npm run bench`: LSTM-32, window 52, batch 32, forecasting
- * next week's CO2 (models/co2-weekly-mauna-loa.csv), no early stopping, seed 42.
+ * Epoch time of a fixed task for `npm run bench`: LSTM-32, window 52, batch 32 (unless
+ * `batchSize`), forecasting next week's CO2 (models/co2-weekly-mauna-loa.csv), no early
+ * stopping, seed 42, on the training backend (`backend`: 'auto' as `streamcell train`).
  *
  * @example
  * const b = await trainBenchmark({ epochs: 2 });
  * console.log(`${b.meanEpochSeconds.toFixed(1)} s/epoch on ${b.backend}`);
  */
-export async function trainBenchmark(opts: { epochs?: number; data?: string } = {}): Promise<TrainBenchmark> {
+export async function trainBenchmark(
+  opts: { epochs?: number; data?: string; batchSize?: number; backend?: TrainOptions['backend'] } = {},
+): Promise<TrainBenchmark> {
   const epochs = opts.epochs ?? 2;
-  const { report } = await trainModel({ data: opts.data ?? CO2_CSV, target: 'co2', window: 52, arch: 'lstm:32', epochs, batchSize: 32, patience: 0, seed: 42 });
+  const batchSize = opts.batchSize ?? 32;
+  const { report } = await trainModel({
+    data: opts.data ?? CO2_CSV,
+    target: 'co2',
+    window: 52,
+    arch: 'lstm:32',
+    epochs,
+    batchSize,
+    patience: 0,
+    seed: 42,
+    backend: opts.backend,
+  });
   const epochSeconds = report.training.history.map((e) => e.seconds);
   return {
-    task: `forecast co2 (LSTM-32, window 52, batch 32, ${report.data.windows.train} training windows)`,
+    task: `forecast co2 (LSTM-32, window 52, batch ${batchSize}, ${report.data.windows.train} training windows)`,
     backend: report.backend,
     ...(report.fallbackReason ? { fallbackReason: report.fallbackReason } : {}),
     epochs,
     epochSeconds,
     meanEpochSeconds: report.meanEpochSeconds,
     trainWindows: report.data.windows.train,
-    windowsPerSecond: report.data.windows.train / report.meanEpochSeconds,
+    windowsPerSecond: report.windowsPerSecond,
     parameters: report.model.parameters,
     testRmse: report.test.rmse!,
     lastValueRmse: report.baseline.rmse!,

@@ -2,10 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { InputError } from '../../errors.js';
-import { benchModel, benchTable } from '../bench-model.js';
 import { backendChoice } from '../backend-option.js';
 import { emit, guarded, writeOutput, type ArgsOf } from '../output.js';
-import { aboutFile, assertOnnxLoads } from '../model-source.js';
 import { MAX_BENCH_STEPS, MAX_CHECK_STEPS, MAX_STREAMS } from '../../limits.js';
 
 export const command = 'bench <model>';
@@ -27,6 +25,8 @@ export function builder(y: Argv) {
 
 export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
+    const { benchModel, benchTable } = await import('../bench-model.js');
+    const { aboutFile, assertOnnxLoads } = await import('../model-source.js');
     const streams = args.streams.split(',').map((s) => Number(s.trim()));
     if (streams.some((n) => !Number.isInteger(n) || n < 1 || n > MAX_STREAMS))
       throw new InputError(`--streams '${args.streams}'`, {

@@ -1,7 +1,6 @@
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
-import { buildBundle } from '../../bundle/build.js';
-import { STEP_PREFERENCES } from '../../bundle/choose.js';
+import { STEP_PREFERENCES } from '../../bundle/preference.js';
 import { emit, fmtBytes, guarded, type ArgsOf } from '../output.js';
 
 export const command = 'bundle';
@@ -24,6 +23,7 @@ export function builder(y: Argv) {
 
 export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
+    const { buildBundle } = await import('../../bundle/build.js');
     const out = resolve(args.output);
     const r = await buildBundle({
       modelDir: args.model,

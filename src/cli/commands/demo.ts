@@ -1,8 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import type { Argv } from 'yargs';
 import { InputError } from '../../errors.js';
-import { runDemo } from '../demo.js';
-import { resolveModel } from '../model-source.js';
 import { guarded, type ArgsOf } from '../output.js';
 import { backendChoice, withBackendOption } from '../backend-option.js';
 
@@ -23,6 +21,8 @@ export function builder(y: Argv) {
 
 export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
+    const { runDemo } = await import('../demo.js');
+    const { resolveModel } = await import('../model-source.js');
     if (!(args.seconds > 0)) throw new InputError(`--seconds ${args.seconds}`, { field: '--seconds', expected: 'a positive number' });
     const { bytes, file } = await resolveModel(args.bundle);
     await runDemo({

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
-import { deploy, inventoryHosts, type HostResult } from '../../fleet/deploy.js';
+import type { HostResult } from '../../fleet/deploy.js';
 import { emit, guarded, writeOutput, type ArgsOf } from '../output.js';
 
 export const command = 'deploy';
@@ -27,6 +27,7 @@ export function hostTable(hosts: HostResult[]): string {
 
 export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
+    const { deploy, inventoryHosts } = await import('../../fleet/deploy.js');
     const inventory = resolve(args.inventory);
     const hosts = await inventoryHosts(inventory);
     const r = await deploy({ bundle: args.bundle, inventory, canary: args.canary, batch: args.batch, maxFail: args.maxFail, timeoutS: args.timeout, hosts });

@@ -1,6 +1,5 @@
 import type { Argv } from 'yargs';
 import { InputError } from '../../errors.js';
-import { DeviceStore } from '../../fleet/device.js';
 import { emit, guarded, type ArgsOf } from '../output.js';
 
 export const command = 'device <action> [target]';
@@ -20,6 +19,7 @@ export function builder(y: Argv) {
 
 export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
+    const { DeviceStore } = await import('../../fleet/device.js');
     const store = new DeviceStore({ root: args.root, restart: args.restart, healthUrl: args.health, deadlineS: args.deadline, keep: args.keep });
     const need = () => {
       if (!args.target)

@@ -1,8 +1,7 @@
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { InputError, isStreamcellError } from '../../errors.js';
-import { exportModelFile } from '../../export/api.js';
-import { streamifyModel, type StreamifyReport } from '../../export/streamify/index.js';
+import type { StreamifyReport } from '../../export/streamify/index.js';
 import { describeStreamify } from './streamify.js';
 import { emit, guarded, fmtBytes, reportError, writeOutput, type ArgsOf } from '../output.js';
 
@@ -28,6 +27,8 @@ export function builder(y: Argv) {
 
 export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
+    const { exportModelFile } = await import('../../export/api.js');
+    const { streamifyModel } = await import('../../export/streamify/index.js');
     if (!(args.tolerance >= 0)) throw new InputError(`--tolerance is ${args.tolerance}`, { field: '--tolerance', expected: 'a non-negative number' });
     const out = resolve(args.output);
     const r = await exportModelFile(args.model, {

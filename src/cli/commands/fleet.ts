@@ -1,6 +1,5 @@
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
-import { fleetStatus, inventoryHosts } from '../../fleet/deploy.js';
 import { emit, guarded, type ArgsOf } from '../output.js';
 import { hostTable } from './deploy.js';
 
@@ -16,6 +15,7 @@ export function builder(y: Argv) {
 
 export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
+    const { fleetStatus, inventoryHosts } = await import('../../fleet/deploy.js');
     const inventory = resolve(args.inventory);
     const hosts = await fleetStatus({ inventory, hosts: await inventoryHosts(inventory), timeoutS: args.timeout });
     emit(args, { hosts }, () => hostTable(hosts));

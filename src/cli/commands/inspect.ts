@@ -1,6 +1,5 @@
 import type { Argv } from 'yargs';
-import { publicKeyFrom } from '../model-source.js';
-import { inspectBundle, inspectFile, isBundleDir, type BundleInspectReport, type InspectReport } from '../../export/inspect.js';
+import type { BundleInspectReport, InspectReport } from '../../export/inspect.js';
 import { emit, fmtBytes, guarded, type ArgsOf } from '../output.js';
 
 export const command = 'inspect <file>';
@@ -70,6 +69,8 @@ export function humanBundle(r: BundleInspectReport): string {
 
 export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
+    const { inspectBundle, inspectFile, isBundleDir } = await import('../../export/inspect.js');
+    const { publicKeyFrom } = await import('../model-source.js');
     if (await isBundleDir(args.file)) {
       const r = await inspectBundle(args.file, { publicKey: await publicKeyFrom(args.publicKey) });
       emit(args, r, () => humanBundle(r));

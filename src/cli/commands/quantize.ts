@@ -2,18 +2,15 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { InputError } from '../../errors.js';
-import { loadDataset } from '../../data/evaluate.js';
-import { checkPreprocessing, type PreprocessingJson } from '../../data/preprocessing.js';
-import { assertGate, compareModels, INT8_KERNELS, modelPreprocessing, QUANT_MODES, quantizeModel, type QuantizeReport } from '../../export/quantize/index.js';
-import { latencyVerdict, noSlower } from '../../export/quantize/latency.js';
-import { reportHtml, reportTable } from '../../export/quantize/report.js';
+import type { PreprocessingJson } from '../../data/preprocessing.js';
 import { emit, guarded, writeOutput, type ArgsOf } from '../output.js';
-import { aboutFile, assertOnnxLoads } from '../model-source.js';
 
 export const command = 'quantize <model>';
 export const describe = 'Quantize an ONNX model (int8 dynamic, int8 static, fp16) with an accuracy gate and a report';
 
-export function builder(y: Argv) {
+// Async: the modes come from the quantizer, which only this command loads.
+export async function builder(y: Argv) {
+  const { INT8_KERNELS, QUANT_MODES } = await import('../../export/quantize/index.js');
   return y
     .positional('model', { type: 'string', describe: 'ONNX model (sequence or step model)', demandOption: true })
     .option('output', { alias: 'o', type: 'string', describe: 'quantized model to write', demandOption: true })
@@ -41,7 +38,8 @@ async function readModel(path: string): Promise<Uint8Array> {
 
 /** Preprocessing from --preprocessing, else from the model's metadata. */
 export async function preprocessingFor(model: Uint8Array, file: string | undefined): Promise<PreprocessingJson | undefined> {
-  if (!file) return modelPreprocessing(model);
+  if (!file) return (await import('../../export/quantize/index.js')).modelPreprocessing(model);
+  const { checkPreprocessing } = await import('../../data/preprocessing.js');
   let text: string;
   try {
     text = await readFile(resolve(file), 'utf8');
@@ -56,16 +54,13 @@ export async function preprocessingFor(model: Uint8Array, file: string | undefin
   }
 }
 
-/** The latency sentence for a quantized model, with the way out when dynamic int8 is the slower one. */
-export function speedVerdict(q: Pick<QuantizeReport, 'mode' | 'kernels'>, ratio: number): string {
-  const label = q.mode === 'int8' ? `int8 (${q.kernels ?? 'integer'} kernels)` : q.mode;
-  const hint =
-    q.mode === 'int8' && q.kernels !== 'float' ? ', or --kernels float (the same int8 weights, folded to float when the model loads: float speed)' : '';
-  return latencyVerdict(label, ratio, hint);
-}
-
 export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
+    const { loadDataset } = await import('../../data/evaluate.js');
+    const { assertGate, compareModels, quantizeModel } = await import('../../export/quantize/index.js');
+    const { reportHtml, reportTable } = await import('../../export/quantize/report.js');
+    const { noSlower, speedVerdict } = await import('../../export/quantize/latency.js');
+    const { aboutFile, assertOnnxLoads } = await import('../model-source.js');
     const file = resolve(args.model);
     const bytes = await readModel(file);
     await assertOnnxLoads(bytes, file);

@@ -1,12 +1,7 @@
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
-import { Daemon } from '../../devices/daemon.js';
 import type { DaemonMetrics } from '../../devices/metrics.js';
-import { OfflineRun } from '../../devices/offline.js';
-import { sinkFromUri, sourceFromUri } from '../../devices/uri.js';
-import { readModelInfo } from '../../runtime/step-model.js';
-import { aboutFile, assertOnnxLoads, channelsOf, resolveModel } from '../model-source.js';
 import { InputError } from '../../errors.js';
 import { guarded, type ArgsOf } from '../output.js';
 import { backendChoice, describeBackend, withBackendOption } from '../backend-option.js';
@@ -96,6 +91,12 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
     if (args.int8 && args.float)
       throw new InputError('--int8 and --float name different step models', { field: '--float', expected: 'one of --int8, --float' });
+    // Loaded here, not at the top: every command module is imported by main.ts to register it.
+    const { Daemon } = await import('../../devices/daemon.js');
+    const { OfflineRun } = await import('../../devices/offline.js');
+    const { sinkFromUri, sourceFromUri } = await import('../../devices/uri.js');
+    const { readModelInfo } = await import('../../runtime/step-model.js');
+    const { aboutFile, assertOnnxLoads, channelsOf, resolveModel } = await import('../model-source.js');
     const { file, bytes } = await resolveModel(args.model, { publicKey: args.publicKey, role: args.int8 ? 'step_int8' : args.float ? 'step' : undefined });
     const info = readModelInfo(bytes, file);
     const channels = channelsOf(info, file);

@@ -1,11 +1,8 @@
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { InputError, isInputError } from '../../errors.js';
-import { loadDaemonConfig, resolveHttpToken, type DaemonConfig } from '../../devices/config.js';
-import { Daemon } from '../../devices/daemon.js';
+import type { DaemonConfig } from '../../devices/config.js';
 import { detectDevice } from '../../devices/detect.js';
-import { sinkFromUri, sourceFromUri } from '../../devices/uri.js';
-import { aboutFile, assertOnnxLoads, channelsOf, resolveModel } from '../model-source.js';
 import { MAX_WINDOW } from '../../limits.js';
 import { guarded, type ArgsOf } from '../output.js';
 import { backendChoice, describeBackend, executionProviders } from '../backend-option.js';
@@ -36,6 +33,10 @@ export function builder(y: Argv) {
       describe:
         "force an inference backend (also STREAMCELL_BACKEND or `backend:` in the config); default: the board's preference, onnxruntime-node after a crash-safe probe, else onnxruntime-web",
     })
+    .option('workers', {
+      type: 'number',
+      describe: "worker threads running the model, one session each (0: in the daemon's thread); default: the cores left after the pipeline, up to 4",
+    })
     .option('duration', { type: 'number', describe: 'stop after this many seconds' })
     .option('public-key', { type: 'string', describe: "verify the bundle's signature with this key (or STREAMCELL_PUBLIC_KEY)" })
     .option('log-level', { choices: ['debug', 'info', 'warn', 'error', 'silent'], describe: 'log level (logs are JSON lines on stderr)' });
@@ -44,11 +45,16 @@ export function builder(y: Argv) {
 async function modelBytes(args: { model?: string; bundle?: string; publicKey?: string }): Promise<{ file: string; bytes: Uint8Array }> {
   const path = args.bundle ?? args.model;
   if (!path) throw new InputError('name the model', { field: '--model', expected: '--model STEP.onnx, --bundle DIR or a config file with "model"' });
+  const { resolveModel } = await import('../model-source.js');
   return resolveModel(path, { publicKey: args.publicKey });
 }
 
 export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
+    const { loadDaemonConfig, resolveHttpToken } = await import('../../devices/config.js');
+    const { Daemon } = await import('../../devices/daemon.js');
+    const { sinkFromUri, sourceFromUri } = await import('../../devices/uri.js');
+    const { aboutFile, assertOnnxLoads, channelsOf } = await import('../model-source.js');
     const cfg: Partial<DaemonConfig> = args.config ? await loadDaemonConfig(resolve(args.config)) : {};
     const { file, bytes } = await modelBytes({ model: args.model ?? (args.bundle ? undefined : cfg.model), bundle: args.bundle, publicKey: args.publicKey });
     if (args.window !== undefined && (!Number.isInteger(args.window) || args.window < 1 || args.window > MAX_WINDOW))
@@ -59,6 +65,8 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
     const every = args.checkpoint ? args.checkpointEvery : (cfg.checkpoint?.every_s ?? args.checkpointEvery);
     if (!(Number.isFinite(every) && every >= 1 && every <= 604_800))
       throw new InputError(`--checkpoint-every is ${every}`, { field: '--checkpoint-every', expected: 'seconds between 1 and 604800' });
+    if (args.workers !== undefined && !(Number.isInteger(args.workers) && args.workers >= 0 && args.workers <= 64))
+      throw new InputError(`--workers is ${args.workers}`, { field: '--workers', expected: 'an integer from 0 to 64' });
     const sourceUris = args.source ?? cfg.sources;
     if (!sourceUris?.length)
       throw new InputError('no source', { field: '--source', expected: 'at least one source URI, e.g. --source serial:/dev/ttyUSB0?baud=115200' });
@@ -96,6 +104,7 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
           maxWaitMs: cfg.pool?.max_wait_ms,
           maxStreams: cfg.pool?.max_streams,
           idleMs: cfg.pool?.idle_ms,
+          workers: args.workers ?? cfg.pool?.workers ?? device.workers,
         },
         token,
       }).catch((e: unknown) => {

@@ -2,11 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { InputError } from '../../errors.js';
-import { streamifyModel, type StreamifyReport } from '../../export/streamify/index.js';
+import type { StreamifyReport } from '../../export/streamify/index.js';
 import { emit, guarded, writeOutput, type ArgsOf } from '../output.js';
-import { assertOnnxLoads } from '../model-source.js';
-import { decodeUserModel, encodeModel, type ModelProto } from '../../onnx/proto.js';
-import { toLayout0 } from '../../export/streamify/layout.js';
+import type { ModelProto } from '../../onnx/proto.js';
 
 export const command = 'streamify <model>';
 export const describe = 'Turn a sequence ONNX model into a step model with explicit state (one sample per call)';
@@ -50,6 +48,10 @@ export function describeStreamify(out: string, r: StreamifyReport): string {
 
 export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
+    const { streamifyModel } = await import('../../export/streamify/index.js');
+    const { toLayout0 } = await import('../../export/streamify/layout.js');
+    const { decodeUserModel, encodeModel } = await import('../../onnx/proto.js');
+    const { assertOnnxLoads } = await import('../model-source.js');
     if (!(args.tolerance >= 0)) throw new InputError(`--tolerance is ${args.tolerance}`, { field: '--tolerance', expected: 'a non-negative number' });
     // One step cannot tell a recurrence from a model that averages the whole window.
     if (!Number.isInteger(args.steps) || args.steps < 2 || args.steps > 10_000)

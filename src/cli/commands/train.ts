@@ -1,41 +1,48 @@
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { InputError } from '../../errors.js';
-import { progressReporter } from '../../train/progress.js';
-import { trainModel, type TrainReport } from '../../train/train.js';
+import type { TrainReport } from '../../train/train.js';
 import { emit, guarded, type ArgsOf } from '../output.js';
 
 export const command = 'train';
 export const describe = 'Train a forecaster (--target) or classifier (--label) in tfjs on a CSV; writes model.json, weights.bin and preprocessing.json';
 
 export function builder(y: Argv) {
-  return y
-    .option('data', { type: 'string', demandOption: true, describe: 'CSV with a header row' })
-    .option('target', { type: 'string', describe: 'forecast this column' })
-    .option('label', { type: 'string', describe: 'classify by this (text) column; classes are taken from the data, sorted' })
-    .option('inputs', { type: 'string', describe: 'comma-separated input columns (forecast: besides the target; classify: required)' })
-    .option('window', { type: 'number', demandOption: true, describe: 'samples the model sees per prediction' })
-    .option('horizon', { type: 'number', default: 1, describe: 'forecast: predict the target this many steps ahead' })
-    .option('arch', {
-      type: 'string',
-      default: 'lstm:32',
-      describe: 'layers, e.g. conv1d:16:3,lstm:32,gru:16,dense:16 (conv1d first and causal; rnn:U for SimpleRNN)',
-    })
-    .option('split', { type: 'string', default: '0.7,0.15', describe: 'TRAIN,VALIDATION fractions, chronological; the rest is the test part' })
-    .option('diff', {
-      choices: ['target', 'all', 'none'] as const,
-      describe: 'channels a fixed first model layer turns into scaled differences (default: target for forecast, none for classify)',
-    })
-    .option('epochs', { type: 'number', default: 20 })
-    .option('batch-size', { type: 'number', default: 32 })
-    .option('lr', { type: 'number', default: 0.005, describe: 'Adam learning rate' })
-    .option('patience', { type: 'number', default: 5, describe: 'early stopping on validation loss (best weights kept); 0: off' })
-    .option('dropout', { type: 'number', default: 0, describe: 'dropout after each recurrent / dense layer' })
-    .option('seed', { type: 'number', default: 42, describe: 'seeds initializers, dropout and shuffling: same seed, same weights (cpu backend)' })
-    .option('shuffle', { type: 'boolean', default: true, describe: 'shuffle training windows (seeded); --no-shuffle keeps time order' })
-    .option('stride', { type: 'number', describe: 'distance between windows (default 1 forecast, window/2 classify)' })
-    .option('sample-rate', { type: 'number', describe: 'samples per second, recorded in preprocessing.json' })
-    .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'directory to write the model into' });
+  return (
+    y
+      .option('data', { type: 'string', demandOption: true, describe: 'CSV with a header row' })
+      .option('target', { type: 'string', describe: 'forecast this column' })
+      .option('label', { type: 'string', describe: 'classify by this (text) column; classes are taken from the data, sorted' })
+      .option('inputs', { type: 'string', describe: 'comma-separated input columns (forecast: besides the target; classify: required)' })
+      .option('window', { type: 'number', demandOption: true, describe: 'samples the model sees per prediction' })
+      .option('horizon', { type: 'number', default: 1, describe: 'forecast: predict the target this many steps ahead' })
+      .option('arch', {
+        type: 'string',
+        default: 'lstm:32',
+        describe: 'layers, e.g. conv1d:16:3,lstm:32,gru:16,dense:16 (conv1d first and causal; rnn:U for SimpleRNN)',
+      })
+      .option('split', { type: 'string', default: '0.7,0.15', describe: 'TRAIN,VALIDATION fractions, chronological; the rest is the test part' })
+      .option('diff', {
+        choices: ['target', 'all', 'none'] as const,
+        describe: 'channels a fixed first model layer turns into scaled differences (default: target for forecast, none for classify)',
+      })
+      .option('epochs', { type: 'number', default: 20 })
+      // No yargs default: train's DEFAULT_BATCH_SIZE applies (this module must not load train to print --help).
+      .option('batch-size', { type: 'number', describe: 'windows per batch (default 64; 32 learns more per epoch in runs of a few epochs)' })
+      .option('lr', { type: 'number', default: 0.005, describe: 'Adam learning rate' })
+      .option('patience', { type: 'number', default: 5, describe: 'early stopping on validation loss (best weights kept); 0: off' })
+      .option('dropout', { type: 'number', default: 0, describe: 'dropout after each recurrent / dense layer' })
+      .option('seed', { type: 'number', default: 42, describe: 'seeds initializers, dropout and shuffling: same seed and tfjs backend, same weights' })
+      .option('shuffle', { type: 'boolean', default: true, describe: 'shuffle training windows (seeded); --no-shuffle keeps time order' })
+      .option('stride', { type: 'number', describe: 'distance between windows (default 1 forecast, window/2 classify)' })
+      .option('tfjs-backend', {
+        choices: ['auto', 'cpu', 'wasm'] as const,
+        default: 'auto' as const,
+        describe: 'auto: tfjs-node when it loads, else WebAssembly (@tensorflow/tfjs-backend-wasm), else the cpu backend',
+      })
+      .option('sample-rate', { type: 'number', describe: 'samples per second, recorded in preprocessing.json' })
+      .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'directory to write the model into' })
+  );
 }
 
 function parseSplit(s: string): [number, number] {
@@ -55,7 +62,7 @@ export function describeReport(r: TrainReport): string {
   const lines = [
     `trained ${r.model.arch} (${r.task}, inputs ${r.model.inputs.join(', ')}${r.model.diff.length ? `; differenced in-model: ${r.model.diff.join(', ')}` : ''}, ${r.model.parameters} parameters)`,
     `  data: ${d.file}, ${d.rows} rows, ${fix}; windows ${d.windows.train} train / ${d.windows.validation} validation / ${d.windows.test} test`,
-    `  ${r.training.epochs} epoch${r.training.epochs === 1 ? '' : 's'}${r.training.stoppedEarly ? ' (stopped early)' : ''}, best ${r.training.bestEpoch}, ${r.meanEpochSeconds.toFixed(2)} s/epoch`,
+    `  ${r.training.epochs} epoch${r.training.epochs === 1 ? '' : 's'}${r.training.stoppedEarly ? ' (stopped early)' : ''}, best ${r.training.bestEpoch}, batch ${r.training.batchSize}, ${r.meanEpochSeconds.toFixed(2)} s/epoch (${Math.round(r.windowsPerSecond)} windows/s)`,
   ];
   const p = r.primary;
   if (r.task === 'forecast') {
@@ -76,6 +83,8 @@ export function describeReport(r: TrainReport): string {
 
 export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
+    const { progressReporter } = await import('../../train/progress.js');
+    const { trainModel } = await import('../../train/train.js');
     const inputs = args.inputs
       ?.split(',')
       .map((c) => c.trim())
@@ -101,6 +110,7 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
         shuffle: args.shuffle,
         stride: args.stride,
         sampleRate: args.sampleRate,
+        backend: args.tfjsBackend,
         outDir: resolve(args.output),
         onProgress: progress.update,
       });

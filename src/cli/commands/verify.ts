@@ -3,15 +3,9 @@ import { existsSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { InputError } from '../../errors.js';
-import { loadDataset } from '../../data/evaluate.js';
-import { exportToOnnx } from '../../export/exporter.js';
-import { compareModels } from '../../export/quantize/index.js';
-import { reportHtml, reportTable } from '../../export/quantize/report.js';
-import { loadTfjsArtifacts } from '../../export/tfjs-format/load.js';
 import { backendChoice, describeBackend, withBackendOption } from '../backend-option.js';
 import { emit, guarded, writeOutput, type ArgsOf } from '../output.js';
 import { preprocessingFor } from './quantize.js';
-import { assertOnnxLoads } from '../model-source.js';
 import type { BackendChoice } from '../../runtime/backend.js';
 
 export const command = 'verify <a> <b>';
@@ -32,7 +26,11 @@ async function onnxOf(path: string, choice: BackendChoice): Promise<Uint8Array> 
   const file = resolve(path);
   // A tfjs model.json, or the folder holding one (as export takes it).
   const tfjs = extname(file).toLowerCase() === '.json' ? file : existsSync(join(file, 'model.json')) ? join(file, 'model.json') : undefined;
-  if (tfjs) return (await exportToOnnx(await loadTfjsArtifacts(tfjs))).model;
+  if (tfjs) {
+    const { exportToOnnx } = await import('../../export/exporter.js');
+    const { loadTfjsArtifacts } = await import('../../export/tfjs-format/load.js');
+    return (await exportToOnnx(await loadTfjsArtifacts(tfjs))).model;
+  }
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(await readFile(file));
@@ -42,12 +40,16 @@ async function onnxOf(path: string, choice: BackendChoice): Promise<Uint8Array> 
       expected: 'an ONNX model or a tfjs model.json',
     });
   }
+  const { assertOnnxLoads } = await import('../model-source.js');
   await assertOnnxLoads(bytes, file, choice);
   return bytes;
 }
 
 export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
+    const { loadDataset } = await import('../../data/evaluate.js');
+    const { compareModels } = await import('../../export/quantize/index.js');
+    const { reportHtml, reportTable } = await import('../../export/quantize/report.js');
     const choice = backendChoice(args);
     const a = await onnxOf(args.a, choice);
     const b = await onnxOf(args.b, choice);

@@ -11,6 +11,7 @@ import { resolveBackend } from '../../runtime/backend-impl.js';
 import type { BackendName } from '../../runtime/backend.js';
 import { readModelInfo } from '../../runtime/step-model.js';
 import { modelFeeds } from '../onnx/feeds.js';
+import type { QuantizeReport } from './index.js';
 
 /** What {@link measureLatencies} measured: per model the p50 of one batch-1 run, and its ratio to the first model. */
 export interface Latencies {
@@ -102,4 +103,12 @@ export function latencyVerdict(label: string, ratio: number, hint = ''): string 
   if (Math.round(ratio * 100) / 100 < 1 - SAME_SPEED) return `${label}: ${r}× float latency on this CPU (faster)`;
   if (noSlower(ratio)) return `${label}: ${r}× float latency on this CPU (the same speed, within measurement noise)`;
   return `${label} is ${r}× SLOWER than float on this CPU: use it for size only${hint}`;
+}
+
+/** The latency sentence for a quantized model, with the way out when dynamic int8 is the slower one. */
+export function speedVerdict(q: Pick<QuantizeReport, 'mode' | 'kernels'>, ratio: number): string {
+  const label = q.mode === 'int8' ? `int8 (${q.kernels ?? 'integer'} kernels)` : q.mode;
+  const hint =
+    q.mode === 'int8' && q.kernels !== 'float' ? ', or --kernels float (the same int8 weights, folded to float when the model loads: float speed)' : '';
+  return latencyVerdict(label, ratio, hint);
 }
