@@ -17,6 +17,7 @@ import { readModelInfo, type ModelInfo } from '../runtime/step-model.js';
 import { WindowPool } from '../runtime/window.js';
 import { DaemonMetrics } from './metrics.js';
 import { DEFAULT_MAX_STREAMS, Pipeline, type StreamPolicy } from './pipeline.js';
+import { LatencyTrace, type LatencyBreakdown } from './trace.js';
 import type { SinkFactory } from './uri.js';
 import type { Sink, Source } from './types.js';
 
@@ -53,6 +54,8 @@ export interface DaemonOptions {
   preferBackends?: readonly BackendName[];
   token?: string;
   log?: Logger;
+  /** Latency trace: stamp one reading in this many at each stage (default 64; 1: every reading, as the bench does; 0: off). */
+  traceEvery?: number;
 }
 
 /** The sensor-stream daemon: sources → pipeline → stream pool → sinks, with metrics, health, checkpoints and a clean shutdown (see the module comment). */
@@ -112,6 +115,9 @@ export class Daemon {
       await d.pool.close();
       throw e;
     }
+    const trace = new LatencyTrace(opts.traceEvery);
+    d.metrics.trace = trace;
+    trace.onTrace = (ms) => d.metrics.observeTrace(ms);
     const channels = d.pre?.channels.length ?? Number(d.info.sampleInputs[0]?.dims.at(-1) ?? 1);
     d.pipeline = new Pipeline({
       pool: d.pool,
@@ -123,6 +129,7 @@ export class Daemon {
       resampleHz: opts.resampleHz,
       log: d.log,
       maxStreams: poolOpts.maxStreams,
+      trace,
     });
     return d;
   }
@@ -152,8 +159,14 @@ export class Daemon {
     };
   }
 
+  /** Where the time goes: p50/p99 per stage of the traced readings, and the event-loop delay. */
+  latency(): LatencyBreakdown {
+    return this.pipeline.trace.breakdown();
+  }
+
   async start(): Promise<void> {
     this.started = Date.now();
+    this.pipeline.trace.startLoop();
     const cp = this.opts.checkpoint;
     if (cp) await this.removeOrphanTemps(cp);
     if (cp && existsSync(cp)) {
@@ -237,6 +250,7 @@ export class Daemon {
       for (const s of this.sinks) await s.flush().catch((e) => this.log.error({ sink: s.uri, err: (e as Error).message }, 'flush failed'));
       for (const s of this.sinks) await s.close().catch(() => undefined);
       await this.pool.close();
+      this.pipeline.trace.stopLoop();
       this.log.info({}, 'stopped');
     })();
     return this.stopping;

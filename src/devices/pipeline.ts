@@ -1,10 +1,17 @@
 /**
  * Readings → validation → per-stream policy → (resampling) → normalisation → stream pool →
  * predictions → sinks. Every reading that does not become a prediction is counted by reason.
+ *
+ * The readings validated in one tick (one serial chunk can hold 64 lines) are batched and
+ * stepped with one pool call on the next microtask (no timer): rows of a stream keep their
+ * order, in the batch and across batches. Hot-path costs are per batch where they can be
+ * (one promise, one normalised Float32Array); per reading there are plain counters and, one
+ * reading in 64 by default, the latency trace's stamps (./trace.ts).
  */
 import type { PreprocessingJson } from '../data/preprocessing.js';
-import type { Pool, Prediction } from '../runtime/pool-types.js';
-import type { DaemonMetrics } from './metrics.js';
+import type { BatchResult, Pool, Prediction } from '../runtime/pool-types.js';
+import type { DaemonMetrics, StreamCounts } from './metrics.js';
+import { LatencyTrace, S_PREDICTED, S_PUSHED, S_VALIDATED, S_WRITTEN } from './trace.js';
 import type { DropReason, PredictionRecord, Reading, Sink, SourceEvents } from './types.js';
 
 /** What the pipeline does with bad readings of a stream: non-finite values, the accepted range, timestamps going backwards. */
@@ -33,10 +40,17 @@ export interface PipelineOptions {
   onDrop?: (reason: DropReason, detail: string) => void;
   /** Streams whose validation state (last time, last values) is kept, least recently used evicted; default 10,000 (the pool's limit). */
   maxStreams?: number;
-  /** Readings in flight (pushed, not yet predicted) at which sources are asked to pause; default 1024. */
+  /**
+   * Readings in flight (pushed, not yet predicted) at which sources are asked to pause; default
+   * 256. Checked after a source's chunk, whose readings go to the pool in one batch: a serial
+   * read larger than the mark pauses the port until that batch is predicted (see README,
+   * "Performance", on raising it).
+   */
   highWater?: number;
   /** Records waiting in one sink at which sources are asked to pause; default 16,384. */
   sinkHighWater?: number;
+  /** The latency trace (default: one reading in 64; `new LatencyTrace(0)` turns it off). */
+  trace?: LatencyTrace;
 }
 
 /** Stream limit of the daemon by default (pool, pipeline state, dashboard history). */
@@ -51,6 +65,8 @@ export function definedOnly<T extends object>(o: T | undefined): Partial<T> {
 export interface StreamState {
   lastT: number;
   last: number[] | undefined;
+  /** The stream's label's plain counters (metrics), set by the Pipeline on first use. */
+  counts?: StreamCounts;
   /** Resampling: the previous reading and the next output time. */
   prev?: Reading;
   nextT?: number;
@@ -90,13 +106,19 @@ export function checkReading(r: Reading, channels: number, policy: StreamPolicy,
   streams.set(r.stream, st);
   if (policy.monotonicTime && r.t < st.lastT) return { drop: 'time-backwards', detail: `stream '${r.stream}': ${r.t} < ${st.lastT}` };
   let values = r.values;
-  if (values.some((v) => !Number.isFinite(v))) {
+  let finite = true;
+  for (let c = 0; c < channels; c++) if (!Number.isFinite(values[c])) finite = false;
+  if (!finite) {
     if (policy.nonFinite === 'hold' && st.last) values = values.map((v, c) => (Number.isFinite(v) ? v : st!.last![c]!));
     else return { drop: 'non-finite', detail: `stream '${r.stream}': ${values.join(',')}`, ...(policy.nonFinite === 'reset' ? { reset: true as const } : {}) };
   }
   const { min, max } = policy;
-  if ((min !== undefined && values.some((v) => v < min)) || (max !== undefined && values.some((v) => v > max))) {
-    return { drop: 'out-of-range', detail: `stream '${r.stream}': ${values.join(',')} outside [${min ?? '-∞'}, ${max ?? '∞'}]` };
+  if (min !== undefined || max !== undefined) {
+    for (let c = 0; c < channels; c++) {
+      if ((min !== undefined && values[c]! < min) || (max !== undefined && values[c]! > max)) {
+        return { drop: 'out-of-range', detail: `stream '${r.stream}': ${values.join(',')} outside [${min ?? '-∞'}, ${max ?? '∞'}]` };
+      }
+    }
   }
   st.lastT = r.t;
   st.last = values;
@@ -149,27 +171,72 @@ export function writeToSinks(sinks: readonly Sink[], rec: PredictionRecord, m: D
   }
 }
 
+/** Rows validated in one tick, stepped with one pool call; recycled once settled. */
+class Batch {
+  n = 0;
+  ids: string[] = [];
+  raws: number[][] = [];
+  ts: number[] = [];
+  counts: StreamCounts[] = [];
+  /** Trace stamps of sampled rows (undefined for the others). */
+  stamps: (Float64Array | undefined)[] = [];
+  /** Normalised samples, row-major (`channels` floats a row). */
+  x: Float32Array;
+
+  constructor(private readonly channels: number) {
+    this.x = new Float32Array(64 * Math.max(1, channels));
+  }
+
+  /** Makes room for one more row; returns its offset in `x`. */
+  grow(): number {
+    const off = this.n * this.channels;
+    if (off + this.channels > this.x.length) {
+      const x = new Float32Array(this.x.length * 2);
+      x.set(this.x);
+      this.x = x;
+    }
+    return off;
+  }
+
+  clear(): void {
+    // Drop references to the rows' objects; the arrays keep their capacity.
+    this.ids.length = this.raws.length = this.ts.length = this.counts.length = this.stamps.length = 0;
+    this.n = 0;
+  }
+}
+
 /** Validates readings, applies the stream policy and normalisation, steps the pool and writes predictions to the sinks; counts every drop; exerts backpressure on sources. */
 export class Pipeline implements SourceEvents {
   readonly streams = new Map<string, StreamState>();
+  /** The latency trace: sampled stage stamps and the event-loop delay. */
+  readonly trace: LatencyTrace;
   private readonly policy: StreamPolicy;
   private inflight = 0;
   private idle: (() => void)[] = [];
   private disconnected = new Set<string>();
-  private readonly mean: number[];
-  private readonly std: number[];
+  private readonly norm: { mean: number[]; std: number[] };
+  private readonly mean: Float64Array;
+  private readonly std: Float64Array;
   private readonly maxStreams: number;
   private readonly highWater: number;
   private readonly sinkHighWater: number;
   private waiters: (() => void)[] = [];
   private pollTimer?: NodeJS.Timeout;
+  private batch: Batch;
+  private spare: Batch[] = [];
+  private flushing = false;
 
   constructor(private readonly opts: PipelineOptions) {
     this.policy = streamPolicy(opts.policy);
     this.maxStreams = opts.maxStreams ?? DEFAULT_MAX_STREAMS;
     this.highWater = opts.highWater ?? 256;
     this.sinkHighWater = opts.sinkHighWater ?? 16_384;
-    ({ mean: this.mean, std: this.std } = normalisation(opts.pre, opts.channels));
+    this.trace = opts.trace ?? new LatencyTrace();
+    const pre = opts.pre;
+    this.norm = normalisation(pre, opts.channels);
+    this.mean = Float64Array.from(this.norm.mean);
+    this.std = Float64Array.from(this.norm.std);
+    this.batch = new Batch(opts.channels);
   }
 
   drop(reason: DropReason, detail: string): void {
@@ -231,64 +298,137 @@ export class Pipeline implements SourceEvents {
   }
 
   reading(r: Reading): void {
-    const m = this.opts.metrics;
-    m.samplesIn.inc({ stream: m.streamLabel(r.stream) });
+    const stamps = this.trace.begin(r.rx);
     const v = checkReading(r, this.opts.channels, this.policy, this.streams, this.maxStreams);
     if ('drop' in v) {
+      this.opts.metrics.streamCounts(r.stream).in++;
       if (v.reset) this.opts.pool.reset(r.stream);
       return this.drop(v.drop, v.detail);
     }
-    if (this.opts.resampleHz) return this.resample(v.st, { ...r, values: v.values });
-    this.step(r.stream, v.values, r.t);
+    const st = v.st;
+    (st.counts ??= this.opts.metrics.streamCounts(r.stream)).in++;
+    if (stamps) stamps[S_VALIDATED] = performance.now();
+    if (this.opts.resampleHz) return this.resample(st, r.stream, v.values, r.t, stamps);
+    this.step(st, r.stream, v.values, r.t, stamps);
   }
 
   /** Emits readings at the model's period, interpolated between the source's readings. */
-  private resample(st: StreamState, r: Reading): void {
+  private resample(st: StreamState, stream: string, values: number[], t: number, stamps: Float64Array | undefined): void {
     const period = 1000 / this.opts.resampleHz!;
     if (!st.prev) {
-      st.prev = r;
-      st.nextT = r.t;
+      st.prev = { stream, values, t };
+      st.nextT = t;
     }
     const a = st.prev;
-    while (st.nextT! <= r.t) {
-      const f = r.t === a.t ? 1 : (st.nextT! - a.t) / (r.t - a.t);
+    while (st.nextT! <= t) {
+      const f = t === a.t ? 1 : (st.nextT! - a.t) / (t - a.t);
       this.step(
-        r.stream,
-        r.values.map((v, c) => a.values[c]! + f * (v - a.values[c]!)),
+        st,
+        stream,
+        values.map((v, c) => a.values[c]! + f * (v - a.values[c]!)),
         st.nextT!,
+        stamps,
       );
+      // One traced row per reading.
+      stamps = undefined;
       st.nextT! += period;
     }
-    st.prev = r;
+    st.prev = { stream, values, t };
   }
 
-  private step(stream: string, raw: number[], t: number): void {
-    const x = new Float32Array(raw.length);
-    for (let c = 0; c < raw.length; c++) x[c] = (raw[c]! - this.mean[c]!) / this.std[c]!;
-    const t0 = performance.now();
+  /** Adds a row to this tick's batch (flushed on a microtask). */
+  private step(st: StreamState, stream: string, raw: number[], t: number, stamps: Float64Array | undefined): void {
+    const b = this.batch;
+    const off = b.grow();
+    const ch = this.opts.channels;
+    for (let c = 0; c < ch; c++) b.x[off + c] = (raw[c]! - this.mean[c]!) / this.std[c]!;
+    b.ids.push(stream);
+    b.raws.push(raw);
+    b.ts.push(t);
+    b.counts.push(st.counts!);
+    b.stamps.push(stamps);
+    b.n++;
     this.inflight++;
-    this.opts.pool.push(stream, x).then(
-      (p) => {
-        if (p) this.deliver(stream, raw, t, p, t0);
-        this.settle();
-      },
-      (e: Error & { reason?: string }) => {
-        this.drop(e.reason === 'unknown-stream' || e.reason === 'max-streams' ? 'unknown-stream' : 'rejected', `stream '${stream}': ${e.message}`);
-        this.settle();
-      },
-    );
+    if (!this.flushing) {
+      this.flushing = true;
+      queueMicrotask(this.flush);
+    }
   }
 
-  private deliver(stream: string, raw: number[], t: number, p: Prediction, t0: number): void {
+  /** Steps this tick's rows with one pool call. */
+  private readonly flush = (): void => {
+    this.flushing = false;
+    const b = this.batch;
+    if (b.n === 0) return;
+    this.batch = this.spare.pop() ?? new Batch(this.opts.channels);
+    const t0 = performance.now();
+    for (const s of b.stamps) if (s) s[S_PUSHED] = t0;
+    const failed = (e: Error & { reason?: string }) => {
+      // The whole call failed: every row is a drop.
+      for (let i = 0; i < b.n; i++) this.rejected(b.ids[i]!, e);
+      this.settle(b);
+    };
+    const pool = this.opts.pool;
+    // A row is `channels` values: a model whose samples are laid out otherwise cannot take them.
+    if (pool.sampleSize !== this.opts.channels)
+      return failed(new Error(`the model takes ${pool.sampleSize} values a sample, the readings have ${this.opts.channels}`));
+    let call: Promise<BatchResult>;
+    try {
+      call = pool.pushMany(b.ids, b.x, b.n);
+    } catch (e) {
+      return failed(e as Error);
+    }
+    call.then((res) => this.settled(b, res, t0), failed);
+  };
+
+  private rejected(stream: string, e: Error & { reason?: string }): void {
+    this.drop(e.reason === 'unknown-stream' || e.reason === 'max-streams' ? 'unknown-stream' : 'rejected', `stream '${stream}': ${e.message}`);
+  }
+
+  /** Delivers a batch's predictions in row order; its rejected rows are drops. */
+  private settled(b: Batch, res: BatchResult, t0: number): void {
+    const now = performance.now();
     const m = this.opts.metrics;
-    m.stepSeconds.observe((performance.now() - t0) / 1000);
-    m.predictionsOut.inc({ stream: m.streamLabel(stream) });
-    const rec = predictionRecord(stream, raw, t, p.step, p.outputs, this.opts.pre, { mean: this.mean, std: this.std });
-    writeToSinks(this.opts.sinks, rec, m, this.opts.log);
+    const stepS = (now - t0) / 1000;
+    const names = Object.keys(res.outputs);
+    let predicted = 0;
+    for (let i = 0; i < b.n; i++) {
+      if (res.errors.size > 0) {
+        const e = res.errors.get(i);
+        if (e) {
+          this.rejected(b.ids[i]!, e);
+          continue;
+        }
+      }
+      const step = res.steps[i]!;
+      // No prediction for this row (a window pool filling up, or between hops).
+      if (step < 0) continue;
+      const stamps = b.stamps[i];
+      if (stamps) stamps[S_PREDICTED] = now;
+      predicted++;
+      b.counts[i]!.out++;
+      // This row's slice of each output: views, copied into the record by predictionRecord.
+      const outputs: Record<string, Float32Array> = {};
+      for (const k of names) {
+        const size = res.sizes[k]!;
+        outputs[k] = res.outputs[k]!.subarray(i * size, (i + 1) * size);
+      }
+      const rec = predictionRecord(b.ids[i]!, b.raws[i]!, b.ts[i]!, step, outputs, this.opts.pre, this.norm);
+      writeToSinks(this.opts.sinks, rec, m, this.opts.log);
+      if (stamps) {
+        stamps[S_WRITTEN] = performance.now();
+        this.trace.end(stamps);
+      }
+    }
+    m.stepSeconds.observe(stepS, predicted);
+    this.settle(b);
   }
 
-  private settle(): void {
-    if (--this.inflight === 0) for (const f of this.idle.splice(0)) f();
+  private settle(b: Batch): void {
+    this.inflight -= b.n;
+    b.clear();
+    if (this.spare.length < 4) this.spare.push(b);
+    if (this.inflight === 0) for (const f of this.idle.splice(0)) f();
     if (this.waiters.length > 0) this.release();
   }
 

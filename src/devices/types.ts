@@ -24,6 +24,8 @@ export interface Reading {
   values: number[];
   /** Timestamp in ms since the epoch when the data carries one, else arrival time. */
   t: number;
+  /** `performance.now()` when the bytes carrying it arrived (byte-stream sources): the latency trace's first stamp. */
+  rx?: number;
 }
 
 /** What a source calls: a reading, a drop with its reason, a connection state change, and (optionally) asks for backpressure. Implement {@link Source} against it to add a source. */

@@ -14,6 +14,7 @@ import { PNG } from 'pngjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isInputError } from '../../src/errors.js';
 import { DaemonMetrics } from '../../src/devices/metrics.js';
+import { LatencyTrace } from '../../src/devices/trace.js';
 import { HttpSink, isLoopbackHost, type HttpSinkOptions } from '../../src/devices/sinks/http.js';
 import type { PredictionRecord } from '../../src/devices/types.js';
 import { launchChromium } from '../helpers/browser.js';
@@ -162,18 +163,26 @@ function parsePrometheusText(text: string): Map<string, Family> {
       families.get(owner)!.samples.push({ name, labels, value });
     });
 
-  // Histograms: cumulative buckets ending in +Inf, which equals _count.
+  // Histograms: per series (the labels other than le), cumulative buckets ending in +Inf, which equals _count.
   for (const f of families.values()) {
     if (f.type !== 'histogram') continue;
-    const buckets = f.samples.filter((s) => s.name === `${f.name}_bucket`);
-    const les = buckets.map((b) => parseFloatStrict(b.labels.le!, `${f.name} le`));
-    expect(les.at(-1), `${f.name}: last bucket`).toBe(Infinity);
-    for (let k = 1; k < buckets.length; k++) {
-      expect(les[k]!, `${f.name}: le ascending`).toBeGreaterThan(les[k - 1]!);
-      expect(buckets[k]!.value, `${f.name}: cumulative`).toBeGreaterThanOrEqual(buckets[k - 1]!.value);
+    const key = (l: Record<string, string>) =>
+      JSON.stringify(
+        Object.entries(l)
+          .filter(([k]) => k !== 'le')
+          .sort(),
+      );
+    for (const series of new Set(f.samples.map((s) => key(s.labels)))) {
+      const buckets = f.samples.filter((s) => s.name === `${f.name}_bucket` && key(s.labels) === series);
+      const les = buckets.map((b) => parseFloatStrict(b.labels.le!, `${f.name} le`));
+      expect(les.at(-1), `${f.name}${series}: last bucket`).toBe(Infinity);
+      for (let k = 1; k < buckets.length; k++) {
+        expect(les[k]!, `${f.name}${series}: le ascending`).toBeGreaterThan(les[k - 1]!);
+        expect(buckets[k]!.value, `${f.name}${series}: cumulative`).toBeGreaterThanOrEqual(buckets[k - 1]!.value);
+      }
+      const count = f.samples.find((s) => s.name === `${f.name}_count` && key(s.labels) === series);
+      expect(count?.value, `${f.name}${series}: +Inf bucket = _count`).toBe(buckets.at(-1)?.value);
     }
-    const count = f.samples.find((s) => s.name === `${f.name}_count`);
-    expect(count?.value, `${f.name}: +Inf bucket = _count`).toBe(buckets.at(-1)?.value);
   }
   return families;
 }
@@ -317,6 +326,13 @@ describe('HttpSink: health, metrics, routes', () => {
     metrics.streams.set(2);
     metrics.stepSeconds.observe(0.0003);
     metrics.stepSeconds.observe(0.02);
+    metrics.stepSeconds.observe(0.001, 3);
+    // the pipeline's plain per-stream counters, added to the counters at the scrape
+    metrics.streamCounts('a').in += 4;
+    metrics.streamCounts('b').out += 1;
+    metrics.observeTrace(Float64Array.from([0.01, 0.001, 0.02, 0.3, 0.02, 0.351]));
+    metrics.trace = new LatencyTrace();
+    metrics.trace.startLoop();
 
     const r = await fetch(`${sink.url}/metrics`);
     expect(r.status).toBe(200);
@@ -334,20 +350,27 @@ describe('HttpSink: health, metrics, routes', () => {
       ['streamcell_queue_overflow_total', 'counter'],
       ['streamcell_streams', 'gauge'],
       ['streamcell_step_seconds', 'histogram'],
+      ['streamcell_stage_seconds', 'histogram'],
+      ['streamcell_event_loop_delay_seconds', 'gauge'],
     ]) {
       expect(fams.get(name!)?.type, name).toBe(type);
       expect(fams.get(name!)?.help, name).toBeTruthy();
     }
-    expect(sampleValue(fams, 'streamcell_samples_in_total', { stream: 'a' })).toBe(3);
+    metrics.trace.stopLoop();
+    expect(sampleValue(fams, 'streamcell_samples_in_total', { stream: 'a' })).toBe(3 + 4);
+    expect(sampleValue(fams, 'streamcell_predictions_out_total', { stream: 'b' })).toBe(1);
+    expect(sampleValue(fams, 'streamcell_step_seconds', {}, 'streamcell_step_seconds_count')).toBe(5);
+    expect(sampleValue(fams, 'streamcell_step_seconds', { le: '0.001' }, 'streamcell_step_seconds_bucket')).toBe(4);
+    expect(sampleValue(fams, 'streamcell_stage_seconds', { stage: 'infer' }, 'streamcell_stage_seconds_sum')).toBeCloseTo(0.0003, 12);
+    expect(sampleValue(fams, 'streamcell_stage_seconds', { stage: 'queue' }, 'streamcell_stage_seconds_count')).toBe(1);
     expect(sampleValue(fams, 'streamcell_samples_in_total', { stream: weird })).toBe(1); // escapes round-trip
     expect(sampleValue(fams, 'streamcell_predictions_out_total', { stream: 'a' })).toBe(2);
     expect(sampleValue(fams, 'streamcell_dropped_total', { reason: 'crc' })).toBe(2);
     expect(sampleValue(fams, 'streamcell_dropped_total', { reason: 'non-finite' })).toBe(1);
     expect(sampleValue(fams, 'streamcell_queue_depth', { sink: 'mqtt' })).toBe(7);
     expect(sampleValue(fams, 'streamcell_streams')).toBe(2);
-    expect(sampleValue(fams, 'streamcell_step_seconds', {}, 'streamcell_step_seconds_count')).toBe(2);
     expect(sampleValue(fams, 'streamcell_step_seconds', { le: '0.0005' }, 'streamcell_step_seconds_bucket')).toBe(1);
-    expect(sampleValue(fams, 'streamcell_step_seconds', {}, 'streamcell_step_seconds_sum')).toBeCloseTo(0.0203, 9);
+    expect(sampleValue(fams, 'streamcell_step_seconds', {}, 'streamcell_step_seconds_sum')).toBeCloseTo(0.0203 + 3 * 0.001, 9);
   });
 
   it('the Prometheus parser itself rejects malformed exposition', () => {

@@ -13,10 +13,23 @@ export interface DelimiterOptions {
   maxLength?: number;
 }
 
+/** Where {@link LineParser.feed} sends its lines and drops (the synchronous path, no stream). */
+export interface LineEvents {
+  line(text: string): void;
+  drop(reason: DropReason, detail: string): void;
+}
+
+const EMPTY = Buffer.alloc(0);
+
 export class LineParser extends Transform {
-  private buf: Buffer = Buffer.alloc(0);
+  private buf: Buffer = EMPTY;
   private skipping = false;
   private readonly maxLength: number;
+  /** The stream path: lines and drops become pushed chunks. */
+  private readonly pushing: LineEvents = {
+    line: (line) => void this.push({ line } satisfies LineChunk),
+    drop: (reason, detail) => void this.push({ drop: { reason, detail } } satisfies LineChunk),
+  };
 
   constructor(opts: DelimiterOptions = {}) {
     super({ readableObjectMode: true });
@@ -25,49 +38,61 @@ export class LineParser extends Transform {
     this.maxLength = max;
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    let data = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+  /**
+   * Splits a chunk synchronously: each complete line (or its drop) goes to `out` before this
+   * returns; the tail waits for the next chunk. The stream interface uses it too.
+   */
+  feed(chunk: Buffer, out: LineEvents): void {
+    const data = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
     let start = 0;
     for (;;) {
       const nl = data.indexOf(0x0a, start);
       if (nl < 0) break;
-      this.emitLine(data.subarray(start, nl));
+      this.emitLine(data, start, nl, out);
       start = nl + 1;
     }
-    data = data.subarray(start);
-    if (data.length > this.maxLength) {
-      if (!this.skipping) this.push({ drop: { reason: 'overlong', detail: `line longer than ${this.maxLength} bytes` } } satisfies LineChunk);
+    let rest = data.length - start;
+    if (rest > this.maxLength) {
+      if (!this.skipping) out.drop('overlong', `line longer than ${this.maxLength} bytes`);
       this.skipping = true;
-      data = Buffer.alloc(0);
+      rest = 0;
     }
-    this.buf = Buffer.from(data);
+    this.buf = rest ? Buffer.from(data.subarray(start)) : EMPTY;
+  }
+
+  /** End of input: the tail without a newline is a partial line (a cut cable mid-line): counted, not guessed. */
+  finish(out: LineEvents): void {
+    if (this.buf.length > 0 && !this.skipping) out.drop('malformed', 'partial line at end of stream');
+    this.buf = EMPTY;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.feed(chunk, this.pushing);
     done();
   }
 
   override _flush(done: TransformCallback): void {
-    // The tail without a newline is a partial line (a cut cable mid-line): count it, do not guess.
-    if (this.buf.length > 0 && !this.skipping) this.push({ drop: { reason: 'malformed', detail: 'partial line at end of stream' } } satisfies LineChunk);
-    this.buf = Buffer.alloc(0);
+    this.finish(this.pushing);
     done();
   }
 
-  private emitLine(raw: Buffer): void {
+  private emitLine(data: Buffer, start: number, nl: number, out: LineEvents): void {
     if (this.skipping) {
       // The rest of an overlong line: already counted.
       this.skipping = false;
       return;
     }
-    if (raw.length > this.maxLength) {
-      this.push({ drop: { reason: 'overlong', detail: `line of ${raw.length} bytes` } } satisfies LineChunk);
+    if (nl - start > this.maxLength) {
+      out.drop('overlong', `line of ${nl - start} bytes`);
       return;
     }
-    let end = raw.length;
-    if (end > 0 && raw[end - 1] === 0x0d) end--;
-    const text = raw.subarray(0, end).toString('utf8');
+    let end = nl;
+    if (end > start && data[end - 1] === 0x0d) end--;
+    const text = data.toString('utf8', start, end);
     if (text.includes('\uFFFD')) {
-      this.push({ drop: { reason: 'malformed', detail: 'line is not valid UTF-8 text' } } satisfies LineChunk);
+      out.drop('malformed', 'line is not valid UTF-8 text');
       return;
     }
-    this.push({ line: text } satisfies LineChunk);
+    out.line(text);
   }
 }

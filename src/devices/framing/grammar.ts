@@ -22,6 +22,15 @@
  * - **Overlong lines** are dropped by the line splitter ('overlong'), before this grammar.
  */
 
+/** `s.trim()`, without the call when neither end can be whitespace (the hot path: plain numeric fields). */
+export function trimmed(s: string): string {
+  if (s.length === 0) return s;
+  const a = s.charCodeAt(0);
+  const z = s.charCodeAt(s.length - 1);
+  // Whitespace String.prototype.trim removes is ≤ U+0020 or ≥ U+0080 (NBSP, BOM, U+2028, …).
+  return a <= 0x20 || a >= 0x80 || z <= 0x20 || z >= 0x80 ? s.trim() : s;
+}
+
 /** A delimited line's separator: one character (quote-aware) or runs of whitespace. */
 export type FieldSeparator = ',' | ';' | '\t' | 'whitespace';
 
@@ -33,7 +42,7 @@ const NON_FINITE = /^([+-]?)(nan|inf|infinity)$/i;
  * `inf`/`infinity`, undefined when the field is not a number in this grammar.
  */
 export function parseNumberField(field: string): number | undefined {
-  const tok = field.trim();
+  const tok = trimmed(field);
   if (tok === '') return NaN;
   if (DECIMAL.test(tok)) return Number(tok);
   const m = NON_FINITE.exec(tok);
@@ -62,7 +71,11 @@ export function splitFields(line: string, sep: FieldSeparator): string[] {
     const t = line.trim();
     return t === '' ? [] : t.split(/\s+/);
   }
-  if (!line.includes('"')) return line.split(sep).map((c) => c.trim());
+  if (!line.includes('"')) {
+    const cells = line.split(sep);
+    for (let i = 0; i < cells.length; i++) cells[i] = trimmed(cells[i]!);
+    return cells;
+  }
   const out: string[] = [];
   let cur = '';
   let quoted = false;

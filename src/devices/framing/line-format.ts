@@ -8,7 +8,7 @@
  * (with `format=`) all read lines through this class.
  */
 import type { DropReason, Reading } from '../types.js';
-import { parseJsonNumber, parseNumberField, splitFields, type FieldSeparator } from './grammar.js';
+import { parseJsonNumber, parseNumberField, splitFields, trimmed, type FieldSeparator } from './grammar.js';
 
 export type LineFormat = 'csv' | 'whitespace' | 'kv' | 'jsonl';
 
@@ -30,6 +30,8 @@ export type ParseResult = { reading: Reading } | { drop: DropReason; detail: str
 export class LineFormatParser {
   private names: string[] | undefined;
   private first = true;
+  /** Highest column index a line needs (cached after the first line). */
+  private need?: number;
   private readonly sep: FieldSeparator;
 
   constructor(readonly opts: LineFormatOptions) {
@@ -45,7 +47,7 @@ export class LineFormatParser {
   }
 
   parse(line: string, arrival: number): ParseResult {
-    const text = line.trim();
+    const text = trimmed(line);
     if (text === '') return { drop: 'malformed', detail: 'empty line' };
     switch (this.opts.format) {
       case 'jsonl':
@@ -73,7 +75,8 @@ export class LineFormatParser {
         return { header: true };
       }
     }
-    const need = Math.max(...[...this.opts.columns, this.opts.streamColumn ?? 0, this.opts.timeColumn ?? 0].map((c) => this.index(c)));
+    // The highest column index a line needs: fixed once the header (if any) is known.
+    const need = (this.need ??= Math.max(...[...this.opts.columns, this.opts.streamColumn ?? 0, this.opts.timeColumn ?? 0].map((c) => this.index(c))));
     if (this.names && cells.length !== this.names.length) return { drop: 'column-count', detail: `${cells.length} fields, header has ${this.names.length}` };
     if (need < 0) return { drop: 'malformed', detail: 'named columns need a header line' };
     if (cells.length <= need) return { drop: 'column-count', detail: `${cells.length} fields, need at least ${need + 1}` };
