@@ -13,13 +13,12 @@ import { fileURLToPath } from 'node:url';
 import { exportToOnnx, loadTfjsArtifacts, resolveBackend, streamifyModel, VERSION } from '../dist/index.js';
 import { loadTfjs } from '../dist/export/tfjs-backend.js';
 import { benchModel, benchTable } from '../dist/cli/bench-model.js';
-import { runE2e } from './bench-e2e.mjs';
-import { execFileSync } from 'node:child_process';
 import { run as runFloor } from './bench/floor.mjs';
 import { run as runQuantized } from './bench/quantized.mjs';
 import { run as runOffline } from './bench/offline-run.mjs';
 import { run as runStartup } from './bench/startup.mjs';
 import { run as runTraining } from './bench/training.mjs';
+import { run as runDaemonLatency } from './bench/daemon-latency.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name, dflt) => {
@@ -165,41 +164,10 @@ const results = {
 const quantized = await runQuantized({ quick });
 results.benchmarks.quantized_step = quantized.json;
 
-// 5. Daemon end to end over a real pty: line written → prediction on the sink, at 1 kHz on one
-//    stream; then the highest total rate over 64 streams with nothing dropped or lost.
-{
-  let hasSocat = true;
-  try {
-    execFileSync('socat', ['-V'], { stdio: 'ignore' });
-  } catch {
-    hasSocat = false;
-  }
-  if (hasSocat) {
-    const stepPath = join(tmp, 'e2e.step.onnx');
-    const m = tf.sequential({
-      layers: [tf.layers.lstm({ units: 64, inputShape: [null, 1], recurrentInitializer: 'glorotUniform' }), tf.layers.dense({ units: 1 })],
-    });
-    const { model: seq } = await exportToOnnx(await loadTfjsArtifacts(await save(m, join(tmp, 'e2e'))));
-    const { model: step } = await streamifyModel(seq);
-    await writeFile(stepPath, step);
-    const single = await runE2e({ model: step, dir: tmp, rate: 1000, seconds: quick ? 2 : 5 });
-    const multi = [];
-    for (const rate of quick ? [16000, 64000] : [16000, 32000, 64000, 96000, 128000]) {
-      const r = await runE2e({ model: step, dir: tmp, rate, seconds: 2, streams: 64 });
-      multi.push(r);
-      if (r.predicted < r.written || r.dropped > 0) break;
-    }
-    // Sustained: every line predicted, nothing dropped, and the backlog drained within the run (p99 < 1 s).
-    const sustained = multi.filter((r) => r.predicted === r.written && r.dropped === 0 && r.p99Ms < 1000).map((r) => r.rate);
-    results.benchmarks.daemon_e2e = {
-      single,
-      multi,
-      sustainedRate64Streams: sustained.length ? Math.max(...sustained) : 0,
-      goals: { p99MsAt1kHz: 2, p99Ok: single.p99Ms <= 2, rate64Streams: 64000, rateOk: sustained.some((r) => r >= 64000) },
-    };
-    m.dispose();
-  } else results.benchmarks.daemon_e2e = { skipped: 'socat not installed' };
-}
+// 5. Daemon end to end over a real pty: 1 kHz tail vs a bare serialport reader, stage breakdown,
+//    64-stream backlog (scripts/bench/daemon-latency.mjs).
+const daemon = await runDaemonLatency({ quick });
+results.benchmarks.daemon_e2e = daemon.json;
 
 // 5b. Offline `run`: the fast path (chunked step model) vs the streaming path (scripts/bench/offline-run.mjs).
 const offline = await runOffline({ quick });
@@ -257,17 +225,8 @@ for (const [i, r] of rows.entries()) {
 console.log(`(${results.benchmarks.export_1m_lstm.params} parameters, ${(results.benchmarks.export_1m_lstm.onnxBytes / 2 ** 20).toFixed(2)} MiB ONNX)`);
 console.log('');
 console.log(quantized.lines.join('\n'));
-const e2e = results.benchmarks.daemon_e2e;
-if (e2e.single) {
-  console.log(
-    `\nDaemon end to end over a pty (LSTM-64 step model): 1 stream at 1 kHz: p50 ${fmt(e2e.single.p50Ms)}, p99 ${fmt(e2e.single.p99Ms)} (goal p99 ≤ 2 ms: ${e2e.goals.p99Ok ? 'OK' : 'MISSED'}); ${e2e.single.predicted}/${e2e.single.written} predicted`,
-  );
-  for (const r of e2e.multi)
-    console.log(`  64 streams, ${r.rate} lines/s: ${r.predicted}/${r.written} predicted, ${r.dropped} dropped, p50 ${fmt(r.p50Ms)}, p99 ${fmt(r.p99Ms)}`);
-  console.log(
-    `  highest sustained rate with 64 streams, nothing lost: ${e2e.sustainedRate64Streams} lines/s (goal ≥ 64,000: ${e2e.goals.rateOk ? 'OK' : 'MISSED'})`,
-  );
-} else console.log(`\nDaemon end to end: skipped (${e2e.skipped})`);
+console.log('');
+console.log(daemon.lines.join('\n'));
 console.log('');
 console.log(offline.lines.join('\n'));
 console.log('');

@@ -62,6 +62,11 @@ function nativeBinding(): NativeBinding | null {
   return nativeLoaded;
 }
 
+/** Whether onnxruntime-node sessions run on its native binding here (see {@link nativeBinding}). */
+export function usesNativeBinding(): boolean {
+  return nativeBinding() !== null;
+}
+
 /** A session on the native binding: feeds as onnxruntime tensors, run deferred with setImmediate like onnxruntime-node's own. */
 function nativeSession(ns: NativeSession, ort: Ort): Session {
   const inputNames = ns.inputMetadata.map((m) => m.name);
