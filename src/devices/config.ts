@@ -49,7 +49,7 @@ function schemaWith(z: typeof Zod) {
             .min(0)
             .max(64)
             .optional()
-            .describe("worker threads running the model (0: in the daemon's thread); default: the cores left after the pipeline, up to 4"),
+            .describe("worker threads running the model, one session each (default 0: in the daemon's thread, the spare cores as intra-op threads)"),
         })
         .strict()
         .optional(),

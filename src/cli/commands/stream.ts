@@ -35,7 +35,7 @@ export function builder(y: Argv) {
     })
     .option('workers', {
       type: 'number',
-      describe: "worker threads running the model, one session each (0: in the daemon's thread); default: the cores left after the pipeline, up to 4",
+      describe: "worker threads running the model, one session each (default 0: in the daemon's thread, with the spare cores as intra-op threads)",
     })
     .option('duration', { type: 'number', describe: 'stop after this many seconds' })
     .option('public-key', { type: 'string', describe: "verify the bundle's signature with this key (or STREAMCELL_PUBLIC_KEY)" })
@@ -104,7 +104,7 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
           maxWaitMs: cfg.pool?.max_wait_ms,
           maxStreams: cfg.pool?.max_streams,
           idleMs: cfg.pool?.idle_ms,
-          workers: args.workers ?? cfg.pool?.workers ?? device.workers,
+          workers: args.workers ?? cfg.pool?.workers,
         },
         token,
       }).catch((e: unknown) => {
