@@ -73,4 +73,34 @@ describe('streamcell stream (CLI)', () => {
     expect(recs.length).toBe(64);
     expect(recs.filter((x) => x.stream === 'a').map((x) => x.seq)).toEqual(Array.from({ length: 32 }, (_, i) => i));
   });
+
+  it('--workers 2 runs the model in worker threads with the same predictions; a bad --workers is exit 2', () => {
+    const lines = Array.from({ length: 96 }, (_, i) => JSON.stringify({ stream: `s${i % 6}`, ax: Math.sin(i), ay: Math.cos(i / 3), az: 1 })).join('\n') + '\n';
+    const records = (workers: string[]) => {
+      const r = spawnSync(
+        process.execPath,
+        [CLI, 'stream', '--model', imu, '--source', 'stdin:?format=jsonl', '--sink', 'jsonl:-', '--log-level', 'silent', ...workers],
+        {
+          input: lines,
+          encoding: 'utf8',
+          timeout: 60000,
+        },
+      );
+      expect(r.status, r.stderr).toBe(0);
+      const recs = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { stream: string; seq: number; outputs: Record<string, number[]>; label?: string });
+      // Per stream, in order: arrival times (t) differ between runs.
+      return Object.fromEntries(
+        ['s0', 's1', 's2', 's3', 's4', 's5'].map((id) => [id, recs.filter((x) => x.stream === id).map((x) => [x.seq, x.label, x.outputs])]),
+      );
+    };
+    const inThread = records([]);
+    expect(inThread.s0!.length).toBe(16);
+    expect(records(['--workers', '2'])).toEqual(inThread);
+    const bad = runCli(['stream', '--model', imu, '--source', 'sim:imu', '--workers', '1.5']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--workers');
+  });
 });
