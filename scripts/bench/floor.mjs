@@ -172,7 +172,13 @@ export async function run({ quick = false, model } = {}) {
   }
   await Promise.all([...Object.values(pools).map((p) => p.close()), bare.release()]);
 
-  const best = Math.max(...many.flatMap((m) => Object.entries(m.streamStepsPerSec).filter(([k]) => k !== 'bare').map(([, v]) => v)));
+  const best = Math.max(
+    ...many.flatMap((m) =>
+      Object.entries(m.streamStepsPerSec)
+        .filter(([k]) => k !== 'bare')
+        .map(([, v]) => v),
+    ),
+  );
   const json = { cpus: cpus().length, step, profile, many, goals: { streamStepsPerSec: 1e6, met: best >= 1e6, best } };
   const us = (v) => (v === undefined ? '–' : `${v.toFixed(1)} µs`);
   const lines = [
