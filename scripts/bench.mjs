@@ -20,6 +20,7 @@ import { run as runStartup } from './bench/startup.mjs';
 import { run as runTraining } from './bench/training.mjs';
 import { run as runDaemonLatency } from './bench/daemon-latency.mjs';
 import { goalRows, goalsText } from './bench/summary.mjs';
+import { saveTfjsModel } from './bench/save-model.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name, dflt) => {
@@ -50,20 +51,7 @@ async function timeAsync(fn, n, warmup) {
   return stats(out);
 }
 
-async function save(model, dir) {
-  await mkdir(dir, { recursive: true });
-  await model.save(
-    tf.io.withSaveHandler(async (a) => {
-      await writeFile(join(dir, 'weights.bin'), new Uint8Array(a.weightData));
-      await writeFile(
-        join(dir, 'model.json'),
-        JSON.stringify({ format: 'layers-model', modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }),
-      );
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
-  return join(dir, 'model.json');
-}
+const save = (model, dir) => saveTfjsModel(tf, model, dir);
 
 const results = {
   version: VERSION,

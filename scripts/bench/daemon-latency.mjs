@@ -14,13 +14,14 @@
  *   node --expose-gc scripts/bench/daemon-latency.mjs [--quick]
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { exportToOnnx, loadTfjsArtifacts, streamifyModel } from '../../dist/index.js';
 import { loadTfjs } from '../../dist/export/tfjs-backend.js';
 import { runBare, runE2e } from '../bench-e2e.mjs';
+import { saveTfjsModel } from './save-model.mjs';
 
 /** The LSTM-64 step model of the end-to-end bench (scripts/bench.mjs section 5). */
 async function stepModel(tmp) {
@@ -28,20 +29,9 @@ async function stepModel(tmp) {
   const m = tf.sequential({
     layers: [tf.layers.lstm({ units: 64, inputShape: [null, 1], recurrentInitializer: 'glorotUniform' }), tf.layers.dense({ units: 1 })],
   });
-  const dir = join(tmp, 'lstm64');
-  await mkdir(dir, { recursive: true });
-  await m.save(
-    tf.io.withSaveHandler(async (a) => {
-      await writeFile(join(dir, 'weights.bin'), new Uint8Array(a.weightData));
-      await writeFile(
-        join(dir, 'model.json'),
-        JSON.stringify({ format: 'layers-model', modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }),
-      );
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
+  const file = await saveTfjsModel(tf, m, join(tmp, 'lstm64'));
   m.dispose();
-  const { model: seq } = await exportToOnnx(await loadTfjsArtifacts(dir));
+  const { model: seq } = await exportToOnnx(await loadTfjsArtifacts(file));
   return (await streamifyModel(seq)).model;
 }
 

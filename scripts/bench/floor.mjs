@@ -204,7 +204,7 @@ export async function run({ quick = false, model } = {}) {
   return { json, lines };
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { lines } = await run({ quick: process.argv.includes('--quick') });
   console.log(lines.join('\n'));
 }

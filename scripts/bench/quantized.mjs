@@ -6,13 +6,14 @@
  *
  *   node --expose-gc scripts/bench/quantized.mjs [--quick]
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exportToOnnx, loadTfjsArtifacts, resolveBackend, streamifyModel } from '../../dist/index.js';
 import { quantizeModel } from '../../dist/export/quantize/index.js';
 import { loadTfjs } from '../../dist/export/tfjs-backend.js';
+import { saveTfjsModel } from './save-model.mjs';
 
 const INT8_GOAL = 1.0;
 const FP16_GOAL = 1.05;
@@ -22,20 +23,7 @@ const FP16_GOAL = 1.05;
  */
 const NOISE = 0.03;
 
-async function save(tf, model, dir) {
-  await mkdir(dir, { recursive: true });
-  await model.save(
-    tf.io.withSaveHandler(async (a) => {
-      await writeFile(join(dir, 'weights.bin'), new Uint8Array(a.weightData));
-      await writeFile(
-        join(dir, 'model.json'),
-        JSON.stringify({ format: 'layers-model', modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }),
-      );
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
-  return join(dir, 'model.json');
-}
+const save = saveTfjsModel;
 
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 

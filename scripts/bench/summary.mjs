@@ -160,7 +160,7 @@ export function goalsText(results) {
   return [line(rows[0]), w.map((n) => '-'.repeat(n)).join('  '), ...rows.slice(1).map(line)].join('\n');
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const file = process.argv.includes('--json') ? process.argv[process.argv.indexOf('--json') + 1] : join(root, 'bench-results', 'bench.json');
   const results = JSON.parse(await readFile(file, 'utf8'));
   if (process.argv.includes('--readme')) {
