@@ -150,7 +150,7 @@ describe('sensor-stream daemon over a real pty (socat)', () => {
       await d.exited;
       await pty.kill();
     }
-  });
+  }, 120_000); // its waits add up to 67 s when the machine is loaded: let a wait, not the test, report a timeout
 
   it('garbage (random bytes, overlong, partial lines, NaN, wrong column counts) is counted by reason; every valid line is predicted', async () => {
     const pty = new PtyPair(dir, 'c');
