@@ -1,6 +1,7 @@
 /**
  * The durable disk queue (src/devices/queue) on its own, no broker: recovery after a torn write.
  */
+import { spawnSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,6 +47,52 @@ describe('DiskQueue (no broker)', () => {
       expect(await drain(0)).toEqual(Array.from({ length: 16 }, (_, k) => k + 5));
       expect(corrupt).toBe(1);
       await b.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('DiskQueue on a disk that fills up', () => {
+  it('a batch bigger than the free space fails with ENOSPC (not a silent short write), and the segment keeps whole records only', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'streamcell-diskqueue-full-'));
+    const mod = new URL('../../dist/devices/queue/disk-queue.js', import.meta.url).href;
+    // One tick writes ~200 KB into a 32 KiB tmpfs (a private mount namespace, as in daemon-faults).
+    const script = `
+      const { DiskQueue } = await import(${JSON.stringify(mod)});
+      const fs = await import('node:fs');
+      const q = new DiskQueue(process.argv[1], { maxBytes: 1 << 24 });
+      for (let i = 0; i < 1000; i++) q.append('x', JSON.stringify({ stream: 'x', seq: i, t: i, input: [i], outputs: { y: [i / 7, 'p'.repeat(150)] } }));
+      let code = 'none';
+      try { q.tick(q.nextQ); } catch (e) { code = e.code; }
+      const seg = fs.readdirSync(process.argv[1]).find((f) => f.startsWith('seg-'));
+      const text = fs.readFileSync(process.argv[1] + '/' + seg, 'utf8');
+      const lines = text.split('\\n');
+      const whole = text === '' || (text.endsWith('\\n') && lines.slice(0, -1).every((l) => { try { JSON.parse(l); return true; } catch { return false; } }));
+      console.log(JSON.stringify({ code, whole, bytes: text.length, depth: q.depth }));
+    `;
+    try {
+      const r = spawnSync(
+        'unshare',
+        [
+          '--user',
+          '--map-root-user',
+          '--mount',
+          'sh',
+          '-c',
+          `mount -t tmpfs -o size=32k tmpfs "$1" && exec "${process.execPath}" --input-type=module -e "$2" "$1"`,
+          'sh',
+          dir,
+          script,
+        ],
+        { encoding: 'utf8', timeout: 30_000 },
+      );
+      expect(r.status, r.stderr).toBe(0);
+      const got = JSON.parse(r.stdout.trim().split('\n').pop()!) as { code: string; whole: boolean; bytes: number; depth: number };
+      expect(got.code).toBe('ENOSPC');
+      expect(got.whole).toBe(true);
+      // Nothing was marked written: every record is still held (in memory) for the next tick.
+      expect(got.depth).toBe(1000);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -350,9 +350,17 @@ export class DiskQueue {
     if (lines.length > 0) {
       // Throws on a full disk: nothing is marked written then, the records stay in memory.
       const head = this.head;
-      const data = lines.join('');
-      writeSync(head.fd!, data);
-      const n = Buffer.byteLength(data);
+      const data = Buffer.from(lines.join(''));
+      // A write that does not fit is first cut short (no error) and only the next one fails:
+      // finish it, and on failure cut the segment back to its last whole record.
+      let off = 0;
+      try {
+        while (off < data.length) off += writeSync(head.fd!, data, off, data.length - off);
+      } catch (err) {
+        if (off > 0) ftruncateSync(head.fd!, head.bytes);
+        throw err;
+      }
+      const n = data.length;
       head.bytes += n;
       this.segBytes += n;
       head.minQ = Math.min(head.minQ, first);
