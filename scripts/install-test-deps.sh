@@ -5,6 +5,7 @@
 # is there. `npm run test:all` runs it and then the suite; test/global-setup.ts says which of these
 # a plain `npm test` misses.
 set -euo pipefail
+. "$(dirname "$0")/apt-update.sh"
 cd "$(dirname "$0")/.."
 
 apt_packages=(
@@ -34,7 +35,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     sudo=(sudo)
   fi
   echo "install-test-deps: installing ${missing[*]}" >&2
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  apt_update "${sudo[@]}"
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 /usr/bin/python3 -c 'import onnx; print("onnx", onnx.__version__)'
@@ -45,7 +46,7 @@ fi
 if [ "$(id -u)" -ne 0 ]; then
   for a in arm64 armhf; do
     if ! dpkg --print-foreign-architectures | grep -qx "$a"; then
-      sudo dpkg --add-architecture "$a" && sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+      sudo dpkg --add-architecture "$a" && apt_update sudo
     fi
   done
 fi
