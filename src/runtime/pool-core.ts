@@ -738,7 +738,8 @@ export abstract class PoolCore<P> implements Pool<P> {
   private start(b: Batch, si: number): void {
     this.current[si] = b;
     const n = b.n;
-    for (let i = 0; i < n; i++) b.entries[i]!.running = true;
+    // Only several sessions can run a stream's next batch while this one runs (see waitsForRunning).
+    if (this.sessions.length > 1) for (let i = 0; i < n; i++) b.entries[i]!.running = true;
     let feeds = b.feeds[n];
     if (feeds === undefined) {
       feeds = {};

@@ -20,6 +20,26 @@ beforeAll(async () => {
   await writeFile(imu, (await streamifyModel(model)).model);
 });
 
+type StreamRecord = { stream: string; seq: number; outputs: Record<string, number[]>; label?: string };
+
+/** `streamcell stream` on the IMU step model with JSON lines on stdin; the records it prints. */
+function streamStdin(lines: string, extra: string[] = []): StreamRecord[] {
+  const r = spawnSync(
+    process.execPath,
+    [CLI, 'stream', '--model', imu, '--source', 'stdin:?format=jsonl', '--sink', 'jsonl:-', '--log-level', 'silent', ...extra],
+    {
+      input: lines,
+      encoding: 'utf8',
+      timeout: 60000,
+    },
+  );
+  expect(r.status, r.stderr).toBe(0);
+  return r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as StreamRecord);
+}
+
 describe('streamcell stream (CLI)', () => {
   it('a YAML config with a simulated 3-axis IMU: labels on the JSONL sink, stops after --duration', async () => {
     const cfg = join(dir, 'sim.yaml');
@@ -60,16 +80,7 @@ describe('streamcell stream (CLI)', () => {
     const lines =
       Array.from({ length: 64 }, (_, i) => JSON.stringify({ stream: i % 2 ? 'b' : 'a', ax: Math.sin(i), ay: 0.1, az: 1 })).join('\n') +
       '\n{"stream":"a","ax":1}\n';
-    const r = spawnSync(process.execPath, [CLI, 'stream', '--model', imu, '--source', 'stdin:?format=jsonl', '--sink', 'jsonl:-', '--log-level', 'silent'], {
-      input: lines,
-      encoding: 'utf8',
-      timeout: 60000,
-    });
-    expect(r.status, r.stderr).toBe(0);
-    const recs = r.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
+    const recs = streamStdin(lines);
     expect(recs.length).toBe(64);
     expect(recs.filter((x) => x.stream === 'a').map((x) => x.seq)).toEqual(Array.from({ length: 32 }, (_, i) => i));
   });
@@ -77,20 +88,7 @@ describe('streamcell stream (CLI)', () => {
   it('--workers 2 runs the model in worker threads with the same predictions; a bad --workers is exit 2', () => {
     const lines = Array.from({ length: 96 }, (_, i) => JSON.stringify({ stream: `s${i % 6}`, ax: Math.sin(i), ay: Math.cos(i / 3), az: 1 })).join('\n') + '\n';
     const records = (workers: string[]) => {
-      const r = spawnSync(
-        process.execPath,
-        [CLI, 'stream', '--model', imu, '--source', 'stdin:?format=jsonl', '--sink', 'jsonl:-', '--log-level', 'silent', ...workers],
-        {
-          input: lines,
-          encoding: 'utf8',
-          timeout: 60000,
-        },
-      );
-      expect(r.status, r.stderr).toBe(0);
-      const recs = r.stdout
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as { stream: string; seq: number; outputs: Record<string, number[]>; label?: string });
+      const recs = streamStdin(lines, workers);
       // Per stream, in order: arrival times (t) differ between runs.
       return Object.fromEntries(
         ['s0', 's1', 's2', 's3', 's4', 's5'].map((id) => [id, recs.filter((x) => x.stream === id).map((x) => [x.seq, x.label, x.outputs])]),
