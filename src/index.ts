@@ -38,10 +38,13 @@ export {
   StreamRejectedError,
   InferenceError,
   PoolBusyError,
+  ForecastError,
   isSampleError,
   isStreamRejectedError,
   isInferenceError,
   isPoolBusyError,
+  isForecastError,
+  MAX_ROLLOUT,
   SNAPSHOT_VERSION,
   benchPool,
 } from './runtime/index.js';
@@ -64,6 +67,11 @@ export type {
   BenchPoolOptions,
   BenchPoolResult,
   LatencyStats,
+  Forecast,
+  ForecastOptions,
+  ForecastOneOptions,
+  ForecastManyOptions,
+  ForecastResult,
 } from './runtime/index.js';
 export { streamifyModel, checkStepModel, assertStepCheck } from './export/streamify/index.js';
 export type { StreamifyOptions, StreamifyReport, StepCheck } from './export/streamify/index.js';

@@ -21,11 +21,15 @@ export {
   StreamRejectedError,
   InferenceError,
   PoolBusyError,
+  ForecastError,
+  isForecastError,
   isSampleError,
   isStreamRejectedError,
   isInferenceError,
   isPoolBusyError,
 } from './pool-errors.js';
+export { MAX_ROLLOUT } from './forecast.js';
+export type { Forecast, ForecastOptions, ForecastOneOptions, ForecastManyOptions, ForecastResult } from './forecast.js';
 export { SNAPSHOT_VERSION } from './snapshot.js';
 export { benchPool } from './bench.js';
 export { StateCarry, stepOverSequence } from './step-sequence.js';

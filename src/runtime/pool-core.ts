@@ -12,7 +12,7 @@ import { basename, dirname, join } from 'node:path';
 import { InputError } from '../errors.js';
 import { BACKEND_NAMES, type Backend, type BackendRecord, type Session, type TensorData } from './backend.js';
 import { resolveBackend } from './backend-impl.js';
-import { InferenceError, PoolBusyError, SampleError, StreamRejectedError } from './pool-errors.js';
+import { ForecastError, InferenceError, PoolBusyError, SampleError, StreamRejectedError } from './pool-errors.js';
 import type {
   BatchResult,
   FullPolicy,
@@ -26,6 +26,9 @@ import type {
   UnknownStreamPolicy,
 } from './pool-types.js';
 import { decodeSnapshot, encodeSnapshot, floatsPerStream } from './snapshot.js';
+import { feedBack, feedbackPlan, MAX_ROLLOUT, type Forecast, type ForecastManyOptions, type ForecastOneOptions, type ForecastResult } from './forecast.js';
+import { readPreprocessing, type PreprocessingJson } from '../model-format/preprocessing.js';
+import { MAX_GENERATED_ELEMENTS } from '../limits.js';
 import { readModelInfo, type ModelInfo } from './step-model.js';
 
 /** One open stream. Mutable on purpose: it is touched on every push. */
@@ -50,6 +53,23 @@ export interface Entry {
   head: number;
   /** StreamPool under `hold-last`: the last accepted sample, inputs concatenated. */
   held: Float32Array | null;
+  /** StreamPool: its last sample and prediction are in the tables (a rollout can start); false after open, reset and restore. */
+  primed: boolean;
+}
+
+/**
+ * A copy of some streams' state, taken when `forecastMany` is called, that a rollout steps
+ * on its own (the live streams are never touched).
+ */
+export interface RolloutSeed {
+  /** Rows (streams). */
+  n: number;
+  /** Each row's last sample (normalised, as pushed), inputs concatenated; the rollout overwrites it with the samples it feeds. */
+  x: Float32Array;
+  /** Each row's last prediction (first prediction output) when the pool keeps it (StreamPool); else the first `run(null)` computes it. */
+  y?: Float32Array;
+  /** Runs one step of every row: first fed `x` (the next samples) or, with null, on the current windows (WindowPool). Resolves to the first prediction output. */
+  run(session: Session, x: Float32Array | null): Promise<Float32Array>;
 }
 
 /** A sample input as the pool feeds it. */
@@ -299,6 +319,8 @@ export abstract class PoolCore<P> implements Pool<P> {
   /** Per session: its run's result handlers, bound once. */
   private readonly onRun: ((res: Record<string, TensorData>) => void)[];
   private readonly onRunFailed: ((err: unknown) => void)[];
+  /** Rollouts waiting for a session, in call order; `after`: the newest batch when it was queued (it runs after that one starts). */
+  private readonly jobs: { after: number; start(s: Session): Promise<void>; cancel(e: Error): void }[] = [];
   private scheduled = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private sweeper: ReturnType<typeof setInterval> | undefined;
@@ -386,6 +408,11 @@ export abstract class PoolCore<P> implements Pool<P> {
   protected abstract snapshotTensors(): { name: string; shape: number[] }[];
   protected abstract saveSlot(e: Entry, data: Float32Array, offset: number): void;
   protected abstract loadSlot(e: Entry, data: Float32Array, offset: number): void;
+
+  /** Why stream `e` cannot be rolled out now, or null when it can. */
+  protected abstract notReady(e: Entry): string | null;
+  /** Copies the state of `rows` (all ready) for a rollout; see {@link RolloutSeed}. */
+  protected abstract rolloutSeed(rows: readonly Entry[]): RolloutSeed;
 
   /**
    * Takes a validated sample (input k's values at `srcs[k]` from `srcOffs[k]`) for stream `e`:
@@ -575,7 +602,20 @@ export abstract class PoolCore<P> implements Pool<P> {
       slot = this.nextSlot++;
       if (slot >= this.capacity) this.ensureCapacity(slot + 1);
     }
-    const e: Entry = { id, slot, step: 0, gen: 0, pending: 0, running: false, lastSeq: 0, lastUsed: Date.now(), alive: true, head: 0, held: null };
+    const e: Entry = {
+      id,
+      slot,
+      step: 0,
+      gen: 0,
+      pending: 0,
+      running: false,
+      lastSeq: 0,
+      lastUsed: Date.now(),
+      alive: true,
+      head: 0,
+      held: null,
+      primed: false,
+    };
     this.initSlot(e);
     this.entries.set(id, e);
     return e;
@@ -717,6 +757,12 @@ export abstract class PoolCore<P> implements Pool<P> {
     while (this.idle.length > 0) {
       while (f.length > 0 && f[0]!.n === 0) this.spare.push(f.shift()!);
       const b = f[0];
+      const j = this.jobs[0];
+      if (j !== undefined && (b === undefined || b.seq > j.after)) {
+        this.jobs.shift();
+        this.startJob(j, this.idle.pop()!);
+        continue;
+      }
       if (b === undefined) return;
       if (!this.isDue(b)) {
         const left = Math.max(0, this.maxWait - (performance.now() - b.firstAt));
@@ -786,7 +832,37 @@ export abstract class PoolCore<P> implements Pool<P> {
     this.idle.push(si);
     this.spare.push(b);
     // Deferred a microtask so that callers resuming from this batch can join the next one.
-    if (this.forming.length > 0) this.kick();
+    if (this.forming.length > 0 || this.jobs.length > 0) this.kick();
+  }
+
+  private startJob(j: (typeof this.jobs)[number], si: number): void {
+    void j.start(this.sessions[si]!).finally(() => {
+      this.idle.push(si);
+      this.settled(1);
+      if (this.forming.length > 0 || this.jobs.length > 0) this.kick();
+    });
+  }
+
+  /** Runs `fn` with a session of its own (no batch runs there meanwhile), after the batches formed before this call. */
+  private exclusive<T>(fn: (s: Session) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.unsettled++;
+      this.jobs.push({
+        after: this.nextSeq - 1,
+        start: async (s) => {
+          try {
+            resolve(await fn(s));
+          } catch (e) {
+            reject(e);
+          }
+        },
+        cancel: (e) => {
+          reject(e);
+          this.settled(1);
+        },
+      });
+      this.kick();
+    });
   }
 
   private deliver(b: Batch, res: Record<string, TensorData>): void {
@@ -925,6 +1001,110 @@ export abstract class PoolCore<P> implements Pool<P> {
     return count;
   }
 
+  /**
+   * Rolls stream `id` out `k` steps from a copy of its state; see {@link forecastMany}.
+   * Rejects with {@link ForecastError} when the stream cannot be rolled out.
+   */
+  async forecast(id: string, k: number, opts: ForecastOneOptions = {}): Promise<Forecast> {
+    const r = await this.forecastMany([id], k, { ...opts, last: opts.last === undefined ? undefined : [opts.last] });
+    const e = r.errors.get(0);
+    if (e !== undefined) throw e;
+    return r.forecasts[0]!;
+  }
+
+  /**
+   * Autoregressive rollout of several streams at once: copies each stream's state (when
+   * called: after its last delivered step; pushes still pending are not included, and the
+   * live streams are never touched), then feeds the model's prediction of the next sample
+   * back as its input, `k` times, all rows in one `session.run` a step. Row j of a trajectory
+   * predicts sample `step + 1 + j`; the first is the stream's last prediction.
+   *
+   * The outputs map to input channels through the preprocessing (`opts.preprocessing`, else
+   * the model's metadata): a forecaster's target (`delta` outputs added to the last value,
+   * outputs scaled back, inputs normalised again), or one output per channel. Channels the
+   * model does not predict are held at their last value when named in `hold`; otherwise the
+   * call rejects with {@link InputError} naming them (also for a classifier or a horizon
+   * other than 1). Per-row failures (unknown stream, no prediction yet) are in `errors`.
+   *
+   * @example
+   * ```ts
+   * await pool.push('site-1', [x]);
+   * const { forecasts } = await pool.forecastMany(['site-1', 'site-2'], 16);
+   * console.log(forecasts[0]?.values); // 16 values in target units
+   * ```
+   */
+  async forecastMany(ids: readonly string[], k: number, opts: ForecastManyOptions = {}): Promise<ForecastResult> {
+    if (!Number.isInteger(k) || k < 1 || k > MAX_ROLLOUT) throw new RangeError(`forecast: k must be an integer from 1 to ${MAX_ROLLOUT}, got ${k}`);
+    if (ids.length * k * Math.max(1, this.sampleSize) > MAX_GENERATED_ELEMENTS)
+      throw new RangeError(`forecast: ${ids.length} streams × ${k} steps × ${this.sampleSize} values is over the limit of 2^26 values`);
+    if (this.closed) throw new StreamRejectedError('*', 'closed', 'the pool is closed');
+    const out = this.info.predictionOutputs[0];
+    if (out === undefined) throw new InputError('the model has no prediction output to feed back', { field: 'outputs', expected: 'a forecasting output' });
+    const pre = opts.preprocessing ?? this.modelPreprocessing();
+    const S = this.sampleSize;
+    const plan = (outSize: number) => feedbackPlan(this.inputs, S, out.name, outSize, pre, opts.hold);
+    // A declared output size: refuse a model that cannot be rolled out before any work.
+    if (this.knownOutSizes[0]! >= 0) plan(this.knownOutSizes[0]!);
+    const forecasts: (Forecast | undefined)[] = ids.map(() => undefined);
+    const errors = new Map<number, Error>();
+    const rows: Entry[] = [];
+    const at: number[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const e = this.entries.get(ids[i]!);
+      const why = e === undefined ? 'no such stream (never pushed, evicted or deleted)' : this.notReady(e);
+      if (why !== null) errors.set(i, new ForecastError(ids[i]!, e === undefined ? 'unknown-stream' : 'not-ready', why));
+      else {
+        rows.push(e!);
+        at.push(i);
+      }
+      const last = opts.last?.[i];
+      if (last !== undefined && last.length !== S) throw new RangeError(`forecast: last[${i}] has ${last.length} values, a sample has ${S}`);
+    }
+    const jobs: Promise<void>[] = [];
+    for (let c = 0; c < rows.length; c += this.maxBatch) {
+      const chunk = rows.slice(c, c + this.maxBatch);
+      const idx = at.slice(c, c + this.maxBatch);
+      // The copy is taken now, synchronously: later pushes cannot leak into it.
+      const seed = this.rolloutSeed(chunk);
+      const steps = chunk.map((e) => e.step - 1);
+      const lasts = idx.map((i) => (opts.last?.[i] === undefined ? undefined : Float64Array.from(opts.last[i]!)));
+      const n = chunk.length;
+      const job = this.exclusive(async (session) => {
+        let y = seed.y ?? (await seed.run(session, null));
+        const p = plan(y.length / n);
+        // Channel units of each row's last sample: given, or the normalised sample mapped back.
+        const units = new Float64Array(n * S);
+        for (let i = 0; i < n; i++) for (let ch = 0; ch < S; ch++) units[i * S + ch] = lasts[i]?.[ch] ?? p.mean[ch]! + p.std[ch]! * seed.x[i * S + ch]!;
+        const traj = chunk.map(() => new Float64Array(k * p.channel.length));
+        for (let j = 0; j < k; j++) {
+          if (j > 0) y = await seed.run(session, seed.x);
+          feedBack(p, n, y, units, seed.x, traj, j);
+        }
+        return { traj, names: p.predictedNames };
+      }).then(
+        ({ traj, names }) => {
+          for (let i = 0; i < n; i++) forecasts[idx[i]!] = { id: chunk[i]!.id, step: steps[i]!, k, channels: names, values: traj[i]! };
+        },
+        (err: unknown) => {
+          if (err instanceof InputError || err instanceof StreamRejectedError) throw err;
+          for (let i = 0; i < n; i++)
+            errors.set(idx[i]!, new ForecastError(chunk[i]!.id, 'inference', `inference failed: ${(err as Error)?.message ?? String(err)}`, err));
+        },
+      );
+      jobs.push(job);
+    }
+    await Promise.all(jobs);
+    return { forecasts, errors };
+  }
+
+  private pre: PreprocessingJson | null | undefined;
+
+  /** The model's `streamcell.preprocessing` (read on first use), or undefined. */
+  private modelPreprocessing(): PreprocessingJson | undefined {
+    if (this.pre === undefined) this.pre = readPreprocessing(this.info.metadata, `model ${this.info.sha256.slice(0, 12)}`) ?? null;
+    return this.pre ?? undefined;
+  }
+
   stats(): PoolStats {
     const c = this.counters;
     return {
@@ -1037,6 +1217,7 @@ export abstract class PoolCore<P> implements Pool<P> {
         alive: true,
         head: 0,
         held: null,
+        primed: false,
       };
       this.initSlot(e);
       this.loadSlot(e, s.data, i * per);
@@ -1066,6 +1247,7 @@ export abstract class PoolCore<P> implements Pool<P> {
       this.settled(b.n);
       b.n = 0;
     }
+    for (const j of this.jobs.splice(0)) j.cancel(new StreamRejectedError('*', 'closed', 'the pool was closed before this forecast ran'));
     this.closing = this.drain().then(async () => {
       await Promise.all(this.sessions.map((x) => x.release()));
     });

@@ -101,3 +101,25 @@ export class PoolBusyError extends StreamcellError {
 export function isPoolBusyError(e: unknown): e is PoolBusyError {
   return e instanceof PoolBusyError;
 }
+
+/**
+ * A stream a `forecastMany` row could not roll out: unknown (never pushed, evicted, deleted),
+ * not ready (no prediction yet: a StreamPool stream before its first step or after a
+ * reset/restore, a WindowPool stream whose window is not full), the pool closed, or the
+ * session failed (`cause` is the backend's error). Only its row fails.
+ */
+export class ForecastError extends StreamcellError {
+  override name = 'ForecastError' as const;
+  readonly streamId: string;
+  readonly reason: 'unknown-stream' | 'not-ready' | 'closed' | 'inference';
+
+  constructor(streamId: string, reason: ForecastError['reason'], detail: string, cause?: unknown) {
+    super(`stream '${streamId}': cannot forecast: ${detail}`, { field: 'id' }, cause === undefined ? undefined : { cause });
+    this.streamId = streamId;
+    this.reason = reason;
+  }
+}
+
+export function isForecastError(e: unknown): e is ForecastError {
+  return e instanceof ForecastError;
+}

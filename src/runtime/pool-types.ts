@@ -8,6 +8,7 @@
  * (a micro-batch); a stream's own pushes always run in the order they were made.
  */
 import type { Backend, BackendName, BackendRecord, SessionOptions } from './backend.js';
+import type { Forecast, ForecastManyOptions, ForecastOneOptions, ForecastResult } from './forecast.js';
 
 /** What to do with NaN / ±Infinity in a sample. */
 export type NonFinitePolicy =
@@ -158,6 +159,15 @@ export interface Pool<P> {
    * order; a bad row is rejected alone, in `errors`. Throws RangeError when `samples` is too short.
    */
   pushMany(ids: readonly string[], samples: Float32Array, n?: number): Promise<BatchResult>;
+  /**
+   * Rolls stream `id` out `k` steps ahead from a copy of its state, feeding each prediction
+   * back as the next sample (preprocessing applied around each step); the live stream is not
+   * touched. Rejects with ForecastError (unknown stream, no prediction yet) or InputError
+   * (outputs that cannot be fed back, channels neither predicted nor held).
+   */
+  forecast(id: string, k: number, opts?: ForecastOneOptions): Promise<Forecast>;
+  /** {@link forecast} for many streams, all rows stepped in one `session.run` a step; per-row failures in `errors`. */
+  forecastMany(ids: readonly string[], k: number, opts?: ForecastManyOptions): Promise<ForecastResult>;
   /** Values per sample (the model's sample inputs concatenated, in input order): a row of `pushMany`. */
   readonly sampleSize: number;
   /** Opens a stream from the initial state (no-op when open); the way in under `unknownStream: 'reject'`. */

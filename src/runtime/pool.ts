@@ -7,7 +7,8 @@
  */
 import { InputError } from '../errors.js';
 import type { TensorData } from './backend.js';
-import { batchLimit, openModel, PoolCore, type Batch, type Entry, type InputLayout } from './pool-core.js';
+import type { Session } from './backend.js';
+import { batchLimit, openModel, PoolCore, type Batch, type Entry, type InputLayout, type RolloutSeed } from './pool-core.js';
 import type { PoolOptions, Prediction } from './pool-types.js';
 import { fillInitialState, type ModelInfo, type StateSpec } from './step-model.js';
 
@@ -120,6 +121,14 @@ export class StreamPool extends PoolCore<Prediction> {
   private readonly rowSlots: Int32Array;
   private readonly sampleTotal: number;
   private readonly holdLast: boolean;
+  /** Per stream: its last stepped sample (inputs concatenated) and its last prediction (first prediction output), for rollouts. */
+  private lastIn = new Float32Array(0);
+  private lastOut = new Float32Array(0);
+  /** Values per row of the first prediction output (known after the first batch). */
+  private outSize = 0;
+  /** Rows of the per-stream tables. */
+  private rows = 0;
+  private readonly outName: string | undefined;
 
   private constructor(p: Awaited<ReturnType<typeof openModel>>, layouts: InputLayout[], opts: PoolOptions) {
     super('stream', p.sessions, p.info, p.record, layouts, opts, batchLimit(p.info, Number.MAX_SAFE_INTEGER, p.file));
@@ -134,6 +143,7 @@ export class StreamPool extends PoolCore<Prediction> {
     this.rowSlots = new Int32Array(this.maxBatch);
     this.sampleTotal = layouts.reduce((a, l) => a + l.sampleSize, 0);
     this.holdLast = this.nonFinite === 'hold-last';
+    this.outName = p.info.predictionOutputs[0]?.name;
   }
 
   /**
@@ -198,14 +208,19 @@ export class StreamPool extends PoolCore<Prediction> {
   }
 
   protected growSlots(capacity: number): void {
-    this.slabs = this.slabs.map((old, s) => {
-      const next = new Float32Array(capacity * this.stateSizes[s]!);
+    this.rows = capacity;
+    const grow = (old: Float32Array, size: number) => {
+      const next = new Float32Array(capacity * size);
       next.set(old.subarray(0, Math.min(old.length, next.length)));
       return next;
-    });
+    };
+    this.slabs = this.slabs.map((old, s) => grow(old, this.stateSizes[s]!));
+    this.lastIn = grow(this.lastIn, this.sampleTotal);
+    this.lastOut = grow(this.lastOut, this.outSize);
   }
 
   protected initSlot(e: Entry): void {
+    e.primed = false;
     for (let s = 0; s < this.slabs.length; s++) fillInitialState(this.states[s]!, this.slabs[s]!, e.slot, 1);
     if (this.holdLast) {
       if (e.held === null) e.held = new Float32Array(this.sampleTotal);
@@ -267,6 +282,7 @@ export class StreamPool extends PoolCore<Prediction> {
       if (e.alive && e.gen === b.gens[i]) {
         slots[i] = e.slot;
         e.step = b.steps[i]! + 1;
+        e.primed = true;
       } else {
         slots[i] = -1;
       }
@@ -275,6 +291,84 @@ export class StreamPool extends PoolCore<Prediction> {
       const out = res[this.states[s]!.output]!.data as Float32Array;
       copyRuns(out, this.slabs[s]!, slots, n, this.stateSizes[s]!, false);
     }
+    this.keepLast(b, res, n, slots);
+  }
+
+  /** Keeps each stepped stream's sample and first prediction output: where a rollout starts. */
+  private keepLast(b: Batch, res: Record<string, TensorData>, n: number, slots: Int32Array): void {
+    if (this.outName === undefined) return;
+    const ins = this.inputs;
+    if (ins.length === 1) copyRuns(b.inputs[0]!, this.lastIn, slots, n, this.sampleTotal, false);
+    else {
+      const S = this.sampleTotal;
+      for (let i = 0; i < n; i++) {
+        const slot = slots[i]!;
+        if (slot < 0) continue;
+        for (let k = 0; k < ins.length; k++) {
+          const l = ins[k]!;
+          this.lastIn.set(b.inputs[k]!.subarray(i * l.sampleSize, (i + 1) * l.sampleSize), slot * S + l.offset);
+        }
+      }
+    }
+    const t = res[this.outName]!;
+    const y = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>, Number);
+    const size = y.length / n;
+    if (size !== this.outSize) {
+      // First batch (or an output whose size is not declared changed): size the table.
+      this.outSize = size;
+      this.lastOut = new Float32Array(this.rows * size);
+      for (const e of this.entries.values()) e.primed = false;
+      for (let i = 0; i < n; i++) if (slots[i]! >= 0) b.entries[i]!.primed = true;
+    }
+    copyRuns(y, this.lastOut, slots, n, size, false);
+  }
+
+  protected notReady(e: Entry): string | null {
+    return e.primed ? null : 'no prediction yet (it has not been stepped since it was opened, reset or restored)';
+  }
+
+  protected rolloutSeed(rows: readonly Entry[]): RolloutSeed {
+    const n = rows.length;
+    const S = this.sampleTotal;
+    const O = this.outSize;
+    const x = new Float32Array(n * S);
+    const y = new Float32Array(n * O);
+    let state: Float32Array[] = this.states.map((_, s) => new Float32Array(n * this.stateSizes[s]!));
+    for (let i = 0; i < n; i++) {
+      const slot = rows[i]!.slot;
+      x.set(this.lastIn.subarray(slot * S, (slot + 1) * S), i * S);
+      y.set(this.lastOut.subarray(slot * O, (slot + 1) * O), i * O);
+      for (let s = 0; s < state.length; s++) {
+        const size = this.stateSizes[s]!;
+        state[s]!.set(this.slabs[s]!.subarray(slot * size, (slot + 1) * size), i * size);
+      }
+    }
+    const ins = this.inputs;
+    const parts = ins.length === 1 ? [] : ins.map((l) => new Float32Array(n * l.sampleSize));
+    const outName = this.outName!;
+    return {
+      n,
+      x,
+      y,
+      run: async (session: Session, next: Float32Array | null) => {
+        const feeds: Record<string, TensorData> = {};
+        const xs = next ?? x;
+        for (let k = 0; k < ins.length; k++) {
+          const l = ins[k]!;
+          let data = xs;
+          if (ins.length > 1) {
+            data = parts[k]!;
+            for (let i = 0; i < n; i++) data.set(xs.subarray(i * S + l.offset, i * S + l.offset + l.sampleSize), i * l.sampleSize);
+          }
+          feeds[l.name] = { type: 'float32', data, dims: [n, ...l.rowDims] };
+        }
+        for (let s = 0; s < state.length; s++) feeds[this.states[s]!.input] = { type: 'float32', data: state[s]!, dims: [n, ...this.states[s]!.shape] };
+        const res = await session.run(feeds);
+        const f32 = (t: TensorData) => (t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>, Number));
+        state = this.states.map((st) => f32(res[st.output]!));
+        return f32(res[outName]!);
+      },
+    };
   }
 
   protected snapshotTensors(): { name: string; shape: number[] }[] {

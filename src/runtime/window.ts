@@ -9,7 +9,8 @@
 import { MAX_GENERATED_ELEMENTS, MAX_WINDOW } from '../limits.js';
 import { InputError } from '../errors.js';
 import type { TensorData } from './backend.js';
-import { batchLimit, openModel, PoolCore, type Batch, type Entry, type InputLayout } from './pool-core.js';
+import type { Session } from './backend.js';
+import { batchLimit, openModel, PoolCore, type Batch, type Entry, type InputLayout, type RolloutSeed } from './pool-core.js';
 import type { Prediction, WindowPoolOptions } from './pool-types.js';
 import type { ModelInfo } from './step-model.js';
 import { META } from '../model-format/index.js';
@@ -179,6 +180,54 @@ export class WindowPool extends PoolCore<Prediction | null> {
     const tail = total - split;
     for (let i = 0; i < tail; i++) dst[off + i] = ring[base + split + i]!;
     for (let i = 0; i < split; i++) dst[off + tail + i] = ring[base + i]!;
+  }
+
+  protected notReady(e: Entry): string | null {
+    return e.step >= this.window ? null : `its window holds ${e.step} of ${this.window} samples`;
+  }
+
+  /** Copies the rows' windows; each step slides them one sample on, the fed sample last. */
+  protected rolloutSeed(rows: readonly Entry[]): RolloutSeed {
+    const n = rows.length;
+    const ins = this.inputs;
+    const S = this.sampleSize;
+    const W = this.window;
+    const wins = ins.map((l, k) => {
+      const w = new Float32Array(n * l.rowSize);
+      for (let i = 0; i < n; i++) this.unroll(rows[i]!, k, w, i * l.rowSize);
+      return w;
+    });
+    // Each row's newest sample: the last of its window.
+    const x = new Float32Array(n * S);
+    for (let i = 0; i < n; i++)
+      for (let k = 0; k < ins.length; k++) {
+        const l = ins[k]!;
+        const end = (i + 1) * l.rowSize;
+        x.set(wins[k]!.subarray(end - l.sampleSize, end), i * S + l.offset);
+      }
+    const outName = this.info.predictionOutputs[0]!.name;
+    return {
+      n,
+      x,
+      run: async (session: Session, next: Float32Array | null) => {
+        const feeds: Record<string, TensorData> = {};
+        for (let k = 0; k < ins.length; k++) {
+          const l = ins[k]!;
+          const w = wins[k]!;
+          if (next !== null) {
+            const f = l.sampleSize;
+            for (let i = 0; i < n; i++) {
+              const base = i * l.rowSize;
+              w.copyWithin(base, base + f, base + W * f);
+              w.set(next.subarray(i * S + l.offset, i * S + l.offset + f), base + (W - 1) * f);
+            }
+          }
+          feeds[l.name] = { type: 'float32', data: w, dims: [n, ...l.rowDims] };
+        }
+        const t = (await session.run(feeds))[outName]!;
+        return t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>, Number);
+      },
+    };
   }
 
   protected growSlots(capacity: number): void {

@@ -70,7 +70,7 @@ function dense(g: GraphBuilder, w: Weights, h: string): void {
   g.addOutput('y', 'float32', ['batch', w.O]);
 }
 
-function stateMeta(H: number): string {
+export function stateMeta(H: number): string {
   return JSON.stringify(
     ['h', 'c'].map((k) => ({ name: `lstm.${k}`, input: `state_in.lstm.${k}`, output: `state_out.lstm.${k}`, shape: [H], dtype: 'float32', init: 0 })),
   );
