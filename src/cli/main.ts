@@ -18,6 +18,7 @@ import * as deviceCmd from './commands/device.js';
 import * as fleetCmd from './commands/fleet.js';
 import * as keygenCmd from './commands/keygen.js';
 import * as exportCmd from './commands/export.js';
+import * as forecastCmd from './commands/forecast.js';
 import * as inspectCmd from './commands/inspect.js';
 import * as quantizeCmd from './commands/quantize.js';
 import * as runCmd from './commands/run.js';
@@ -40,6 +41,7 @@ export function cli(argv: string[]) {
     .command(benchCmd)
     .command(quantizeCmd)
     .command(verifyCmd)
+    .command(forecastCmd)
     .command(runCmd)
     .command(streamCmd)
     .command(keygenCmd)

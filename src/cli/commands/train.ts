@@ -41,6 +41,12 @@ export function builder(y: Argv) {
         describe: 'auto: tfjs-node when it loads, else WebAssembly (@tensorflow/tfjs-backend-wasm), else the cpu backend',
       })
       .option('sample-rate', { type: 'number', describe: 'samples per second, recorded in preprocessing.json' })
+      .option('rollout', {
+        type: 'string',
+        default: '1,4,16,64',
+        describe: 'forecast, horizon 1: score the autoregressive rollout on the test part at these steps ahead (as `verify --rollout`); "none" skips it',
+      })
+      .option('season', { type: 'number', describe: 'with --rollout: season length in rows for the seasonal-naive baseline' })
       .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'directory to write the model into' })
   );
 }
@@ -115,9 +121,43 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
         onProgress: progress.update,
       });
       progress.done();
-      emit(args, report, () => describeReport(report));
+      const rollout = await rolloutOnTest(report, args.rollout, args.season);
+      emit(args, rollout ? { ...report, rollout } : report, () => describeReport(report) + (rollout ? `\n${rollout.table}` : ''));
     } finally {
       progress.done();
     }
   });
+}
+
+/**
+ * The rollout table of a freshly trained one-step forecaster on its test part (origins from
+ * the row before the first test row), also stored in training-report.json. Horizons longer
+ * than the test part allows are left out (said in the table).
+ */
+async function rolloutOnTest(report: TrainReport, horizonsText: string, season: number | undefined) {
+  if (horizonsText === 'none' || report.task !== 'forecast' || !report.files) return undefined;
+  const { evaluateRollout, parseHorizons, rolloutTable } = await import('../../data/rollout-eval.js');
+  const { MAX_ROLLOUT } = await import('../../runtime/forecast.js');
+  const horizons = parseHorizons(horizonsText, '--rollout', MAX_ROLLOUT);
+  const { readFile, writeFile } = await import('node:fs/promises');
+  const pre = JSON.parse(await readFile(report.files.preprocessing, 'utf8')) as import('../../data/preprocessing.js').PreprocessingJson;
+  if ((pre.horizon ?? 1) !== 1) return undefined;
+  const from = report.data.split.valEnd - 1;
+  const first = Math.max(from, pre.window, season ?? 0);
+  const fits = horizons.filter((k) => first + k <= report.data.rows - 1);
+  if (fits.length === 0) return undefined;
+  const { exportToOnnx } = await import('../../export/exporter.js');
+  const { loadTfjsArtifacts } = await import('../../export/tfjs-format/load.js');
+  const { loadDataset } = await import('../../data/evaluate.js');
+  const bytes = (await exportToOnnx(await loadTfjsArtifacts(report.files.modelJson))).model;
+  const hold = pre.channels.filter((c) => c !== (pre.target ?? pre.channels[0]));
+  const e = await evaluateRollout(bytes, pre, await loadDataset(report.data.file, pre), { horizons: fits, season, from, hold });
+  const left = horizons.filter((k) => !fits.includes(k));
+  const table =
+    rolloutTable(e) +
+    (hold.length ? `\n(inputs ${hold.join(', ')} held at their last value)` : '') +
+    (left.length ? `\n(k = ${left.join(', ')} left out: the test part has ${report.data.rows - 1 - first} rows ahead of its first origin)` : '');
+  const saved = JSON.parse(await readFile(report.files.report, 'utf8')) as Record<string, unknown>;
+  await writeFile(report.files.report, JSON.stringify({ ...saved, rollout: e }, null, 2) + '\n');
+  return { ...e, table };
 }

@@ -1,6 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { extname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { InputError } from '../../errors.js';
 import { backendChoice, describeBackend, withBackendOption } from '../backend-option.js';
@@ -8,41 +6,26 @@ import { emit, guarded, writeOutput, type ArgsOf } from '../output.js';
 import { preprocessingFor } from './quantize.js';
 import type { BackendChoice } from '../../runtime/backend.js';
 
-export const command = 'verify <a> <b>';
-export const describe = 'Compare two models (ONNX, or a tfjs model.json and an ONNX model) on the same inputs: output error, task metric, latency';
+export const command = 'verify <a> [b]';
+export const describe =
+  'Compare two models (ONNX, or a tfjs model.json and an ONNX model) on the same inputs: output error, task metric, latency; or, with --rollout, score a forecaster k steps ahead';
 
 export function builder(y: Argv) {
   const withOptions = y
-    .positional('a', { type: 'string', describe: 'reference model (.onnx or tfjs model.json)', demandOption: true })
-    .positional('b', { type: 'string', describe: 'model to compare (.onnx)', demandOption: true })
+    .positional('a', { type: 'string', describe: 'reference model (.onnx, tfjs model.json or its folder, or a bundle)', demandOption: true })
+    .positional('b', { type: 'string', describe: 'model to compare (same kinds); optional with --rollout' })
     .option('data', { type: 'string', describe: "CSV to evaluate both on (uses the models' preprocessing)" })
     .option('preprocessing', { type: 'string', describe: 'preprocessing.json when the model carries none' })
     .option('max-drop', { type: 'number', describe: "exit 1 when b's metric is worse than a's by more than this (relative)" })
-    .option('report', { type: 'string', describe: 'write an HTML report' });
+    .option('report', { type: 'string', describe: 'write an HTML report' })
+    .option('rollout', {
+      type: 'string',
+      describe: 'score the autoregressive rollout at these horizons (e.g. 1,4,16,64) against the last-value (and --season) baselines',
+    })
+    .option('season', { type: 'number', describe: 'with --rollout: season length in rows for the seasonal-naive baseline' })
+    .option('from', { type: 'number', describe: "with --rollout: first forecast origin (row); default the model's window" })
+    .option('hold', { type: 'string', describe: 'with --rollout: comma-separated input channels held at their last value' });
   return withBackendOption(withOptions);
-}
-
-async function onnxOf(path: string, choice: BackendChoice): Promise<Uint8Array> {
-  const file = resolve(path);
-  // A tfjs model.json, or the folder holding one (as export takes it).
-  const tfjs = extname(file).toLowerCase() === '.json' ? file : existsSync(join(file, 'model.json')) ? join(file, 'model.json') : undefined;
-  if (tfjs) {
-    const { exportToOnnx } = await import('../../export/exporter.js');
-    const { loadTfjsArtifacts } = await import('../../export/tfjs-format/load.js');
-    return (await exportToOnnx(await loadTfjsArtifacts(tfjs))).model;
-  }
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(await readFile(file));
-  } catch (e) {
-    throw new InputError(`cannot read '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
-      file,
-      expected: 'an ONNX model or a tfjs model.json',
-    });
-  }
-  const { assertOnnxLoads } = await import('../model-source.js');
-  await assertOnnxLoads(bytes, file, choice);
-  return bytes;
 }
 
 export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
@@ -51,8 +34,12 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
     const { compareModels } = await import('../../export/quantize/index.js');
     const { reportHtml, reportTable } = await import('../../export/quantize/report.js');
     const choice = backendChoice(args);
-    const a = await onnxOf(args.a, choice);
-    const b = await onnxOf(args.b, choice);
+    if (args.rollout !== undefined) return rolloutHandler(args, choice);
+    if (args.b === undefined)
+      throw new InputError('name a second model to compare, or score one model with --rollout', { field: 'b', expected: 'a model file' });
+    const { anyModelBytes } = await import('../model-source.js');
+    const a = await anyModelBytes(args.a, choice);
+    const b = await anyModelBytes(args.b, choice);
     const pre = args.data ? ((await preprocessingFor(a, args.preprocessing)) ?? (await preprocessingFor(b, args.preprocessing))) : undefined;
     if (args.data && !pre) throw new InputError('neither model carries preprocessing metadata', { field: '--preprocessing', expected: 'preprocessing.json' });
     const data = args.data ? await loadDataset(resolve(args.data), pre!) : undefined;
@@ -66,7 +53,7 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
       if (e instanceof InputError && !e.context.file && (e.context.field === 'A' || e.context.field === 'B')) {
         throw new InputError(
           `${e.message} (A is ${resolve(args.a)}, B is ${resolve(args.b)})`,
-          { ...e.context, file: resolve(e.context.field === 'A' ? args.a : args.b) },
+          { ...e.context, file: resolve(e.context.field === 'A' ? args.a : args.b!) },
           { cause: e },
         );
       }
@@ -92,4 +79,47 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
       assertGate(c, args.maxDrop);
     }
   });
+}
+
+/** `verify MODEL [B] --data F.csv --rollout 1,4,16,64 [--season S]`: the rollout table per model, and an HTML plot of error against k. */
+async function rolloutHandler(args: ArgsOf<typeof builder>, choice: BackendChoice): Promise<void> {
+  const { loadDataset } = await import('../../data/evaluate.js');
+  const { evaluateRollout, parseHorizons, rolloutTable, rolloutHtml } = await import('../../data/rollout-eval.js');
+  const { MAX_ROLLOUT } = await import('../../runtime/forecast.js');
+  const horizons = parseHorizons(args.rollout!, '--rollout', MAX_ROLLOUT);
+  if (!args.data) throw new InputError('--rollout needs --data', { field: '--data', expected: 'a CSV with the columns the model was trained on' });
+  for (const [flag, v] of [
+    ['--season', args.season],
+    ['--from', args.from],
+  ] as const)
+    if (v !== undefined && !(Number.isInteger(v) && v >= (flag === '--from' ? 0 : 1)))
+      throw new InputError(`${flag} is ${v}`, { field: flag, expected: flag === '--from' ? 'a row number >= 0' : 'a positive integer number of rows' });
+  const { resolveBackend } = await import('../../runtime/backend-impl.js');
+  const { record } = await resolveBackend(choice.force ? { force: choice.force } : { prefer: choice.prefer });
+  const results: (Awaited<ReturnType<typeof evaluateRollout>> & { model: string })[] = [];
+  const { anyModelBytes } = await import('../model-source.js');
+  for (const path of args.b === undefined ? [args.a] : [args.a, args.b]) {
+    const bytes = await anyModelBytes(path, choice);
+    const pre = await preprocessingFor(bytes, args.preprocessing);
+    if (!pre)
+      throw new InputError('the model carries no preprocessing metadata', { file: resolve(path), field: '--preprocessing', expected: 'preprocessing.json' });
+    if (pre.task !== 'forecast')
+      throw new InputError(`the model is a classifier (task '${pre.task}'); a rollout feeds a forecaster's predictions back as its next input`, {
+        file: resolve(path),
+        field: 'streamcell.preprocessing.task',
+        expected: "a forecaster (task 'forecast')",
+      });
+    const data = await loadDataset(resolve(args.data), pre);
+    const hold = args.hold
+      ?.split(',')
+      .map((h) => h.trim())
+      .filter(Boolean);
+    results.push({ model: path, ...(await evaluateRollout(bytes, pre, data, { horizons, season: args.season, from: args.from, hold, backend: record.name })) });
+  }
+  if (args.report) await writeOutput(resolve(args.report), rolloutHtml(`streamcell verify --rollout: ${results.map((r) => r.model).join(' vs ')}`, results));
+  emit(
+    args,
+    { ok: true, rollout: results, backend: record },
+    () => results.map((r) => `${r.model}\n${rolloutTable(r)}`).join('\n\n') + `\n${describeBackend(record)}`,
+  );
 }

@@ -4,15 +4,13 @@
  * the output-error histogram and the latency comparison.
  */
 import type { PreprocessingJson } from '../../data/preprocessing.js';
+import { esc, linePlot, num } from '../../data/plot.js';
 import type { Comparison, QuantizeReport } from './index.js';
 
-const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
 /** A relative change as text, e.g. "0.42% worse" / "1.10% better". */
 const change = (drop: number, worse: string, better: string) =>
   Math.abs(drop) < 5e-5 ? 'unchanged' : drop > 0 ? `${(drop * 100).toFixed(2)}% ${worse}` : `${(-drop * 100).toFixed(2)}% ${better}`;
-const num = (v: number | undefined, d = 4) =>
-  v === undefined ? '–' : Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(2) : v.toFixed(d);
 
 export function reportRows(q: QuantizeReport | undefined, c: Comparison, names = ['float', 'quantized']): string[][] {
   const rows: string[][] = [['', names[0]!, names[1]!, 'change']];
@@ -63,33 +61,6 @@ export function reportTable(q: QuantizeReport | undefined, c: Comparison, names?
   lines.splice(1, 0, w.map((n) => '-'.repeat(n)).join('  '));
   if (q?.skipped.length) lines.push(...q.skipped.map((s) => `left in float: ${s.op} '${s.node}': ${s.reason}`));
   return lines.join('\n');
-}
-
-function linePlot(series: { name: string; color: string; x: number[]; y: number[] }[], title: string, yLabel: string): string {
-  const W = 900;
-  const H = 300;
-  const m = { l: 78, r: 20, t: 30, b: 35 };
-  const xs = series.flatMap((s) => s.x);
-  const ys = series.flatMap((s) => s.y).filter(Number.isFinite);
-  const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
-  let [y0, y1] = [Math.min(...ys), Math.max(...ys)];
-  if (y0 === y1) [y0, y1] = [y0 - 1, y1 + 1];
-  const px = (x: number) => m.l + ((x - x0) / Math.max(1e-12, x1 - x0)) * (W - m.l - m.r);
-  const py = (y: number) => H - m.b - ((y - y0) / (y1 - y0)) * (H - m.t - m.b);
-  const paths = series.map((s) => {
-    const d = s.x.map((x, i) => `${i ? 'L' : 'M'}${px(x).toFixed(1)},${py(s.y[i]!).toFixed(1)}`).join('');
-    return `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.5"/>`;
-  });
-  const legend = series.map(
-    (s, i) => `<rect x="${m.l + 10 + i * 170}" y="8" width="12" height="12" fill="${s.color}"/><text x="${m.l + 28 + i * 170}" y="18">${esc(s.name)}</text>`,
-  );
-  const ticks = [0, 0.5, 1].map((f) => {
-    const v = y0 + f * (y1 - y0);
-    return `<text x="${m.l - 6}" y="${py(v) + 4}" text-anchor="end">${num(v, 2)}</text><line x1="${m.l}" x2="${W - m.r}" y1="${py(v)}" y2="${py(v)}" stroke="#ddd"/>`;
-  });
-  return `<figure><figcaption>${esc(title)}</figcaption><svg class="plot" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}">
-<rect x="0" y="0" width="${W}" height="${H}" fill="#fff"/>${ticks.join('')}${paths.join('')}${legend.join('')}
-<text x="${W / 2}" y="${H - 8}" text-anchor="middle">sample</text><text x="12" y="${H / 2}" transform="rotate(-90 12 ${H / 2})" text-anchor="middle">${esc(yLabel)}</text></svg></figure>`;
 }
 
 function barPlot(bars: { label: string; value: number; color: string }[], title: string, unit: string, fmt: (v: number) => string = (v) => num(v, 2)): string {
