@@ -1,7 +1,7 @@
 /** A model argument that is either an ONNX file or a bundle directory (verified first). */
-import { existsSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { extname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { InputError, isStreamcellError } from '../errors.js';
 import { readPreprocessing } from '../model-format/index.js';
 import { decodeUserModel } from '../onnx/proto.js';
@@ -115,22 +115,4 @@ export async function publicKeyFrom(flag: string | undefined): Promise<ReturnTyp
     throw new InputError('cannot read the public key', { file: resolve(keyFile), expected: 'a PEM public key (streamcell keygen)' });
   });
   return loadPublicKey(text, resolve(keyFile));
-}
-
-/**
- * ONNX bytes of any model a user names: a tfjs model.json (or the folder holding one, as
- * export takes it) is exported in memory; a bundle directory gives its step model (checksums
- * verified); an ONNX file must load in onnxruntime (else exit 2 naming it).
- */
-export async function anyModelBytes(path: string, choice: BackendChoice): Promise<Uint8Array> {
-  const file = resolve(path);
-  const tfjs = extname(file).toLowerCase() === '.json' ? file : existsSync(join(file, 'model.json')) ? join(file, 'model.json') : undefined;
-  if (tfjs) {
-    const { exportToOnnx } = await import('../export/exporter.js');
-    const { loadTfjsArtifacts } = await import('../export/tfjs-format/load.js');
-    return (await exportToOnnx(await loadTfjsArtifacts(tfjs))).model;
-  }
-  const { bytes, bundle } = await resolveModel(file);
-  if (!bundle) await assertOnnxLoads(bytes, file, choice);
-  return bytes;
 }

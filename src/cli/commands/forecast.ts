@@ -52,7 +52,7 @@ export function terminalPlot(history: number[], forecast: number[], truth: numbe
 
 export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
-    const { anyModelBytes } = await import('../model-source.js');
+    const { anyModelBytes } = await import('../any-model.js');
     const { preprocessingFor } = await import('./quantize.js');
     const { loadDataset } = await import('../../data/evaluate.js');
     const { column, fillGaps } = await import('../../data/csv.js');

@@ -37,7 +37,7 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
     if (args.rollout !== undefined) return rolloutHandler(args, choice);
     if (args.b === undefined)
       throw new InputError('name a second model to compare, or score one model with --rollout', { field: 'b', expected: 'a model file' });
-    const { anyModelBytes } = await import('../model-source.js');
+    const { anyModelBytes } = await import('../any-model.js');
     const a = await anyModelBytes(args.a, choice);
     const b = await anyModelBytes(args.b, choice);
     const pre = args.data ? ((await preprocessingFor(a, args.preprocessing)) ?? (await preprocessingFor(b, args.preprocessing))) : undefined;
@@ -97,7 +97,7 @@ async function rolloutHandler(args: ArgsOf<typeof builder>, choice: BackendChoic
   const { resolveBackend } = await import('../../runtime/backend-impl.js');
   const { record } = await resolveBackend(choice.force ? { force: choice.force } : { prefer: choice.prefer });
   const results: (Awaited<ReturnType<typeof evaluateRollout>> & { model: string })[] = [];
-  const { anyModelBytes } = await import('../model-source.js');
+  const { anyModelBytes } = await import('../any-model.js');
   for (const path of args.b === undefined ? [args.a] : [args.a, args.b]) {
     const bytes = await anyModelBytes(path, choice);
     const pre = await preprocessingFor(bytes, args.preprocessing);
