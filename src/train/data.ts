@@ -181,6 +181,28 @@ export function forecastWindows(
   });
 }
 
+/**
+ * Windows for multi-step (rollout) training: the one-step forecast windows whose next `steps`
+ * rows lie before `to`, each with `steps` targets, the standardised change of every step:
+ * (v[t + j] − v[t + j − 1] − out.mean) / out.std for j = 0 … steps − 1.
+ */
+export function rolloutWindows(
+  z: Float32Array[],
+  target: Float64Array,
+  out: Stats,
+  window: number,
+  steps: number,
+  from: number,
+  to: number,
+  stride = 1,
+): Windows {
+  const positions: number[] = [];
+  for (let t = window; t + steps - 1 < to; t += stride) if (t >= from) positions.push(t);
+  return pack(z, window, positions, steps, (t, y, o) => {
+    for (let j = 0; j < steps; j++) y[o + j] = (target[t + j]! - target[t + j - 1]! - out.mean) / out.std;
+  });
+}
+
 /** Classification windows whose labelled row t − 1 lies in [from, to); targets one-hot. */
 export function classifyWindows(z: Float32Array[], labels: Int32Array, classes: number, window: number, from: number, to: number, stride: number): Windows {
   const positions: number[] = [];

@@ -130,6 +130,41 @@ export function buildModel(tf: Tf, spec: ModelSpec): Sequential {
   return model;
 }
 
+/**
+ * The model rolled out `steps` times in one graph, for multi-step training (`rolloutLoss`):
+ * step j runs `model` on the window, turns its output into the next sample as streaming does
+ * (target channel 0 += (outMean + outStd · y) / targetStd in normalised units; the other
+ * channels held at their last value), slides the window and feeds it on. Outputs
+ * [batch, steps], the model's output at each step; weights are the model's own (shared).
+ */
+export function rolloutModel(tf: Tf, model: LayersModel, o: { steps: number; window: number; channels: number; add: number; scale: number }): LayersModel {
+  const C = o.channels;
+  const W = o.window;
+  const onehot = Array.from({ length: C }, (_, c) => (c === 0 ? 1 : 0));
+  class RolloutStep extends tf.layers.Layer {
+    static className = 'StreamcellRolloutStep';
+    override computeOutputShape(s: Shape | Shape[]): Shape {
+      return (s as Shape[])[0]!;
+    }
+    override call(inputs: Tensor | Tensor[]): Tensor {
+      // No tidy here: the tape keeps these tensors for the backward pass (fit disposes them per batch).
+      const [win, y] = inputs as Tensor[];
+      const last = tf.slice(win!, [0, W - 1, 0], [-1, 1, C]);
+      const step = tf.mul(tf.add(tf.mul(y!, o.scale), o.add), tf.tensor1d(onehot)).reshape([-1, 1, C]);
+      return tf.concat([tf.slice(win!, [0, 1, 0], [-1, W - 1, C]), tf.add(last, step)], 1);
+    }
+  }
+  const input = tf.input({ shape: [W, C] });
+  let win = input;
+  const ys = [];
+  for (let j = 0; j < o.steps; j++) {
+    const y = model.apply(win) as ReturnType<typeof tf.input>;
+    ys.push(y);
+    if (j < o.steps - 1) win = new RolloutStep({ name: `rollout_${j}` }).apply([win, y]) as ReturnType<typeof tf.input>;
+  }
+  return tf.model({ inputs: input, outputs: ys.length === 1 ? ys[0]! : (tf.layers.concatenate({ axis: -1 }).apply(ys) as ReturnType<typeof tf.input>) });
+}
+
 export function countParameters(model: LayersModel): number {
   return model.trainableWeights.reduce((n, w) => n + w.shape.reduce<number>((a, b) => a * (b ?? 1), 1), 0);
 }

@@ -24,6 +24,7 @@ import {
   forecastWindows,
   loadTrainingData,
   normalise,
+  rolloutWindows,
   splitBounds,
   stats,
   type DataSpec,
@@ -32,7 +33,7 @@ import {
 } from './data.js';
 import { argmaxRows, classifyScore, forecastScore } from '../data/metrics.js';
 import { rng } from '../data/random.js';
-import { buildModel, countParameters, saveModel } from './model.js';
+import { buildModel, countParameters, rolloutModel, saveModel } from './model.js';
 
 /** Options of {@link trainModel}: the CSV, the target (forecast) or label (classify), inputs, window, architecture and training settings. */
 export interface TrainOptions {
@@ -73,6 +74,12 @@ export interface TrainOptions {
   stride?: number;
   /** Samples per second, recorded in preprocessing.json. */
   sampleRate?: number;
+  /**
+   * forecast, horizon 1: train on the loss of a `rolloutLoss`-step rollout (each prediction fed
+   * back as the next input inside the graph, the other inputs held), averaged over the steps,
+   * instead of the one-step loss; validation and early stopping use the same loss. Default 1.
+   */
+  rolloutLoss?: number;
   /** Write the model, preprocessing.json and training-report.json here. */
   outDir?: string;
   /**
@@ -148,6 +155,8 @@ export interface TrainReport {
     dropout: number;
     seed: number;
     shuffle: boolean;
+    /** Steps of the training loss (1: one-step; see TrainOptions.rolloutLoss). */
+    rolloutLoss: number;
     history: EpochRecord[];
   };
   /** Test part, in target units (forecast) or classes. */
@@ -297,6 +306,9 @@ function resolveSettings(opts: TrainOptions) {
   check(dropout >= 0 && dropout < 1, 'dropout', dropout, 'a rate in [0, 1)');
   check(Number.isInteger(seed), 'seed', seed, 'an integer');
   check(isPosInt(stride), 'stride', stride, 'a positive integer');
+  const rolloutLoss = opts.rolloutLoss ?? 1;
+  check(isPosInt(rolloutLoss) && rolloutLoss <= 1024, 'rolloutLoss', rolloutLoss, 'a positive integer number of steps, at most 1024');
+  check(rolloutLoss === 1 || (forecast && h === 1), 'rolloutLoss', rolloutLoss, '1 unless forecasting one step ahead (horizon 1)');
   check(['target', 'all', 'none'].includes(diff), 'diff', diff, 'target, all or none');
   check(forecast || diff !== 'target', 'diff', diff, 'all or none when classifying (there is no target)');
   check(
@@ -309,7 +321,7 @@ function resolveSettings(opts: TrainOptions) {
   check(['auto', 'cpu', 'wasm'].includes(backend), 'backend', backend, 'auto, cpu or wasm');
   const arch = typeof opts.arch === 'string' ? parseArch(opts.arch) : opts.arch;
   const file = resolve(opts.data);
-  return { spec, roles, forecast, W, h, split, epochs, batchSize, lr, patience, dropout, seed, shuffle, stride, diff, arch, file, backend };
+  return { spec, roles, forecast, W, h, split, epochs, batchSize, lr, patience, dropout, seed, shuffle, stride, diff, arch, file, backend, rolloutLoss };
 }
 type Settings = ReturnType<typeof resolveSettings>;
 
@@ -347,10 +359,16 @@ async function prepareData(st: Settings) {
   let out: Stats | undefined;
   let classes: string[] | undefined;
   let sets: { train: Windows; val: Windows; test: Windows };
+  let rolloutSets: { train: Windows; val: Windows } | undefined;
   if (forecast) {
     out = changeStats(data.series[0]!, h, trainEnd);
     const win = (from: number, to: number) => forecastWindows(z, data.series[0]!, out!, W, h, from, to, stride);
     sets = { train: win(0, trainEnd), val: win(trainEnd, valEnd), test: win(valEnd, rows) };
+    if (st.rolloutLoss > 1) {
+      const rw = (from: number, to: number) => rolloutWindows(z, data.series[0]!, out!, W, st.rolloutLoss, from, to, stride);
+      rolloutSets = { train: rw(0, trainEnd), val: rw(trainEnd, valEnd) };
+      if (rolloutSets.train.n === 0) tooFew(`the training part gets no window with ${st.rolloutLoss} rows ahead (rolloutLoss)`);
+    }
   } else {
     classes = [...new Set(data.labels)].sort();
     if (classes.length > MAX_CLASSES) {
@@ -386,14 +404,14 @@ async function prepareData(st: Settings) {
       )
     : undefined;
 
-  return { data, rows, trainEnd, valEnd, norms, out, classes, sets, diffChannels, kernel };
+  return { data, rows, trainEnd, valEnd, norms, out, classes, sets, rolloutSets, diffChannels, kernel };
 }
 type Prepared = Awaited<ReturnType<typeof prepareData>>;
 
 /** Builds the model, trains it (seeded), predicts the test windows and saves it when asked. */
 async function fitAndPredict(st: Settings, d: Prepared, opts: TrainOptions) {
   const { spec, forecast, arch, seed, dropout, lr, epochs, batchSize, shuffle, patience } = st;
-  const { classes, sets, kernel } = d;
+  const { classes, sets, kernel, rolloutSets } = d;
   const { tf, backend, fallbackReason } = await loadTfjs(st.backend === 'auto' ? 'train' : st.backend);
   const C = spec.channels.length;
   const K = forecast ? 1 : classes!.length;
@@ -403,8 +421,12 @@ async function fitAndPredict(st: Settings, d: Prepared, opts: TrainOptions) {
   const result = await withSeededMathRandom(seed, async () => {
     const model = quietly(() => buildModel(tf, { arch, task: spec.task, channels: C, outputs: K, seed, dropout, diffKernel: kernel }));
     try {
-      model.compile({ optimizer: tf.train.adam(lr), loss: forecast ? 'meanSquaredError' : 'categoricalCrossentropy' });
-      const fit = await fitModel(tf, model, sets, { epochs, batchSize, shuffle, patience, onProgress: opts.onProgress, history });
+      // Multi-step training fits the rolled-out graph (the model's own weights, shared); the model itself is what is saved.
+      const fitted = rolloutSets
+        ? rolloutModel(tf, model, { steps: st.rolloutLoss, window: st.W, channels: C, add: d.out!.mean / d.norms[0]!.std, scale: d.out!.std / d.norms[0]!.std })
+        : model;
+      fitted.compile({ optimizer: tf.train.adam(lr), loss: forecast ? 'meanSquaredError' : 'categoricalCrossentropy' });
+      const fit = await fitModel(tf, fitted, rolloutSets ?? sets, { epochs, batchSize, shuffle, patience, onProgress: opts.onProgress, history });
       bestEpoch = fit.bestEpoch;
       stoppedEarly = fit.stoppedEarly;
       const y = await predict(tf, model, sets.test);
@@ -488,7 +510,20 @@ async function writeResults(
       windows: { train: sets.train.n, validation: sets.val.n, test: test.n },
     },
     model: { arch: formatArch(arch), inputs: spec.channels, diff: diffChannels, parameters: result.parameters, layers: result.layers },
-    training: { epochs: history.length, maxEpochs: epochs, bestEpoch, stoppedEarly, batchSize, lr, patience, dropout, seed, shuffle, history },
+    training: {
+      epochs: history.length,
+      maxEpochs: epochs,
+      bestEpoch,
+      stoppedEarly,
+      batchSize,
+      lr,
+      patience,
+      dropout,
+      seed,
+      shuffle,
+      rolloutLoss: st.rolloutLoss,
+      history,
+    },
     test: score,
     baseline,
     primary,

@@ -47,6 +47,10 @@ export function builder(y: Argv) {
         describe: 'forecast, horizon 1: score the autoregressive rollout on the test part at these steps ahead (as `verify --rollout`); "none" skips it',
       })
       .option('season', { type: 'number', describe: 'with --rollout: season length in rows for the seasonal-naive baseline' })
+      .option('rollout-loss', {
+        type: 'number',
+        describe: 'forecast, horizon 1: train on the loss of a K-step rollout (predictions fed back inside the graph) instead of one step',
+      })
       .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'directory to write the model into' })
   );
 }
@@ -68,7 +72,7 @@ export function describeReport(r: TrainReport): string {
   const lines = [
     `trained ${r.model.arch} (${r.task}, inputs ${r.model.inputs.join(', ')}${r.model.diff.length ? `; differenced in-model: ${r.model.diff.join(', ')}` : ''}, ${r.model.parameters} parameters)`,
     `  data: ${d.file}, ${d.rows} rows, ${fix}; windows ${d.windows.train} train / ${d.windows.validation} validation / ${d.windows.test} test`,
-    `  ${r.training.epochs} epoch${r.training.epochs === 1 ? '' : 's'}${r.training.stoppedEarly ? ' (stopped early)' : ''}, best ${r.training.bestEpoch}, batch ${r.training.batchSize}, ${r.meanEpochSeconds.toFixed(2)} s/epoch (${Math.round(r.windowsPerSecond)} windows/s)`,
+    `  ${r.training.epochs} epoch${r.training.epochs === 1 ? '' : 's'}${r.training.stoppedEarly ? ' (stopped early)' : ''}, best ${r.training.bestEpoch}, batch ${r.training.batchSize},${r.training.rolloutLoss > 1 ? ` loss over a ${r.training.rolloutLoss}-step rollout,` : ''} ${r.meanEpochSeconds.toFixed(2)} s/epoch (${Math.round(r.windowsPerSecond)} windows/s)`,
   ];
   const p = r.primary;
   if (r.task === 'forecast') {
@@ -116,6 +120,7 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
         shuffle: args.shuffle,
         stride: args.stride,
         sampleRate: args.sampleRate,
+        rolloutLoss: args.rolloutLoss,
         backend: args.tfjsBackend,
         outDir: resolve(args.output),
         onProgress: progress.update,
