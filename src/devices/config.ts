@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import type { z as Zod } from 'zod';
 import { InputError } from '../errors.js';
+import { MAX_ROLLOUT } from '../runtime/forecast.js';
 
 /**
  * The config schema, given zod. zod and yaml are loaded only when a config file is read (zod
@@ -32,6 +33,15 @@ function schemaWith(z: typeof Zod) {
         .optional(),
       resample_hz: z.number().positive().optional(),
       window: z.number().int().positive().optional().describe('window length for a sequence model whose time dimension is free (default: its preprocessing)'),
+      rollout: z
+        .object({
+          steps: z.number().int().min(1).max(MAX_ROLLOUT).describe('steps ahead, K'),
+          every: z.number().int().positive().optional().describe('roll out every Nth prediction of each stream (default 1)'),
+          hold: z.array(z.string().min(1)).optional().describe('channels the model does not predict, held at their last value'),
+        })
+        .strict()
+        .optional()
+        .describe("attach a K-step autoregressive rollout to predictions (the record's `rollout`)"),
       backend: z.enum(['onnxruntime-node', 'onnxruntime-web']).optional(),
       execution_providers: z.array(z.string().min(1)).optional().describe('onnxruntime execution providers to try first, e.g. ["cuda"]'),
       http_token: z.string().min(16).optional(),
@@ -103,6 +113,8 @@ function describeExpected(field: string): string {
     sources: 'a list of source URIs, e.g. ["serial:/dev/ttyUSB0?baud=115200"]',
     sinks: 'a list of sink URIs, e.g. ["jsonl:-", "http://127.0.0.1:8080"]',
     'policy.non_finite': 'skip, hold or reset',
+    'rollout.steps': `an integer number of steps from 1 to ${MAX_ROLLOUT}`,
+    'rollout.every': 'a positive integer (1: every prediction)',
     http_token: 'a secret of at least 16 characters',
     http_token_file: 'a readable file holding the token',
   };

@@ -10,13 +10,14 @@ import { dirname, join } from 'node:path';
 import { readPreprocessing, type PreprocessingJson } from '../model-format/index.js';
 import { InputError, isInputError } from '../errors.js';
 import type { BackendName, BackendRecord } from '../runtime/backend.js';
+import { MAX_ROLLOUT } from '../runtime/forecast.js';
 import type { Pool, PoolOptions, Prediction } from '../runtime/pool-types.js';
 import { StreamPool } from '../runtime/pool.js';
 import { snapshotTempPid } from '../runtime/pool-core.js';
 import { readModelInfo, type ModelInfo } from '../runtime/step-model.js';
 import { WindowPool } from '../runtime/window.js';
 import { DaemonMetrics } from './metrics.js';
-import { DEFAULT_MAX_STREAMS, Pipeline, type StreamPolicy } from './pipeline.js';
+import { DEFAULT_MAX_STREAMS, Pipeline, type RolloutOptions, type StreamPolicy } from './pipeline.js';
 import { LatencyTrace, type LatencyBreakdown } from './trace.js';
 import type { SinkFactory } from './uri.js';
 import type { Sink, Source } from './types.js';
@@ -56,6 +57,12 @@ export interface DaemonOptions {
   log?: Logger;
   /** Latency trace: stamp one reading in this many at each stage (default 64; 1: every reading, as the bench does; 0: off). */
   traceEvery?: number;
+  /**
+   * Attach a K-step autoregressive rollout (`rollout` field) to every (or every Nth)
+   * prediction. A model that cannot be rolled out (a classifier, a horizon other than 1,
+   * unpredicted channels not in `hold`) is refused here, at create.
+   */
+  rollout?: RolloutOptions;
 }
 
 /** The sensor-stream daemon: sources → pipeline → stream pool → sinks, with metrics, health, checkpoints and a clean shutdown (see the module comment). */
@@ -88,6 +95,11 @@ export class Daemon {
     if (every !== undefined && !(Number.isFinite(every) && every >= 1 && every <= 7 * 86400)) {
       throw new InputError(`checkpoint interval ${every} s`, { field: 'checkpointEveryS', expected: 'seconds between 1 and 604800' });
     }
+    const r = opts.rollout;
+    if (r && !(Number.isInteger(r.steps) && r.steps >= 1 && r.steps <= MAX_ROLLOUT))
+      throw new InputError(`a rollout of ${r.steps} steps`, { option: 'rollout', expected: `an integer number of steps from 1 to ${MAX_ROLLOUT}` });
+    if (r?.every !== undefined && !(Number.isSafeInteger(r.every) && r.every >= 1))
+      throw new InputError(`a rollout every ${r.every} predictions`, { option: 'rolloutEvery', expected: 'a positive integer (1: every prediction)' });
     const d = new Daemon(opts);
     const poolOpts = { backend: opts.backend, preferBackends: opts.preferBackends, ...opts.pool, maxStreams: opts.pool?.maxStreams ?? DEFAULT_MAX_STREAMS };
     const window = opts.window ?? d.pre?.window;
@@ -103,6 +115,17 @@ export class Daemon {
             }
             throw e;
           });
+    if (r) {
+      // No stream yet: the pool only checks that its model's outputs can be fed back (the declared output size, the preprocessing, `hold`).
+      await d.pool.forecastMany([], r.steps, { hold: r.hold }).catch(async (e: unknown) => {
+        await d.pool.close();
+        if (!isInputError(e)) throw e;
+        throw new InputError(`cannot roll this model out: ${e.message}`, {
+          option: e.context.field === 'hold' ? 'hold' : 'rollout',
+          expected: e.context.expected,
+        });
+      });
+    }
     const b = d.pool.backendRecord;
     d.metrics.backendInfo.set({ backend: b.name, version: b.version, how: b.how, native_probe: b.probe ? (b.probe.ok ? 'ok' : 'failed') : 'not-run' }, 1);
     d.metrics.poolStats = () => ({ streams: d.pool.size, evicted: d.pool.stats().evicted });
@@ -130,6 +153,7 @@ export class Daemon {
       log: d.log,
       maxStreams: poolOpts.maxStreams,
       trace,
+      rollout: r,
     });
     return d;
   }

@@ -177,6 +177,22 @@ export class DaemonMetrics {
     labelNames: ['sink'] as const,
     registers: [this.registry],
   });
+  readonly rollouts = new Counter({
+    name: 'streamcell_rollouts_total',
+    help: 'Predictions that carry a rollout trajectory (--rollout K)',
+    registers: [this.registry],
+  });
+  readonly rolloutSteps = new Counter({
+    name: 'streamcell_rollout_steps_total',
+    help: 'Trajectory steps produced by rollouts: K per rollout (K - 1 model steps beyond the prediction)',
+    registers: [this.registry],
+  });
+  readonly rolloutsSkipped = new Counter({
+    name: 'streamcell_rollouts_skipped_total',
+    help: 'Predictions due a rollout that got none, by reason (stale: the stream stepped on before the copy; not-ready, unknown-stream, closed, inference, refused)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   /** Set by the daemon: the pool's stream count and evictions, read at each scrape. */
   poolStats?: () => { streams: number; evicted: number };
   readonly streams = new Gauge({

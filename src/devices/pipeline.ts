@@ -6,9 +6,13 @@
  * stepped with one pool call on the next microtask (no timer): rows of a stream keep their
  * order, in the batch and across batches. Hot-path costs are per batch where they can be
  * (one promise, one normalised Float32Array); per reading there are plain counters and, one
- * reading in 64 by default, the latency trace's stamps (./trace.ts).
+ * reading in 64 by default, the latency trace's stamps (./trace.ts). With a rollout
+ * (`PipelineOptions.rollout`), a settled batch's due rows are rolled out from the pool's state
+ * at once and its records written once their trajectories are in, after earlier batches'.
  */
 import type { PreprocessingJson } from '../data/preprocessing.js';
+import { MAX_GENERATED_ELEMENTS } from '../limits.js';
+import type { Forecast } from '../runtime/forecast.js';
 import type { BatchResult, Pool, Prediction } from '../runtime/pool-types.js';
 import type { DaemonMetrics, StreamCounts } from './metrics.js';
 import { LatencyTrace, S_PREDICTED, S_PUSHED, S_VALIDATED, S_WRITTEN } from './trace.js';
@@ -23,6 +27,16 @@ export interface StreamPolicy {
   max?: number;
   /** Drop readings whose timestamp goes backwards within a stream. */
   monotonicTime: boolean;
+}
+
+/** The autoregressive rollout the pipeline attaches to predictions (daemon `--rollout K`). */
+export interface RolloutOptions {
+  /** Steps ahead, K (1 to MAX_ROLLOUT): the record's `rollout` holds K predicted samples. */
+  steps: number;
+  /** Roll out every Nth prediction of each stream (its 1st, N+1th, …); default 1: every one. */
+  every?: number;
+  /** Input channels the model does not predict, held at their last value (the pool's `hold`). */
+  hold?: readonly (string | number)[];
 }
 
 /** Options of {@link Pipeline}: the pool, channel count, preprocessing, metrics, sinks, policy, resampling and the bounds (streams, in-flight readings, sink backlog). */
@@ -51,6 +65,12 @@ export interface PipelineOptions {
   sinkHighWater?: number;
   /** The latency trace (default: one reading in 64; `new LatencyTrace(0)` turns it off). */
   trace?: LatencyTrace;
+  /**
+   * Attach a K-step rollout to predictions. Each stream then has at most one row per pool call
+   * (a tick's batch is flushed early when a stream repeats): the state a rollout copies is the
+   * stream's after its last stepped row, which must be the row the trajectory is attached to.
+   */
+  rollout?: RolloutOptions;
 }
 
 /** Stream limit of the daemon by default (pool, pipeline state, dashboard history). */
@@ -70,6 +90,9 @@ export interface StreamState {
   /** Resampling: the previous reading and the next output time. */
   prev?: Reading;
   nextT?: number;
+  /** Rollout on: the flush number of the batch holding this stream's latest row, and its predictions so far (for `every`). */
+  batched?: number;
+  predicted?: number;
 }
 
 /** The policy with its defaults (an option given as undefined does not hide its default). */
@@ -171,6 +194,13 @@ export function writeToSinks(sinks: readonly Sink[], rec: PredictionRecord, m: D
   }
 }
 
+/** A forecast's values as the record's `rollout`: K numbers for one predicted channel, else K rows of one value per channel. */
+function trajectory(f: Forecast): number[] | number[][] {
+  const c = f.channels.length;
+  if (c === 1) return Array.from(f.values);
+  return Array.from({ length: f.k }, (_, j) => Array.from(f.values.subarray(j * c, (j + 1) * c)));
+}
+
 /** Rows validated in one tick, stepped with one pool call; recycled once settled. */
 class Batch {
   n = 0;
@@ -180,6 +210,8 @@ class Batch {
   counts: StreamCounts[] = [];
   /** Trace stamps of sampled rows (undefined for the others). */
   stamps: (Float64Array | undefined)[] = [];
+  /** Rollout on: each row's stream state. */
+  states: StreamState[] = [];
   /** Normalised samples, row-major (`channels` floats a row). */
   x: Float32Array;
 
@@ -200,7 +232,7 @@ class Batch {
 
   clear(): void {
     // Drop references to the rows' objects; the arrays keep their capacity.
-    this.ids.length = this.raws.length = this.ts.length = this.counts.length = this.stamps.length = 0;
+    this.ids.length = this.raws.length = this.ts.length = this.counts.length = this.stamps.length = this.states.length = 0;
     this.n = 0;
   }
 }
@@ -225,6 +257,11 @@ export class Pipeline implements SourceEvents {
   private batch: Batch;
   private spare: Batch[] = [];
   private flushing = false;
+  private readonly rollout?: Required<Omit<RolloutOptions, 'hold'>> & Pick<RolloutOptions, 'hold'>;
+  /** Rollout on: batches flushed so far, and the sink writes of rolled-out batches, chained (records stay in order). */
+  private flushes = 0;
+  private writes: Promise<void> = Promise.resolve();
+  private rolloutWarned = false;
 
   constructor(private readonly opts: PipelineOptions) {
     this.policy = streamPolicy(opts.policy);
@@ -237,6 +274,7 @@ export class Pipeline implements SourceEvents {
     this.mean = Float64Array.from(this.norm.mean);
     this.std = Float64Array.from(this.norm.std);
     this.batch = new Batch(opts.channels);
+    if (opts.rollout) this.rollout = { every: 1, ...definedOnly(opts.rollout), steps: opts.rollout.steps };
   }
 
   drop(reason: DropReason, detail: string): void {
@@ -338,6 +376,12 @@ export class Pipeline implements SourceEvents {
 
   /** Adds a row to this tick's batch (flushed on a microtask). */
   private step(st: StreamState, stream: string, raw: number[], t: number, stamps: Float64Array | undefined): void {
+    if (this.rollout) {
+      // One row per stream per pool call: a rollout copies the state after the stream's last row.
+      if (st.batched === this.flushes && this.batch.n > 0) this.flush();
+      st.batched = this.flushes;
+      this.batch.states.push(st);
+    }
     const b = this.batch;
     const off = b.grow();
     const ch = this.opts.channels;
@@ -361,6 +405,7 @@ export class Pipeline implements SourceEvents {
     const b = this.batch;
     if (b.n === 0) return;
     this.batch = this.spare.pop() ?? new Batch(this.opts.channels);
+    this.flushes++;
     const t0 = performance.now();
     for (const s of b.stamps) if (s) s[S_PUSHED] = t0;
     const failed = (e: Error & { reason?: string }) => {
@@ -392,6 +437,8 @@ export class Pipeline implements SourceEvents {
     const stepS = (now - t0) / 1000;
     const names = Object.keys(res.outputs);
     let predicted = 0;
+    // Rollout on: the records (their batch rows, and which are due a rollout) wait for the trajectories.
+    const roll = this.rollout ? { every: this.rollout.every, recs: [] as PredictionRecord[], rows: [] as number[], due: [] as number[] } : undefined;
     for (let i = 0; i < b.n; i++) {
       if (res.errors.size > 0) {
         const e = res.errors.get(i);
@@ -414,6 +461,14 @@ export class Pipeline implements SourceEvents {
         outputs[k] = res.outputs[k]!.subarray(i * size, (i + 1) * size);
       }
       const rec = predictionRecord(b.ids[i]!, b.raws[i]!, b.ts[i]!, step, outputs, this.opts.pre, this.norm);
+      if (roll) {
+        const st = b.states[i]!;
+        st.predicted = (st.predicted ?? 0) + 1;
+        if ((st.predicted - 1) % roll.every === 0) roll.due.push(roll.recs.length);
+        roll.recs.push(rec);
+        roll.rows.push(i);
+        continue;
+      }
       writeToSinks(this.opts.sinks, rec, m, this.opts.log);
       if (stamps) {
         stamps[S_WRITTEN] = performance.now();
@@ -421,7 +476,81 @@ export class Pipeline implements SourceEvents {
       }
     }
     m.stepSeconds.observe(stepS, predicted);
+    if (roll) return this.rollOut(b, roll.recs, roll.rows, roll.due);
     this.settle(b);
+  }
+
+  /**
+   * Rolls the due records' streams out (the state is copied now, before any later batch of
+   * theirs is stepped), attaches the trajectories and writes the records after those of
+   * earlier batches. A trajectory whose start is not the record's step (the stream stepped on
+   * first) is not attached: it counts as skipped, `stale`.
+   */
+  private rollOut(b: Batch, recs: PredictionRecord[], rows: number[], due: number[]): void {
+    const k = this.rollout!.steps;
+    const outcomes =
+      due.length > 0
+        ? this.forecastRows(
+            due.map((j) => recs[j]!.stream),
+            due.map((j) => recs[j]!.input),
+          )
+        : Promise.resolve([]);
+    const prev = this.writes;
+    const m = this.opts.metrics;
+    this.writes = (async () => {
+      const got = await outcomes;
+      await prev;
+      const skipped = new Map<string, number>();
+      let n = 0;
+      for (let j = 0; j < due.length; j++) {
+        const rec = recs[due[j]!]!;
+        const f = got[j]!;
+        const why = typeof f === 'string' ? f : f.step !== rec.seq ? 'stale' : undefined;
+        if (why !== undefined) skipped.set(why, (skipped.get(why) ?? 0) + 1);
+        else {
+          rec.rollout = trajectory(f as Forecast);
+          n++;
+        }
+      }
+      m.rollouts.inc(n);
+      m.rolloutSteps.inc(n * k);
+      for (const [reason, c] of skipped) m.rolloutsSkipped.inc({ reason }, c);
+      for (let j = 0; j < recs.length; j++) {
+        writeToSinks(this.opts.sinks, recs[j]!, m, this.opts.log);
+        const stamps = b.stamps[rows[j]!];
+        if (stamps) {
+          stamps[S_WRITTEN] = performance.now();
+          this.trace.end(stamps);
+        }
+      }
+    })()
+      .catch((e: unknown) => this.opts.log?.warn({ err: (e as Error).message }, 'rollout write failed'))
+      .finally(() => this.settle(b));
+  }
+
+  /**
+   * Starts the rollouts of `ids` from their streams' state now; per row a trajectory or why
+   * there is none (a ForecastError's reason; `refused` when the pool refuses the call).
+   */
+  private forecastRows(ids: string[], last: number[][]): Promise<(Forecast | string)[]> {
+    const { steps: k, hold } = this.rollout!;
+    // Rows per call within the pool's limit on the values one call generates.
+    const per = Math.max(1, Math.floor(MAX_GENERATED_ELEMENTS / (k * Math.max(1, this.opts.channels))));
+    const parts: Promise<(Forecast | string)[]>[] = [];
+    for (let c = 0; c < ids.length; c += per) {
+      const n = Math.min(per, ids.length - c);
+      parts.push(
+        this.opts.pool.forecastMany(ids.slice(c, c + n), k, { last: last.slice(c, c + n), hold }).then(
+          (r) => r.forecasts.map((f, i) => f ?? (r.errors.get(i) as { reason?: string } | undefined)?.reason ?? 'inference'),
+          (e: Error & { reason?: string }) => {
+            if (!this.rolloutWarned) this.opts.log?.warn({ err: e.message }, 'rollout refused by the pool');
+            this.rolloutWarned = true;
+            return new Array<string>(n).fill(e.reason ?? 'refused');
+          },
+        ),
+      );
+    }
+    return Promise.all(parts).then((p) => p.flat());
   }
 
   private settle(b: Batch): void {

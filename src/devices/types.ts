@@ -67,6 +67,13 @@ export interface PredictionRecord {
   forecast?: number;
   /** Class label, when the model is a classifier. */
   label?: string;
+  /**
+   * The autoregressive rollout (daemon `--rollout K`): the next K samples predicted by feeding
+   * each prediction back, in target units; `rollout[0]` equals `forecast`. K numbers when the
+   * model predicts one channel; K arrays (one value per predicted channel, in channel order)
+   * when it predicts several.
+   */
+  rollout?: number[] | number[][];
 }
 
 /** A destination of predictions (JSONL, MQTT, HTTP). Implement it to add a sink; `write` must never throw. */

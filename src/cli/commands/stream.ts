@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { InputError, isInputError } from '../../errors.js';
 import type { DaemonConfig } from '../../devices/config.js';
+import type { RolloutOptions } from '../../devices/pipeline.js';
 import { detectDevice } from '../../devices/detect.js';
 import { MAX_WINDOW } from '../../limits.js';
 import { guarded, type ArgsOf } from '../output.js';
@@ -37,6 +38,13 @@ export function builder(y: Argv) {
       type: 'number',
       describe: "worker threads running the model, one session each (default 0: in the daemon's thread, with the spare cores as intra-op threads)",
     })
+    .option('rollout', {
+      type: 'number',
+      describe:
+        'attach a K-step autoregressive rollout to each prediction: `rollout`, the next K samples in target units (forecasters; K - 1 extra model steps a prediction)',
+    })
+    .option('rollout-every', { type: 'number', describe: 'with --rollout: roll out every Nth prediction of each stream (default 1)' })
+    .option('hold', { type: 'string', describe: 'with --rollout: input channels the model does not predict, held at their last value (comma-separated names)' })
     .option('duration', { type: 'number', describe: 'stop after this many seconds' })
     .option('public-key', { type: 'string', describe: "verify the bundle's signature with this key (or STREAMCELL_PUBLIC_KEY)" })
     .option('log-level', { choices: ['debug', 'info', 'warn', 'error', 'silent'], describe: 'log level (logs are JSON lines on stderr)' });
@@ -47,6 +55,18 @@ async function modelBytes(args: { model?: string; bundle?: string; publicKey?: s
   if (!path) throw new InputError('name the model', { field: '--model', expected: '--model STEP.onnx, --bundle DIR or a config file with "model"' });
   const { resolveModel } = await import('../model-source.js');
   return resolveModel(path, { publicKey: args.publicKey });
+}
+
+/** The rollout from the flags over the config's `rollout`; `--rollout-every` / `--hold` alone are refused. */
+function rolloutOptions(args: { rollout?: number; rolloutEvery?: number; hold?: string }, cfg: DaemonConfig['rollout']): RolloutOptions | undefined {
+  const steps = args.rollout ?? cfg?.steps;
+  const every = args.rolloutEvery ?? cfg?.every;
+  const hold = args.hold !== undefined ? args.hold.split(',').map((h) => h.trim()) : cfg?.hold;
+  if (steps === undefined && (every !== undefined || hold !== undefined)) {
+    const flag = every !== undefined ? '--rollout-every' : '--hold';
+    throw new InputError(`${flag} without --rollout`, { field: flag, expected: `--rollout K as well (or no ${flag})` });
+  }
+  return steps === undefined ? undefined : { steps, every, hold };
 }
 
 export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
@@ -70,6 +90,7 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
     const sourceUris = args.source ?? cfg.sources;
     if (!sourceUris?.length)
       throw new InputError('no source', { field: '--source', expected: 'at least one source URI, e.g. --source serial:/dev/ttyUSB0?baud=115200' });
+    const rollout = rolloutOptions(args, cfg.rollout);
     const level = args.logLevel ?? cfg.log_level ?? 'info';
     const pino = (await import('pino')).default;
     const log = pino({ level, base: { app: 'streamcell' } }, pino.destination(2));
@@ -94,6 +115,7 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
         policy: { nonFinite: args.nonFinite ?? p?.non_finite, min: args.min ?? p?.min, max: args.max ?? p?.max, monotonicTime: p?.monotonic_time },
         resampleHz: args.resample ?? cfg.resample_hz,
         window: args.window ?? cfg.window,
+        rollout,
         ...(() => {
           const c = backendChoice(args, cfg.backend);
           return { backend: c.force, preferBackends: c.prefer };

@@ -65,8 +65,9 @@ function escapeHtml(s: string): string {
 /**
  * The dashboard page: per stream (a selector when there are several) a uPlot chart of the
  * first input channel and the prediction (forecast, or predicted class index for
- * classifiers) over the last `points` samples, live from `/events`, and a status line with
- * samples/s and the last sequence number.
+ * classifiers) over the last `points` samples, live from `/events`, the latest rollout (when
+ * the records carry one) ahead of the signal, and a status line with samples/s and the last
+ * sequence number.
  *
  * @example
  * res.setHeader('Content-Security-Policy', DASHBOARD_CSP);

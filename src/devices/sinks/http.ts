@@ -298,6 +298,7 @@ export class HttpSink implements Sink {
       const wire: Record<string, unknown> = { stream: rec.stream, seq: rec.seq, t: rec.t, input: rec.input };
       if (rec.forecast !== undefined) wire.forecast = rec.forecast;
       if (rec.label !== undefined) wire.label = rec.label;
+      if (rec.rollout !== undefined) wire.rollout = rec.rollout;
       wire.outputs = rec.outputs;
       const json = JSON.stringify(wire);
       let ring = this.history.get(rec.stream);

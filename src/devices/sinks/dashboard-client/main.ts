@@ -7,10 +7,16 @@
  *
  * Buffers per stream hold the last N points of [seq, first input channel, prediction]; the chart
  * of the selected stream redraws at most once per animation frame however fast predictions arrive.
+ * A stream's latest rollout (`rollout`, daemon `--rollout K`) is drawn ahead of its signal, at
+ * samples seq + 1 … seq + K, fading with the steps ahead; `#chart`'s `data-rollout-*` attributes
+ * say what was drawn (points, alpha range, canvas x of the last sample and of the points).
  */
 
 /** The part of uPlot's API this page uses (the global from uPlot.iife.min.js). */
 interface UPlotChart {
+  ctx: CanvasRenderingContext2D;
+  data: Array<Array<number | null>>;
+  valToPos(v: number, scale: string, canvasPixels: boolean): number;
   setData(data: Array<Array<number | null>>): void;
   setSize(size: { width: number; height: number }): void;
   destroy(): void;
@@ -29,6 +35,8 @@ interface PredictionMessage {
   forecast?: number;
   label?: string;
   outputs?: Record<string, number[]>;
+  /** K predicted samples; K rows of one value per predicted channel for a multivariate model. */
+  rollout?: Array<number | number[]>;
 }
 
 type Kind = 'forecast' | 'class' | null;
@@ -42,7 +50,14 @@ interface StreamBuffer {
   count: number;
   last: PredictionMessage | null;
   classNames: Record<number, string>;
+  /** The latest rollout (its first value per step) and the seq it starts after. */
+  ahead: number[];
+  aheadFrom: number;
 }
+
+/** Rollout colour (RGB); each step's alpha falls linearly from 1 to ALPHA_FAR at the last. */
+const AHEAD_RGB = '255,127,14';
+const ALPHA_FAR = 0.15;
 
 (function () {
   'use strict';
@@ -71,7 +86,7 @@ interface StreamBuffer {
   function buffer(name: string): StreamBuffer {
     let b = streams.get(name);
     if (b) return b;
-    b = { x: [], input: [], pred: [], kind: null, lastSeq: null, count: 0, last: null, classNames: {} };
+    b = { x: [], input: [], pred: [], kind: null, lastSeq: null, count: 0, last: null, classNames: {}, ahead: [], aheadFrom: 0 };
     streams.set(name, b);
     const opt = document.createElement('option');
     opt.value = name;
@@ -105,6 +120,7 @@ interface StreamBuffer {
     b.x.length = 0;
     b.input.length = 0;
     b.pred.length = 0;
+    b.ahead.length = 0;
   }
 
   function push(rec: PredictionMessage | null): void {
@@ -123,10 +139,87 @@ interface StreamBuffer {
       b.input.shift();
       b.pred.shift();
     }
+    if (rec.rollout && rec.rollout.length) {
+      b.ahead = rec.rollout.map((r) => finite(typeof r === 'number' ? r : r[0]) ?? NaN);
+      b.aheadFrom = rec.seq;
+    }
     b.lastSeq = rec.seq;
     b.count++;
     b.last = rec;
     if (rec.stream === selected) dirty = true;
+  }
+
+  /**
+   * The chart's data: the signal, the prediction and the rollout series, whose x positions run
+   * past the last sample (the rollout series only sets the y range; `drawAhead` paints it).
+   */
+  function chartData(b: StreamBuffer): Array<Array<number | null>> {
+    const x = b.x.slice();
+    const input = b.input.slice();
+    const pred = b.pred.slice();
+    const ahead: Array<number | null> = x.map(() => null);
+    const last = x.length ? x[x.length - 1]! : -Infinity;
+    for (let j = 0; j < b.ahead.length; j++) {
+      const at = b.aheadFrom + 1 + j;
+      const v = isFinite(b.ahead[j]!) ? b.ahead[j]! : null;
+      if (at > last) {
+        x.push(at);
+        input.push(null);
+        pred.push(null);
+        ahead.push(v);
+      } else {
+        const i = x.lastIndexOf(at);
+        if (i >= 0) ahead[i] = v;
+      }
+    }
+    return [x, input, pred, ahead];
+  }
+
+  /** Paints the rollout series: segments and dots fading with the steps ahead; records what it drew on `#chart`. */
+  function drawAhead(u: UPlotChart): void {
+    const b = plotFor === null ? undefined : streams.get(plotFor);
+    const xs = u.data[0]!;
+    const ys = u.data[3]!;
+    const dpr = window.devicePixelRatio || 1;
+    const ctx = u.ctx;
+    let drawn = 0;
+    let aMax = 0;
+    let aMin = 1;
+    let x0 = Infinity;
+    let x1 = -Infinity;
+    let prev: [number, number] | null = null;
+    const k = b ? b.ahead.length : 0;
+    ctx.save();
+    for (let i = 0; i < xs.length && b; i++) {
+      const v = ys[i];
+      if (v === null || v === undefined) continue;
+      const j = xs[i]! - b.aheadFrom - 1;
+      const alpha = k > 1 ? 1 - ((1 - ALPHA_FAR) * j) / (k - 1) : 1;
+      const px = u.valToPos(xs[i]!, 'x', true);
+      const py = u.valToPos(v, 'y', true);
+      ctx.strokeStyle = ctx.fillStyle = 'rgba(' + AHEAD_RGB + ',' + alpha.toFixed(3) + ')';
+      ctx.lineWidth = 2 * dpr;
+      if (prev) {
+        ctx.beginPath();
+        ctx.moveTo(prev[0], prev[1]);
+        ctx.lineTo(px, py);
+        ctx.stroke();
+      }
+      ctx.beginPath();
+      ctx.arc(px, py, 2.5 * dpr, 0, 2 * Math.PI);
+      ctx.fill();
+      prev = [px, py];
+      drawn++;
+      aMax = Math.max(aMax, alpha);
+      aMin = Math.min(aMin, alpha);
+      x0 = Math.min(x0, px);
+      x1 = Math.max(x1, px);
+    }
+    ctx.restore();
+    const lastX = b && b.x.length ? u.valToPos(b.x[b.x.length - 1]!, 'x', true) : NaN;
+    chartEl.setAttribute('data-rollout-points', String(drawn));
+    chartEl.setAttribute('data-rollout-alpha', drawn ? aMax.toFixed(3) + ',' + aMin.toFixed(3) : '');
+    chartEl.setAttribute('data-rollout-x', drawn ? Math.round(lastX) + ',' + Math.round(x0) + ',' + Math.round(x1) : '');
   }
 
   function makePlot(b: StreamBuffer): void {
@@ -157,18 +250,25 @@ interface StreamBuffer {
     }
     const scales: Record<string, object> = { x: { time: false } };
     if (cls) scales.cls = { range: (_u: unknown, min: number, max: number) => [Math.min(0, min) - 0.5, Math.max(1, max) + 0.5] };
+    // Before the constructor: its first draw runs `drawAhead`, which reads it.
+    plotFor = selected;
     plot = new uPlot(
       {
         width: Math.max(300, chartEl.clientWidth),
         height: 360,
         scales,
-        series: [{ label: 'sample' }, { label: 'input', stroke: '#1f77b4', width: 1.5, scale: 'y' }, predSeries],
+        series: [
+          { label: 'sample' },
+          { label: 'input', stroke: '#1f77b4', width: 1.5, scale: 'y' },
+          predSeries,
+          { label: 'rollout', stroke: 'rgb(' + AHEAD_RGB + ')', scale: 'y', paths: () => null, points: { show: false } },
+        ],
         axes,
+        hooks: { draw: [drawAhead] },
       },
-      [b.x, b.input, b.pred],
+      chartData(b),
       chartEl,
     );
-    plotFor = selected;
     plotKind = b.kind;
   }
 
@@ -178,7 +278,7 @@ interface StreamBuffer {
       const b = selected === null ? undefined : streams.get(selected);
       if (b && b.x.length) {
         if (!plot || plotFor !== selected || plotKind !== b.kind) makePlot(b);
-        else plot.setData([b.x, b.input, b.pred]);
+        else plot.setData(chartData(b));
       }
     }
     requestAnimationFrame(render);
