@@ -14,6 +14,7 @@ import { exportToOnnx, loadTfjsArtifacts, resolveBackend, streamifyModel, VERSIO
 import { loadTfjs } from '../dist/export/tfjs-backend.js';
 import { benchModel, benchTable } from '../dist/cli/bench-model.js';
 import { run as runFloor } from './bench/floor.mjs';
+import { run as runRollout } from './bench/rollout.mjs';
 import { run as runQuantized } from './bench/quantized.mjs';
 import { run as runOffline } from './bench/offline-run.mjs';
 import { run as runStartup } from './bench/startup.mjs';
@@ -146,6 +147,10 @@ const results = {
   const floor = await runFloor({ quick, model: step });
   results.benchmarks.floor = floor.json;
   results.floorLines = floor.lines;
+  // Autoregressive rollout vs K batched steps on the same step model (scripts/bench/rollout.mjs).
+  const rollout = await runRollout({ quick, model: step });
+  results.benchmarks.rollout = rollout.json;
+  results.rolloutLines = rollout.lines;
   m.dispose();
 }
 
@@ -228,6 +233,9 @@ delete results.streamingTable;
 console.log('');
 console.log(results.floorLines.join('\n'));
 delete results.floorLines;
+console.log('');
+console.log(results.rolloutLines.join('\n'));
+delete results.rolloutLines;
 results.goals = goalRows(results).map(([goal, measured, reference, result]) => ({ goal, measured, reference, result }));
 console.log('\nGoals (same run; README: node scripts/bench/summary.mjs --readme):');
 console.log(goalsText(results));

@@ -68,6 +68,16 @@ export function goalRows(results) {
       '',
     ]);
   }
+  const ro = b.rollout;
+  if (ro) {
+    const worst = ro.rows.filter((r) => r.streams >= ro.goals.streamsMin).sort((p, q) => q.ratio - p.ratio)[0];
+    rows.push([
+      `forecastMany K-step rollout vs K batched \`pushMany\` steps, per stream, ${ro.goals.streamsMin}+ streams: ≤ ${ro.goals.maxRatio}×`,
+      `${x(worst.ratio)} worst (${worst.streams} streams, K ${worst.k}: ${us(worst.rolloutUsPerStream)})`,
+      `K×pushMany ${us(worst.stepsUsPerStream)}; (K−1)/K ${worst.expectedRatio.toFixed(2)}`,
+      ok(ro.goals.met),
+    ]);
+  }
   const d = b.daemon_e2e;
   if (d?.single) {
     rows.push([
