@@ -37,6 +37,9 @@ export interface Evaluation {
 
 export interface Dataset {
   table: Table;
+  /** Per channel of the preprocessing: the CSV column, gaps filled, in its own units. */
+  raw: Float64Array[];
+  /** The same, normalised (the model's inputs). */
   features: Float32Array[];
   gapsFilled: number;
 }
@@ -45,10 +48,13 @@ export interface Dataset {
 export async function loadDataset(file: string, pre: PreprocessingJson): Promise<Dataset> {
   const table = await readCsv(file, { textColumns: pre.task === 'classify' && pre.label ? [pre.label] : [] });
   let gapsFilled = 0;
-  const features = pre.channels.map((c) => {
+  const raw = pre.channels.map((c) => {
     const v = Float64Array.from(column(table, c));
     gapsFilled += fillGaps(v);
-    const { mean, std } = pre.normalization[c]!;
+    return v;
+  });
+  const features = raw.map((v, i) => {
+    const { mean, std } = pre.normalization[pre.channels[i]!]!;
     return Float32Array.from(v, (x) => (x - mean) / std);
   });
   if (table.rows <= pre.window)
@@ -56,7 +62,7 @@ export async function loadDataset(file: string, pre: PreprocessingJson): Promise
       file,
       expected: `more than ${pre.window} rows`,
     });
-  return { table, features, gapsFilled };
+  return { table, raw, features, gapsFilled };
 }
 
 function metricsOf(pre: PreprocessingJson, pred: Float64Array, truth: Float64Array): Metrics {

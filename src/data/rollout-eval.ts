@@ -12,7 +12,6 @@ import type { Forecast } from '../runtime/forecast.js';
 import { StreamPool } from '../runtime/pool.js';
 import { readModelInfo } from '../runtime/step-model.js';
 import { WindowPool } from '../runtime/window.js';
-import { column, fillGaps } from './csv.js';
 import type { Dataset } from './evaluate.js';
 import { forecastScore, type ForecastScore } from './metrics.js';
 import { esc, linePlot } from './plot.js';
@@ -50,6 +49,11 @@ export interface RolloutEvaluation {
   rows: RolloutRow[];
 }
 
+/** The pool a device would run `model` in: StreamPool for a step model, WindowPool (the preprocessing's window) for a sequence model. */
+export async function poolFor(model: Uint8Array, pre: PreprocessingJson, backend?: BackendName): Promise<StreamPool | WindowPool> {
+  return readModelInfo(model).kind === 'step' ? StreamPool.create(model, { backend }) : WindowPool.create(model, { backend, window: pre.window });
+}
+
 /** Parses a horizon list such as `1,4,16,64` (flag `field`); throws {@link InputError} naming it. */
 export function parseHorizons(text: string, field: string, max: number): number[] {
   const ks = text.split(',').map((s) => s.trim());
@@ -73,17 +77,12 @@ export async function evaluateRollout(model: Uint8Array, pre: PreprocessingJson,
   const T = data.table.rows;
   const file = data.table.file;
   const targetName = pre.target ?? pre.channels[0]!;
-  const raw = pre.channels.map((c) => {
-    const v = Float64Array.from(column(data.table, c));
-    fillGaps(v);
-    return v;
-  });
+  const raw = data.raw;
   const target = raw[pre.channels.indexOf(targetName)]!;
   const season = opts.season;
   if (season !== undefined && !(Number.isInteger(season) && season >= 1))
     throw new InputError(`season is ${season}`, { field: '--season', expected: 'a positive integer number of rows' });
-  const info = readModelInfo(model);
-  const mode = info.kind === 'step' ? 'stream' : 'window';
+  const mode = readModelInfo(model).kind === 'step' ? 'stream' : 'window';
   // The seasonal-naive forecast of row t + k is the row one or more seasons before it: origins start a season in.
   const first = Math.max(opts.from ?? pre.window, mode === 'window' ? pre.window - 1 : 0, season ?? 0);
   // Every origin with a row ahead; each horizon is scored where it fits.
@@ -94,10 +93,7 @@ export async function evaluateRollout(model: Uint8Array, pre: PreprocessingJson,
       field: '--rollout',
       expected: `at least ${first + K + 1} rows, or smaller horizons / --from`,
     });
-  const pool =
-    mode === 'stream'
-      ? await StreamPool.create(model, { backend: opts.backend })
-      : await WindowPool.create(model, { backend: opts.backend, window: pre.window });
+  const pool = await poolFor(model, pre, opts.backend);
   let forecasts: Forecast[];
   try {
     const C = pre.channels.length;

@@ -55,7 +55,6 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
     const { anyModelBytes } = await import('../any-model.js');
     const { preprocessingFor } = await import('./quantize.js');
     const { loadDataset } = await import('../../data/evaluate.js');
-    const { column, fillGaps } = await import('../../data/csv.js');
     const { MAX_ROLLOUT } = await import('../../runtime/forecast.js');
     const { readModelInfo } = await import('../../runtime/step-model.js');
     const K = args.steps;
@@ -80,19 +79,11 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
     const info = readModelInfo(bytes, file);
     if (info.kind !== 'step' && from < pre.window - 1)
       throw new InputError(`--from ${from}: the window model needs ${pre.window} rows of history`, { field: '--from', expected: `at least ${pre.window - 1}` });
-    const raw = pre.channels.map((c) => {
-      const v = Float64Array.from(column(data.table, c));
-      fillGaps(v);
-      return v;
-    });
+    const raw = data.raw;
     const { resolveBackend } = await import('../../runtime/backend-impl.js');
     const { record } = await resolveBackend(choice.force ? { force: choice.force } : { prefer: choice.prefer });
-    const { StreamPool } = await import('../../runtime/pool.js');
-    const { WindowPool } = await import('../../runtime/window.js');
-    const pool =
-      info.kind === 'step'
-        ? await StreamPool.create(bytes, { backend: record.name })
-        : await WindowPool.create(bytes, { backend: record.name, window: pre.window });
+    const { poolFor } = await import('../../data/rollout-eval.js');
+    const pool = await poolFor(bytes, pre, record.name);
     let f;
     try {
       const x = new Float32Array(pre.channels.length);
