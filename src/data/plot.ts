@@ -42,3 +42,37 @@ export function linePlot(
 <rect x="0" y="0" width="${W}" height="${H}" fill="#fff"/>${ticks.join('')}${paths.join('')}${legend.join('')}
 <text x="${W / 2}" y="${H - 8}" text-anchor="middle">${esc(xLabel)}</text><text x="12" y="${H / 2}" transform="rotate(-90 12 ${H / 2})" text-anchor="middle">${esc(yLabel)}</text></svg></figure>`;
 }
+
+/** A horizontal bar chart as an inline SVG figure, one bar per entry, labelled with its value. */
+export function barPlot(
+  bars: { label: string; value: number; color: string }[],
+  title: string,
+  unit: string,
+  fmt: (v: number) => string = (v) => num(v, 2),
+): string {
+  const W = 900;
+  const H = 60 + bars.length * 40;
+  const max = Math.max(...bars.map((b) => b.value), 1e-12);
+  const rows = bars.map((b, i) => {
+    const w = (b.value / max) * (W - 340);
+    return `<text x="10" y="${45 + i * 40}">${esc(b.label)}</text><rect x="200" y="${28 + i * 40}" width="${Math.max(1, w).toFixed(1)}" height="24" fill="${b.color}"/><text x="${208 + w}" y="${45 + i * 40}">${fmt(b.value)} ${esc(unit)}</text>`;
+  });
+  return `<figure><figcaption>${esc(title)}</figcaption><svg class="plot" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}"><rect width="${W}" height="${H}" fill="#fff"/>${rows.join('')}</svg></figure>`;
+}
+
+/** An HTML table from rows of text (header first); rows whose first cell is '*' get class "chosen" (bold). */
+export function htmlTable(rows: string[][]): string {
+  return `<table><thead><tr>${rows[0]!.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows
+    .slice(1)
+    .map((r) => `<tr${r[0] === '*' ? ' class="chosen"' : ''}>${r.map((v) => `<td>${esc(v)}</td>`).join('')}</tr>`)
+    .join('')}</tbody></table>`;
+}
+
+/** A self-contained HTML page (no scripts, no network) around `body`, with the reports' shared style. */
+export function htmlPage(title: string, body: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
+<style>body{font:14px system-ui,sans-serif;margin:24px;color:#222;max-width:960px}table{border-collapse:collapse;margin:12px 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}tr.chosen{font-weight:600}figure{margin:18px 0}figcaption{font-weight:600;margin-bottom:6px}svg text{font:12px system-ui,sans-serif;fill:#222}pre{font:12px ui-monospace,monospace}</style>
+</head><body><h1>${esc(title)}</h1>${body}</body></html>
+`;
+}

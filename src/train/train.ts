@@ -161,6 +161,8 @@ export interface TrainReport {
   };
   /** Test part, in target units (forecast) or classes. */
   test: Score;
+  /** Validation part, scored as the test part (absent without validation windows); `train --arch` picks on it. */
+  validation?: Score;
   baseline: Score & { name: string };
   primary: { name: 'rmse' | 'accuracy'; model: number; baseline: number; higherIsBetter: boolean; beatsBaseline: boolean };
   backend: string;
@@ -430,9 +432,10 @@ async function fitAndPredict(st: Settings, d: Prepared, opts: TrainOptions) {
       bestEpoch = fit.bestEpoch;
       stoppedEarly = fit.stoppedEarly;
       const y = await predict(tf, model, sets.test);
+      const yVal = sets.val.n > 0 ? await predict(tf, model, sets.val) : undefined;
       const saved = opts.outDir ? await saveModel(tf, model, resolve(opts.outDir)) : undefined;
       const weights = saved?.weightBytes ?? concatBytes(await Promise.all(model.getWeights().map((w) => w.data())));
-      return { y, saved, weights, parameters: countParameters(model), layers: model.layers.map((l) => l.name) };
+      return { y, yVal, saved, weights, parameters: countParameters(model), layers: model.layers.map((l) => l.name) };
     } finally {
       model.dispose();
     }
@@ -445,33 +448,36 @@ type Fitted = Awaited<ReturnType<typeof fitAndPredict>>;
 /** Test metrics of the model and of the naive baseline (last value, or the majority class). */
 function scoreTest(st: Settings, d: Prepared, y: Float32Array): { score: Score; baseline: Score & { name: string } } {
   const { forecast, h } = st;
-  const { data, sets, out, classes } = d;
+  const { data, sets, classes } = d;
   const K = forecast ? 1 : classes!.length;
-  const result = { y };
   const test = sets.test;
-  let score: Score;
+  const score = partScore(st, d, test, y);
   let baseline: Score & { name: string };
   if (forecast) {
     const target = data.series[0]!;
-    const pred = new Float64Array(test.n);
-    const last = new Float64Array(test.n);
-    const truth = new Float64Array(test.n);
-    test.positions.forEach((t, i) => {
-      last[i] = target[t - 1]!;
-      pred[i] = last[i]! + out!.mean + out!.std * result.y[i]!;
-      truth[i] = target[t + h - 1]!;
-    });
-    score = forecastScore(pred, truth);
+    const last = Float64Array.from(test.positions, (t) => target[t - 1]!);
+    const truth = Float64Array.from(test.positions, (t) => target[t + h - 1]!);
     baseline = { name: 'last value', ...forecastScore(last, truth) };
   } else {
     const truth = argmaxRows(test.y, K);
     const counts = new Array<number>(K).fill(0);
     for (const c of argmaxRows(sets.train.y, K)) counts[c]!++;
     const majority = counts.indexOf(Math.max(...counts));
-    score = classifyScore(argmaxRows(result.y, K), truth, K);
     baseline = { name: `majority class '${classes![majority]}'`, ...classifyScore(new Int32Array(test.n).fill(majority), truth, K) };
   }
   return { score, baseline };
+}
+
+/** The model's score on one part's windows from its outputs `y`: in target units (forecast) or classes. */
+function partScore(st: Settings, d: Prepared, w: Windows, y: Float32Array): Score {
+  if (!st.forecast) {
+    const K = d.classes!.length;
+    return classifyScore(argmaxRows(y, K), argmaxRows(w.y, K), K);
+  }
+  const target = d.data.series[0]!;
+  const pred = Float64Array.from(w.positions, (t, i) => target[t - 1]! + d.out!.mean + d.out!.std * y[i]!);
+  const truth = Float64Array.from(w.positions, (t) => target[t + st.h - 1]!);
+  return forecastScore(pred, truth);
 }
 
 /** The report and preprocessing.json, written next to the model when there is an output folder. */
@@ -525,6 +531,7 @@ async function writeResults(
       history,
     },
     test: score,
+    ...(fit.yVal ? { validation: partScore(st, d, sets.val, fit.yVal) } : {}),
     baseline,
     primary,
     backend,

@@ -18,9 +18,18 @@ export function builder(y: Argv) {
       .option('horizon', { type: 'number', default: 1, describe: 'forecast: predict the target this many steps ahead' })
       .option('arch', {
         type: 'string',
-        default: 'lstm:32',
-        describe: 'layers, e.g. conv1d:16:3,lstm:32,gru:16,dense:16 (conv1d first and causal; rnn:U for SimpleRNN)',
+        array: true,
+        default: ['lstm:32'],
+        describe:
+          'layers, e.g. conv1d:16:3,lstm:32,gru:16,dense:16 (conv1d first and causal; rnn:U for SimpleRNN); repeat to train each and pick one (--select)',
       })
+      .option('select', {
+        choices: ['metric', 'size', 'latency'] as const,
+        default: 'metric' as const,
+        describe: 'several --arch: pick the best validation metric, or the smallest ONNX / fastest step within --tolerance of it',
+      })
+      .option('tolerance', { type: 'number', default: 0.02, describe: 'with --select size|latency: relative distance from the best validation metric' })
+      .option('report', { type: 'string', describe: 'write a self-contained HTML report: the candidates table and the test-part forecast overlay' })
       .option('split', { type: 'string', default: '0.7,0.15', describe: 'TRAIN,VALIDATION fractions, chronological; the rest is the test part' })
       .option('diff', {
         choices: ['target', 'all', 'none'] as const,
@@ -101,14 +110,13 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
       .filter(Boolean);
     const progress = progressReporter(process.stderr);
     try {
-      const { report } = await trainModel({
+      const options = {
         data: args.data,
         target: args.target,
         label: args.label,
         inputs,
         window: args.window,
         horizon: args.horizon,
-        arch: args.arch,
         split: parseSplit(args.split),
         diff: args.diff,
         epochs: args.epochs,
@@ -124,10 +132,39 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
         backend: args.tfjsBackend,
         outDir: resolve(args.output),
         onProgress: progress.update,
-      });
+      };
+      // One --arch without --report: a plain training, as before selection existed.
+      const chosen =
+        args.arch.length > 1 || args.report !== undefined
+          ? await (
+              await import('../../train/select.js')
+            ).trainCandidates(options, args.arch, {
+              select: args.select,
+              tolerance: args.tolerance,
+              onCandidate: (arch, i, n) => {
+                progress.done();
+                process.stderr.write(`candidate ${i}/${n}: ${arch}\n`);
+              },
+            })
+          : { result: await trainModel({ ...options, arch: args.arch[0]! }), selection: undefined };
       progress.done();
+      const { report } = chosen.result;
+      const selection = chosen.selection;
       const rollout = await rolloutOnTest(report, args.rollout, args.season);
-      emit(args, rollout ? { ...report, rollout } : report, () => describeReport(report) + (rollout ? `\n${rollout.table}` : ''));
+      const { candidatesTable } = await import('../../train/select.js');
+      if (args.report) {
+        const { writeSelectionReport } = await import('../../train/select-report.js');
+        await writeSelectionReport(resolve(args.report), report, selection!);
+      }
+      emit(
+        args,
+        { ...report, ...selection, ...(rollout ? { rollout } : {}) },
+        () =>
+          describeReport(report) +
+          (selection ? `\n${candidatesTable(selection)}` : '') +
+          (rollout ? `\n${rollout.table}` : '') +
+          (args.report ? `\nwrote ${resolve(args.report)}` : ''),
+      );
     } finally {
       progress.done();
     }

@@ -1,0 +1,70 @@
+/**
+ * `train --report F.html`: a self-contained HTML page (inline SVG, no scripts) with the
+ * candidates table and, for a forecaster, the chosen model's forecasts over the test part
+ * overlaid on the truth; for a classifier, the test accuracy of every candidate and baseline.
+ */
+import { writeFile } from 'node:fs/promises';
+import type { PreprocessingJson } from '../data/preprocessing.js';
+import { barPlot, esc, htmlPage, htmlTable, linePlot } from '../data/plot.js';
+import { candidateRows, type Selection } from './select.js';
+import type { TrainReport } from './train.js';
+
+/** A forecast series over test rows for the overlay. */
+export interface OverlaySeries {
+  name: string;
+  rows: ArrayLike<number>;
+  values: ArrayLike<number>;
+}
+
+/** The page for a finished selection (`report.files` point at the chosen model). */
+export function selectionHtml(report: TrainReport, s: Selection, overlay: OverlaySeries[] = []): string {
+  const table = htmlTable(candidateRows(s));
+  const figures: string[] = [];
+  const colors = ['#555', '#1f77b4', '#d62728', '#2ca02c'];
+  if (report.task === 'forecast' && overlay.length) {
+    figures.push(
+      linePlot(
+        overlay.map((o, i) => ({ name: o.name, color: colors[i % colors.length]!, x: Array.from(o.rows), y: Array.from(o.values), dash: i > 1 })),
+        `Test part: ${report.model.inputs[0]} and the forecasts ${report.data.split.valEnd}–${report.data.split.rows - 1}`,
+        report.model.inputs[0]!,
+        'row',
+      ),
+    );
+  } else if (report.task === 'classify') {
+    figures.push(
+      barPlot(
+        [
+          ...s.candidates.map((c) => ({ label: c.arch, value: c.test.accuracy!, color: c.arch === s.chosen.arch ? '#d62728' : '#1f77b4' })),
+          { label: report.baseline.name, value: report.baseline.accuracy!, color: '#999' },
+        ],
+        'Test accuracy',
+        '',
+        (v) => v.toFixed(3),
+      ),
+    );
+  }
+  const title = `streamcell train: ${report.data.file}`;
+  const body = `${table}<p><strong>Chosen: ${esc(s.chosen.arch)}</strong> (--select ${s.chosen.select}): ${esc(s.chosen.reason)}. Latency: p50 of one batch-1 step on ${esc(s.cpu)}.</p>${figures.join('\n')}`;
+  return htmlPage(title, body);
+}
+
+/** Writes {@link selectionHtml}; a forecaster's overlay is the chosen model's exported ONNX run over the CSV, test rows only. */
+export async function writeSelectionReport(file: string, report: TrainReport, s: Selection): Promise<void> {
+  const overlay: OverlaySeries[] = [];
+  if (report.task === 'forecast') {
+    const { readFile } = await import('node:fs/promises');
+    const { exportToOnnx } = await import('../export/exporter.js');
+    const { loadTfjsArtifacts } = await import('../export/tfjs-format/load.js');
+    const { evaluateModel, loadDataset } = await import('../data/evaluate.js');
+    const pre = JSON.parse(await readFile(report.files!.preprocessing, 'utf8')) as PreprocessingJson;
+    const bytes = (await exportToOnnx(await loadTfjsArtifacts(report.files!.modelJson))).model;
+    const e = await evaluateModel(bytes, pre, await loadDataset(report.data.file, pre));
+    // Position t forecasts row t + horizon − 1: keep those in the test part.
+    const h = pre.horizon ?? 1;
+    const keep = Array.from(e.rows.keys()).filter((i) => e.rows[i]! + h - 1 >= report.data.split.valEnd);
+    const rows = keep.map((i) => e.rows[i]! + h - 1);
+    overlay.push({ name: 'truth', rows, values: keep.map((i) => e.truth[i]!) });
+    overlay.push({ name: `${s.chosen.arch} (chosen)`, rows, values: keep.map((i) => e.predictions[i]!) });
+  }
+  await writeFile(file, selectionHtml(report, s, overlay));
+}
