@@ -80,6 +80,13 @@ describe('train --arch gru:1 --arch gru:16 on a sine (the wider GRU is clearly b
       expect(c.test.n).toBe(90);
     }
     expect(wide!.int8Bytes).toBeGreaterThan(0);
+    // The baselines ride along: last value (scores only) and the deployable AR(p), measured like a candidate.
+    expect(sel.baselineRows.map((b) => b.kind)).toEqual(['last-value', 'ar']);
+    const ar = sel.baselineRows[1]!;
+    expect(ar.validation!.rmse).toBeGreaterThan(0);
+    expect(ar.onnxBytes).toBeGreaterThan(0);
+    expect(ar.latencyOf).toBe('step');
+    expect(ar.latencyUs).toBeGreaterThan(0);
   });
 
   it('OUT holds the chosen candidate (what export and bundle read) and training-report.json the table', () => {
@@ -87,7 +94,12 @@ describe('train --arch gru:1 --arch gru:16 on a sine (the wider GRU is clearly b
     expect(readFileSync(join(out, 'model.json'), 'utf8')).toBe(readFileSync(join(out, 'candidates', 'gru-16', 'model.json'), 'utf8'));
     expect(readFileSync(join(out, 'weights.bin'))).toEqual(readFileSync(join(out, 'candidates', 'gru-16', 'weights.bin')));
     expect(existsSync(join(out, 'candidates', 'gru-1', 'model.json'))).toBe(true);
-    const saved = JSON.parse(readFileSync(join(out, 'training-report.json'), 'utf8')) as Selection & { model: { arch: string } };
+    expect(existsSync(join(out, 'ar', 'model.json'))).toBe(true);
+    const saved = JSON.parse(readFileSync(join(out, 'training-report.json'), 'utf8')) as Selection & {
+      model: { arch: string };
+      baselines: { modelJson?: string }[];
+    };
+    expect(saved.baselines[1]!.modelJson).toBe(join(out, 'ar', 'model.json'));
     expect(saved.model.arch).toBe('gru:16');
     expect(saved.chosen.arch).toBe('gru:16');
     expect(saved.candidates).toHaveLength(2);
@@ -110,7 +122,7 @@ describe('train --arch gru:1 --arch gru:16 on a sine (the wider GRU is clearly b
     expect(pick(three, 'accuracy', 'size', 0.02).arch).toBe('b');
   });
 
-  it('the HTML report: candidates table, chosen row, forecast overlay on the test part; self-contained', async () => {
+  it('the HTML report: candidates and baselines table, chosen row, forecast overlay (truth, chosen, AR(p)) on the test part; self-contained', async () => {
     const browser = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
@@ -121,14 +133,15 @@ describe('train --arch gru:1 --arch gru:16 on a sine (the wider GRU is clearly b
         if (!q.url().startsWith('file://')) requests.push(q.url());
       });
       await page.goto(`file://${html}`);
-      expect(await page.locator('tbody tr').count()).toBe(2);
+      expect(await page.locator('tbody tr').count()).toBe(4); // two candidates, last value, AR(p)
       expect(await page.locator('tr.chosen td', { hasText: 'gru:16' }).count()).toBe(1);
       const plot = page.locator('svg.plot');
       expect(await plot.count()).toBe(1);
-      expect(await plot.locator('path').count()).toBe(2);
+      expect(await plot.locator('path').count()).toBe(3); // truth, chosen, AR(p)
       const shot = PNG.sync.read(await plot.screenshot());
       expect(countColour(shot, [31, 119, 180])).toBeGreaterThan(500); // the chosen model's forecasts
       expect(countColour(shot, [85, 85, 85])).toBeGreaterThan(50); // the truth under them
+      expect(countColour(shot, [214, 39, 40])).toBeGreaterThan(200); // AR(p), dashed
       await page.screenshot({ path: join(tmp, 'report.png'), fullPage: true });
       expect(errors).toEqual([]);
       expect(requests).toEqual([]);

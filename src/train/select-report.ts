@@ -4,9 +4,10 @@
  * overlaid on the truth; for a classifier, the test accuracy of every candidate and baseline.
  */
 import { writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { PreprocessingJson } from '../data/preprocessing.js';
 import { barPlot, esc, htmlPage, htmlTable, linePlot } from '../data/plot.js';
-import { candidateRows, type Selection } from './select.js';
+import { baselinesAhead, candidateRows, type Selection } from './select.js';
 import type { TrainReport } from './train.js';
 
 /** A forecast series over test rows for the overlay. */
@@ -35,7 +36,7 @@ export function selectionHtml(report: TrainReport, s: Selection, overlay: Overla
       barPlot(
         [
           ...s.candidates.map((c) => ({ label: c.arch, value: c.test.accuracy!, color: c.arch === s.chosen.arch ? '#d62728' : '#1f77b4' })),
-          { label: report.baseline.name, value: report.baseline.accuracy!, color: '#999' },
+          ...s.baselineRows.map((b) => ({ label: b.name, value: b.test.accuracy!, color: '#999' })),
         ],
         'Test accuracy',
         '',
@@ -44,11 +45,14 @@ export function selectionHtml(report: TrainReport, s: Selection, overlay: Overla
     );
   }
   const title = `streamcell train: ${report.data.file}`;
-  const body = `${table}<p><strong>Chosen: ${esc(s.chosen.arch)}</strong> (--select ${s.chosen.select}): ${esc(s.chosen.reason)}. Latency: p50 of one batch-1 step on ${esc(s.cpu)}.</p>${figures.join('\n')}`;
+  const body = `${table}<p><strong>Chosen: ${esc(s.chosen.arch)}</strong> (--select ${s.chosen.select}): ${esc(s.chosen.reason)}. Latency: p50 of one batch-1 step on ${esc(s.cpu)}.${baselinesAhead(s) ? ` <strong>Note: ${esc(baselinesAhead(s))}.</strong>` : ''}</p>${figures.join('\n')}`;
   return htmlPage(title, body);
 }
 
-/** Writes {@link selectionHtml}; a forecaster's overlay is the chosen model's exported ONNX run over the CSV, test rows only. */
+/**
+ * Writes {@link selectionHtml}. A forecaster's overlay: the truth, the chosen model and the
+ * AR(p) baseline on the test rows, each model exported to ONNX and run over the CSV as `verify` does.
+ */
 export async function writeSelectionReport(file: string, report: TrainReport, s: Selection): Promise<void> {
   const overlay: OverlaySeries[] = [];
   if (report.task === 'forecast') {
@@ -56,15 +60,19 @@ export async function writeSelectionReport(file: string, report: TrainReport, s:
     const { exportToOnnx } = await import('../export/exporter.js');
     const { loadTfjsArtifacts } = await import('../export/tfjs-format/load.js');
     const { evaluateModel, loadDataset } = await import('../data/evaluate.js');
-    const pre = JSON.parse(await readFile(report.files!.preprocessing, 'utf8')) as PreprocessingJson;
-    const bytes = (await exportToOnnx(await loadTfjsArtifacts(report.files!.modelJson))).model;
-    const e = await evaluateModel(bytes, pre, await loadDataset(report.data.file, pre));
-    // Position t forecasts row t + horizon − 1: keep those in the test part.
-    const h = pre.horizon ?? 1;
-    const keep = Array.from(e.rows.keys()).filter((i) => e.rows[i]! + h - 1 >= report.data.split.valEnd);
-    const rows = keep.map((i) => e.rows[i]! + h - 1);
-    overlay.push({ name: 'truth', rows, values: keep.map((i) => e.truth[i]!) });
-    overlay.push({ name: `${s.chosen.arch} (chosen)`, rows, values: keep.map((i) => e.predictions[i]!) });
+    const testPart = async (modelJson: string) => {
+      const pre = JSON.parse(await readFile(join(dirname(modelJson), 'preprocessing.json'), 'utf8')) as PreprocessingJson;
+      const bytes = (await exportToOnnx(await loadTfjsArtifacts(modelJson))).model;
+      const e = await evaluateModel(bytes, pre, await loadDataset(report.data.file, pre));
+      // Position t forecasts row t + horizon − 1: keep those in the test part.
+      const h = pre.horizon ?? 1;
+      const keep = Array.from(e.rows.keys()).filter((i) => e.rows[i]! + h - 1 >= report.data.split.valEnd);
+      return { rows: keep.map((i) => e.rows[i]! + h - 1), truth: keep.map((i) => e.truth[i]!), values: keep.map((i) => e.predictions[i]!) };
+    };
+    const chosen = await testPart(report.files!.modelJson);
+    overlay.push({ name: 'truth', rows: chosen.rows, values: chosen.truth }, { name: `${s.chosen.arch} (chosen)`, ...chosen });
+    const ar = report.baselines.find((b) => b.modelJson);
+    if (ar) overlay.push({ name: `${ar.name} baseline`, ...(await testPart(ar.modelJson!)) });
   }
   await writeFile(file, selectionHtml(report, s, overlay));
 }

@@ -8,12 +8,12 @@
  * candidate's files are copied to OUT, so OUT/model.json and preprocessing.json are what
  * export, bundle and stream expect, and OUT/training-report.json carries the candidates table.
  */
-import { copyFile, writeFile } from 'node:fs/promises';
+import { copyFile, cp, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { InputError, isStreamcellError } from '../errors.js';
 import { measureLatencies, type MeasureLatencies } from '../export/quantize/latency.js';
 import { formatArch, parseArch } from './arch.js';
-import { trainModel, type Score, type TrainOptions, type TrainReport, type TrainResult } from './train.js';
+import { trainModel, type BaselineReport, type Score, type TrainOptions, type TrainReport, type TrainResult } from './train.js';
 
 export const SELECT_BY = ['metric', 'size', 'latency'] as const;
 export type SelectBy = (typeof SELECT_BY)[number];
@@ -39,9 +39,15 @@ export interface Candidate {
   seconds: number;
 }
 
-/** The candidates and the pick (in training-report.json as `candidates` and `chosen`). */
+/** A baseline's row next to the candidates: the deployable AR(p) measured like a candidate, the naive ones scores only. */
+export type BaselineRow = Pick<BaselineReport, 'name' | 'kind' | 'parameters' | 'validation' | 'test'> &
+  Partial<Pick<Candidate, 'onnxBytes' | 'int8Bytes' | 'latencyUs' | 'latencyOf'>>;
+
+/** The candidates and the pick (in training-report.json as `candidates`, `baselineRows` and `chosen`). */
 export interface Selection {
   candidates: Candidate[];
+  /** The report's baselines (the same for every candidate: same split and windows). */
+  baselineRows: BaselineRow[];
   chosen: {
     arch: string;
     select: SelectBy;
@@ -107,7 +113,6 @@ export async function trainCandidates(
   const { loadTfjsArtifacts } = await import('../export/tfjs-format/load.js');
   const { quantizeModel } = await import('../export/quantize/index.js');
   const { streamifyModel } = await import('../export/streamify/index.js');
-  const sizes: { onnx: number; int8?: number }[] = [];
   const orSkip = async <T>(f: () => Promise<T>): Promise<T | undefined> => {
     try {
       return await f();
@@ -116,32 +121,57 @@ export async function trainCandidates(
       return undefined;
     }
   };
-  const timed: Uint8Array[] = [];
-  const latencyOf: Candidate['latencyOf'][] = [];
-  for (const r of results) {
-    const float = (await exportToOnnx(await loadTfjsArtifacts(r.report.files!.modelJson))).model;
-    sizes.push({ onnx: float.byteLength, int8: (await orSkip(() => quantizeModel(float, { mode: 'int8' })))?.model.byteLength });
+  // Sizes, and the model whose batch-1 run is timed: the step model, or the window model when it does not streamify.
+  const measureFiles = async (modelJson: string) => {
+    const float = (await exportToOnnx(await loadTfjsArtifacts(modelJson))).model;
+    const int8 = await orSkip(() => quantizeModel(float, { mode: 'int8' }));
     const step = await orSkip(() => streamifyModel(float, { tolerance: 1e-4 }));
-    timed.push(step?.model ?? float);
-    latencyOf.push(step ? 'step' : 'window');
-  }
-  const lat = await (sel.measure ?? ((ms) => measureLatencies(ms, { pre: results[0]!.preprocessing })))(timed);
+    return {
+      onnxBytes: float.byteLength,
+      int8Bytes: int8?.model.byteLength,
+      timed: step?.model ?? float,
+      latencyOf: step ? ('step' as const) : ('window' as const),
+    };
+  };
+  const measured: Awaited<ReturnType<typeof measureFiles>>[] = [];
+  for (const r of results) measured.push(await measureFiles(r.report.files!.modelJson));
+  const ar = results[0]!.report.baselines.find((b) => b.modelJson);
+  const arMeasured = ar ? await measureFiles(ar.modelJson!) : undefined;
+  const lat = await (sel.measure ?? ((ms) => measureLatencies(ms, { pre: results[0]!.preprocessing })))([
+    ...measured.map((m) => m.timed),
+    ...(arMeasured ? [arMeasured.timed] : []),
+  ]);
 
   const candidates: Candidate[] = results.map(({ report: r }, i) => ({
     arch: names[i]!,
     dir: join(out, 'candidates', archSlug(names[i]!)),
     parameters: r.model.parameters,
-    onnxBytes: sizes[i]!.onnx,
-    int8Bytes: sizes[i]!.int8,
+    onnxBytes: measured[i]!.onnxBytes,
+    ...(measured[i]!.int8Bytes !== undefined ? { int8Bytes: measured[i]!.int8Bytes } : {}),
     latencyUs: lat.us[i]!,
-    latencyOf: latencyOf[i]!,
+    latencyOf: measured[i]!.latencyOf,
     validation: r.validation!,
     test: r.test,
     epochs: r.training.epochs,
     seconds: r.seconds,
   }));
   const chosen = pick(candidates, results[0]!.report.primary.name, select, tolerance);
-  const selection: Selection = { candidates, chosen, cpu: lat.cpu };
+  const baselineRows: BaselineRow[] = results[0]!.report.baselines.map(({ name, kind, parameters, validation, test }) => ({
+    name,
+    kind,
+    parameters,
+    ...(validation ? { validation } : {}),
+    test,
+    ...(kind === 'ar' && arMeasured
+      ? {
+          onnxBytes: arMeasured.onnxBytes,
+          ...(arMeasured.int8Bytes !== undefined ? { int8Bytes: arMeasured.int8Bytes } : {}),
+          latencyUs: lat.us[candidates.length]!,
+          latencyOf: arMeasured.latencyOf,
+        }
+      : {}),
+  }));
+  const selection: Selection = { candidates, baselineRows, chosen, cpu: lat.cpu };
 
   const winner = results[names.indexOf(chosen.arch)]!;
   const from = winner.report.files!;
@@ -154,7 +184,15 @@ export async function trainCandidates(
   await copyFile(from.modelJson, files.modelJson);
   await copyFile(from.weightsBin, files.weightsBin);
   await copyFile(from.preprocessing, files.preprocessing);
-  const report: TrainReport = { ...winner.report, files };
+  // The deployable AR(p) baseline (the same fit for every candidate) moves along to OUT/ar/.
+  const baselines = await Promise.all(
+    winner.report.baselines.map(async (b) => {
+      if (!b.modelJson) return b;
+      await cp(join(b.modelJson, '..'), join(out, 'ar'), { recursive: true });
+      return { ...b, modelJson: join(out, 'ar', 'model.json') };
+    }),
+  );
+  const report: TrainReport = { ...winner.report, baselines, files };
   await writeFile(files.report, JSON.stringify({ ...report, ...selection }, null, 2) + '\n');
   return { result: { ...winner, report }, selection };
 }
@@ -184,42 +222,42 @@ const fmt = (v: number) => String(Number(v.toPrecision(4)));
 
 const kib = (b: number) => (b / 1024).toFixed(1);
 
-/** Rows of the candidates table (header first), then the baselines' rows when the report has them; used by the text and HTML reports. */
-export function candidateRows(s: Selection, baselines: { name: string; test: Score; parameters?: number; latencyUs?: number }[] = []): string[][] {
+/** Rows of the candidates table (header first; the chosen row's first cell is '*'), then the baselines' rows; used by the text and HTML reports. */
+export function candidateRows(s: Selection): string[][] {
   const m = s.chosen.metric;
   const val = (sc: Score | undefined) => (sc?.[m] === undefined ? '–' : m === 'rmse' ? sc[m].toPrecision(4) : sc[m].toFixed(3));
-  const rows = [['', 'candidate', 'params', 'ONNX KiB', 'int8 KiB', 'step µs', `val ${m}`, `test ${m}`]];
-  for (const c of s.candidates) {
-    rows.push([
-      c.arch === s.chosen.arch ? '*' : '',
-      c.arch,
-      String(c.parameters),
-      kib(c.onnxBytes),
-      c.int8Bytes === undefined ? '–' : kib(c.int8Bytes),
-      c.latencyUs.toFixed(1) + (c.latencyOf === 'window' ? ' (window)' : ''),
-      val(c.validation),
-      val(c.test),
-    ]);
-  }
-  for (const b of baselines)
-    rows.push([
-      '',
-      b.name,
-      b.parameters === undefined ? '–' : String(b.parameters),
-      '–',
-      '–',
-      b.latencyUs === undefined ? '–' : b.latencyUs.toFixed(1),
-      '–',
-      val(b.test),
-    ]);
-  return rows;
+  type Measured = Pick<Candidate, 'parameters' | 'test'> & Partial<Pick<Candidate, 'onnxBytes' | 'int8Bytes' | 'latencyUs' | 'latencyOf' | 'validation'>>;
+  const row = (mark: string, name: string, r: Measured) => [
+    mark,
+    name,
+    String(r.parameters),
+    r.onnxBytes === undefined ? '–' : kib(r.onnxBytes),
+    r.int8Bytes === undefined ? '–' : kib(r.int8Bytes),
+    r.latencyUs === undefined ? '–' : r.latencyUs.toFixed(1) + (r.latencyOf === 'window' ? ' (window)' : ''),
+    val(r.validation),
+    val(r.test),
+  ];
+  return [
+    ['', 'candidate', 'params', 'ONNX KiB', 'int8 KiB', 'step µs', `val ${m}`, `test ${m}`],
+    ...s.candidates.map((c) => row(c.arch === s.chosen.arch ? '*' : '', c.arch, c)),
+    ...s.baselineRows.map((b) => row('', `${b.name} (baseline)`, b)),
+  ];
+}
+
+/** Baselines with a better validation metric than the chosen candidate, as a sentence (empty when none). */
+export function baselinesAhead(s: Selection): string {
+  const m = s.chosen.metric;
+  const chosen = s.candidates.find((c) => c.arch === s.chosen.arch)!.validation[m]!;
+  const ahead = s.baselineRows.filter((b) => b.validation?.[m] !== undefined && (m === 'rmse' ? b.validation[m] < chosen : b.validation[m] > chosen));
+  return ahead.length ? `${ahead.map((b) => b.name).join(', ')} ${ahead.length === 1 ? 'has' : 'have'} a better validation ${m} than ${s.chosen.arch}` : '';
 }
 
 /** The candidates table as aligned text with the pick's reason under it. */
-export function candidatesTable(s: Selection, baselines?: Parameters<typeof candidateRows>[1]): string {
-  const rows = candidateRows(s, baselines);
+export function candidatesTable(s: Selection): string {
+  const rows = candidateRows(s);
   const w = rows[0]!.map((_, j) => Math.max(...rows.map((r) => r[j]!.length)));
   const lines = rows.map((r) => r.map((v, j) => (j >= 2 ? v.padStart(w[j]!) : v.padEnd(w[j]!))).join('  '));
   lines.splice(1, 0, w.map((n) => '-'.repeat(n)).join('  '));
-  return `${lines.join('\n')}\nchosen (--select ${s.chosen.select}): ${s.chosen.arch}, ${s.chosen.reason}; latency p50 batch 1 on ${s.cpu}`;
+  const ahead = baselinesAhead(s);
+  return `${lines.join('\n')}\nchosen (--select ${s.chosen.select}): ${s.chosen.arch}, ${s.chosen.reason}; latency p50 batch 1 on ${s.cpu}${ahead ? `\nNOTE: ${ahead}` : ''}`;
 }
