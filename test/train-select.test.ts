@@ -69,8 +69,8 @@ describe('train --arch gru:1 --arch gru:16 on a sine (the wider GRU is clearly b
   it('picks gru:16 on validation RMSE and reports both candidates', () => {
     expect(sel.candidates.map((c) => c.arch)).toEqual(['gru:1', 'gru:16']);
     const [small, wide] = sel.candidates;
-    console.log(sel.candidates.map((c) => `${c.arch}: val RMSE ${c.validation.rmse}, test ${c.test.rmse}, ${c.onnxBytes} B, ${c.latencyUs} µs`).join('\n'));
-    expect(wide!.validation.rmse!).toBeLessThan(small!.validation.rmse! / 3);
+    console.log(sel.candidates.map((c) => `${c.arch}: val RMSE ${c.validation!.rmse}, test ${c.test.rmse}, ${c.onnxBytes} B, ${c.latencyUs} µs`).join('\n'));
+    expect(wide!.validation!.rmse!).toBeLessThan(small!.validation!.rmse! / 3);
     expect(sel.chosen).toMatchObject({ arch: 'gru:16', select: 'metric', metric: 'rmse' });
     expect(small!.parameters).toBeLessThan(wide!.parameters);
     expect(small!.onnxBytes).toBeLessThan(wide!.onnxBytes);
@@ -107,7 +107,7 @@ describe('train --arch gru:1 --arch gru:16 on a sine (the wider GRU is clearly b
 
   it('--select size|latency: the smallest / fastest within the tolerance of the best validation metric', () => {
     const c = sel.candidates;
-    const ratio = c[0]!.validation.rmse! / c[1]!.validation.rmse!;
+    const ratio = c[0]!.validation!.rmse! / c[1]!.validation!.rmse!;
     // Within 2%: only gru:16 qualifies. With a tolerance past the ratio, gru:1 does and is smaller.
     expect(pick(c, 'rmse', 'size', 0.02).arch).toBe('gru:16');
     const loose = pick(c, 'rmse', 'size', ratio);
@@ -149,6 +149,39 @@ describe('train --arch gru:1 --arch gru:16 on a sine (the wider GRU is clearly b
       await browser.close();
     }
   });
+});
+
+describe('one --arch', () => {
+  it('with --report: the table of one candidate and the page; without: no candidates folder (as before)', () => {
+    const out = join(tmp, 'one');
+    const r = runCli([
+      'train',
+      '--data',
+      sine,
+      '--target',
+      'y',
+      '--window',
+      '16',
+      '--arch',
+      'gru:4',
+      '--epochs',
+      '2',
+      '--rollout',
+      'none',
+      '--report',
+      join(tmp, 'one.html'),
+      '-o',
+      out,
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/chosen \(--select metric\): gru:4, the only candidate/);
+    expect(existsSync(join(out, 'model.json')) && existsSync(join(tmp, 'one.html'))).toBe(true);
+    const plain = join(tmp, 'plain');
+    expect(
+      runCli(['train', '--data', sine, '--target', 'y', '--window', '16', '--arch', 'gru:4', '--epochs', '1', '--rollout', 'none', '-o', plain]).status,
+    ).toBe(0);
+    expect(existsSync(join(plain, 'candidates'))).toBe(false);
+  }, 60_000);
 });
 
 describe('bad selection flags exit 2 naming the flag', () => {

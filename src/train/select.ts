@@ -33,7 +33,8 @@ export interface Candidate {
   /** p50 of one batch-1 run, µs: a step of the streamified model, or a whole window when it does not streamify (`latencyOf`). */
   latencyUs: number;
   latencyOf: 'step' | 'window';
-  validation: Score;
+  /** Absent without a validation part (possible with a single candidate only). */
+  validation?: Score;
   test: Score;
   epochs: number;
   seconds: number;
@@ -97,7 +98,7 @@ export async function trainCandidates(
   if (names.length === 0) throw new InputError('no architecture', { option: 'arch', expected: 'at least one --arch' });
   const dup = names.find((a, i) => names.indexOf(a) !== i);
   if (dup) throw new InputError(`arch '${dup}' given twice`, { option: 'arch', expected: 'distinct architectures' });
-  if ((opts.split?.[1] ?? 0.15) <= 0)
+  if (names.length > 1 && (opts.split?.[1] ?? 0.15) <= 0)
     throw new InputError(`split ${opts.split!.join(',')} has no validation part to pick on`, {
       option: 'split',
       expected: 'a validation fraction above 0 when choosing among architectures, e.g. 0.7,0.15',
@@ -150,7 +151,7 @@ export async function trainCandidates(
     ...(measured[i]!.int8Bytes !== undefined ? { int8Bytes: measured[i]!.int8Bytes } : {}),
     latencyUs: lat.us[i]!,
     latencyOf: measured[i]!.latencyOf,
-    validation: r.validation!,
+    ...(r.validation ? { validation: r.validation } : {}),
     test: r.test,
     epochs: r.training.epochs,
     seconds: r.seconds,
@@ -199,7 +200,8 @@ export async function trainCandidates(
 
 /** The pick (see the module comment); ties go to the candidate listed first. */
 export function pick(candidates: Candidate[], metric: 'rmse' | 'accuracy', select: SelectBy, tolerance: number): Selection['chosen'] {
-  const v = (c: Candidate) => c.validation[metric]!;
+  if (candidates.length === 1) return { arch: candidates[0]!.arch, select, tolerance, metric, reason: 'the only candidate' };
+  const v = (c: Candidate) => c.validation![metric]!;
   const higher = metric === 'accuracy';
   const bestValue = higher ? Math.max(...candidates.map(v)) : Math.min(...candidates.map(v));
   const best = candidates.find((c) => v(c) === bestValue)!;
@@ -247,7 +249,8 @@ export function candidateRows(s: Selection): string[][] {
 /** Baselines with a better validation metric than the chosen candidate, as a sentence (empty when none). */
 export function baselinesAhead(s: Selection): string {
   const m = s.chosen.metric;
-  const chosen = s.candidates.find((c) => c.arch === s.chosen.arch)!.validation[m]!;
+  const chosen = s.candidates.find((c) => c.arch === s.chosen.arch)!.validation?.[m];
+  if (chosen === undefined) return '';
   const ahead = s.baselineRows.filter((b) => b.validation?.[m] !== undefined && (m === 'rmse' ? b.validation[m] < chosen : b.validation[m] > chosen));
   return ahead.length ? `${ahead.map((b) => b.name).join(', ')} ${ahead.length === 1 ? 'has' : 'have'} a better validation ${m} than ${s.chosen.arch}` : '';
 }
