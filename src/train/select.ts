@@ -1,8 +1,8 @@
 /**
  * Architecture selection (`train --arch A --arch B …`): every candidate is trained with the same
  * options, seed and chronological split into OUT/candidates/<arch>/, measured (parameters, float
- * ONNX and int8 size, batch-1 step latency of its streamified model, all candidates in the same
- * interleaved latency rounds), and one is picked on the validation part: the best validation
+ * ONNX and int8 size, batch-1 step latency of its streamified model, all candidates and the
+ * deployable AR(p) baseline in the same interleaved latency rounds), and one is picked on the validation part: the best validation
  * metric (`metric`), or the smallest ONNX file (`size`) / fastest step (`latency`) among the
  * candidates whose validation metric is within `tolerance` (relative) of the best. The chosen
  * candidate's files are copied to OUT, so OUT/model.json and preprocessing.json are what
@@ -11,7 +11,7 @@
 import { copyFile, cp, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { InputError, isStreamcellError } from '../errors.js';
-import { measureLatencies, type MeasureLatencies } from '../export/quantize/latency.js';
+import { measureLatencies } from '../export/quantize/latency.js';
 import { formatArch, parseArch } from './arch.js';
 import { trainModel, type BaselineReport, type Score, type TrainOptions, type TrainReport, type TrainResult } from './train.js';
 
@@ -67,8 +67,6 @@ export interface SelectOptions {
   tolerance?: number;
   /** Called before each candidate trains (1-based). */
   onCandidate?: (arch: string, index: number, count: number) => void;
-  /** Injectable latency measurement (tests). */
-  measure?: MeasureLatencies;
 }
 
 /** OUT/candidates/<slug>: "conv1d:16:3,lstm:32" → "conv1d-16-3_lstm-32". */
@@ -138,10 +136,7 @@ export async function trainCandidates(
   for (const r of results) measured.push(await measureFiles(r.report.files!.modelJson));
   const ar = results[0]!.report.baselines.find((b) => b.modelJson);
   const arMeasured = ar ? await measureFiles(ar.modelJson!) : undefined;
-  const lat = await (sel.measure ?? ((ms) => measureLatencies(ms, { pre: results[0]!.preprocessing })))([
-    ...measured.map((m) => m.timed),
-    ...(arMeasured ? [arMeasured.timed] : []),
-  ]);
+  const lat = await measureLatencies([...measured.map((m) => m.timed), ...(arMeasured ? [arMeasured.timed] : [])], { pre: results[0]!.preprocessing });
 
   const candidates: Candidate[] = results.map(({ report: r }, i) => ({
     arch: names[i]!,
