@@ -14,6 +14,7 @@
  * 1 / L (L bounds the curvature: ½ λmax(XᵀX / n) + λ), stopped when the gradient is small.
  * Each λ of the grid starts from the previous (stronger) one's weights.
  */
+import { jsLatencyUs } from '../data/metrics.js';
 import type { Windows } from './data.js';
 
 /** λ grid, strongest first: validation ties keep the stronger one. */
@@ -36,8 +37,8 @@ export interface LogisticModel {
   valAccuracy: number;
   /** What the features are, in words, for reports. */
   features: string;
-  /** Median µs for one window's prediction in JS (features + scores), over `runs` runs on the windows of `w`. */
-  latencyUs(w: Windows, runs?: number): number;
+  /** µs for one window's prediction in JS (features + scores), measured on the windows of `w` ({@link jsLatencyUs}). */
+  latencyUs(w: Windows): number;
 }
 
 /** Per channel: mean, std, min, max, last of the window. */
@@ -232,24 +233,16 @@ export function fitLogistic(train: Windows, val: Windows): LogisticModel {
     lambda: chosen.lambda,
     valAccuracy: chosen.acc,
     features: `mean, std, min, max and last value of each of the ${train.channels} channels over the window (${d} features)`,
-    latencyUs(w: Windows, runs = 200) {
+    latencyUs(w: Windows) {
       const size = w.window * w.channels;
-      const times: number[] = [];
-      for (let r = 0; r < runs; r++) {
-        const i = r % w.n;
-        const one: Windows = {
-          ...w,
-          n: 1,
-          x: w.x.subarray(i * size, (i + 1) * size),
-          y: w.y.subarray(i * K, (i + 1) * K),
-          positions: w.positions.subarray(i, i + 1),
-        };
-        const t0 = process.hrtime.bigint();
-        predict(one);
-        times.push(Number(process.hrtime.bigint() - t0) / 1000);
-      }
-      times.sort((a, b) => a - b);
-      return times[times.length >> 1]!;
+      const one = (i: number): Windows => ({
+        ...w,
+        n: 1,
+        x: w.x.subarray(i * size, (i + 1) * size),
+        y: w.y.subarray(i * K, (i + 1) * K),
+        positions: w.positions.subarray(i, i + 1),
+      });
+      return jsLatencyUs(w.n, (i) => predict(one(i)));
     },
   };
 }

@@ -3,7 +3,9 @@
  * (inline SVG, no scripts, no network) with the signal and both models' predictions overlaid,
  * the output-error histogram and the latency comparison.
  */
+import type { Metrics } from '../../data/evaluate.js';
 import type { PreprocessingJson } from '../../data/preprocessing.js';
+import type { Baseline } from '../../train/verify-baselines.js';
 import { esc, linePlot, num } from '../../data/plot.js';
 import type { Comparison, QuantizeReport } from './index.js';
 
@@ -50,7 +52,13 @@ export function reportRows(q: QuantizeReport | undefined, c: Comparison, names =
 }
 
 export function reportTable(q: QuantizeReport | undefined, c: Comparison, names?: string[]): string {
-  const rows = reportRows(q, c, names);
+  const lines = [textTable(reportRows(q, c, names))];
+  if (q?.skipped.length) lines.push(...q.skipped.map((s) => `left in float: ${s.op} '${s.node}': ${s.reason}`));
+  return lines.join('\n');
+}
+
+/** Rows padded to their columns' widths, a rule under the header. */
+function textTable(rows: string[][]): string {
   const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const lines = rows.map((r) =>
     r
@@ -59,8 +67,26 @@ export function reportTable(q: QuantizeReport | undefined, c: Comparison, names?
       .trimEnd(),
   );
   lines.splice(1, 0, w.map((n) => '-'.repeat(n)).join('  '));
-  if (q?.skipped.length) lines.push(...q.skipped.map((s) => `left in float: ${s.op} '${s.node}': ${s.reason}`));
   return lines.join('\n');
+}
+
+/** The two models next to the baselines on the same positions: metric, parameters, latency per prediction. */
+export function baselineRows(c: Comparison, baselines: Baseline[], names: string[]): string[][] {
+  const m = c.metrics!;
+  const forecast = m.a.task === 'forecast';
+  const cols = (x: Metrics) => (forecast ? [num(x.rmse), num(x.mae)] : [num(x.accuracy), num(x.f1)]);
+  const us = (v: number) => `${v < 1 ? v.toFixed(3) : v.toFixed(1)} µs`;
+  return [
+    [`on the same ${m.a.n} positions`, ...(forecast ? ['RMSE', 'MAE'] : ['accuracy', 'macro F1']), 'parameters', 'latency per prediction', 'n'],
+    [names[0]!, ...cols(m.a), String(c.parameters.a), us(c.latencyUs.a), String(m.a.n)],
+    [names[1]!, ...cols(m.b), String(c.parameters.b), us(c.latencyUs.b), String(m.b.n)],
+    ...baselines.map((b) => [b.name, ...cols(b.metrics), String(b.parameters), us(b.latencyUs), String(b.metrics.n)]),
+  ];
+}
+
+/** {@link baselineRows} as text, each baseline's note below. */
+export function baselineTable(c: Comparison, baselines: Baseline[], names: string[]): string {
+  return [textTable(baselineRows(c, baselines, names)), ...baselines.filter((b) => b.note).map((b) => `${b.name}: ${b.note}`)].join('\n');
 }
 
 function barPlot(bars: { label: string; value: number; color: string }[], title: string, unit: string, fmt: (v: number) => string = (v) => num(v, 2)): string {
@@ -75,7 +101,15 @@ function barPlot(bars: { label: string; value: number; color: string }[], title:
 }
 
 /** The self-contained HTML report. */
-export function reportHtml(opts: { title: string; q?: QuantizeReport; c: Comparison; pre?: PreprocessingJson; names?: string[]; verdict?: string }): string {
+export function reportHtml(opts: {
+  title: string;
+  q?: QuantizeReport;
+  c: Comparison;
+  pre?: PreprocessingJson;
+  names?: string[];
+  verdict?: string;
+  baselines?: Baseline[];
+}): string {
   const { c, q, pre } = opts;
   const names = opts.names ?? ['float', 'quantized'];
   const figures: string[] = [];
@@ -129,11 +163,17 @@ export function reportHtml(opts: { title: string; q?: QuantizeReport; c: Compari
       'µs',
     ),
   );
-  const rows = reportRows(q, c, names);
-  const table = `<table><thead><tr>${rows[0]!.map((h2) => `<th>${esc(h2)}</th>`).join('')}</tr></thead><tbody>${rows
-    .slice(1)
-    .map((r) => `<tr>${r.map((v) => `<td>${esc(v)}</td>`).join('')}</tr>`)
-    .join('')}</tbody></table>`;
+  const htmlTable = (rows: string[][]) =>
+    `<table><thead><tr>${rows[0]!.map((h2) => `<th>${esc(h2)}</th>`).join('')}</tr></thead><tbody>${rows
+      .slice(1)
+      .map((r) => `<tr>${r.map((v) => `<td>${esc(v)}</td>`).join('')}</tr>`)
+      .join('')}</tbody></table>`;
+  let table = htmlTable(reportRows(q, c, names));
+  if (opts.baselines && c.metrics)
+    table += `<h2>Baselines</h2>${htmlTable(baselineRows(c, opts.baselines, names))}${opts.baselines
+      .filter((b) => b.note)
+      .map((b) => `<p>${esc(b.name)}: ${esc(b.note!)}</p>`)
+      .join('')}`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(opts.title)}</title>
 <style>body{font:14px system-ui,sans-serif;margin:24px;color:#222;max-width:960px}table{border-collapse:collapse;margin:12px 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}figure{margin:18px 0}figcaption{font-weight:600;margin-bottom:6px}svg text{font:12px system-ui,sans-serif;fill:#222}</style>
