@@ -165,6 +165,58 @@ export function rolloutModel(tf: Tf, model: LayersModel, o: { steps: number; win
   return tf.model({ inputs: input, outputs: ys.length === 1 ? ys[0]! : (tf.layers.concatenate({ axis: -1 }).apply(ys) as ReturnType<typeof tf.input>) });
 }
 
+/**
+ * A fitted AR(p) as a tfjs model the export → streamify → bundle path takes like any trained
+ * model. Two causal Conv1Ds: a fixed one (not trainable) that turns the last p samples of each
+ * channel into the newest sample and its differences from the p − 1 before it, then a
+ * kernel-1 one with the coefficients re-expressed on those (Σ w on the newest, w on each
+ * difference) and the bias — the same linear function, but on level series (where the fit's
+ * coefficients are large and of alternating sign) without the cancellation that made float32
+ * results depend on the summation order. Last, an identity SimpleRNN(1) (kernel 1, recurrent
+ * 0, linear) returns the last step, named like the forecasters' output ('delta'). Streamified,
+ * the first convolution keeps the last p − 1 samples in a ring buffer.
+ */
+export function buildArModel(tf: Tf, m: { p: number; channels: number; weights: Float64Array; bias: number }): Sequential {
+  const C = m.channels;
+  const p = m.p;
+  const inputShape: Shape = [null, C];
+  const model = tf.sequential({ name: `ar${p}` });
+  // Lag-difference kernel [p, C, p·C]: output (L, c) = x[t, c] for L = 0, x[t − L, c] − x[t, c] for L ≥ 1.
+  const lagKernel = new Float32Array(p * C * p * C);
+  const at = (q: number, c: number, o: number) => (q * C + c) * p * C + o;
+  const coef = new Float32Array(p * C);
+  for (let c = 0; c < C; c++) {
+    lagKernel[at(p - 1, c, c)] = 1;
+    let sum = 0;
+    for (let L = 0; L < p; L++) sum += m.weights[(p - 1 - L) * C + c]!;
+    coef[c] = sum;
+    for (let L = 1; L < p; L++) {
+      lagKernel[at(p - 1 - L, c, L * C + c)] = 1;
+      lagKernel[at(p - 1, c, L * C + c)] = -1;
+      coef[L * C + c] = m.weights[(p - 1 - L) * C + c]!;
+    }
+  }
+  if (p > 1) model.add(causalPadLayer(tf, p - 1, 'ar_lags_pad', inputShape));
+  const lags = tf.layers.conv1d({
+    filters: p * C,
+    kernelSize: p,
+    padding: 'valid',
+    useBias: false,
+    trainable: false,
+    name: 'ar_lags',
+    ...(p > 1 ? {} : { inputShape: inputShape as number[] }),
+  });
+  model.add(lags);
+  lags.setWeights([tf.tensor3d(lagKernel, [p, C, p * C])]);
+  const ar = tf.layers.conv1d({ filters: 1, kernelSize: 1, padding: 'valid', useBias: true, name: 'ar' });
+  model.add(ar);
+  ar.setWeights([tf.tensor3d(coef, [1, p * C, 1]), tf.tensor1d([m.bias])]);
+  const last = tf.layers.simpleRNN({ units: 1, activation: 'linear', returnSequences: false, name: 'delta' });
+  model.add(last);
+  last.setWeights([tf.tensor2d([[1]]), tf.tensor2d([[0]]), tf.tensor1d([0])]);
+  return model;
+}
+
 export function countParameters(model: LayersModel): number {
   return model.trainableWeights.reduce((n, w) => n + w.shape.reduce<number>((a, b) => a * (b ?? 1), 1), 0);
 }

@@ -10,7 +10,7 @@
  * part of the model, so the inputs stay the plain normalised channels that the daemon feeds.
  */
 import { writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LayersModel, Tensor } from '@tensorflow/tfjs';
 import { CheckFailedError, InputError } from '../errors.js';
@@ -33,7 +33,8 @@ import {
 } from './data.js';
 import { argmaxRows, classifyScore, forecastScore } from '../data/metrics.js';
 import { rng } from '../data/random.js';
-import { buildModel, countParameters, rolloutModel, saveModel } from './model.js';
+import { buildArModel, buildModel, countParameters, rolloutModel, saveModel } from './model.js';
+import { arPredict, fitAr } from './ar.js';
 
 /** Options of {@link trainModel}: the CSV, the target (forecast) or label (classify), inputs, window, architecture and training settings. */
 export interface TrainOptions {
@@ -80,6 +81,8 @@ export interface TrainOptions {
    * instead of the one-step loss; validation and early stopping use the same loss. Default 1.
    */
   rolloutLoss?: number;
+  /** forecast: season length in rows for the seasonal-naive baseline (e.g. 52 for weekly data). */
+  season?: number;
   /** Write the model, preprocessing.json and training-report.json here. */
   outDir?: string;
   /**
@@ -123,6 +126,22 @@ export interface Score {
   f1?: number;
 }
 
+/** One baseline of the training report: its test score (and validation score when fitted), size, and where a deployable one was saved. */
+export interface BaselineReport {
+  name: string;
+  kind: 'last-value' | 'seasonal-naive' | 'ar' | 'majority';
+  test: Score;
+  /** Fitted baselines: the validation score the fit was chosen on. */
+  validation?: Score;
+  /** Fitted values (0 for the naive ones). */
+  parameters: number;
+  /** AR(p): its order and ridge strength. */
+  p?: number;
+  lambda?: number;
+  /** AR(p) with an output folder: its model.json (export, streamify, bundle and stream take it like any trained model). */
+  modelJson?: string;
+}
+
 /** The training report (also training-report.json): data and split, model, training history, test metric next to the naive baseline, backend and timing. */
 export interface TrainReport {
   ok: true;
@@ -162,6 +181,12 @@ export interface TrainReport {
   /** Test part, in target units (forecast) or classes. */
   test: Score;
   baseline: Score & { name: string };
+  /**
+   * Every baseline on the same test windows: forecast — last value, seasonal naive (with
+   * `season`), AR(p) fitted on the training windows (saved in `ar/` with an output folder);
+   * classify — the majority class.
+   */
+  baselines: BaselineReport[];
   primary: { name: 'rmse' | 'accuracy'; model: number; baseline: number; higherIsBetter: boolean; beatsBaseline: boolean };
   backend: string;
   fallbackReason?: string;
@@ -278,7 +303,8 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
   const d = await prepareData(st);
   const fit = await fitAndPredict(st, d, opts);
   const { score, baseline } = scoreTest(st, d, fit.y);
-  return writeResults(st, d, fit, score, baseline, opts, (performance.now() - t0) / 1000);
+  const baselines = await fitBaselines(st, d, baseline, opts.outDir);
+  return writeResults(st, d, fit, score, baseline, baselines, opts, (performance.now() - t0) / 1000);
 }
 
 /** Options with their defaults, checked (errors name the option). */
@@ -309,6 +335,7 @@ function resolveSettings(opts: TrainOptions) {
   const rolloutLoss = opts.rolloutLoss ?? 1;
   check(isPosInt(rolloutLoss) && rolloutLoss <= 1024, 'rolloutLoss', rolloutLoss, 'a positive integer number of steps, at most 1024');
   check(rolloutLoss === 1 || (forecast && h === 1), 'rolloutLoss', rolloutLoss, '1 unless forecasting one step ahead (horizon 1)');
+  check(opts.season === undefined || (isPosInt(opts.season) && forecast), 'season', opts.season, 'a positive integer number of rows, for a forecaster');
   check(['target', 'all', 'none'].includes(diff), 'diff', diff, 'target, all or none');
   check(forecast || diff !== 'target', 'diff', diff, 'all or none when classifying (there is no target)');
   check(
@@ -321,7 +348,28 @@ function resolveSettings(opts: TrainOptions) {
   check(['auto', 'cpu', 'wasm'].includes(backend), 'backend', backend, 'auto, cpu or wasm');
   const arch = typeof opts.arch === 'string' ? parseArch(opts.arch) : opts.arch;
   const file = resolve(opts.data);
-  return { spec, roles, forecast, W, h, split, epochs, batchSize, lr, patience, dropout, seed, shuffle, stride, diff, arch, file, backend, rolloutLoss };
+  return {
+    spec,
+    roles,
+    forecast,
+    W,
+    h,
+    split,
+    epochs,
+    batchSize,
+    lr,
+    patience,
+    dropout,
+    seed,
+    shuffle,
+    stride,
+    diff,
+    arch,
+    file,
+    backend,
+    rolloutLoss,
+    season: opts.season,
+  };
 }
 type Settings = ReturnType<typeof resolveSettings>;
 
@@ -444,8 +492,8 @@ type Fitted = Awaited<ReturnType<typeof fitAndPredict>>;
 
 /** Test metrics of the model and of the naive baseline (last value, or the majority class). */
 function scoreTest(st: Settings, d: Prepared, y: Float32Array): { score: Score; baseline: Score & { name: string } } {
-  const { forecast, h } = st;
-  const { data, sets, out, classes } = d;
+  const { forecast } = st;
+  const { data, sets, classes } = d;
   const K = forecast ? 1 : classes!.length;
   const result = { y };
   const test = sets.test;
@@ -453,16 +501,10 @@ function scoreTest(st: Settings, d: Prepared, y: Float32Array): { score: Score; 
   let baseline: Score & { name: string };
   if (forecast) {
     const target = data.series[0]!;
-    const pred = new Float64Array(test.n);
     const last = new Float64Array(test.n);
-    const truth = new Float64Array(test.n);
-    test.positions.forEach((t, i) => {
-      last[i] = target[t - 1]!;
-      pred[i] = last[i]! + out!.mean + out!.std * result.y[i]!;
-      truth[i] = target[t + h - 1]!;
-    });
-    score = forecastScore(pred, truth);
-    baseline = { name: 'last value', ...forecastScore(last, truth) };
+    test.positions.forEach((t, i) => (last[i] = target[t - 1]!));
+    score = forecastScore(forecastValues(d, test, result.y), forecastTruth(st, d, test));
+    baseline = { name: 'last value', ...forecastScore(last, forecastTruth(st, d, test)) };
   } else {
     const truth = argmaxRows(test.y, K);
     const counts = new Array<number>(K).fill(0);
@@ -474,6 +516,68 @@ function scoreTest(st: Settings, d: Prepared, y: Float32Array): { score: Score; 
   return { score, baseline };
 }
 
+/** Forecasts in target units from the model's outputs on windows `w` (the standardised change from the last seen value). */
+function forecastValues(d: Prepared, w: Windows, y: ArrayLike<number>): Float64Array {
+  const target = d.data.series[0]!;
+  return Float64Array.from(w.positions, (t, i) => target[t - 1]! + d.out!.mean + d.out!.std * y[i]!);
+}
+
+/** The target row each window forecasts. */
+function forecastTruth(st: Settings, d: Prepared, w: Windows): Float64Array {
+  const target = d.data.series[0]!;
+  return Float64Array.from(w.positions, (t) => target[t + st.h - 1]!);
+}
+
+/**
+ * The baselines on the test windows besides `naive` (last value / majority class): seasonal
+ * naive with a season, and AR(p) fitted on the training windows (saved as a deployable model in
+ * `outDir/ar/` with its preprocessing.json).
+ */
+async function fitBaselines(st: Settings, d: Prepared, naive: Score & { name: string }, outDir: string | undefined): Promise<BaselineReport[]> {
+  const { name: naiveName, ...naiveScore } = naive;
+  if (!st.forecast) return [{ name: naiveName, kind: 'majority', test: naiveScore, parameters: 0 }];
+  const { sets } = d;
+  const target = d.data.series[0]!;
+  const out: BaselineReport[] = [{ name: naiveName, kind: 'last-value', test: naiveScore, parameters: 0 }];
+  const truth = forecastTruth(st, d, sets.test);
+  if (st.season) {
+    const S = st.season;
+    // The value one or more seasons before the target row (NaN, left out, before the data starts).
+    const pred = Float64Array.from(sets.test.positions, (t) => target[t + st.h - 1 - S * Math.ceil(st.h / S)] ?? NaN);
+    const keep = pred.map((v) => (Number.isFinite(v) ? 1 : 0));
+    out.push({
+      name: `seasonal naive (${S})`,
+      kind: 'seasonal-naive',
+      test: forecastScore(
+        pred.filter((_, i) => keep[i]),
+        truth.filter((_, i) => keep[i]),
+      ),
+      parameters: 0,
+    });
+  }
+  const ar = fitAr(sets.train, sets.val);
+  const row: BaselineReport = {
+    name: `AR(${ar.p})`,
+    kind: 'ar',
+    test: forecastScore(forecastValues(d, sets.test, arPredict(ar, sets.test)), truth),
+    ...(sets.val.n > 0 ? { validation: forecastScore(forecastValues(d, sets.val, arPredict(ar, sets.val)), forecastTruth(st, d, sets.val)) } : {}),
+    parameters: ar.parameters,
+    p: ar.p,
+    lambda: ar.lambda,
+  };
+  if (outDir) {
+    const { tf } = await loadTfjs(st.backend === 'auto' ? 'train' : st.backend);
+    const model = buildArModel(tf, ar);
+    try {
+      row.modelJson = (await saveModel(tf, model, join(resolve(outDir), 'ar'))).modelJson;
+    } finally {
+      model.dispose();
+    }
+  }
+  out.push(row);
+  return out;
+}
+
 /** The report and preprocessing.json, written next to the model when there is an output folder. */
 async function writeResults(
   st: Settings,
@@ -481,6 +585,7 @@ async function writeResults(
   fit: Fitted,
   score: Score,
   baseline: Score & { name: string },
+  baselines: BaselineReport[],
   opts: TrainOptions,
   seconds: number,
 ): Promise<TrainResult> {
@@ -526,6 +631,7 @@ async function writeResults(
     },
     test: score,
     baseline,
+    baselines,
     primary,
     backend,
     ...(fallbackReason ? { fallbackReason } : {}),
@@ -585,6 +691,14 @@ async function writeResults(
     };
     report.files = files;
     await writeFile(files.preprocessing, JSON.stringify(preprocessing, null, 2) + '\n');
+    // The AR(p) model next to it takes the same inputs and gives the same output: the same preprocessing, its own metrics.
+    const ar = baselines.find((b) => b.modelJson);
+    if (ar)
+      await writeFile(
+        join(dirname(ar.modelJson!), 'preprocessing.json'),
+        JSON.stringify({ ...preprocessing, metrics: { ...preprocessing.metrics, test_rmse: ar.test.rmse, test_mae: ar.test.mae, model: ar.name } }, null, 2) +
+          '\n',
+      );
     await writeFile(files.report, JSON.stringify(report, null, 2) + '\n');
   }
   return { report, preprocessing, weights: result.weights };

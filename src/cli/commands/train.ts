@@ -46,7 +46,7 @@ export function builder(y: Argv) {
         default: '1,4,16,64',
         describe: 'forecast, horizon 1: score the autoregressive rollout on the test part at these steps ahead (as `verify --rollout`); "none" skips it',
       })
-      .option('season', { type: 'number', describe: 'with --rollout: season length in rows for the seasonal-naive baseline' })
+      .option('season', { type: 'number', describe: 'forecast: season length in rows for the seasonal-naive baseline (test table and rollout table)' })
       .option('rollout-loss', {
         type: 'number',
         describe: 'forecast, horizon 1: train on the loss of a K-step rollout (predictions fed back inside the graph) instead of one step',
@@ -86,6 +86,15 @@ export function describeReport(r: TrainReport): string {
         (p.beatsBaseline ? '' : ': NOT better than the baseline'),
     );
   }
+  if (r.baselines.length > 1 || r.baselines[0]?.kind === 'ar') {
+    const metric = (b: { rmse?: number; mae?: number; accuracy?: number; f1?: number }) =>
+      r.task === 'forecast' ? `RMSE ${b.rmse!.toPrecision(4)} (MAE ${b.mae!.toPrecision(4)})` : `accuracy ${b.accuracy!.toFixed(3)} (F1 ${b.f1!.toFixed(3)})`;
+    lines.push(`  model ${metric(r.test)}, ${r.model.parameters} parameters; baselines on the same test windows:`);
+    for (const b of r.baselines)
+      lines.push(
+        `    ${b.name.padEnd(22)} ${metric(b.test)}, ${b.parameters} parameters${b.lambda !== undefined ? `, ridge ${b.lambda}` : ''}${b.modelJson ? `; deployable: ${b.modelJson}` : ''}`,
+      );
+  }
   lines.push(`  tfjs backend: ${r.backend}${r.fallbackReason ? ` (${r.fallbackReason})` : ''}; ${r.seconds.toFixed(1)} s in all`);
   if (r.files) lines.push(`wrote ${r.files.modelJson}, weights.bin, preprocessing.json, training-report.json`);
   return lines.join('\n');
@@ -121,6 +130,7 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
         stride: args.stride,
         sampleRate: args.sampleRate,
         rolloutLoss: args.rolloutLoss,
+        season: args.season,
         backend: args.tfjsBackend,
         outDir: resolve(args.output),
         onProgress: progress.update,
