@@ -15,7 +15,7 @@
  * Each λ of the grid starts from the previous (stronger) one's weights.
  */
 import { jsLatencyUs } from '../data/metrics.js';
-import type { Windows } from './data.js';
+import { oneWindow, type Windows } from './data.js';
 
 /** λ grid, strongest first: validation ties keep the stronger one. */
 export const LAMBDAS = [1, 0.1, 0.01, 0.001, 0.0001];
@@ -233,16 +233,6 @@ export function fitLogistic(train: Windows, val: Windows): LogisticModel {
     lambda: chosen.lambda,
     valAccuracy: chosen.acc,
     features: `mean, std, min, max and last value of each of the ${train.channels} channels over the window (${d} features)`,
-    latencyUs(w: Windows) {
-      const size = w.window * w.channels;
-      const one = (i: number): Windows => ({
-        ...w,
-        n: 1,
-        x: w.x.subarray(i * size, (i + 1) * size),
-        y: w.y.subarray(i * K, (i + 1) * K),
-        positions: w.positions.subarray(i, i + 1),
-      });
-      return jsLatencyUs(w.n, (i) => predict(one(i)));
-    },
+    latencyUs: (w: Windows) => jsLatencyUs(w.n, (i) => predict(oneWindow(w, i))),
   };
 }

@@ -1,16 +1,18 @@
 /**
  * Baselines for `verify --data`: what a model's metric on a CSV is worth, scored on exactly the
- * positions {@link evaluateModel} scored the model on. Forecasters: last value, and seasonal
- * naive given a season. Classifiers: the majority class and the logistic baseline
- * ({@link fitLogistic}), both learnt from the CSV's first 70% of rows (the logistic's λ on the
- * next 15%, as `train --split 0.7,0.15` does) and scored on all evaluated rows — their own
- * training rows included, which flatters them, as it may flatter a model trained on this CSV.
+ * positions {@link evaluateModel} scored the model on. Forecasters: last value, seasonal naive
+ * given a season, and AR(p) ({@link fitAr}). Classifiers: the majority class and the logistic
+ * baseline ({@link fitLogistic}). The learnt ones learn from the CSV's first 70% of rows (ridge
+ * or L2 strength chosen on the next 15%, as `train --split 0.7,0.15` does) and are scored on all
+ * evaluated rows — their own training rows included, which flatters them, as it may flatter a
+ * model trained on this CSV. Inputs are normalised with the model's own normalisation.
  */
 import type { Dataset, Evaluation, Metrics } from '../data/evaluate.js';
 import { defaultStride, metricsOf, windowBatch } from '../data/evaluate.js';
 import { jsLatencyUs } from '../data/metrics.js';
 import type { PreprocessingJson } from '../data/preprocessing.js';
-import { classifyWindows, splitBounds, type Windows } from './data.js';
+import { arPredict, fitAr } from './ar.js';
+import { changeStats, classifyWindows, forecastWindows, oneWindow, splitBounds, type Windows } from './data.js';
 import { fitLogistic } from './logistic.js';
 
 /** The chronological split the learnt baselines use: fit on the first 70% of rows, choose on the next 15%. */
@@ -66,7 +68,37 @@ function forecastBaselines(pre: PreprocessingJson, data: Dataset, e: Evaluation,
       ...(dropped ? { note: `the first ${dropped} positions have no row a season back and are left out` } : {}),
     });
   }
+  const T = data.table.rows;
+  const { trainEnd, valEnd } = splitBounds(T, BASELINE_SPLIT);
+  // The model's target: the standardised change over the horizon (data.ts), as train fits it.
+  const change = changeStats(target, h, trainEnd);
+  const win = (from: number, to: number) => forecastWindows(data.features, target, change, pre.window, h, from, to);
+  const train = win(0, trainEnd);
+  if (train.n === 0) return out;
+  const ar = fitAr(train, win(trainEnd, valEnd));
+  const all = evaluatedWindows(pre, data, e, 1);
+  const y = arPredict(ar, all);
+  out.push({
+    name: `AR(${ar.p})`,
+    metrics: metricsOf(
+      pre,
+      Float64Array.from(rows, (t, i) => target[t - 1]! + change.mean + change.std * y[i]!),
+      e.truth,
+    ),
+    parameters: ar.parameters,
+    latencyUs: jsLatencyUs(all.n, (i) => arPredict(ar, oneWindow(all, i))),
+    note: `${fitNote(trainEnd, rows.length)}; ridge λ ${ar.lambda} chosen on the next 15%`,
+  });
   return out;
+}
+
+const fitNote = (trainEnd: number, n: number) => `learnt from rows 1–${trainEnd} (the first 70%), scored on all ${n} positions`;
+
+/** The normalised windows at `e`'s positions (targets left zero: only predicted on). */
+function evaluatedWindows(pre: PreprocessingJson, data: Dataset, e: Evaluation, outputs: number): Windows {
+  const n = e.rows.length;
+  const x = windowBatch(data, Array.from(e.rows), pre.window).data as Float32Array;
+  return { x, y: new Float32Array(n * outputs), n, window: pre.window, channels: pre.channels.length, outputs, positions: e.rows };
 }
 
 function classifyBaselines(pre: PreprocessingJson, data: Dataset, e: Evaluation): Baseline[] {
@@ -79,14 +111,13 @@ function classifyBaselines(pre: PreprocessingJson, data: Dataset, e: Evaluation)
   for (let r = 0; r < trainEnd; r++) if (labels[r]! >= 0) counts[labels[r]!]!++;
   const majority = counts.indexOf(Math.max(...counts));
   const n = e.rows.length;
-  const fitNote = `learnt from rows 1–${trainEnd} (the first 70%), scored on all ${n} positions`;
   const out: Baseline[] = [
     {
       name: `majority class (${pre.classes![majority]})`,
       metrics: metricsOf(pre, new Float64Array(n).fill(majority), e.truth),
       parameters: 0,
       latencyUs: jsLatencyUs(n, () => majority),
-      note: fitNote,
+      note: fitNote(trainEnd, n),
     },
   ];
   // The same window grid as evaluateModel, so every fitted window's label was checked there.
@@ -95,14 +126,13 @@ function classifyBaselines(pre: PreprocessingJson, data: Dataset, e: Evaluation)
   const train = win(0, trainEnd);
   if (train.n === 0) return out;
   const model = fitLogistic(train, win(trainEnd, valEnd));
-  const x = windowBatch(data, Array.from(e.rows), W).data as Float32Array;
-  const all: Windows = { x, y: new Float32Array(n * K), n, window: W, channels: pre.channels.length, outputs: K, positions: e.rows };
+  const all = evaluatedWindows(pre, data, e, K);
   out.push({
     name: 'logistic regression',
     metrics: metricsOf(pre, Float64Array.from(model.predict(all)), e.truth),
     parameters: model.parameters,
     latencyUs: model.latencyUs(all),
-    note: `${fitNote}; λ ${model.lambda} chosen on the next 15%; features: ${model.features}`,
+    note: `${fitNote(trainEnd, n)}; λ ${model.lambda} chosen on the next 15%; features: ${model.features}`,
   });
   return out;
 }

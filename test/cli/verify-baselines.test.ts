@@ -1,6 +1,6 @@
 /**
  * `verify A B --data F.csv` next to the baselines on the same positions: for forecasters last
- * value and seasonal naive (recomputed here from the CSV), for classifiers the majority class of
+ * value and seasonal naive (recomputed here from the CSV) and AR(p), for classifiers the majority class of
  * the first 70% of rows and the logistic baseline; the models' parameters and latency in the same
  * table, in text, --json and the HTML report (read in headless Chromium); bad --season → exit 2.
  */
@@ -61,8 +61,8 @@ describe('verify --data baselines', () => {
       }
       return { n, rmse: Math.sqrt(se / n), mae: ae / n };
     };
-    const [last, seasonal] = out.baselines;
-    expect(out.baselines.map((b) => b.name)).toEqual(['last value', 'seasonal naive (60)']);
+    const [last, seasonal, ar] = out.baselines;
+    expect(out.baselines.map((b) => b.name)).toEqual(['last value', 'seasonal naive (60)', 'AR(52)']);
     const lastRef = score(W, (t) => co2[t - 1]!);
     expect(last!.metrics.n).toBe(out.metrics.a.n);
     expect(last!.metrics.n).toBe(lastRef.n);
@@ -75,7 +75,12 @@ describe('verify --data baselines', () => {
     expect(seasonal!.metrics.rmse).toBeCloseTo(seasRef.rmse, 9);
     expect(seasonal!.metrics.mae).toBeCloseTo(seasRef.mae, 9);
     expect(seasonal!.note).toMatch(/first 8 positions/);
-    for (const b of out.baselines) {
+    // AR(52) on the one channel: 52 coefficients and a bias, fitted on the first 70%, scored on every position.
+    expect(ar!.parameters).toBe(53);
+    expect(ar!.metrics.n).toBe(out.metrics.a.n);
+    expect(ar!.metrics.rmse).toBeLessThan(last!.metrics.rmse!);
+    expect(ar!.note).toMatch(/first 70%.*ridge λ/);
+    for (const b of [last!, seasonal!]) {
       expect(b.parameters).toBe(0);
       expect(b.latencyUs).toBeGreaterThan(0);
       expect(b.latencyUs).toBeLessThan(out.latencyUs.a);
@@ -91,15 +96,17 @@ describe('verify --data baselines', () => {
     expect(text.stdout).toMatch(new RegExp(`\\nA\\s+\\S+\\s+\\S+\\s+${out.parameters.a}\\s`));
     expect(text.stdout).toMatch(/\nlast value\s+\S+\s+\S+\s+0\s/);
     expect(text.stdout).toMatch(/\nseasonal naive \(52\)\s/);
+    expect(text.stdout).toMatch(/\nAR\(52\)\s+\S+\s+\S+\s+53\s/);
 
     const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       await page.goto(`file://${report}`);
       const rows = await page.locator('h2:text("Baselines") + table tbody tr').allTextContents();
-      expect(rows).toHaveLength(4);
+      expect(rows).toHaveLength(5);
       expect(rows[2]).toMatch(/^last value/);
       expect(rows[3]).toMatch(/^seasonal naive \(60\)/);
+      expect(rows[4]).toMatch(/^AR\(52\)/);
     } finally {
       await browser.close();
     }
