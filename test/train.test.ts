@@ -285,6 +285,7 @@ describe('IMU classification through the CLI: beats the majority class (acceptan
       backend: string;
       meanEpochSeconds: number;
       seconds: number;
+      baselines: { kind: string; test: { accuracy: number } }[];
     };
     console.log(
       `IMU lstm:16 window 32: test accuracy ${j.test.accuracy.toFixed(3)} (F1 ${j.test.f1.toFixed(3)}) vs ${j.baseline.name} ${j.baseline.accuracy.toFixed(3)}; ` +
@@ -292,6 +293,9 @@ describe('IMU classification through the CLI: beats the majority class (acceptan
     );
     expect(j.ok).toBe(true);
     expect(j.test.accuracy).toBeGreaterThan(j.baseline.accuracy + 0.2);
+    // The linear baseline on the same test windows: window summaries separate still / walk / run well.
+    expect(j.baselines.map((b) => b.kind)).toEqual(['majority', 'logistic']);
+    expect(j.baselines[1]!.test.accuracy).toBeGreaterThan(0.9);
     const pre = checkPreprocessing(JSON.parse(await readFile(join(out, 'preprocessing.json'), 'utf8')), 'preprocessing.json');
     expect(pre).toMatchObject({ task: 'classify', label: 'activity', classes: ['run', 'still', 'walk'], channels: ['ax', 'ay', 'az'], window: 32 });
     expect(pre.output).toBeUndefined();

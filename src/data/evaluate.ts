@@ -65,7 +65,8 @@ export async function loadDataset(file: string, pre: PreprocessingJson): Promise
   return { table, raw, features, gapsFilled };
 }
 
-function metricsOf(pre: PreprocessingJson, pred: Float64Array, truth: Float64Array): Metrics {
+/** The task metrics of predictions (forecast values or class indices) against the truth. */
+export function metricsOf(pre: PreprocessingJson, pred: Float64Array, truth: Float64Array): Metrics {
   if (pre.task === 'forecast') {
     const { n, rmse, mae } = forecastScore(pred, truth);
     return { task: 'forecast', n, mae, rmse, primary: { name: 'rmse', value: rmse, higherIsBetter: false } };
@@ -92,6 +93,11 @@ export function stepRow(data: Dataset, t: number, rank: number): TensorData {
   return { type: 'float32', data: x, dims: rank === 3 ? [1, 1, C] : [1, C] };
 }
 
+/** Positions evaluated: every row for a forecaster, every half window for a classifier (as `train`'s default stride). */
+export function defaultStride(pre: PreprocessingJson): number {
+  return pre.task === 'classify' ? Math.max(1, Math.floor(pre.window / 2)) : 1;
+}
+
 /**
  * Evaluates `model` (ONNX bytes) on `data` with `pre`.
  *
@@ -116,7 +122,7 @@ export async function evaluateModel(
   const labels = pre.task === 'classify' ? data.table.text.get(pre.label!) : undefined;
   const classIndex = new Map((pre.classes ?? []).map((c, i) => [c, i]));
   // Positions t: the model has seen rows < t (forecast predicts row t + horizon − 1) or ≤ t − 1 (classify labels row t − 1).
-  const stride = opts.stride ?? (pre.task === 'classify' ? Math.max(1, Math.floor(W / 2)) : 1);
+  const stride = opts.stride ?? defaultStride(pre);
   const positions: number[] = [];
   for (let t = W; t <= T - (pre.task === 'forecast' ? horizon : 0); t += stride) positions.push(t);
   if (opts.maxWindows && positions.length > opts.maxWindows) positions.splice(0, positions.length - opts.maxWindows);

@@ -58,3 +58,18 @@ export function argmaxRows(y: ArrayLike<number>, k: number): Int32Array {
   }
   return out;
 }
+
+/**
+ * Per-call latency of a JS predictor, µs: the median over `rounds` of the mean time of
+ * `fn(0)` … `fn(n − 1)` (calls timed together, so the clock's own cost does not count).
+ */
+export function jsLatencyUs(n: number, fn: (i: number) => void, rounds = 11): number {
+  const calls = Math.max(1, Math.min(n, 1000));
+  const per: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < calls; i++) fn(i);
+    per.push(Number(process.hrtime.bigint() - t0) / 1000 / calls);
+  }
+  return per.sort((a, b) => a - b)[rounds >> 1]!;
+}

@@ -76,3 +76,16 @@ export function htmlPage(title: string, body: string): string {
 </head><body><h1>${esc(title)}</h1>${body}</body></html>
 `;
 }
+
+/** Rows padded to their columns' widths, a rule under the header. */
+export function textTable(rows: string[][]): string {
+  const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const lines = rows.map((r) =>
+    r
+      .map((v, i) => v.padEnd(w[i]!))
+      .join('  ')
+      .trimEnd(),
+  );
+  lines.splice(1, 0, w.map((n) => '-'.repeat(n)).join('  '));
+  return lines.join('\n');
+}

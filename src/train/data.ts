@@ -148,6 +148,18 @@ export interface Windows {
   positions: Int32Array;
 }
 
+/** Window i of `w` alone (views, no copy): what a per-prediction latency is measured on. */
+export function oneWindow(w: Windows, i: number): Windows {
+  const size = w.window * w.channels;
+  return {
+    ...w,
+    n: 1,
+    x: w.x.subarray(i * size, (i + 1) * size),
+    y: w.y.subarray(i * w.outputs, (i + 1) * w.outputs),
+    positions: w.positions.subarray(i, i + 1),
+  };
+}
+
 function pack(z: Float32Array[], window: number, positions: number[], outputs: number, target: (t: number, out: Float32Array, o: number) => void): Windows {
   const C = z.length;
   const n = positions.length;

@@ -11,6 +11,7 @@
 import { copyFile, cp, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { InputError, isStreamcellError } from '../errors.js';
+import { textTable } from '../data/plot.js';
 import { measureLatencies } from '../export/quantize/latency.js';
 import { formatArch, parseArch } from './arch.js';
 import { trainModel, type BaselineReport, type Score, type TrainOptions, type TrainReport, type TrainResult } from './train.js';
@@ -252,10 +253,6 @@ export function baselinesAhead(s: Selection): string {
 
 /** The candidates table as aligned text with the pick's reason under it. */
 export function candidatesTable(s: Selection): string {
-  const rows = candidateRows(s);
-  const w = rows[0]!.map((_, j) => Math.max(...rows.map((r) => r[j]!.length)));
-  const lines = rows.map((r) => r.map((v, j) => (j >= 2 ? v.padStart(w[j]!) : v.padEnd(w[j]!))).join('  '));
-  lines.splice(1, 0, w.map((n) => '-'.repeat(n)).join('  '));
   const ahead = baselinesAhead(s);
-  return `${lines.join('\n')}\nchosen (--select ${s.chosen.select}): ${s.chosen.arch}, ${s.chosen.reason}; latency p50 batch 1 on ${s.cpu}${ahead ? `\nNOTE: ${ahead}` : ''}`;
+  return `${textTable(candidateRows(s))}\nchosen (--select ${s.chosen.select}): ${s.chosen.arch}, ${s.chosen.reason}; latency p50 batch 1 on ${s.cpu}${ahead ? `\nNOTE: ${ahead}` : ''}`;
 }

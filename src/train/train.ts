@@ -35,6 +35,7 @@ import { argmaxRows, classifyScore, forecastScore } from '../data/metrics.js';
 import { rng } from '../data/random.js';
 import { buildArModel, buildModel, countParameters, rolloutModel, saveModel } from './model.js';
 import { arPredict, fitAr } from './ar.js';
+import { fitLogistic } from './logistic.js';
 
 /** Options of {@link trainModel}: the CSV, the target (forecast) or label (classify), inputs, window, architecture and training settings. */
 export interface TrainOptions {
@@ -129,15 +130,18 @@ export interface Score {
 /** One baseline of the training report: its test score (and validation score when fitted), size, and where a deployable one was saved. */
 export interface BaselineReport {
   name: string;
-  kind: 'last-value' | 'seasonal-naive' | 'ar' | 'majority';
+  kind: 'last-value' | 'seasonal-naive' | 'ar' | 'majority' | 'logistic';
   test: Score;
   /** Fitted baselines: the validation score the fit was chosen on. */
   validation?: Score;
   /** Fitted values (0 for the naive ones). */
   parameters: number;
-  /** AR(p): its order and ridge strength. */
+  /** AR(p): its order. */
   p?: number;
+  /** AR(p): ridge strength relative to the mean feature variance; logistic: L2 strength on standardised features. */
   lambda?: number;
+  /** logistic: what its features are. */
+  features?: string;
   /** AR(p) with an output folder: its model.json (export, streamify, bundle and stream take it like any trained model). */
   modelJson?: string;
 }
@@ -186,7 +190,7 @@ export interface TrainReport {
   /**
    * Every baseline on the same test windows: forecast — last value, seasonal naive (with
    * `season`), AR(p) fitted on the training windows (saved in `ar/` with an output folder);
-   * classify — the majority class.
+   * classify — the majority class and a logistic regression on window summaries.
    */
   baselines: BaselineReport[];
   primary: { name: 'rmse' | 'accuracy'; model: number; baseline: number; higherIsBetter: boolean; beatsBaseline: boolean };
@@ -541,7 +545,23 @@ function forecastTruth(st: Settings, d: Prepared, w: Windows): Float64Array {
  */
 async function fitBaselines(st: Settings, d: Prepared, naive: Score & { name: string }, outDir: string | undefined): Promise<BaselineReport[]> {
   const { name: naiveName, ...naiveScore } = naive;
-  if (!st.forecast) return [{ name: naiveName, kind: 'majority', test: naiveScore, parameters: 0 }];
+  if (!st.forecast) {
+    const K = d.classes!.length;
+    const lg = fitLogistic(d.sets.train, d.sets.val);
+    const score = (w: Windows) => classifyScore(lg.predict(w), argmaxRows(w.y, K), K);
+    return [
+      { name: naiveName, kind: 'majority', test: naiveScore, parameters: 0 },
+      {
+        name: 'logistic regression',
+        kind: 'logistic',
+        test: score(d.sets.test),
+        ...(d.sets.val.n > 0 ? { validation: score(d.sets.val) } : {}),
+        parameters: lg.parameters,
+        lambda: lg.lambda,
+        features: lg.features,
+      },
+    ];
+  }
   const { sets } = d;
   const target = d.data.series[0]!;
   const out: BaselineReport[] = [{ name: naiveName, kind: 'last-value', test: naiveScore, parameters: 0 }];

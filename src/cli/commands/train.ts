@@ -95,7 +95,7 @@ export function describeReport(r: TrainReport): string {
         (p.beatsBaseline ? '' : ': NOT better than the baseline'),
     );
   }
-  if (r.baselines.length > 1 || r.baselines[0]?.kind === 'ar') {
+  if (r.baselines.length > 1) {
     const metric = (b: { rmse?: number; mae?: number; accuracy?: number; f1?: number }) =>
       r.task === 'forecast' ? `RMSE ${b.rmse!.toPrecision(4)} (MAE ${b.mae!.toPrecision(4)})` : `accuracy ${b.accuracy!.toFixed(3)} (F1 ${b.f1!.toFixed(3)})`;
     lines.push(`  model ${metric(r.test)}, ${r.model.parameters} parameters; baselines on the same test windows:`);

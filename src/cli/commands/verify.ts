@@ -22,7 +22,7 @@ export function builder(y: Argv) {
       type: 'string',
       describe: 'score the autoregressive rollout at these horizons (e.g. 1,4,16,64) against the last-value (and --season) baselines',
     })
-    .option('season', { type: 'number', describe: 'with --rollout: season length in rows for the seasonal-naive baseline' })
+    .option('season', { type: 'number', describe: "season length in rows for the seasonal-naive baseline (a forecaster's --data or --rollout)" })
     .option('from', { type: 'number', describe: "with --rollout: first forecast origin (row); default the model's window" })
     .option('hold', { type: 'string', describe: 'with --rollout: comma-separated input channels held at their last value' });
   return withBackendOption(withOptions);
@@ -32,8 +32,12 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
     const { loadDataset } = await import('../../data/evaluate.js');
     const { compareModels } = await import('../../export/quantize/index.js');
-    const { reportHtml, reportTable } = await import('../../export/quantize/report.js');
+    const { baselineTable, reportHtml, reportTable } = await import('../../export/quantize/report.js');
     const choice = backendChoice(args);
+    if (args.season !== undefined && !(Number.isInteger(args.season) && args.season >= 1))
+      throw new InputError(`--season is ${args.season}`, { field: '--season', expected: 'a positive integer number of rows' });
+    if (args.season !== undefined && !args.data)
+      throw new InputError('--season needs --data', { field: '--data', expected: 'a CSV to score the baselines on' });
     if (args.rollout !== undefined) return rolloutHandler(args, choice);
     if (args.b === undefined)
       throw new InputError('name a second model to compare, or score one model with --rollout', { field: 'b', expected: 'a model file' });
@@ -42,6 +46,11 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
     const b = await anyModelBytes(args.b, choice);
     const pre = args.data ? ((await preprocessingFor(a, args.preprocessing)) ?? (await preprocessingFor(b, args.preprocessing))) : undefined;
     if (args.data && !pre) throw new InputError('neither model carries preprocessing metadata', { field: '--preprocessing', expected: 'preprocessing.json' });
+    if (args.season !== undefined && pre!.task !== 'forecast')
+      throw new InputError(`--season is for forecasters; these models are classifiers (task '${pre!.task}')`, {
+        field: '--season',
+        expected: "no --season, or forecasters (task 'forecast')",
+      });
     const data = args.data ? await loadDataset(resolve(args.data), pre!) : undefined;
     const { resolveBackend } = await import('../../runtime/backend-impl.js');
     const { record } = await resolveBackend(choice.force ? { force: choice.force } : { prefer: choice.prefer });
@@ -59,7 +68,10 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
       }
       throw e;
     }
-    if (args.report) await writeOutput(resolve(args.report), reportHtml({ title: `streamcell verify: ${args.a} vs ${args.b}`, c, pre, names: ['A', 'B'] }));
+    const { verifyBaselines } = await import('../../train/verify-baselines.js');
+    const baselines = c.evaluations ? verifyBaselines(pre!, data!, c.evaluations.a, { season: args.season }) : undefined;
+    const names = ['A', 'B'];
+    if (args.report) await writeOutput(resolve(args.report), reportHtml({ title: `streamcell verify: ${args.a} vs ${args.b}`, c, pre, names, baselines }));
     emit(
       args,
       {
@@ -69,9 +81,10 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
         outputError: { max: c.outputError.max, mean: c.outputError.mean },
         metrics: c.metrics,
         latencyUs: c.latencyUs,
+        ...(baselines ? { baselines } : {}),
         backend: record,
       },
-      () => `${reportTable(undefined, c, ['A', 'B'])}\n${describeBackend(record)}`,
+      () => [reportTable(undefined, c, names), ...(baselines ? ['', baselineTable(c, baselines, names)] : []), describeBackend(record)].join('\n'),
     );
     if (args.maxDrop !== undefined) {
       if (!c.metrics) throw new InputError('--max-drop needs --data', { field: '--data', expected: 'a CSV' });
@@ -88,12 +101,8 @@ async function rolloutHandler(args: ArgsOf<typeof builder>, choice: BackendChoic
   const { MAX_ROLLOUT } = await import('../../runtime/forecast.js');
   const horizons = parseHorizons(args.rollout!, '--rollout', MAX_ROLLOUT);
   if (!args.data) throw new InputError('--rollout needs --data', { field: '--data', expected: 'a CSV with the columns the model was trained on' });
-  for (const [flag, v] of [
-    ['--season', args.season],
-    ['--from', args.from],
-  ] as const)
-    if (v !== undefined && !(Number.isInteger(v) && v >= (flag === '--from' ? 0 : 1)))
-      throw new InputError(`${flag} is ${v}`, { field: flag, expected: flag === '--from' ? 'a row number >= 0' : 'a positive integer number of rows' });
+  if (args.from !== undefined && !(Number.isInteger(args.from) && args.from >= 0))
+    throw new InputError(`--from is ${args.from}`, { field: '--from', expected: 'a row number >= 0' });
   const { resolveBackend } = await import('../../runtime/backend-impl.js');
   const { record } = await resolveBackend(choice.force ? { force: choice.force } : { prefer: choice.prefer });
   const results: (Awaited<ReturnType<typeof evaluateRollout>> & { model: string })[] = [];
