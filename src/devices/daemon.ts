@@ -18,6 +18,7 @@ import { readModelInfo, type ModelInfo } from '../runtime/step-model.js';
 import { WindowPool } from '../runtime/window.js';
 import { DaemonMetrics } from './metrics.js';
 import { DEFAULT_MAX_STREAMS, Pipeline, type RolloutOptions, type StreamPolicy } from './pipeline.js';
+import { statusReport, type StatusReport } from './status.js';
 import { LatencyTrace, type LatencyBreakdown } from './trace.js';
 import type { SinkFactory } from './uri.js';
 import type { Sink, Source } from './types.js';
@@ -63,6 +64,8 @@ export interface DaemonOptions {
    * unpredicted channels not in `hold`) is refused here, at create.
    */
   rollout?: RolloutOptions;
+  /** The bundle the model came from (`--bundle`), for the dashboard's status. */
+  bundle?: { name: string; version: string };
 }
 
 /** The sensor-stream daemon: sources → pipeline → stream pool → sinks, with metrics, health, checkpoints and a clean shutdown (see the module comment). */
@@ -77,6 +80,8 @@ export class Daemon {
   private readonly log: Logger;
   private started = 0;
   private stopping?: Promise<void>;
+  /** Wall-clock ms of the last checkpoint written (or, after a restore, of the restored file). */
+  private checkpointWrittenMs?: number;
   /** Pool pushes at the last checkpoint: an unchanged pool is not written again. */
   private checkpointedAt = -1;
   /** Outcome of the checkpoint restore at start. */
@@ -131,7 +136,8 @@ export class Daemon {
     d.metrics.poolStats = () => ({ streams: d.pool.size, evicted: d.pool.stats().evicted });
     try {
       d.sinks = [];
-      for (const f of opts.sinks) d.sinks.push(await f({ metrics: d.metrics, health: () => d.health(), token: opts.token, log: d.log }));
+      for (const f of opts.sinks)
+        d.sinks.push(await f({ metrics: d.metrics, health: () => d.health(), status: () => d.status(), token: opts.token, log: d.log }));
     } catch (e) {
       // Close what was opened (an HTTP port, an MQTT connection) before reporting.
       for (const s of d.sinks) await s.close().catch(() => undefined);
@@ -183,6 +189,21 @@ export class Daemon {
     };
   }
 
+  /** The dashboard's `status` event: see {@link statusReport} (the same counters as `/metrics`). */
+  status(): Promise<StatusReport> {
+    const b = this.opts.bundle;
+    return statusReport({
+      metrics: this.metrics,
+      startedMs: this.started,
+      model: { sha256: this.info.sha256, bundleVersion: b?.version ?? null, name: b?.name ?? null },
+      backend: this.backendRecord,
+      sources: this.opts.sources.map((s) => ({ name: s.uri, connected: this.pipeline.sourceConnected(s.uri) })),
+      sinks: this.sinks,
+      checkpoint: { file: this.opts.checkpoint, writtenMs: this.checkpointWrittenMs },
+      maxStreams: this.opts.pool?.maxStreams ?? DEFAULT_MAX_STREAMS,
+    });
+  }
+
   /** Where the time goes: p50/p99 per stage of the traced readings, and the event-loop delay. */
   latency(): LatencyBreakdown {
     return this.pipeline.trace.breakdown();
@@ -197,6 +218,7 @@ export class Daemon {
       try {
         await this.pool.restore(cp);
         this.restored = 'restored';
+        this.checkpointWrittenMs = (await stat(cp).catch(() => undefined))?.mtimeMs;
         this.log.info({ checkpoint: cp, streams: this.pool.size }, 'state restored from checkpoint');
       } catch (e) {
         // Another model's (or a damaged) checkpoint: start fresh, and move the file aside so the
@@ -231,6 +253,7 @@ export class Daemon {
       const pushes = this.pool.stats().pushes;
       if (!force && pushes === this.checkpointedAt) return;
       await this.pool.snapshot(this.opts.checkpoint);
+      this.checkpointWrittenMs = Date.now();
       this.checkpointedAt = pushes;
     } catch (e) {
       this.metrics.sinkErrors.inc({ sink: 'checkpoint', code: (e as NodeJS.ErrnoException).code ?? 'error' });

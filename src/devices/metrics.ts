@@ -11,6 +11,23 @@ export interface StreamCounts {
   readonly label: string;
   in: number;
   out: number;
+  /** Readings of this label dropped (validation, pool refusals); the by-reason total is `streamcell_dropped_total`. */
+  drops: number;
+  /** Wall-clock ms of the last reading handled (set per batch, and on a drop). */
+  lastSeenMs: number;
+  /** The last prediction's forecast or label. */
+  last: number | string | null;
+  /** Line → prediction latencies (ms) of this label's traced readings: a ring of {@link STREAM_LATENCY_KEEP}. */
+  readonly latencyMs: Float64Array;
+  latencyN: number;
+}
+
+/** Latencies kept per labelled stream for its p99 on the dashboard's status. */
+export const STREAM_LATENCY_KEEP = 64;
+
+/** Records one traced reading's line → prediction latency (ms) in its label's ring. */
+export function observeStreamLatency(c: StreamCounts, ms: number): void {
+  c.latencyMs[c.latencyN++ % STREAM_LATENCY_KEEP] = ms;
 }
 
 /** Streams that get their own label value on the per-stream counters; the rest count as `other`. */
@@ -83,7 +100,7 @@ export class DaemonMetrics {
   readonly registry = new Registry();
   private readonly labelled = new Set<string>();
   /** Per label value: the counts, and what the counters already hold. */
-  private readonly counts = new Map<string, { c: StreamCounts; in: number; out: number }>();
+  private readonly counts = new Map<string, { c: StreamCounts; in: number; out: number; rate: { t: number; n: number }[] }>();
 
   /**
    * @param labelledStreams how many stream ids get their own `stream` label value (first come);
@@ -113,8 +130,43 @@ export class DaemonMetrics {
   streamCounts(stream: string): StreamCounts {
     const label = this.streamLabel(stream);
     let e = this.counts.get(label);
-    if (!e) this.counts.set(label, (e = { c: { label, in: 0, out: 0 }, in: 0, out: 0 }));
+    if (!e) {
+      const c: StreamCounts = {
+        label,
+        in: 0,
+        out: 0,
+        drops: 0,
+        lastSeenMs: Date.now(),
+        last: null,
+        latencyMs: new Float64Array(STREAM_LATENCY_KEEP),
+        latencyN: 0,
+      };
+      this.counts.set(label, (e = { c, in: 0, out: 0, rate: [{ t: c.lastSeenMs, n: 0 }] }));
+    }
     return e.c;
+  }
+
+  /**
+   * The labelled streams' counts (not `(other)`), at most `max`, each with its rate in readings
+   * per second over about the last `windowMs` (from samples taken at each call, so the first
+   * call gives the rate since the stream was first seen).
+   */
+  streamRates(max: number, windowMs = 10_000): { c: StreamCounts; rate: number }[] {
+    const now = Date.now();
+    const out: { c: StreamCounts; rate: number }[] = [];
+    for (const e of this.counts.values()) {
+      if (e.c.label === OTHER_STREAMS) continue;
+      if (out.length >= max) break;
+      const r = e.rate;
+      // Keep the newest sample at least windowMs old as the base, and nothing older.
+      while (r.length > 1 && now - r[1]!.t >= windowMs) r.shift();
+      const base = r[0]!;
+      const dt = (now - base.t) / 1000;
+      out.push({ c: e.c, rate: dt > 0 ? (e.c.in - base.n) / dt : 0 });
+      if (r.length < 32) r.push({ t: now, n: e.c.in });
+      else r[r.length - 1] = { t: now, n: e.c.in };
+    }
+    return out;
   }
 
   /** Adds what the plain counters gained since the last scrape. */

@@ -14,8 +14,8 @@ import type { PreprocessingJson } from '../data/preprocessing.js';
 import { MAX_GENERATED_ELEMENTS } from '../limits.js';
 import type { Forecast } from '../runtime/forecast.js';
 import type { BatchResult, Pool, Prediction } from '../runtime/pool-types.js';
-import type { DaemonMetrics, StreamCounts } from './metrics.js';
-import { LatencyTrace, S_PREDICTED, S_PUSHED, S_VALIDATED, S_WRITTEN } from './trace.js';
+import { observeStreamLatency, type DaemonMetrics, type StreamCounts } from './metrics.js';
+import { LatencyTrace, S_IN, S_PREDICTED, S_PUSHED, S_VALIDATED, S_WRITTEN } from './trace.js';
 import type { DropReason, PredictionRecord, Reading, Sink, SourceEvents } from './types.js';
 
 /** What the pipeline does with bad readings of a stream: non-finite values, the accepted range, timestamps going backwards. */
@@ -297,6 +297,11 @@ export class Pipeline implements SourceEvents {
     return this.disconnected.size === 0;
   }
 
+  /** Whether this source is connected (it has not reported a disconnect since its last connect). */
+  sourceConnected(source: string): boolean {
+    return !this.disconnected.has(source);
+  }
+
   /** SourceEvents bound to a source name (so reconnects are counted per source). */
   eventsFor(source: string): SourceEvents {
     return {
@@ -339,7 +344,10 @@ export class Pipeline implements SourceEvents {
     const stamps = this.trace.begin(r.rx);
     const v = checkReading(r, this.opts.channels, this.policy, this.streams, this.maxStreams);
     if ('drop' in v) {
-      this.opts.metrics.streamCounts(r.stream).in++;
+      const c = this.opts.metrics.streamCounts(r.stream);
+      c.in++;
+      c.drops++;
+      c.lastSeenMs = Date.now();
       if (v.reset) this.opts.pool.reset(r.stream);
       return this.drop(v.drop, v.detail);
     }
@@ -427,6 +435,7 @@ export class Pipeline implements SourceEvents {
   };
 
   private rejected(stream: string, e: Error & { reason?: string }): void {
+    this.opts.metrics.streamCounts(stream).drops++;
     this.drop(e.reason === 'unknown-stream' || e.reason === 'max-streams' ? 'unknown-stream' : 'rejected', `stream '${stream}': ${e.message}`);
   }
 
@@ -437,9 +446,11 @@ export class Pipeline implements SourceEvents {
     const stepS = (now - t0) / 1000;
     const names = Object.keys(res.outputs);
     let predicted = 0;
+    const wall = Date.now();
     // Rollout on: the records (their batch rows, and which are due a rollout) wait for the trajectories.
     const roll = this.rollout ? { every: this.rollout.every, recs: [] as PredictionRecord[], rows: [] as number[], due: [] as number[] } : undefined;
     for (let i = 0; i < b.n; i++) {
+      b.counts[i]!.lastSeenMs = wall;
       if (res.errors.size > 0) {
         const e = res.errors.get(i);
         if (e) {
@@ -451,9 +462,13 @@ export class Pipeline implements SourceEvents {
       // No prediction for this row (a window pool filling up, or between hops).
       if (step < 0) continue;
       const stamps = b.stamps[i];
-      if (stamps) stamps[S_PREDICTED] = now;
+      const counts = b.counts[i]!;
+      if (stamps) {
+        stamps[S_PREDICTED] = now;
+        observeStreamLatency(counts, now - stamps[S_IN]!);
+      }
       predicted++;
-      b.counts[i]!.out++;
+      counts.out++;
       // This row's slice of each output: views, copied into the record by predictionRecord.
       const outputs: Record<string, Float32Array> = {};
       for (const k of names) {
@@ -461,6 +476,7 @@ export class Pipeline implements SourceEvents {
         outputs[k] = res.outputs[k]!.subarray(i * size, (i + 1) * size);
       }
       const rec = predictionRecord(b.ids[i]!, b.raws[i]!, b.ts[i]!, step, outputs, this.opts.pre, this.norm);
+      counts.last = rec.label ?? rec.forecast ?? null;
       if (roll) {
         const st = b.states[i]!;
         st.predicted = (st.predicted ?? 0) + 1;

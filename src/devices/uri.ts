@@ -20,6 +20,8 @@ export interface UriContext {
 export interface SinkContext {
   metrics: DaemonMetrics;
   health: () => { ok: boolean; [k: string]: unknown };
+  /** The dashboard's `status` event (HTTP sink). */
+  status?: () => Promise<object>;
   /** Token for a non-loopback HTTP sink. */
   token?: string;
   log?: { info(o: object, msg: string): void; error(o: object, msg: string): void };
@@ -165,7 +167,14 @@ export function sinkFromUri(uri: string): SinkFactory {
       }
       return async (ctx) => {
         const { HttpSink } = await import('./sinks/http.js');
-        return HttpSink.start({ host: u.hostname, port: Number(u.port || 8080), metrics: ctx.metrics, health: ctx.health, token: ctx.token });
+        return HttpSink.start({
+          host: u.hostname,
+          port: Number(u.port || 8080),
+          metrics: ctx.metrics,
+          health: ctx.health,
+          status: ctx.status,
+          token: ctx.token,
+        });
       };
     }
     case 'mqtt':

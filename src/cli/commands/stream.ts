@@ -50,7 +50,11 @@ export function builder(y: Argv) {
     .option('log-level', { choices: ['debug', 'info', 'warn', 'error', 'silent'], describe: 'log level (logs are JSON lines on stderr)' });
 }
 
-async function modelBytes(args: { model?: string; bundle?: string; publicKey?: string }): Promise<{ file: string; bytes: Uint8Array }> {
+async function modelBytes(args: {
+  model?: string;
+  bundle?: string;
+  publicKey?: string;
+}): Promise<{ file: string; bytes: Uint8Array; bundle?: { manifest: { name: string; version: string } } }> {
   const path = args.bundle ?? args.model;
   if (!path) throw new InputError('name the model', { field: '--model', expected: '--model STEP.onnx, --bundle DIR or a config file with "model"' });
   const { resolveModel } = await import('../model-source.js');
@@ -76,7 +80,11 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
     const { sinkFromUri, sourceFromUri } = await import('../../devices/uri.js');
     const { aboutFile, assertOnnxLoads, channelsOf } = await import('../model-source.js');
     const cfg: Partial<DaemonConfig> = args.config ? await loadDaemonConfig(resolve(args.config)) : {};
-    const { file, bytes } = await modelBytes({ model: args.model ?? (args.bundle ? undefined : cfg.model), bundle: args.bundle, publicKey: args.publicKey });
+    const { file, bytes, bundle } = await modelBytes({
+      model: args.model ?? (args.bundle ? undefined : cfg.model),
+      bundle: args.bundle,
+      publicKey: args.publicKey,
+    });
     if (args.window !== undefined && (!Number.isInteger(args.window) || args.window < 1 || args.window > MAX_WINDOW))
       throw new InputError(`--window is ${args.window}`, {
         field: '--window',
@@ -116,6 +124,7 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
         resampleHz: args.resample ?? cfg.resample_hz,
         window: args.window ?? cfg.window,
         rollout,
+        bundle: bundle && { name: bundle.manifest.name, version: bundle.manifest.version },
         ...(() => {
           const c = backendChoice(args, cfg.backend);
           return { backend: c.force, preferBackends: c.prefer };

@@ -36,6 +36,11 @@ export interface HttpSinkOptions {
   metrics: DaemonMetrics;
   /** Called per `/healthz` request; a throw reports unhealthy. */
   health: () => HealthReport;
+  /**
+   * The `status` event's data (the daemon's {@link StatusReport}): sent to each dashboard client
+   * right after its snapshot, then to all every second. Without it no status event is sent.
+   */
+  status?: () => Promise<object> | object;
   /** Required on every route when set (Bearer header or `?token=`). */
   token?: string;
   /** Dashboard title; default `streamcell`. */
@@ -59,6 +64,8 @@ const DEFAULT_HOST = '127.0.0.1';
 /** Shortest token accepted (the config file demands the same). */
 export const MIN_TOKEN_LENGTH = 16;
 const HEARTBEAT_MS = 15_000;
+/** Period of the `status` event. */
+export const STATUS_MS = 1000;
 
 /** Fixed-size ring of serialised records, oldest first. */
 class Ring {
@@ -175,6 +182,9 @@ export class HttpSink implements Sink {
   private readonly clients = new Set<Client>();
   private readonly tokenDigest: Buffer | undefined;
   private readonly heartbeat: NodeJS.Timeout;
+  private readonly statusTimer: NodeJS.Timeout;
+  /** A periodic status is being built: the next tick is skipped rather than stacked. */
+  private statusBusy = false;
   private closing: Promise<void> | undefined;
   private dropped = 0;
   private outbox: string[] = [];
@@ -183,7 +193,7 @@ export class HttpSink implements Sink {
     private readonly server: Server,
     private readonly opts: Required<
       Pick<HttpSinkOptions, 'metrics' | 'health' | 'title' | 'historyPerStream' | 'historyStreams' | 'maxClients' | 'snapshotBytes' | 'maxClientBacklog'>
-    > & { token?: string },
+    > & { token?: string; status?: HttpSinkOptions['status'] },
     private readonly assets: { js: Buffer; css: Buffer; dashboard: Buffer },
   ) {
     const addr = server.address() as AddressInfo;
@@ -195,6 +205,8 @@ export class HttpSink implements Sink {
     // Comments keep proxies from timing out idle streams and reveal dead clients.
     this.heartbeat = setInterval(() => this.broadcast(': keepalive\n\n'), HEARTBEAT_MS);
     this.heartbeat.unref();
+    this.statusTimer = setInterval(() => this.tickStatus(), STATUS_MS);
+    this.statusTimer.unref();
   }
 
   /**
@@ -269,6 +281,7 @@ export class HttpSink implements Sink {
       {
         metrics: opts.metrics,
         health: opts.health,
+        status: opts.status,
         token: opts.token,
         title: opts.title ?? 'streamcell',
         historyPerStream,
@@ -329,6 +342,7 @@ export class HttpSink implements Sink {
   close(): Promise<void> {
     if (this.closing) return this.closing;
     clearInterval(this.heartbeat);
+    clearInterval(this.statusTimer);
     for (const c of this.clients) c.res.end();
     this.clients.clear();
     this.closing = new Promise<void>((resolve) => {
@@ -338,6 +352,38 @@ export class HttpSink implements Sink {
       setImmediate(() => this.server.closeAllConnections());
     });
     return this.closing;
+  }
+
+  /** The status event frame, or undefined when there is no status or it failed. */
+  private async statusFrame(): Promise<string | undefined> {
+    if (!this.opts.status) return undefined;
+    try {
+      return `event: status\ndata: ${JSON.stringify(await this.opts.status())}\n\n`;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Every second while clients are connected: one status built, sent to all. */
+  private tickStatus(): void {
+    if (!this.opts.status || this.statusBusy || this.closing || this.clients.size === 0) return;
+    this.statusBusy = true;
+    void this.statusFrame()
+      .then((f) => {
+        if (f && !this.closing) this.broadcast(f);
+      })
+      .finally(() => (this.statusBusy = false));
+  }
+
+  /** A new client's first status: right after its snapshot (ahead of the live frames held meanwhile). */
+  private sendFirstStatus(c: Client): void {
+    void this.statusFrame().then((f) => {
+      if (!f || this.closing || !this.clients.has(c)) return;
+      if (c.snapshot) {
+        c.held.unshift(f);
+        c.heldBytes += f.length;
+      } else c.res.write(f);
+    });
   }
 
   private flushOutbox(): void {
@@ -536,6 +582,7 @@ export class HttpSink implements Sink {
     const deadline = setTimeout(() => client.snapshot && this.dropClient(client), SNAPSHOT_DEADLINE_MS);
     deadline.unref();
     res.on('close', () => clearTimeout(deadline));
+    this.sendFirstStatus(client);
     this.pumpSnapshot(client);
   }
 }
