@@ -234,4 +234,64 @@ describe('status event: a real daemon over a pty', () => {
       await pty.kill();
     }
   });
+
+  it("with --bundle and --checkpoint: the bundle name and version, the checkpoint age, a classifier's label as `last`", async () => {
+    const bundle = fileURLToPath(new URL('../../models/imu-activity.bundle', import.meta.url));
+    const manifest = JSON.parse(await readFile(join(bundle, 'manifest.json'), 'utf8'));
+    const rows = (await readFile(fileURLToPath(new URL('../../models/imu-activity/data.csv', import.meta.url)), 'utf8')).trim().split('\n');
+    const pty = new PtyPair(dir, 'imu');
+    await pty.start();
+    const out = join(dir, 'imu.jsonl');
+    const cp = join(dir, 'imu.state');
+    const url = `http://127.0.0.1:${await freePort()}`;
+    const d = startDaemon([
+      '--bundle',
+      bundle,
+      '--source',
+      `serial:${pty.dev}?format=csv`,
+      '--sink',
+      `jsonl:${out}`,
+      '--sink',
+      url,
+      '--checkpoint',
+      cp,
+      '--checkpoint-every',
+      '1',
+      '--log-level',
+      'warn',
+    ]);
+    let r: ReturnType<typeof readEvents> | undefined;
+    try {
+      await pty.openedBy(d.proc.pid!);
+      const ws = createWriteStream(pty.feed);
+      ws.write(rows.slice(0, 301).join('\n') + '\n');
+      await waitFor(
+        () => readJsonl(out).length,
+        (n) => n >= 300,
+        30_000,
+        '300 predictions',
+      );
+      r = readEvents(url);
+      const st = (
+        await waitFor(
+          () => statuses(r!.events),
+          (ss) => ss.some((s) => s.predictions === 300 && s.checkpoint?.ageS !== null),
+          15_000,
+          'a status event after a checkpoint was written',
+        )
+      ).find((s) => s.predictions === 300 && s.checkpoint.ageS !== null)!;
+      expect(st.model).toEqual({ sha256: expect.stringMatching(/^[0-9a-f]{64}$/), bundleVersion: manifest.version, name: manifest.name });
+      expect(st.checkpoint.file).toBe(cp);
+      expect(st.checkpoint.ageS).toBeGreaterThanOrEqual(0);
+      expect(st.checkpoint.ageS).toBeLessThan(30);
+      const last = readJsonl(out).at(-1)!;
+      expect(st.streams).toEqual([expect.objectContaining({ id: 'default', drops: 0, last: last.label })]);
+      ws.end();
+    } finally {
+      r?.close();
+      d.proc.kill('SIGTERM');
+      await d.exited;
+      await pty.kill();
+    }
+  });
 });
