@@ -19,6 +19,8 @@ import { describeBackend } from './backend-option.js';
 export interface DemoOptions {
   bundle: string;
   bytes: Uint8Array;
+  /** The bundle's name and version (the dashboard's status shows them). */
+  manifest?: { name: string; version: string };
   seconds?: number;
   port: number;
   hz: number;
@@ -138,6 +140,7 @@ export async function runDemo(o: DemoOptions): Promise<{ predictions: number; vi
     sinks: [sinkFromUri(url), async () => terminal],
     backend: o.backend?.force,
     preferBackends: o.backend?.prefer,
+    bundle: o.manifest,
   });
   o.out.write(
     `streamcell demo: ${o.bundle}\n  sensor:    ${via}\n  model:     ${daemon.info.kind} model, sha256 ${daemon.info.sha256.slice(0, 12)}…, classes ${(daemon.pre?.classes ?? []).join(' / ')}\n  ${describeBackend(daemon.backendRecord)}\n  dashboard: ${url}  (metrics ${url}/metrics, health ${url}/healthz)\n  ${o.seconds ? `stops after ${o.seconds} s` : 'runs until Ctrl-C'}\n\n`,

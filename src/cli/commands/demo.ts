@@ -24,10 +24,11 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
     const { runDemo } = await import('../demo.js');
     const { resolveModel } = await import('../model-source.js');
     if (!(args.seconds > 0)) throw new InputError(`--seconds ${args.seconds}`, { field: '--seconds', expected: 'a positive number' });
-    const { bytes, file } = await resolveModel(args.bundle);
+    const { bytes, file, bundle } = await resolveModel(args.bundle);
     await runDemo({
       bundle: file,
       bytes,
+      manifest: bundle && { name: bundle.manifest.name, version: bundle.manifest.version },
       seconds: args.forever ? undefined : args.seconds,
       port: args.port,
       hz: args.hz,
