@@ -17,7 +17,7 @@ export interface StreamCounts {
   lastSeenMs: number;
   /** The last prediction's forecast or label. */
   last: number | string | null;
-  /** Line → prediction latencies (ms) of this label's traced readings: a ring of {@link STREAM_LATENCY_KEEP}. */
+  /** Line in → written to the sinks latencies (ms) of this label's traced readings (stage `total`): a ring of {@link STREAM_LATENCY_KEEP}. */
   readonly latencyMs: Float64Array;
   latencyN: number;
 }
@@ -25,7 +25,7 @@ export interface StreamCounts {
 /** Latencies kept per labelled stream for its p99 on the dashboard's status. */
 export const STREAM_LATENCY_KEEP = 64;
 
-/** Records one traced reading's line → prediction latency (ms) in its label's ring. */
+/** Records one traced reading's line → written latency (ms, stage `total`) in its label's ring. */
 export function observeStreamLatency(c: StreamCounts, ms: number): void {
   c.latencyMs[c.latencyN++ % STREAM_LATENCY_KEEP] = ms;
 }

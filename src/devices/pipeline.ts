@@ -463,10 +463,7 @@ export class Pipeline implements SourceEvents {
       if (step < 0) continue;
       const stamps = b.stamps[i];
       const counts = b.counts[i]!;
-      if (stamps) {
-        stamps[S_PREDICTED] = now;
-        observeStreamLatency(counts, now - stamps[S_IN]!);
-      }
+      if (stamps) stamps[S_PREDICTED] = now;
       predicted++;
       counts.out++;
       // This row's slice of each output: views, copied into the record by predictionRecord.
@@ -488,6 +485,8 @@ export class Pipeline implements SourceEvents {
       writeToSinks(this.opts.sinks, rec, m, this.opts.log);
       if (stamps) {
         stamps[S_WRITTEN] = performance.now();
+        // The stream's share of stage `total` (line in → written), for the dashboard's per-stream p99.
+        observeStreamLatency(counts, stamps[S_WRITTEN] - stamps[S_IN]!);
         this.trace.end(stamps);
       }
     }
@@ -536,6 +535,7 @@ export class Pipeline implements SourceEvents {
         const stamps = b.stamps[rows[j]!];
         if (stamps) {
           stamps[S_WRITTEN] = performance.now();
+          observeStreamLatency(b.counts[rows[j]!]!, stamps[S_WRITTEN] - stamps[S_IN]!);
           this.trace.end(stamps);
         }
       }

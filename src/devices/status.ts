@@ -19,7 +19,7 @@ export interface StreamStatus {
   lastSeenMs: number;
   /** Readings of this stream dropped (validation, pool refusals; source-level drops have no stream). */
   drops: number;
-  /** Line → prediction p99 (ms) of its recent traced readings; null before any. */
+  /** Line in → prediction written p99 (ms) of its last 64 traced readings (stage `total`); null before any. */
   latencyP99Ms: number | null;
   /** The last prediction's forecast or label. */
   last: number | string | null;
@@ -34,7 +34,7 @@ export interface StatusReport {
   sources: { name: string; connected: boolean; reconnects: number }[];
   /** Cumulative drops by reason: `streamcell_dropped_total`. */
   drops: Record<string, number>;
-  /** Line → prediction (stage `total` of `streamcell_stage_seconds`, sampled readings): quantiles and cumulative buckets in ms. */
+  /** Line in → prediction written (stage `total` of `streamcell_stage_seconds`, the traced readings): quantiles and cumulative buckets in ms. */
   latencyMs: { p50: number | null; p99: number | null; buckets: [number, number][]; count: number };
   sinks: { uri: string; backlog: number; errors: number; ok: boolean }[];
   checkpoint: { file: string | null; ageS: number | null };

@@ -25,11 +25,11 @@ interface SseEvent {
 }
 
 /** Reads `/events` in the background, collecting events; `close()` aborts it. */
-function readEvents(url: string): { events: SseEvent[]; close: () => void } {
+function readEvents(url: string, query = ''): { events: SseEvent[]; close: () => void } {
   const events: SseEvent[] = [];
   const ac = new AbortController();
   void (async () => {
-    const res = await fetch(`${url}/events`, { signal: ac.signal });
+    const res = await fetch(`${url}/events${query}`, { signal: ac.signal });
     const reader = res.body!.getReader();
     const dec = new TextDecoder();
     let buf = '';
@@ -79,6 +79,23 @@ describe('status event: HttpSink', () => {
       expect(evs[1]!.event).toBe('status');
       const ns = statuses(evs).map((s) => s.n);
       expect(ns).toEqual([...ns].sort((a, b) => a - b));
+    } finally {
+      r.close();
+    }
+  });
+
+  it('sends status behind the token (?token= on /events)', async () => {
+    const token = 'a-token-of-enough-length';
+    sink = await HttpSink.start({ metrics: new DaemonMetrics(), health: () => ({ ok: true }), token, status: () => ({ ok: 1 }) });
+    expect((await fetch(`${sink.url}/events`)).status).toBe(401);
+    const r = readEvents(`${sink.url}`, `?token=${token}`);
+    try {
+      await waitFor(
+        () => statuses(r.events),
+        (s) => s.length >= 1,
+        5000,
+        'a status event',
+      );
     } finally {
       r.close();
     }
@@ -211,7 +228,12 @@ describe('status event: a real daemon over a pty', () => {
       expect(st.checkpoint).toEqual({ file: null, ageS: null });
       expect(st.uptimeS).toBeGreaterThanOrEqual(0);
       expect(st.latencyMs.count).toBe(await metric(url, 'streamcell_stage_seconds_count', { stage: 'total' }));
-      if (st.latencyMs.count > 0) expect(st.latencyMs.p99).toBeGreaterThanOrEqual(st.latencyMs.p50);
+      expect(st.latencyMs.count).toBeGreaterThan(0); // 806 lines, one in 64 traced
+      expect(st.latencyMs.p99).toBeGreaterThanOrEqual(st.latencyMs.p50);
+      // Each traced reading also lands in its stream's ring.
+      const p99s = st.streams.map((s: any) => s.latencyP99Ms).filter((x: unknown) => x !== null);
+      expect(p99s.length).toBeGreaterThan(0);
+      for (const x of p99s) expect(x).toBeGreaterThan(0);
 
       // Streams: the four ids (bounded), their drops, last prediction = the JSONL's last forecast.
       expect(st.streams.length).toBeLessThanOrEqual(STATUS_MAX_STREAMS);
