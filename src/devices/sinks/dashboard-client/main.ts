@@ -559,7 +559,10 @@ const CLASS_COLOURS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#
       if (es !== src) return;
       alive();
       const snap = JSON.parse((ev as MessageEvent<string>).data) as { streams?: Record<string, PredictionMessage[]> };
-      streams.forEach(clear);
+      streams.forEach((b) => {
+        clear(b);
+        b.ticks.length = 0;
+      });
       const all = snap.streams || {};
       for (const name of Object.keys(all)) for (const rec of all[name]!) push(rec);
       const b = selected === null ? undefined : streams.get(selected);
