@@ -66,6 +66,7 @@ dd { margin: 0; overflow-wrap: anywhere; font-variant-numeric: tabular-nums; }
 #drops-list li.none { color: #888; }
 canvas.mini { display: block; width: 100%; height: 48px; }
 #latency-hist { height: 90px; }
+#sinks td:first-child, #sources td:first-child { white-space: normal; overflow-wrap: anywhere; }
 .big { font-size: 18px; font-weight: 600; margin-right: 12px; }
 @media (max-width: 600px) { body { padding: 8px 10px; } #channels { grid-template-columns: minmax(0, 1fr); } header { gap: 8px; } }
 `;

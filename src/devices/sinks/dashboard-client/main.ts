@@ -791,6 +791,8 @@ const CLASS_COLOURS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#
     if (!counts.length) return;
     const max = Math.max(1, ...counts.map((x) => x[1]));
     const bw = c.w / counts.length;
+    // Bucket bounds under the bars, as many as fit (about 30 px each).
+    const every = Math.max(1, Math.ceil(30 / bw));
     c.ctx.font = '10px system-ui, sans-serif';
     c.ctx.textAlign = 'center';
     counts.forEach(([le, n], i) => {
@@ -798,7 +800,7 @@ const CLASS_COLOURS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#
       c.ctx.fillStyle = '#1f77b4';
       c.ctx.fillRect(i * bw + 1, c.h - 12 - bh, Math.max(1, bw - 2), bh);
       c.ctx.fillStyle = '#666';
-      if (counts.length <= 16 || i % 2 === 0) c.ctx.fillText(isFinite(le) ? String(le) : '+∞', i * bw + bw / 2, c.h - 2);
+      if (i % every === 0) c.ctx.fillText(isFinite(le) ? String(le) : '+∞', i * bw + bw / 2, c.h - 2);
     });
   }
 
