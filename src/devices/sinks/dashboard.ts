@@ -31,14 +31,44 @@ export interface DashboardOptions {
 
 const STYLE = `
 :root { color-scheme: light; font: 14px/1.4 system-ui, sans-serif; }
+* { box-sizing: border-box; }
 body { margin: 0; padding: 12px 20px; background: #fff; color: #222; }
 header { display: flex; align-items: baseline; gap: 24px; flex-wrap: wrap; }
 h1 { font-size: 18px; margin: 0 0 6px; }
+h2 { font-size: 13px; margin: 0 0 6px; color: #555; text-transform: uppercase; letter-spacing: .04em; }
 [hidden] { display: none !important; }
 #status { margin: 4px 0 12px; color: #555; font-variant-numeric: tabular-nums; }
+#status::before { content: ""; display: inline-block; width: 9px; height: 9px; border-radius: 50%; margin-right: 6px; background: #2ca02c; }
+#status.idle::before { background: #e5a50a; }
 #status.down { color: #b00; }
-#chart { min-height: 380px; }
+#status.down::before { background: #b00; }
+#chart { min-height: 280px; }
 #chart .empty { padding: 40px 0; color: #888; }
+#channels { display: grid; grid-template-columns: repeat(auto-fit, minmax(280px, 1fr)); gap: 8px; margin: 8px 0; }
+.channel { min-width: 0; overflow: hidden; }
+#probs { margin: 8px 0; }
+.card { border: 1px solid #ddd; border-radius: 6px; padding: 8px 10px; min-width: 0; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
+th, td { text-align: left; padding: 3px 8px; border-bottom: 1px solid #eee; white-space: nowrap; }
+#streams th { cursor: pointer; user-select: none; background: #f6f6f6; }
+#streams th[aria-sort="ascending"]::after { content: " \\25b2"; }
+#streams th[aria-sort="descending"]::after { content: " \\25bc"; }
+#streams tbody tr { cursor: pointer; }
+#streams tbody tr:hover { background: #f0f6ff; }
+#streams tr.selected { background: #e3eefc; font-weight: 600; }
+#panels { display: grid; grid-template-columns: repeat(auto-fill, minmax(260px, 1fr)); gap: 12px; margin: 12px 0; }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 0; }
+dt { color: #666; }
+dd { margin: 0; overflow-wrap: anywhere; font-variant-numeric: tabular-nums; }
+#drops-list { list-style: none; margin: 0 0 6px; padding: 0; }
+#drops-list li { display: flex; justify-content: space-between; }
+#drops-list li.none { color: #888; }
+canvas.mini { display: block; width: 100%; height: 48px; }
+#latency-hist { height: 90px; }
+#sinks td:first-child, #sources td:first-child { white-space: normal; overflow-wrap: anywhere; }
+.big { font-size: 18px; font-weight: 600; margin-right: 12px; }
+@media (max-width: 600px) { body { padding: 8px 10px; } #channels { grid-template-columns: minmax(0, 1fr); } header { gap: 8px; } }
 `;
 
 const sha256 = (s: string) => `'sha256-${createHash('sha256').update(s, 'utf8').digest('base64')}'`;
@@ -63,11 +93,13 @@ function escapeHtml(s: string): string {
 }
 
 /**
- * The dashboard page: per stream (a selector when there are several) a uPlot chart of the
- * first input channel and the prediction (forecast, or predicted class index for
+ * The dashboard page: per stream (a selector and a sortable stream table) a uPlot chart of
+ * the first input channel and the prediction (forecast, or predicted class index for
  * classifiers) over the last `points` samples, live from `/events`, the latest rollout (when
- * the records carry one) ahead of the signal, and a status line with samples/s and the last
- * sequence number.
+ * the records carry one) ahead of the signal, small charts of every input channel, class
+ * probabilities as a stacked band, panels from the `status` event (drops, latency, sinks,
+ * sources, backend, model, uptime, checkpoint), and a status line with the connection state,
+ * samples/s and the last sequence number. The layout stacks on a phone-width screen.
  *
  * @example
  * res.setHeader('Content-Security-Policy', DASHBOARD_CSP);
@@ -94,6 +126,25 @@ export function dashboardHtml(opts: DashboardOptions): string {
 </header>
 <p id="status" role="status">connecting…</p>
 <div id="chart"><p class="empty">Waiting for predictions…</p></div>
+<div id="channels" hidden></div>
+<div id="probs" hidden></div>
+<div class="scroll"><table id="streams" hidden>
+<thead><tr><th data-key="id">stream</th><th data-key="rate">rate /s</th><th data-key="lastSeenMs">last seen</th><th data-key="drops">drops</th><th data-key="latencyP99Ms">p99 ms</th><th data-key="last">last prediction</th></tr></thead>
+<tbody></tbody>
+</table></div>
+<div id="panels" hidden>
+<section class="card" id="info"><h2>Daemon</h2><dl>
+<dt>backend</dt><dd id="backend">–</dd>
+<dt>model</dt><dd id="model">–</dd>
+<dt>uptime</dt><dd id="uptime">–</dd>
+<dt>checkpoint</dt><dd id="checkpoint">–</dd>
+<dt>predictions</dt><dd id="predictions">–</dd>
+</dl></section>
+<section class="card" id="drops"><h2>Drops <span id="drops-total">0</span></h2><ul id="drops-list"></ul><canvas class="mini" id="drops-spark"></canvas></section>
+<section class="card" id="latency"><h2>Line → prediction latency (ms)</h2><p><span class="big">p50 <span id="lat-p50">–</span></span><span class="big">p99 <span id="lat-p99">–</span></span></p><canvas class="mini" id="latency-hist"></canvas></section>
+<section class="card"><h2>Sinks</h2><div class="scroll"><table id="sinks"><thead><tr><th>sink</th><th>backlog</th><th>errors</th></tr></thead><tbody></tbody></table></div></section>
+<section class="card"><h2>Sources</h2><div class="scroll"><table id="sources"><thead><tr><th>source</th><th>connected</th><th>reconnects</th></tr></thead><tbody></tbody></table></div></section>
+</div>
 <noscript>The dashboard needs JavaScript.</noscript>
 <script src="/assets/uplot.js${q}"></script>
 <script src="/assets/dashboard.js${q}"></script>
