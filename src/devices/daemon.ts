@@ -195,7 +195,13 @@ export class Daemon {
     return statusReport({
       metrics: this.metrics,
       startedMs: this.started,
-      model: { sha256: this.info.sha256, bundleVersion: b?.version ?? null, name: b?.name ?? null },
+      model: {
+        sha256: this.info.sha256,
+        bundleVersion: b?.version ?? null,
+        name: b?.name ?? null,
+        channels: this.pre?.channels ?? null,
+        target: this.pre?.task === 'forecast' ? (this.pre.target ?? this.pre.channels[0]!) : null,
+      },
       backend: this.backendRecord,
       sources: this.opts.sources.map((s) => ({ name: s.uri, connected: this.pipeline.sourceConnected(s.uri) })),
       sinks: this.sinks,

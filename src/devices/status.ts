@@ -29,7 +29,8 @@ export interface StreamStatus {
 export interface StatusReport {
   t: number;
   uptimeS: number;
-  model: { sha256: string; bundleVersion: string | null; name: string | null };
+  /** `channels` (input names) and `target` (a forecaster's predicted channel) come from the model's preprocessing. */
+  model: { sha256: string; bundleVersion: string | null; name: string | null; channels: string[] | null; target: string | null };
   backend: { name: string; version: string; how: string };
   sources: { name: string; connected: boolean; reconnects: number }[];
   /** Cumulative drops by reason: `streamcell_dropped_total`. */

@@ -94,6 +94,8 @@ describe.skipIf(!hasChromium())('dashboard page with a real daemon', () => {
         }
         expect(compared, `channel ${c}`).toBeGreaterThanOrEqual(50);
       }
+      // Named from the model's preprocessing (the status event), not "ch 0".
+      for (const [c, name] of ['ax', 'ay', 'az'].entries()) await page.locator(`#channels .channel[data-channel="${c}"][data-name="${name}"]`).waitFor();
       // The classifier's probabilities as a stacked band, and the predicted class on the main chart.
       expect(Number(await page.locator('#probs').getAttribute('data-classes'))).toBe(3);
       expect(await page.locator('#probs').isVisible()).toBe(true);

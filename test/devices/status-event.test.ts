@@ -220,6 +220,7 @@ describe('status event: a real daemon over a pty', () => {
       expect(st.drops.malformed).toBe(1);
 
       expect(st.model.sha256).toBe(sha);
+      expect(st.model).toMatchObject({ channels: ['co2'], target: 'co2' });
       expect(st.model.bundleVersion).toBeNull();
       expect(typeof st.backend.name).toBe('string');
       expect(st.sources).toEqual([{ name: expect.stringContaining(`serial:${pty.dev}`), connected: true, reconnects: 0 }]);
@@ -302,7 +303,14 @@ describe('status event: a real daemon over a pty', () => {
           'a status event after a checkpoint was written',
         )
       ).find((s) => s.predictions === 300 && s.checkpoint.ageS !== null)!;
-      expect(st.model).toEqual({ sha256: expect.stringMatching(/^[0-9a-f]{64}$/), bundleVersion: manifest.version, name: manifest.name });
+      expect(st.model).toEqual({
+        sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+        bundleVersion: manifest.version,
+        name: manifest.name,
+        // A classifier: its channels, no target.
+        channels: ['ax', 'ay', 'az'],
+        target: null,
+      });
       expect(st.checkpoint.file).toBe(cp);
       expect(st.checkpoint.ageS).toBeGreaterThanOrEqual(0);
       expect(st.checkpoint.ageS).toBeLessThan(30);

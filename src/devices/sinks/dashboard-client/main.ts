@@ -67,7 +67,7 @@ interface StreamRow {
 interface StatusMessage {
   t?: number;
   uptimeS?: number | null;
-  model?: { sha256?: string | null; bundleVersion?: string | null; name?: string | null } | null;
+  model?: { sha256?: string | null; bundleVersion?: string | null; name?: string | null; channels?: string[] | null; target?: string | null } | null;
   backend?: { name?: string | null; version?: string | null; how?: string | null } | null;
   sources?: Array<{ name?: string; connected?: boolean; reconnects?: number }> | null;
   drops?: Record<string, number> | null;
@@ -141,6 +141,15 @@ const CLASS_COLOURS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#
   let probFor: string | null = null;
   let probClasses = 0;
   let dirty = false;
+  /** From the status event: the input channels' names and the forecaster's target channel (drawn with the forecast). */
+  let channelNames: string[] | null = null;
+  let targetChannel = 0;
+  const channelName = (c: number) => (channelNames && channelNames[c] !== undefined ? channelNames[c]! : 'ch ' + c);
+  /** Makes the next render build the charts again (new names, another target channel). */
+  function rebuildCharts(): void {
+    plotFor = null;
+    chanFor = null;
+  }
   let exportDirty = false;
   let rateCount = 0;
   let rateAt = performance.now();
@@ -272,7 +281,7 @@ const CLASS_COLOURS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#
    */
   function chartData(b: StreamBuffer): Array<Array<number | null>> {
     const x = b.x.slice();
-    const input = b.chans.length ? b.chans[0]!.slice() : x.map(() => null);
+    const input = b.chans.length ? (b.chans[targetChannel] ?? b.chans[0]!).slice() : x.map(() => null);
     const pred = b.pred.slice();
     const ahead: Array<number | null> = x.map(() => null);
     const last = x.length ? x[x.length - 1]! : -Infinity;
@@ -354,7 +363,8 @@ const CLASS_COLOURS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#
       spanGaps: false,
     };
     if (cls && uPlot.paths && uPlot.paths.stepped) predSeries.paths = uPlot.paths.stepped({ align: 1 });
-    const axes: object[] = [{ label: 'sample' }, { scale: 'y', label: b.chans.length > 1 ? 'input ch 0' : 'input' }];
+    const inputLabel = b.chans.length > 1 || channelNames ? channelName(targetChannel) : 'input';
+    const axes: object[] = [{ label: 'sample' }, { scale: 'y', label: inputLabel }];
     if (cls) {
       axes.push({
         scale: 'cls',
@@ -376,7 +386,7 @@ const CLASS_COLOURS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#
         scales,
         series: [
           { label: 'sample' },
-          { label: 'input', stroke: '#1f77b4', width: 1.5, scale: 'y' },
+          { label: inputLabel, stroke: '#1f77b4', width: 1.5, scale: 'y' },
           predSeries,
           { label: 'rollout', stroke: 'rgb(' + AHEAD_RGB + ')', scale: 'y', paths: () => null, points: { show: false } },
         ],
@@ -404,6 +414,8 @@ const CLASS_COLOURS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#
       const div = document.createElement('div');
       div.className = 'channel';
       div.setAttribute('data-channel', String(c));
+      div.setAttribute('data-name', channelName(c));
+      div.title = channelName(c);
       channelsEl.appendChild(div);
       divs.push(div);
     }
@@ -415,8 +427,8 @@ const CLASS_COLOURS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#
             height: 150,
             legend: { show: false },
             scales: { x: { time: false } },
-            series: [{ label: 'sample' }, { label: 'ch ' + c, stroke: CHANNEL_COLOURS[c % CHANNEL_COLOURS.length], width: 1.25 }],
-            axes: [{ size: 30 }, { label: 'ch ' + c, size: 50 }],
+            series: [{ label: 'sample' }, { label: channelName(c), stroke: CHANNEL_COLOURS[c % CHANNEL_COLOURS.length], width: 1.25 }],
+            axes: [{ size: 30 }, { label: channelName(c), size: 50 }],
           },
           [b.x.slice(), b.chans[c]!.slice()],
           div,
@@ -824,6 +836,15 @@ const CLASS_COLOURS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#
   }
 
   function onStatus(s: StatusMessage): void {
+    const names = s.model && Array.isArray(s.model.channels) ? s.model.channels : null;
+    const target = names && s.model && typeof s.model.target === 'string' ? Math.max(0, names.indexOf(s.model.target)) : 0;
+    if (target !== targetChannel || (names || []).join() !== (channelNames || []).join()) {
+      // The forecast is drawn with its own channel, and the charts name the channels: rebuild them.
+      targetChannel = target;
+      channelNames = names;
+      dirty = true;
+      rebuildCharts();
+    }
     lastStatus = s;
     lastStatusAt = performance.now();
     panelsEl.hidden = false;
