@@ -11,6 +11,7 @@ import { benchPool, type BenchPoolResult } from '../runtime/bench.js';
 import { readModelInfo } from '../runtime/step-model.js';
 import { WindowPool } from '../runtime/window.js';
 import type { LoadedArtifacts } from '../export/tfjs-format/load.js';
+import { barPlot, esc, htmlPage, htmlTable, linePlot } from '../data/plot.js';
 
 export interface BenchModelOptions {
   streams?: number[];
@@ -226,4 +227,95 @@ export function benchTable(r: BenchModelResult): string {
   );
   lines.splice(1, 0, w.map((n) => '-'.repeat(n)).join('  '));
   return [...lines, ...r.notes.map((n) => `note: ${n}`)].join('\n');
+}
+
+/**
+ * `streamcell bench --report`: a self-contained HTML page (no scripts, no network) of what
+ * {@link benchModel} measured, drawn with the same SVG builders as the verify/quantize reports
+ * and the live dashboard (src/data/plot.ts). Tables carry the numbers of the `--json` result,
+ * rounded as written: µs to 0.1, steps/s and bytes to integers, ratios to 0.01.
+ */
+export function benchReportHtml(r: BenchModelResult, title: string): string {
+  const us = (v: number) => v.toFixed(1);
+  const int = (v: number) => String(Math.round(v));
+  const parts: string[] = [];
+  parts.push(
+    `<p>Model sha256 <code>${esc(r.model.sha256)}</code> (${esc(r.model.kind)}${r.model.streamified ? ', streamified for step mode' : ''})${
+      r.step ? `; backend ${esc(r.step.backend.name)} ${esc(r.step.backend.version)} (${esc(r.step.backend.how)})` : ''
+    }.</p>`,
+  );
+  const lat: string[][] = [['measure', 'n', 'p50 µs', 'p99 µs']];
+  const bars: { label: string; value: number; color: string }[] = [];
+  if (r.step) {
+    const s = r.step;
+    lat.push(['step, 1 stream: StreamPool push', String(s.latency.pool.n), us(s.latency.pool.p50Us), us(s.latency.pool.p99Us)]);
+    lat.push(['step, 1 stream: bare session.run', String(s.latency.bare.n), us(s.latency.bare.p50Us), us(s.latency.bare.p99Us)]);
+    bars.push(
+      { label: 'pool p50', value: s.latency.pool.p50Us, color: '#1f77b4' },
+      { label: 'pool p99', value: s.latency.pool.p99Us, color: '#aec7e8' },
+      { label: 'bare p50', value: s.latency.bare.p50Us, color: '#ff7f0e' },
+      { label: 'bare p99', value: s.latency.bare.p99Us, color: '#ffbb78' },
+    );
+  }
+  if (r.windowMode) {
+    lat.push([`window mode (${r.windowMode.window} steps)`, String(r.windowMode.n), us(r.windowMode.p50Us), us(r.windowMode.p99Us)]);
+    bars.push({ label: `window p50`, value: r.windowMode.p50Us, color: '#2ca02c' }, { label: `window p99`, value: r.windowMode.p99Us, color: '#98df8a' });
+  }
+  if (r.tfjs) {
+    lat.push([`tfjs predict (${r.tfjs.window} steps, ${r.tfjs.backend})`, String(r.tfjs.n), us(r.tfjs.p50Us), us(r.tfjs.p99Us)]);
+    bars.push({ label: `tfjs p50`, value: r.tfjs.p50Us, color: '#9467bd' }, { label: `tfjs p99`, value: r.tfjs.p99Us, color: '#c5b0d5' });
+  }
+  parts.push('<h2 id="latency">Latency</h2>', htmlTable(lat));
+  if (bars.length) parts.push(barPlot(bars, 'Latency per call (µs)', 'µs', us));
+  if (r.step) {
+    const s = r.step;
+    parts.push(
+      `<h2 id="overhead">Pool overhead</h2><p>StreamPool / bare session.run: paired ${s.latency.ratioPaired.toFixed(2)}×, p50 ${s.latency.ratioP50.toFixed(2)}×, mean ${s.latency.ratioMean.toFixed(2)}× (goal ≤ 1.05× paired).</p>`,
+    );
+    parts.push(
+      '<h2 id="throughput">Throughput</h2>',
+      htmlTable([
+        ['streams', 'pushMany steps/s', 'push steps/s', 'bare steps/s', 'pushMany / bare', 'mean batch'],
+        ...s.throughput.map((t) => [
+          String(t.streams),
+          int(t.manyStreamStepsPerSec),
+          int(t.streamStepsPerSec),
+          int(t.bareStreamStepsPerSec),
+          t.manyVsBare.toFixed(2),
+          t.meanBatchSize.toFixed(1),
+        ]),
+      ]),
+    );
+    const x = s.throughput.map((t) => Math.log2(t.streams));
+    parts.push(
+      linePlot(
+        [
+          { name: 'pushMany', color: '#1f77b4', x, y: s.throughput.map((t) => t.manyStreamStepsPerSec), dots: true },
+          { name: 'push', color: '#2ca02c', x, y: s.throughput.map((t) => t.streamStepsPerSec), dots: true },
+          { name: 'bare session.run', color: '#ff7f0e', x, y: s.throughput.map((t) => t.bareStreamStepsPerSec), dash: true, dots: true },
+        ],
+        'Throughput per stream count (stream-steps/s)',
+        'stream-steps/s',
+        `log2(streams): ${s.throughput.map((t) => t.streams).join(', ')}`,
+      ),
+    );
+    parts.push(
+      '<h2 id="memory">Memory</h2>',
+      htmlTable([
+        ['streams opened', 'heap bytes / 1000 streams', 'RSS bytes / 1000 streams', 'state bytes / stream'],
+        [String(s.memory.streams), int(s.memory.heapBytesPer1000), int(s.memory.rssBytesPer1000), int(s.memory.stateBytesPerStream)],
+      ]),
+      barPlot(
+        [
+          { label: 'heap', value: s.memory.heapBytesPer1000 / 1024, color: '#1f77b4' },
+          { label: 'RSS', value: s.memory.rssBytesPer1000 / 1024, color: '#ff7f0e' },
+        ],
+        'Memory per 1000 streams (KiB)',
+        'KiB',
+        (v) => v.toFixed(0),
+      ),
+    );
+  }
+  if (r.notes.length) parts.push('<h2 id="notes">Notes</h2><ul>' + r.notes.map((n) => `<li>${esc(n)}</li>`).join('') + '</ul>');
+  return htmlPage(title, parts.join('\n'));
 }

@@ -1,4 +1,24 @@
-/** Inline-SVG charts for the self-contained HTML reports (quantize/verify, rollout): no scripts, no network. */
+/**
+ * Inline-SVG charts shared by the self-contained HTML reports (verify/quantize, rollout, train,
+ * bench) and the live dashboard page: pure string builders, no Node APIs, no scripts, no
+ * network. Node imports this module; the dashboard build (`tsconfig.dashboard.json`) compiles
+ * it for the browser too, where the page script reaches it as the global `streamcellPlot`
+ * (see `loadDashboardScript` in src/devices/sinks/dashboard.ts), so the page and the reports
+ * draw the same charts.
+ */
+
+/** Size of a chart: `width`/`height` in px (also the SVG's user units), `font` its text size. */
+export interface PlotBox {
+  width?: number;
+  height?: number;
+  font?: number;
+  /** Draw the series legend (linePlot); default true. */
+  legend?: boolean;
+  /** The y axis starts at or below this (linePlot), e.g. 0 for counts. */
+  yMin?: number;
+}
+
+const all = <T>(lists: T[][]): T[] => ([] as T[]).concat(...lists);
 
 export const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
@@ -15,15 +35,20 @@ export function linePlot(
   title: string,
   yLabel: string,
   xLabel = 'sample',
+  box: PlotBox = {},
 ): string {
-  const W = 900;
-  const H = 300;
-  const m = { l: 78, r: 20, t: 30, b: 35 };
-  const xs = series.flatMap((s) => s.x);
-  const ys = series.flatMap((s) => s.y).filter(Number.isFinite);
-  const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
-  let [y0, y1] = [Math.min(...ys), Math.max(...ys)];
-  if (y0 === y1) [y0, y1] = [y0 - 1, y1 + 1];
+  const W = Math.round(box.width ?? 900);
+  const H = Math.round(box.height ?? 300);
+  const f = box.font ?? 12;
+  const small = H < 200;
+  const m = small ? { l: 8 + f * 4, r: 8, t: box.legend === false ? 6 : f + 10, b: f + 8 } : { l: 78, r: 20, t: 30, b: 35 };
+  const xs = all(series.map((s) => s.x));
+  const ys = all(series.map((s) => s.y)).filter((v) => Number.isFinite(v));
+  if (!xs.length || !ys.length) return `<figure><figcaption>${esc(title)}</figcaption><p class="empty">no data</p></figure>`;
+  let [x0, x1] = [Math.min(...xs), Math.max(...xs)];
+  if (x0 === x1) [x0, x1] = [x0 - 1, x1 + 1];
+  let [y0, y1] = [Math.min(...ys, box.yMin ?? Infinity), Math.max(...ys)];
+  if (y0 === y1) [y0, y1] = box.yMin === undefined ? [y0 - 1, y1 + 1] : [y0, y1 + 1];
   const px = (x: number) => m.l + ((x - x0) / Math.max(1e-12, x1 - x0)) * (W - m.l - m.r);
   const py = (y: number) => H - m.b - ((y - y0) / (y1 - y0)) * (H - m.t - m.b);
   const paths = series.map((s) => {
@@ -31,16 +56,24 @@ export function linePlot(
     const dots = s.dots ? s.x.map((x, i) => `<circle cx="${px(x).toFixed(1)}" cy="${py(s.y[i]!).toFixed(1)}" r="3" fill="${s.color}"/>`).join('') : '';
     return `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.5"${s.dash ? ' stroke-dasharray="6 4"' : ''}/>${dots}`;
   });
-  const legend = series.map(
-    (s, i) => `<rect x="${m.l + 10 + i * 170}" y="8" width="12" height="12" fill="${s.color}"/><text x="${m.l + 28 + i * 170}" y="18">${esc(s.name)}</text>`,
-  );
-  const ticks = [0, 0.5, 1].map((f) => {
-    const v = y0 + f * (y1 - y0);
-    return `<text x="${m.l - 6}" y="${py(v) + 4}" text-anchor="end">${num(v, 2)}</text><line x1="${m.l}" x2="${W - m.r}" y1="${py(v)}" y2="${py(v)}" stroke="#ddd"/>`;
+  const lw = small ? 110 : 170;
+  const legend =
+    box.legend === false
+      ? []
+      : series.map(
+          (s, i) =>
+            `<rect x="${m.l + 10 + i * lw}" y="${m.t - f - 6}" width="${f}" height="${f}" fill="${s.color}"/><text x="${m.l + 14 + f + i * lw}" y="${m.t - 6}">${esc(s.name)}</text>`,
+        );
+  const ticks = (small ? [0, 1] : [0, 0.5, 1]).map((t) => {
+    const v = y0 + t * (y1 - y0);
+    return `<text x="${m.l - 6}" y="${py(v) + f / 3}" text-anchor="end">${small && Number.isInteger(v) ? String(v) : num(v, 2)}</text><line x1="${m.l}" x2="${W - m.r}" y1="${py(v)}" y2="${py(v)}" stroke="#ddd"/>`;
   });
-  return `<figure><figcaption>${esc(title)}</figcaption><svg class="plot" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}">
+  const labels = small
+    ? `<text x="${W - m.r}" y="${H - 4}" text-anchor="end">${esc(xLabel)}</text>`
+    : `<text x="${W / 2}" y="${H - 8}" text-anchor="middle">${esc(xLabel)}</text><text x="12" y="${H / 2}" transform="rotate(-90 12 ${H / 2})" text-anchor="middle">${esc(yLabel)}</text>`;
+  return `<figure><figcaption>${esc(title)}</figcaption><svg class="plot" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" font-size="${f}" role="img" aria-label="${esc(title)}">
 <rect x="0" y="0" width="${W}" height="${H}" fill="#fff"/>${ticks.join('')}${paths.join('')}${legend.join('')}
-<text x="${W / 2}" y="${H - 8}" text-anchor="middle">${esc(xLabel)}</text><text x="12" y="${H / 2}" transform="rotate(-90 12 ${H / 2})" text-anchor="middle">${esc(yLabel)}</text></svg></figure>`;
+${labels}</svg></figure>`;
 }
 
 /** A horizontal bar chart as an inline SVG figure, one bar per entry, labelled with its value. */
@@ -58,6 +91,30 @@ export function barPlot(
     return `<text x="10" y="${45 + i * 40}">${esc(b.label)}</text><rect x="200" y="${28 + i * 40}" width="${Math.max(1, w).toFixed(1)}" height="24" fill="${b.color}"/><text x="${208 + w}" y="${45 + i * 40}">${fmt(b.value)} ${esc(unit)}</text>`;
   });
   return `<figure><figcaption>${esc(title)}</figcaption><svg class="plot" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}"><rect width="${W}" height="${H}" fill="#fff"/>${rows.join('')}</svg></figure>`;
+}
+
+/**
+ * A column chart (vertical bars, e.g. a histogram) as an inline SVG figure: one column per
+ * entry, its label under it (thinned to what fits), its value on top when there is room.
+ */
+export function columnPlot(cols: { label: string; value: number; color?: string }[], title: string, unit: string, box: PlotBox = {}): string {
+  const W = Math.round(box.width ?? 900);
+  const H = Math.round(box.height ?? 300);
+  const f = box.font ?? 12;
+  const m = { l: 6, r: 6, t: f + 6, b: f + 8 };
+  const max = Math.max(1e-12, ...cols.map((c) => (Number.isFinite(c.value) ? c.value : 0)));
+  const bw = (W - m.l - m.r) / Math.max(1, cols.length);
+  const every = Math.max(1, Math.ceil((f * 3) / bw));
+  const bars = cols.map((c, i) => {
+    const v = Number.isFinite(c.value) ? Math.max(0, c.value) : 0;
+    const h = (v / max) * (H - m.t - m.b);
+    const x = m.l + i * bw;
+    const label = i % every === 0 ? `<text x="${(x + bw / 2).toFixed(1)}" y="${H - 4}" text-anchor="middle">${esc(c.label)}</text>` : '';
+    const value =
+      bw >= f * 3 && v > 0 ? `<text x="${(x + bw / 2).toFixed(1)}" y="${(H - m.b - h - 3).toFixed(1)}" text-anchor="middle">${num(v, 0)}</text>` : '';
+    return `<rect x="${(x + 1).toFixed(1)}" y="${(H - m.b - h).toFixed(1)}" width="${Math.max(1, bw - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${c.color ?? '#1f77b4'}"><title>${esc(c.label)}: ${num(v, 2)} ${esc(unit)}</title></rect>${label}${value}`;
+  });
+  return `<figure><figcaption>${esc(title)}</figcaption><svg class="plot" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" font-size="${f}" role="img" aria-label="${esc(title)}"><rect width="${W}" height="${H}" fill="#fff"/><line x1="${m.l}" x2="${W - m.r}" y1="${H - m.b}" y2="${H - m.b}" stroke="#bbb"/>${bars.join('')}</svg></figure>`;
 }
 
 /** An HTML table from rows of text (header first); rows whose first cell is '*' get class "chosen" (bold). */

@@ -240,6 +240,14 @@ describe.skipIf(!hasChromium())('dashboard page with a real daemon', () => {
           async () => [await page.locator('#lat-p50').textContent(), await page.locator('#lat-p99').textContent()],
           (q) => q.every((t) => Number(t) > 0),
         );
+        // The drops sparkline and latency histogram are the shared SVG builders of the reports
+        // (src/data/plot.ts): an SVG line and one column per histogram bucket.
+        await page.locator('#drops-spark svg.plot path').first().waitFor({ state: 'attached' });
+        await poll(
+          'latency histogram columns',
+          () => page.locator('#latency-hist svg.plot rect[height]').count(),
+          (n) => n > 2,
+        );
         // The stream table from status.streams: per-stream drops (the non-finite ones: b 1, c 1).
         await poll(
           'the table from the status event',

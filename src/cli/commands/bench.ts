@@ -20,12 +20,13 @@ export function builder(y: Argv) {
     })
     .option('window', { type: 'number', default: 64, describe: 'window length for window mode when the model has a free time axis' })
     .option('tfjs', { type: 'string', describe: 'the tfjs model.json of the same model: also time tfjs predict on one window' })
-    .option('out', { type: 'string', describe: 'write the JSON result to this file' });
+    .option('out', { type: 'string', describe: 'write the JSON result to this file' })
+    .option('report', { type: 'string', describe: 'write a self-contained HTML report (charts and tables, no scripts)' });
 }
 
 export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
-    const { benchModel, benchTable } = await import('../bench-model.js');
+    const { benchModel, benchReportHtml, benchTable } = await import('../bench-model.js');
     const { aboutFile, assertOnnxLoads } = await import('../model-source.js');
     const streams = args.streams.split(',').map((s) => Number(s.trim()));
     if (streams.some((n) => !Number.isInteger(n) || n < 1 || n > MAX_STREAMS))
@@ -58,6 +59,7 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
       }),
     );
     if (args.out) await writeOutput(resolve(args.out), JSON.stringify(r, null, 2) + '\n', '--out');
+    if (args.report) await writeOutput(resolve(args.report), benchReportHtml(r, `streamcell bench: ${args.model}`), '--report');
     emit(args, r, () => benchTable(r));
   });
 }

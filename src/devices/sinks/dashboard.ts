@@ -64,7 +64,11 @@ dd { margin: 0; overflow-wrap: anywhere; font-variant-numeric: tabular-nums; }
 #drops-list { list-style: none; margin: 0 0 6px; padding: 0; }
 #drops-list li { display: flex; justify-content: space-between; }
 #drops-list li.none { color: #888; }
-canvas.mini { display: block; width: 100%; height: 48px; }
+div.mini { width: 100%; height: 56px; overflow: hidden; }
+div.mini figure { margin: 0; }
+div.mini figcaption { display: none; }
+div.mini svg { display: block; max-width: 100%; height: auto; }
+div.mini svg text { fill: #555; }
 #latency-hist { height: 90px; }
 #sinks td:first-child, #sources td:first-child { white-space: normal; overflow-wrap: anywhere; }
 .big { font-size: 18px; font-weight: 600; margin-right: 12px; }
@@ -140,8 +144,8 @@ export function dashboardHtml(opts: DashboardOptions): string {
 <dt>checkpoint</dt><dd id="checkpoint">–</dd>
 <dt>predictions</dt><dd id="predictions">–</dd>
 </dl></section>
-<section class="card" id="drops"><h2>Drops <span id="drops-total">0</span></h2><ul id="drops-list"></ul><canvas class="mini" id="drops-spark"></canvas></section>
-<section class="card" id="latency"><h2>Line → prediction latency (ms)</h2><p><span class="big">p50 <span id="lat-p50">–</span></span><span class="big">p99 <span id="lat-p99">–</span></span></p><canvas class="mini" id="latency-hist"></canvas></section>
+<section class="card" id="drops"><h2>Drops <span id="drops-total">0</span></h2><ul id="drops-list"></ul><div class="mini" id="drops-spark"></div></section>
+<section class="card" id="latency"><h2>Line → prediction latency (ms)</h2><p><span class="big">p50 <span id="lat-p50">–</span></span><span class="big">p99 <span id="lat-p99">–</span></span></p><div class="mini" id="latency-hist"></div></section>
 <section class="card"><h2>Sinks</h2><div class="scroll"><table id="sinks"><thead><tr><th>sink</th><th>backlog</th><th>errors</th></tr></thead><tbody></tbody></table></div></section>
 <section class="card"><h2>Sources</h2><div class="scroll"><table id="sources"><thead><tr><th>source</th><th>connected</th><th>reconnects</th></tr></thead><tbody></tbody></table></div></section>
 </div>
@@ -154,16 +158,24 @@ export function dashboardHtml(opts: DashboardOptions): string {
 }
 
 /**
- * The compiled page script (`dashboard-client/main.js`), read once at sink start. Next to this
- * module in the built package; when this module runs from the TypeScript sources (tests), the
- * build output under `dist/` of the same checkout.
+ * The page script served as `/assets/dashboard.js`: the shared SVG chart builders
+ * (`src/data/plot.ts` compiled for the browser, `data/plot.js`, wrapped to define the global
+ * `streamcellPlot`) followed by the compiled page script (`devices/sinks/dashboard-client/main.js`),
+ * both from `tsconfig.dashboard.json`'s output `dist/browser/`, read once at sink start. The
+ * built package has it at `../../browser/` from this module; when this module runs from the
+ * TypeScript sources (tests), it is the `dist/browser/` of the same checkout.
  *
  * @throws Error naming `npm run build` when the script has not been built.
  */
 export function loadDashboardScript(): Buffer {
   const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [join(here, 'dashboard-client', 'main.js'), join(here, '..', '..', '..', 'dist', 'devices', 'sinks', 'dashboard-client', 'main.js')];
-  const found = candidates.find((p) => existsSync(p));
-  if (!found) throw new Error(`the dashboard script is not built (looked for ${candidates.join(', ')}): run npm run build`);
-  return readFileSync(found);
+  const candidates = [join(here, '..', '..', 'browser'), join(here, '..', '..', '..', 'dist', 'browser')];
+  const parts = (root: string) => [join(root, 'data', 'plot.js'), join(root, 'devices', 'sinks', 'dashboard-client', 'main.js')];
+  const found = candidates.find((root) => parts(root).every((p) => existsSync(p)));
+  if (!found) throw new Error(`the dashboard script is not built (looked in ${candidates.join(', ')}): run npm run build`);
+  const [plot, main] = parts(found).map((p) => readFileSync(p, 'utf8'));
+  // plot.js is CommonJS without require(): its exports object becomes the global. The
+  // leading directive keeps main.js strict, as it was when it started the script.
+  const shared = `"use strict";\nvar streamcellPlot = (function (exports) {\n${plot}\nreturn exports;\n})({});\n`;
+  return Buffer.from(shared + main!, 'utf8');
 }

@@ -1,9 +1,11 @@
 /**
  * The dashboard page's script (browser side). Compiled by `tsconfig.dashboard.json` (DOM
- * types, no Node types) to a plain ES2017 script, `dist/devices/sinks/dashboard-client/main.js`,
- * which the HTTP sink reads at start and serves as `/assets/dashboard.js` (a same-origin script,
+ * types, no Node types) to a plain ES2019 script, `dist/browser/devices/sinks/dashboard-client/main.js`,
+ * which the HTTP sink reads at start and serves, after the shared chart builders
+ * (`dist/browser/data/plot.js` as the global `streamcellPlot`), as `/assets/dashboard.js` (a same-origin script,
  * so the page's Content-Security-Policy needs no inline-script hash). No bundler, no imports:
- * uPlot is the global that `/assets/uplot.js` defines.
+ * uPlot is the global that `/assets/uplot.js` defines, `streamcellPlot` the shared SVG charts
+ * (drops sparkline, latency histogram: the same builders as the HTML reports).
  *
  * What it draws, from the `/events` stream (`snapshot`, then `prediction` records and `status`
  * every second):
@@ -24,6 +26,12 @@
  *   "disconnected, retrying in Ns" meanwhile.
  * Buffers per stream hold the last N points; charts redraw at most once per animation frame.
  */
+
+/**
+ * The shared SVG chart builders (src/data/plot.ts, the same the HTML reports use), compiled by
+ * the same build and prepended to this script as the global `streamcellPlot`.
+ */
+declare const streamcellPlot: typeof import('../../../data/plot.js');
 
 /** The part of uPlot's API this page uses (the global from uPlot.iife.min.js). */
 interface UPlotChart {
@@ -757,63 +765,39 @@ const CLASS_COLOURS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#
     return (s / 86400).toFixed(1) + ' d';
   }
 
-  function canvasFor(id: string): { ctx: CanvasRenderingContext2D; w: number; h: number; dpr: number } | null {
-    const cv = document.getElementById(id) as HTMLCanvasElement | null;
-    if (!cv) return null;
-    const dpr = window.devicePixelRatio || 1;
-    const w = Math.max(100, cv.clientWidth);
-    const h = Math.max(30, cv.clientHeight);
-    if (cv.width !== Math.round(w * dpr) || cv.height !== Math.round(h * dpr)) {
-      cv.width = Math.round(w * dpr);
-      cv.height = Math.round(h * dpr);
-    }
-    const ctx = cv.getContext('2d');
-    if (!ctx) return null;
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, w, h);
-    return { ctx, w, h, dpr };
+  /** A shared SVG chart (src/data/plot.ts) into a panel element, sized to the element. */
+  function svgInto(id: string, draw: (box: { width: number; height: number; font: number; legend: boolean }) => string): void {
+    const el = document.getElementById(id);
+    if (!el) return;
+    const box = { width: Math.max(120, el.clientWidth), height: Math.max(40, el.clientHeight), font: 10, legend: false };
+    el.innerHTML = draw(box);
   }
 
   function drawSparkline(values: number[]): void {
-    const c = canvasFor('drops-spark');
-    if (!c) return;
-    const max = Math.max(1, ...values);
-    const n = 120;
-    const bw = c.w / n;
-    c.ctx.fillStyle = '#d62728';
-    values.forEach((v, i) => {
-      const bh = (v / max) * (c.h - 2);
-      c.ctx.fillRect(c.w - (values.length - i) * bw, c.h - bh, Math.max(1, bw - 0.5), bh);
-    });
-    c.ctx.fillStyle = '#bbb';
-    c.ctx.fillRect(0, c.h - 1, c.w, 1);
+    const n = values.length;
+    svgInto('drops-spark', (box) =>
+      streamcellPlot.linePlot(
+        [{ name: 'drops/s', color: '#d62728', x: values.map((_, i) => i - n + 1), y: values }],
+        'drops per second',
+        'drops/s',
+        `last ${n} s`,
+        { ...box, yMin: 0 },
+      ),
+    );
   }
 
   function drawHistogram(buckets: Array<[number, number]>): void {
-    const c = canvasFor('latency-hist');
-    if (!c) return;
-    const counts: Array<[number, number]> = [];
+    const cols: Array<{ label: string; value: number }> = [];
     let prev = 0;
     for (const bk of buckets) {
       if (!Array.isArray(bk)) continue;
       const n = finite(bk[1]) ?? prev;
-      counts.push([finite(bk[0]) ?? Infinity, Math.max(0, n - prev)]);
+      const le = finite(bk[0]);
+      cols.push({ label: le === null ? '+∞' : String(le), value: Math.max(0, n - prev) });
       prev = n;
     }
-    if (!counts.length) return;
-    const max = Math.max(1, ...counts.map((x) => x[1]));
-    const bw = c.w / counts.length;
-    // Bucket bounds under the bars, as many as fit (about 30 px each).
-    const every = Math.max(1, Math.ceil(30 / bw));
-    c.ctx.font = '10px system-ui, sans-serif';
-    c.ctx.textAlign = 'center';
-    counts.forEach(([le, n], i) => {
-      const bh = (n / max) * (c.h - 14);
-      c.ctx.fillStyle = '#1f77b4';
-      c.ctx.fillRect(i * bw + 1, c.h - 12 - bh, Math.max(1, bw - 2), bh);
-      c.ctx.fillStyle = '#666';
-      if (i % every === 0) c.ctx.fillText(isFinite(le) ? String(le) : '+∞', i * bw + bw / 2, c.h - 2);
-    });
+    if (!cols.length) return;
+    svgInto('latency-hist', (box) => streamcellPlot.columnPlot(cols, 'line → prediction latency histogram', 'predictions', box));
   }
 
   function listInto(id: string, items: Array<{ key: string; attr: string; cells: string[] }>): void {
@@ -944,6 +928,7 @@ const CLASS_COLOURS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#
     chanPlots.forEach((p, i) => p.setSize({ width: width(divs[i] as HTMLElement, 200), height: 150 }));
     if (probPlot) probPlot.setSize({ width: width(probsEl, 240), height: 140 });
     drawSparkline(dropHistory);
+    if (lastStatus && lastStatus.latencyMs && Array.isArray(lastStatus.latencyMs.buckets)) drawHistogram(lastStatus.latencyMs.buckets);
   });
 
   function tick(): void {
