@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import type { BackendChoice } from '../runtime/backend.js';
+import { InputError } from '../errors.js';
 import { assertOnnxLoads, resolveModel } from './model-source.js';
 /**
  * ONNX bytes of any model a user names: a tfjs model.json (or the folder holding one, as
@@ -23,4 +24,14 @@ export async function anyModelBytes(path: string, choice: BackendChoice): Promis
   const { bytes, bundle } = await resolveModel(file);
   if (!bundle) await assertOnnxLoads(bytes, file, choice);
   return bytes;
+}
+
+/** Runs a rollout the user asked for with `--hold`: the library's `hold` option is that flag here. */
+export async function withHoldFlag<T>(body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (e) {
+    if (e instanceof InputError && e.context.field === 'hold') throw new InputError(e.message, { ...e.context, field: '--hold' }, { cause: e });
+    throw e;
+  }
 }

@@ -1,5 +1,7 @@
 /** Shared CLI plumbing: JSON vs human output and error → exit status. */
+import { accessSync, constants, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { describeError, InputError, isStreamcellError } from '../errors.js';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 
@@ -7,6 +9,27 @@ import type { ArgumentsCamelCase, Argv } from 'yargs';
  * Writes a file the user named with a flag: a missing folder or a read-only place is their input
  * to fix (exit 2, naming the file and the flag), not a crash.
  */
+/**
+ * Refuses, before any work, an output path whose folder does not exist or cannot be written
+ * (exit 2 naming `flag`): a report written after minutes of training must not fail then.
+ */
+export function assertWritableFolder(file: string, flag: string): void {
+  const dir = dirname(file);
+  let ok = false;
+  try {
+    ok = statSync(dir).isDirectory();
+    if (ok) accessSync(dir, constants.W_OK);
+  } catch {
+    ok = false;
+  }
+  if (!ok)
+    throw new InputError(`cannot write '${file}': its folder does not exist or is not writable`, {
+      file,
+      field: flag,
+      expected: 'a file path in an existing, writable folder',
+    });
+}
+
 export async function writeOutput(file: string, data: string | Uint8Array, flag = '-o', mode?: number): Promise<void> {
   try {
     await writeFile(file, data, mode === undefined ? undefined : { mode });

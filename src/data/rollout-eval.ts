@@ -90,7 +90,8 @@ export async function evaluateRollout(model: Uint8Array, pre: PreprocessingJson,
   if (last - first + 1 < Math.min(...opts.horizons) || first + K > T - 1)
     throw new InputError(`the CSV has ${T} rows: no forecast origin from row ${first} leaves ${K} rows ahead`, {
       file,
-      field: '--rollout',
+      // --from past the data is the flag to blame; else the horizons are too long for it.
+      field: opts.from !== undefined && opts.from + Math.min(...opts.horizons) > T - 1 ? '--from' : '--rollout',
       expected: `at least ${first + K + 1} rows, or smaller horizons / --from`,
     });
   const pool = await poolFor(model, pre, opts.backend);

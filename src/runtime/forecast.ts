@@ -169,7 +169,9 @@ export function feedbackPlan(
   const predicted = new Set(channel);
   const held = new Set<number>();
   for (const h of hold) {
-    const i = typeof h === 'number' ? (Number.isInteger(h) && h >= 0 && h < sampleSize ? h : -1) : names.indexOf(h);
+    // A name, or an index (a number, or digits given on a command line) that is not itself a name.
+    const index = typeof h === 'number' ? h : !names.includes(h) && /^\d+$/.test(h) ? Number(h) : NaN;
+    const i = Number.isInteger(index) ? (index >= 0 && index < sampleSize ? index : -1) : names.indexOf(h as string);
     if (i < 0)
       throw new InputError(`hold names ${JSON.stringify(h)}, which is not an input channel`, {
         file,

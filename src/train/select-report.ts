@@ -4,6 +4,7 @@
  * overlaid on the truth; for a classifier, the test accuracy of every candidate and baseline.
  */
 import { writeFile } from 'node:fs/promises';
+import { InputError } from '../errors.js';
 import { dirname, join } from 'node:path';
 import type { PreprocessingJson } from '../data/preprocessing.js';
 import { barPlot, esc, htmlPage, htmlTable, linePlot } from '../data/plot.js';
@@ -74,5 +75,11 @@ export async function writeSelectionReport(file: string, report: TrainReport, s:
     const ar = report.baselines.find((b) => b.modelJson);
     if (ar) overlay.push({ name: `${ar.name} baseline`, ...(await testPart(ar.modelJson!)) });
   }
-  await writeFile(file, selectionHtml(report, s, overlay));
+  await writeFile(file, selectionHtml(report, s, overlay)).catch((e: NodeJS.ErrnoException) => {
+    throw new InputError(`cannot write '${file}': ${e.code ?? e.message}`, {
+      file,
+      field: '--report',
+      expected: 'a file path in an existing, writable folder',
+    });
+  });
 }

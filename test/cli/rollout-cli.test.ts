@@ -142,6 +142,13 @@ describe('verify --rollout on the shipped CO₂ forecaster', () => {
     bad(['verify', step, '--data', CO2, '--rollout', '3000'], /no forecast origin/);
     bad(['verify', join(root, 'models', 'imu-activity'), '--data', join(root, 'models', 'imu-activity', 'data.csv'), '--rollout', '4'], /classifier/);
     bad(['verify', step], /name a second model to compare, or score one model with --rollout/);
+    bad(['verify', step, '--data', CO2, '--rollout', '1,4', '--from', '99999'], /field '--from'/);
+    bad(['verify', step, '--data', CO2, '--rollout', '1', '--report', join(tmp, 'no', 'such', 'r.html')], /field '--report'.*folder does not exist/);
+    // Refused before any training, not after it.
+    bad(
+      ['train', '--data', CO2, '--target', 'co2', '--window', '8', '--arch', 'lstm:2', '--report', join(tmp, 'no', 'r.html'), '-o', join(tmp, 'never')],
+      /field '--report'/,
+    );
   });
 });
 
@@ -212,5 +219,10 @@ describe('forecast', () => {
     const ok = runCli(['forecast', out, '--input', csv, '--steps', '4', '--hold', 'flow', '--json']);
     expect(ok.status, ok.stderr).toBe(0);
     expect((ok.json as { channels: string[] }).channels).toEqual(['level']);
+    // A channel index on the command line holds the same channel; the error names the flag.
+    const byIndex = runCli(['forecast', out, '--input', csv, '--steps', '4', '--hold', '1', '--json']);
+    expect(byIndex.status, byIndex.stderr).toBe(0);
+    expect((byIndex.json as { values: number[][] }).values).toEqual((ok.json as { values: number[][] }).values);
+    bad(['forecast', out, '--input', csv, '--steps', '4', '--hold', 'wind'], /field '--hold'/);
   }, 120_000);
 });

@@ -52,7 +52,7 @@ export function terminalPlot(history: number[], forecast: number[], truth: numbe
 
 export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
-    const { anyModelBytes } = await import('../any-model.js');
+    const { anyModelBytes, withHoldFlag } = await import('../any-model.js');
     const { preprocessingFor } = await import('./quantize.js');
     const { loadDataset } = await import('../../data/evaluate.js');
     const { MAX_ROLLOUT } = await import('../../runtime/forecast.js');
@@ -95,7 +95,7 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
         ?.split(',')
         .map((h) => h.trim())
         .filter(Boolean);
-      f = await pool.forecast('history', K, { hold, last: raw.map((r) => r[from]!), preprocessing: pre });
+      f = await withHoldFlag(() => pool.forecast('history', K, { hold, last: raw.map((r) => r[from]!), preprocessing: pre }));
     } finally {
       await pool.close();
     }

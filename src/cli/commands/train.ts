@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { InputError } from '../../errors.js';
 import type { TrainReport } from '../../train/train.js';
-import { emit, guarded, type ArgsOf } from '../output.js';
+import { assertWritableFolder, emit, guarded, type ArgsOf } from '../output.js';
 
 export const command = 'train';
 export const describe = 'Train a forecaster (--target) or classifier (--label) in tfjs on a CSV; writes model.json, weights.bin and preprocessing.json';
@@ -143,6 +143,7 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
         outDir: resolve(args.output),
         onProgress: progress.update,
       };
+      if (args.report) assertWritableFolder(resolve(args.report), '--report');
       // One --arch without --report: a plain training, as before selection existed.
       const chosen =
         args.arch.length > 1 || args.report !== undefined

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { InputError } from '../../errors.js';
 import { backendChoice, describeBackend, withBackendOption } from '../backend-option.js';
-import { emit, guarded, writeOutput, type ArgsOf } from '../output.js';
+import { assertWritableFolder, emit, guarded, type ArgsOf, writeOutput } from '../output.js';
 import { preprocessingFor } from './quantize.js';
 import type { BackendChoice } from '../../runtime/backend.js';
 
@@ -34,6 +34,7 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
     const { compareModels } = await import('../../export/quantize/index.js');
     const { baselineTable, reportHtml, reportTable } = await import('../../export/quantize/report.js');
     const choice = backendChoice(args);
+    if (args.report) assertWritableFolder(resolve(args.report), '--report');
     if (args.season !== undefined && !(Number.isInteger(args.season) && args.season >= 1))
       throw new InputError(`--season is ${args.season}`, { field: '--season', expected: 'a positive integer number of rows' });
     if (args.season !== undefined && !args.data)
@@ -71,7 +72,8 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
     const { verifyBaselines } = await import('../../train/verify-baselines.js');
     const baselines = c.evaluations ? verifyBaselines(pre!, data!, c.evaluations.a, { season: args.season }) : undefined;
     const names = ['A', 'B'];
-    if (args.report) await writeOutput(resolve(args.report), reportHtml({ title: `streamcell verify: ${args.a} vs ${args.b}`, c, pre, names, baselines }));
+    if (args.report)
+      await writeOutput(resolve(args.report), reportHtml({ title: `streamcell verify: ${args.a} vs ${args.b}`, c, pre, names, baselines }), '--report');
     emit(
       args,
       {
@@ -106,7 +108,7 @@ async function rolloutHandler(args: ArgsOf<typeof builder>, choice: BackendChoic
   const { resolveBackend } = await import('../../runtime/backend-impl.js');
   const { record } = await resolveBackend(choice.force ? { force: choice.force } : { prefer: choice.prefer });
   const results: (Awaited<ReturnType<typeof evaluateRollout>> & { model: string })[] = [];
-  const { anyModelBytes } = await import('../any-model.js');
+  const { anyModelBytes, withHoldFlag } = await import('../any-model.js');
   for (const path of args.b === undefined ? [args.a] : [args.a, args.b]) {
     const bytes = await anyModelBytes(path, choice);
     const pre = await preprocessingFor(bytes, args.preprocessing);
@@ -123,9 +125,13 @@ async function rolloutHandler(args: ArgsOf<typeof builder>, choice: BackendChoic
       ?.split(',')
       .map((h) => h.trim())
       .filter(Boolean);
-    results.push({ model: path, ...(await evaluateRollout(bytes, pre, data, { horizons, season: args.season, from: args.from, hold, backend: record.name })) });
+    results.push({
+      model: path,
+      ...(await withHoldFlag(() => evaluateRollout(bytes, pre, data, { horizons, season: args.season, from: args.from, hold, backend: record.name }))),
+    });
   }
-  if (args.report) await writeOutput(resolve(args.report), rolloutHtml(`streamcell verify --rollout: ${results.map((r) => r.model).join(' vs ')}`, results));
+  if (args.report)
+    await writeOutput(resolve(args.report), rolloutHtml(`streamcell verify --rollout: ${results.map((r) => r.model).join(' vs ')}`, results), '--report');
   emit(
     args,
     { ok: true, rollout: results, backend: record },
