@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
+import type { PreprocessingJson } from '../model-format/preprocessing.js';
 import type { BackendChoice } from '../runtime/backend.js';
 import { InputError } from '../errors.js';
 import { assertOnnxLoads, resolveModel } from './model-source.js';
@@ -24,6 +25,31 @@ export async function anyModelBytes(path: string, choice: BackendChoice): Promis
   const { bytes, bundle } = await resolveModel(file);
   if (!bundle) await assertOnnxLoads(bytes, file, choice);
   return bytes;
+}
+
+/**
+ * A forecaster a rollout command names: its ONNX bytes ({@link anyModelBytes}) and its
+ * preprocessing (`preprocessingFile`, else the model's metadata). Exit 2 naming the file when it
+ * has none or is a classifier.
+ */
+export async function forecasterModel(path: string, choice: BackendChoice, preprocessingFile?: string): Promise<{ bytes: Uint8Array; pre: PreprocessingJson }> {
+  const file = resolve(path);
+  const bytes = await anyModelBytes(path, choice);
+  const { preprocessingFor } = await import('./commands/quantize.js');
+  const pre = await preprocessingFor(bytes, preprocessingFile);
+  if (!pre)
+    throw new InputError('the model carries no preprocessing metadata', {
+      file,
+      field: '--preprocessing',
+      expected: 'the preprocessing.json it was trained with',
+    });
+  if (pre.task !== 'forecast')
+    throw new InputError(`the model is a classifier (task '${pre.task}'); a rollout feeds a forecaster's predictions back as its next input`, {
+      file,
+      field: 'streamcell.preprocessing.task',
+      expected: "a forecaster (task 'forecast')",
+    });
+  return { bytes, pre };
 }
 
 /** Runs a rollout the user asked for with `--hold`: the library's `hold` option is that flag here. */

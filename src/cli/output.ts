@@ -30,6 +30,14 @@ export function assertWritableFolder(file: string, flag: string): void {
     });
 }
 
+/** A comma-separated flag value as its trimmed, non-empty items (undefined when the flag is absent). */
+export function commaList(v: string | undefined): string[] | undefined {
+  return v
+    ?.split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+}
+
 export async function writeOutput(file: string, data: string | Uint8Array, flag = '-o', mode?: number): Promise<void> {
   try {
     await writeFile(file, data, mode === undefined ? undefined : { mode });

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { InputError } from '../../errors.js';
 import { backendChoice, describeBackend, withBackendOption } from '../backend-option.js';
-import { emit, guarded, type ArgsOf } from '../output.js';
+import { commaList, emit, guarded, type ArgsOf } from '../output.js';
 
 export const command = 'forecast <model>';
 export const describe = 'Warm a forecaster on the history in a CSV and print the next K steps, each prediction fed back as the next input';
@@ -52,8 +52,7 @@ export function terminalPlot(history: number[], forecast: number[], truth: numbe
 
 export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
-    const { anyModelBytes, withHoldFlag } = await import('../any-model.js');
-    const { preprocessingFor } = await import('./quantize.js');
+    const { forecasterModel, withHoldFlag } = await import('../any-model.js');
     const { loadDataset } = await import('../../data/evaluate.js');
     const { MAX_ROLLOUT } = await import('../../runtime/forecast.js');
     const { readModelInfo } = await import('../../runtime/step-model.js');
@@ -62,14 +61,7 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
       throw new InputError(`--steps is ${K}`, { field: '--steps', expected: `an integer from 1 to ${MAX_ROLLOUT}` });
     const choice = backendChoice(args);
     const file = resolve(args.model);
-    const bytes = await anyModelBytes(args.model, choice);
-    const pre = await preprocessingFor(bytes, args.preprocessing);
-    if (!pre)
-      throw new InputError('the model carries no preprocessing metadata', {
-        file,
-        field: '--preprocessing',
-        expected: 'the preprocessing.json it was trained with',
-      });
+    const { bytes, pre } = await forecasterModel(args.model, choice, args.preprocessing);
     const input = resolve(args.input);
     const data = await loadDataset(input, pre);
     const T = data.table.rows;
@@ -91,10 +83,7 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
         for (let c = 0; c < x.length; c++) x[c] = data.features[c]![t]!;
         await pool.push('history', x);
       }
-      const hold = args.hold
-        ?.split(',')
-        .map((h) => h.trim())
-        .filter(Boolean);
+      const hold = commaList(args.hold);
       f = await withHoldFlag(() => pool.forecast('history', K, { hold, last: raw.map((r) => r[from]!), preprocessing: pre }));
     } finally {
       await pool.close();

@@ -5,7 +5,7 @@ import type { DaemonConfig } from '../../devices/config.js';
 import type { RolloutOptions } from '../../devices/pipeline.js';
 import { detectDevice } from '../../devices/detect.js';
 import { MAX_WINDOW } from '../../limits.js';
-import { guarded, type ArgsOf } from '../output.js';
+import { commaList, guarded, type ArgsOf } from '../output.js';
 import { backendChoice, describeBackend, executionProviders } from '../backend-option.js';
 
 export const command = 'stream';
@@ -65,7 +65,7 @@ async function modelBytes(args: {
 function rolloutOptions(args: { rollout?: number; rolloutEvery?: number; hold?: string }, cfg: DaemonConfig['rollout']): RolloutOptions | undefined {
   const steps = args.rollout ?? cfg?.steps;
   const every = args.rolloutEvery ?? cfg?.every;
-  const hold = args.hold !== undefined ? args.hold.split(',').map((h) => h.trim()) : cfg?.hold;
+  const hold = commaList(args.hold) ?? cfg?.hold;
   if (steps === undefined && (every !== undefined || hold !== undefined)) {
     const flag = every !== undefined ? '--rollout-every' : '--hold';
     throw new InputError(`${flag} without --rollout`, { field: flag, expected: `--rollout K as well (or no ${flag})` });

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { InputError } from '../../errors.js';
 import type { TrainReport } from '../../train/train.js';
-import { assertWritableFolder, emit, guarded, type ArgsOf } from '../output.js';
+import { assertWritableFolder, commaList, emit, guarded, type ArgsOf } from '../output.js';
 
 export const command = 'train';
 export const describe = 'Train a forecaster (--target) or classifier (--label) in tfjs on a CSV; writes model.json, weights.bin and preprocessing.json';
@@ -113,10 +113,7 @@ export async function handler(args: ArgsOf<typeof builder>): Promise<void> {
   await guarded(args, async () => {
     const { progressReporter } = await import('../../train/progress.js');
     const { trainModel } = await import('../../train/train.js');
-    const inputs = args.inputs
-      ?.split(',')
-      .map((c) => c.trim())
-      .filter(Boolean);
+    const inputs = commaList(args.inputs);
     const progress = progressReporter(process.stderr);
     try {
       const options = {

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { InputError } from '../../errors.js';
 import { backendChoice, describeBackend, withBackendOption } from '../backend-option.js';
-import { assertWritableFolder, emit, guarded, type ArgsOf, writeOutput } from '../output.js';
+import { assertWritableFolder, commaList, emit, guarded, type ArgsOf, writeOutput } from '../output.js';
 import { preprocessingFor } from './quantize.js';
 import type { BackendChoice } from '../../runtime/backend.js';
 
@@ -108,23 +108,11 @@ async function rolloutHandler(args: ArgsOf<typeof builder>, choice: BackendChoic
   const { resolveBackend } = await import('../../runtime/backend-impl.js');
   const { record } = await resolveBackend(choice.force ? { force: choice.force } : { prefer: choice.prefer });
   const results: (Awaited<ReturnType<typeof evaluateRollout>> & { model: string })[] = [];
-  const { anyModelBytes, withHoldFlag } = await import('../any-model.js');
+  const { forecasterModel, withHoldFlag } = await import('../any-model.js');
+  const hold = commaList(args.hold);
   for (const path of args.b === undefined ? [args.a] : [args.a, args.b]) {
-    const bytes = await anyModelBytes(path, choice);
-    const pre = await preprocessingFor(bytes, args.preprocessing);
-    if (!pre)
-      throw new InputError('the model carries no preprocessing metadata', { file: resolve(path), field: '--preprocessing', expected: 'preprocessing.json' });
-    if (pre.task !== 'forecast')
-      throw new InputError(`the model is a classifier (task '${pre.task}'); a rollout feeds a forecaster's predictions back as its next input`, {
-        file: resolve(path),
-        field: 'streamcell.preprocessing.task',
-        expected: "a forecaster (task 'forecast')",
-      });
+    const { bytes, pre } = await forecasterModel(path, choice, args.preprocessing);
     const data = await loadDataset(resolve(args.data), pre);
-    const hold = args.hold
-      ?.split(',')
-      .map((h) => h.trim())
-      .filter(Boolean);
     results.push({
       model: path,
       ...(await withHoldFlag(() => evaluateRollout(bytes, pre, data, { horizons, season: args.season, from: args.from, hold, backend: record.name }))),
